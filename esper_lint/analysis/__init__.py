@@ -1,0 +1,1 @@
+"""Analysis backends: turn a parsed module into `ModuleFacts` for the rules."""

@@ -1,0 +1,75 @@
+"""The FlexAttention APIs that take a mask function, and the wrappers real code puts around them.
+
+Everything is keyed by fully qualified name: a call is checked only when its callee resolves, through
+imports, aliases and assignments, to one of these names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+FLEX_MODULE = "torch.nn.attention.flex_attention"
+
+
+@dataclass(frozen=True)
+class MaskApi:
+    qualified_name: str
+    mask_position: int | None  # positional index of the mask function, None if keyword-only in practice
+    mask_keyword: str
+    builds_block_mask: bool = False  # the result is a BlockMask computed from the mask (ESP005)
+
+    @property
+    def short_name(self) -> str:
+        return self.qualified_name.rsplit(".", 1)[-1]
+
+
+BUILTIN_MASK_APIS: tuple[MaskApi, ...] = (
+    MaskApi(f"{FLEX_MODULE}.create_block_mask", 0, "mask_mod", builds_block_mask=True),
+    MaskApi(f"{FLEX_MODULE}.create_mask", 0, "mod_fn"),
+    # Present in torch 2.6-2.8; still found in code pinned to those releases.
+    MaskApi(f"{FLEX_MODULE}.create_nested_block_mask", 0, "mask_mod", builds_block_mask=True),
+    MaskApi(f"{FLEX_MODULE}.BlockMask.from_kv_blocks", 5, "mask_mod"),
+)
+
+# Functions that combine mask functions: each positional argument is itself a mask function.
+MASK_COMBINATORS: frozenset[str] = frozenset({f"{FLEX_MODULE}.and_masks", f"{FLEX_MODULE}.or_masks"})
+
+# Wrappers that return the same callable with the same parameters (first argument is the function).
+TRANSPARENT_WRAPPERS: frozenset[str] = frozenset(
+    {
+        "torch.compile",
+        "torch.compiler.disable",
+        "torch._dynamo.disable",
+        "torch._dynamo.optimize",
+        "functools.lru_cache",
+        "functools.cache",
+    }
+)
+
+# functools.partial binds leading positional arguments and keywords.
+PARTIAL = "functools.partial"
+
+
+class ApiTable:
+    """Built-in APIs plus those a user configured (`mask-apis` in `[tool.esper-lint]`)."""
+
+    def __init__(self, extra: Iterable[MaskApi] = ()) -> None:
+        self._by_name: dict[str, MaskApi] = {api.qualified_name: api for api in BUILTIN_MASK_APIS}
+        for api in extra:
+            self._by_name[api.qualified_name] = api
+
+    def get(self, qualified_name: str) -> MaskApi | None:
+        return self._by_name.get(qualified_name)
+
+    def __iter__(self) -> Iterator[MaskApi]:
+        return iter(self._by_name.values())
+
+    def spellings(self) -> frozenset[str]:
+        """The last component of every API name: a file that calls an API must contain one of them.
+
+        (An alias such as `cbm` is still introduced by an import or assignment that spells the
+        original name, which is why the text prefilter can rely on these.)
+        """
+        return frozenset(name.rsplit(".", 1)[-1] for name in self._by_name)
+

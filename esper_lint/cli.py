@@ -1,0 +1,296 @@
+"""The `esper-lint` command line.
+
+`esper-lint [PATHS]` and `esper-lint --fix src/` check (and fix) files; `esper-lint rule CODE` documents a
+rule; `esper-lint verify FILE` runs the runtime harness. Checking is the default command, so the first
+two forms work exactly as written (`esper-lint check ...` is the explicit spelling, e.g. for a folder
+named like a subcommand).
+
+Exit codes: 0 nothing found, 1 findings remain (or `--diff` has changes), 2 usage, configuration or
+file errors. No Python traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class _DefaultGroup(click.Group):
+    """A group whose default subcommand is `check`, so `esper-lint src/` needs no verb."""
+
+    default_command = "check"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="esper-lint", message="%(prog)s %(version)s")
+def main() -> None:
+    """Find FlexAttention mask functions that are re-created, leak, or bind late, and fix the safe ones."""
+
+
+def _error(message: str) -> None:
+    click.echo(f"esper-lint: error: {message}", err=True)
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place, then report what remains.")
+@click.option("--diff", is_flag=True, help="Print a unified diff of what --fix would change; write nothing.")
+@click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes ok).")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Add rule codes to the selection (e.g. ESP006).")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rule codes to ignore.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
+@click.option("--config", "config_file", type=click.Path(), help="Configuration file (pyproject.toml or a TOML table).")
+@click.option(
+    "--output-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json", "github", "sarif", "junit"]),
+    help="How findings are written.",
+)
+@click.option("-o", "--output-file", type=click.Path(), help="Write the report to this file instead of stdout.")
+@click.option("--stdin-filename", type=click.Path(), help="Path to use for source read from stdin (`-`).")
+@click.option("--extend-exclude", multiple=True, metavar="PATTERNS", help="More paths/globs to exclude.")
+@click.option(
+    "--force-exclude/--no-force-exclude", default=None, help="Apply excludes to files named on the command line too."
+)
+@click.option("--statistics", is_flag=True, help="Show counts per rule code.")
+@click.option("--show-fixes", is_flag=True, help="List the fixes applied per file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+def check(
+    paths: tuple[str, ...],
+    fix: bool,
+    diff: bool,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    exit_zero: bool,
+    config_file: str | None,
+    output_format: str,
+    output_file: str | None,
+    stdin_filename: str | None,
+    extend_exclude: tuple[str, ...],
+    force_exclude: bool | None,
+    statistics: bool,
+    show_fixes: bool,
+    quiet: bool,
+    jobs: int | None,
+    no_cache: bool,
+) -> None:
+    """Check PATHS (files or folders; default: the current folder). `-` reads stdin."""
+    code = _check(
+        paths=list(paths) or ["."],
+        fix=fix,
+        diff=diff,
+        select=select,
+        extend_select=extend_select,
+        ignore=ignore,
+        exit_zero=exit_zero,
+        config_file=config_file,
+        output_format=output_format,
+        output_file=output_file,
+        stdin_filename=stdin_filename,
+        extend_exclude=extend_exclude,
+        force_exclude=force_exclude,
+        statistics=statistics,
+        show_fixes=show_fixes,
+        quiet=quiet,
+        jobs=jobs,
+        no_cache=no_cache,
+    )
+    sys.exit(code)
+
+
+def _check(**opts: Any) -> int:
+    from .config import ConfigError, apply_cli, load_config
+    from .runner import Mode
+
+    if opts["fix"] and opts["diff"]:
+        _error("--fix and --diff cannot be used together (--diff shows what --fix would do)")
+        return EXIT_ERROR
+    mode = Mode.FIX if opts["fix"] else Mode.DIFF if opts["diff"] else Mode.CHECK
+    paths: list[str] = opts["paths"]
+    use_stdin = paths == ["-"]
+    if "-" in paths and not use_stdin:
+        _error("`-` (stdin) cannot be combined with other paths")
+        return EXIT_ERROR
+    start = Path(opts["stdin_filename"] or ".") if use_stdin else Path(paths[0])
+    try:
+        config = load_config(Path(opts["config_file"]) if opts["config_file"] else None, _existing_parent(start))
+        config = apply_cli(
+            config,
+            select=opts["select"],
+            extend_select=opts["extend_select"],
+            ignore=opts["ignore"],
+            extend_exclude=opts["extend_exclude"],
+            force_exclude=opts["force_exclude"],
+            jobs=opts["jobs"],
+        )
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+
+    if use_stdin:
+        return _check_stdin(config, mode, opts)
+
+    from .runner import run
+
+    try:
+        result = run(paths, config, mode, use_cache=not opts["no_cache"])
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return _report(result, mode, opts)
+
+
+def _existing_parent(path: Path) -> Path:
+    current = path if path.is_absolute() else Path.cwd() / path
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def _check_stdin(config: Any, mode: Any, opts: dict[str, Any]) -> int:
+    from .files import _Excluder
+    from .runner import Mode, RunResult, lint_or_fix_source
+
+    filename = opts["stdin_filename"] or "<stdin>"
+    source = sys.stdin.buffer.read()
+    if opts["stdin_filename"] and _Excluder(config).excluded(filename) and config.force_exclude:
+        # Excluded: pass the source through unchanged so editors keep working.
+        if mode is Mode.FIX:
+            sys.stdout.buffer.write(source)
+        return EXIT_OK
+    file_result = lint_or_fix_source(source, filename, config, mode)
+    result = RunResult(files=[file_result])
+    if mode is Mode.FIX:
+        # Editors read the fixed source from stdout; the report goes to stderr.
+        sys.stdout.buffer.write(file_result.new_source if file_result.new_source is not None else source)
+        sys.stdout.buffer.flush()
+        return _report(result, mode, opts, stream=sys.stderr)
+    return _report(result, mode, opts)
+
+
+def _report(result: Any, mode: Any, opts: dict[str, Any], stream: Any = None) -> int:
+    from .reporters import ReportContext, get_reporter
+    from .runner import Mode
+
+    for error in result.all_errors:
+        click.echo(str(error), err=True)
+    if mode is Mode.DIFF:
+        from .fix import unified_diff
+
+        out = sys.stdout if stream is None else stream
+        for r in result.files:
+            if r.new_source is not None:
+                out.write(unified_diff(r.path, r.original_source, r.new_source))
+    ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
+    text = get_reporter(opts["output_format"])(result, ctx)
+    if opts["output_file"]:
+        try:
+            _write_report(opts["output_file"], text)
+        except OSError as exc:
+            _error(f"{opts['output_file']}: cannot write report: {exc.strerror or exc}")
+            return EXIT_ERROR
+    elif mode is Mode.DIFF and opts["output_format"] == "text" and not opts["quiet"]:
+        # The diff is the output; the summary goes to stderr so the diff can be piped to `patch`.
+        click.echo(text, nl=False, err=True)
+    else:
+        click.echo(text, nl=False, file=stream)
+    code = result.exit_code(opts["exit_zero"])
+    if mode is Mode.DIFF and code == EXIT_OK and any(r.new_source is not None for r in result.files):
+        code = EXIT_FINDINGS
+    return code
+
+
+def _write_report(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+@main.command("rule")
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="List every rule with its default state and fix availability.")
+@click.option("--output-format", default="text", type=click.Choice(["text", "json"]), show_default=True)
+def rule(code: str | None, show_all: bool, output_format: str) -> None:
+    """Show a rule's documentation (`esper-lint rule ESP001`), or list them all (`--all`)."""
+    import json
+
+    from .rules import ALL_RULES, get_rule
+
+    if show_all or code is None:
+        rows = [
+            {
+                "code": r.code,
+                "name": r.name,
+                "summary": r.summary,
+                "default": r.default_enabled,
+                "fix": r.fix,
+            }
+            for r in ALL_RULES
+        ]
+        if output_format == "json":
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                state = "on " if row["default"] else "off"
+                fix = "fix" if row["fix"] == "safe" else "   "
+                click.echo(f"{row['code']}  {state}  {fix}  {row['name']:<26} {row['summary']}")
+        sys.exit(EXIT_OK)
+    found = get_rule(code)
+    if found is None:
+        _error(f"unknown rule {code!r}; `esper-lint rule --all` lists them")
+        sys.exit(EXIT_ERROR)
+    if output_format == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "code": found.code,
+                    "name": found.name,
+                    "summary": found.summary,
+                    "default": found.default_enabled,
+                    "fix": found.fix,
+                    "documentation": found.documentation(),
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(found.documentation(), nl=False)
+    sys.exit(EXIT_OK)
+
+
+def entry_point() -> None:
+    """Console-script entry: turn any escaped exception into a one-line message and exit code 2."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # last line of defence: never show a traceback
+        _error(f"internal error: {type(exc).__name__}: {exc} (please report this)")
+        sys.exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry_point()

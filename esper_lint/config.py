@@ -1,0 +1,314 @@
+"""Configuration: `[tool.esper-lint]` in the nearest pyproject.toml, overridden by the command line.
+
+Configuration is data: it is parsed with tomllib and validated, never executed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from .apis import ApiTable, MaskApi
+from .rules import DEFAULT_SELECT, RULES_BY_CODE
+
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".esper_lint_cache",
+    ".git",
+    ".hg",
+    ".mypy_cache",
+    ".nox",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".svn",
+    ".tox",
+    ".venv",
+    "__pycache__",
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+    "*.egg-info",
+)
+
+KNOWN_KEYS = frozenset(
+    {
+        "select",
+        "ignore",
+        "extend-select",
+        "exclude",
+        "extend-exclude",
+        "per-file-ignores",
+        "mask-apis",
+        "respect-gitignore",
+        "force-exclude",
+        "jobs",
+        "cache-dir",
+        "timeout",
+    }
+)
+MASK_API_KEYS = frozenset({"name", "mask-arg", "mask-keyword", "builds-block-mask"})
+
+
+class ConfigError(Exception):
+    """A configuration or usage problem: reported in one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path  # directory that relative patterns are resolved against
+    source: Path | None = None  # the pyproject.toml / config file read, if any
+    select: frozenset[str] = DEFAULT_SELECT
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
+    mask_apis: tuple[MaskApi, ...] = ()
+    respect_gitignore: bool = True
+    force_exclude: bool = False
+    jobs: int | None = None
+    cache_dir: Path | None = None
+    timeout: float = 60.0  # seconds per file before it is reported as an error
+    _api_table: ApiTable | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def apis(self) -> ApiTable:
+        table = self._api_table
+        if table is None:
+            table = ApiTable(self.mask_apis)
+            object.__setattr__(self, "_api_table", table)
+        return table
+
+    def codes_for(self, path: str) -> frozenset[str]:
+        """Selected codes minus the per-file ignores matching `path`."""
+        codes = self.select
+        if not self.per_file_ignores:
+            return codes
+        rel = _relative(path, self.root)
+        for pattern, ignored in self.per_file_ignores:
+            if _glob_match(rel, pattern):
+                codes = codes - ignored
+        return codes
+
+    def fingerprint(self) -> str:
+        """Stable hash of everything that can change findings (used by the result cache)."""
+        data = {
+            "select": sorted(self.select),
+            "per_file_ignores": [(p, sorted(c)) for p, c in self.per_file_ignores],
+            "mask_apis": [(a.qualified_name, a.mask_position, a.mask_keyword, a.builds_block_mask) for a in self.mask_apis],
+            "root": str(self.root),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(os.path.abspath(path)).relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def _glob_match(rel: str, pattern: str) -> bool:
+    pattern = pattern.rstrip("/")
+    if fnmatch.fnmatchcase(rel, pattern):
+        return True
+    # A bare file or directory pattern matches at any depth, like ruff and .gitignore.
+    parts = rel.split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[i:]), pattern) for i in range(1, len(parts))) or any(
+        fnmatch.fnmatchcase(part, pattern) for part in parts
+    )
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table."""
+    current = start if start.is_dir() else start.parent
+    current = current.resolve()
+    for directory in (current, *current.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = _read_toml(candidate)
+            except ConfigError:
+                raise
+            if "esper-lint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+
+
+def load_config(config_file: Path | None, start: Path) -> Config:
+    """Read `config_file` (or discover the nearest pyproject.toml above `start`)."""
+    if config_file is not None:
+        if not config_file.exists():
+            raise ConfigError(f"{config_file}: configuration file does not exist")
+        data = _read_toml(config_file)
+        # Either a pyproject.toml with [tool.esper-lint], or a file whose top level is the table.
+        table = data.get("tool", {}).get("esper-lint", data if config_file.name != "pyproject.toml" else {})
+        return _from_table(table, config_file.resolve().parent, config_file)
+    found = find_pyproject(start)
+    if found is None:
+        return Config(root=Path.cwd().resolve())
+    return _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+
+
+def _codes(value: Any, key: str, where: Path) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: `{key}` must be a list of rule codes")
+    return parse_codes(value, f"{where}: `{key}`")
+
+
+def parse_codes(values: Iterable[str], context: str) -> frozenset[str]:
+    """Rule codes and prefixes (`ESP`, `ESP00`, `ALL`) to the set of codes they name."""
+    codes: set[str] = set()
+    unknown = []
+    for raw in values:
+        value = raw.strip().upper()
+        if not value:
+            continue
+        if value == "ALL":
+            codes.update(RULES_BY_CODE)
+            continue
+        matched = {c for c in RULES_BY_CODE if c.startswith(value)}
+        if not matched:
+            unknown.append(raw.strip())
+        codes |= matched
+    if unknown:
+        known = ", ".join(sorted(RULES_BY_CODE))
+        raise ConfigError(f"{context}: unknown rule code(s) {', '.join(unknown)} (known: {known})")
+    return frozenset(codes)
+
+
+def _strings(value: Any, key: str, where: Path) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: `{key}` must be a list of strings")
+    return tuple(value)
+
+
+def _from_table(table: Any, root: Path, where: Path) -> Config:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [tool.esper-lint] must be a table")
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) in [tool.esper-lint]: {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_KEYS))})"
+        )
+    config = Config(root=root, source=where)
+    select = _codes(table["select"], "select", where) if "select" in table else DEFAULT_SELECT
+    if "extend-select" in table:
+        select |= _codes(table["extend-select"], "extend-select", where)
+    if "ignore" in table:
+        select -= _codes(table["ignore"], "ignore", where)
+    changes: dict[str, Any] = {"select": select}
+    if "exclude" in table:
+        changes["exclude"] = _strings(table["exclude"], "exclude", where)
+    if "extend-exclude" in table:
+        changes["extend_exclude"] = _strings(table["extend-exclude"], "extend-exclude", where)
+    if "per-file-ignores" in table:
+        pfi = table["per-file-ignores"]
+        if not isinstance(pfi, dict):
+            raise ConfigError(f"{where}: `per-file-ignores` must be a table of pattern = [codes]")
+        changes["per_file_ignores"] = tuple(
+            (pattern, _codes(codes, f"per-file-ignores.{pattern}", where)) for pattern, codes in pfi.items()
+        )
+    if "mask-apis" in table:
+        changes["mask_apis"] = tuple(_mask_api(entry, where) for entry in _list_of_tables(table["mask-apis"], where))
+    for key, attr in (("respect-gitignore", "respect_gitignore"), ("force-exclude", "force_exclude")):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"{where}: `{key}` must be true or false")
+            changes[attr] = table[key]
+    if "jobs" in table:
+        if not isinstance(table["jobs"], int) or isinstance(table["jobs"], bool) or table["jobs"] < 1:
+            raise ConfigError(f"{where}: `jobs` must be a positive integer")
+        changes["jobs"] = table["jobs"]
+    if "timeout" in table:
+        if not isinstance(table["timeout"], (int, float)) or isinstance(table["timeout"], bool) or table["timeout"] <= 0:
+            raise ConfigError(f"{where}: `timeout` must be a positive number of seconds")
+        changes["timeout"] = float(table["timeout"])
+    if "cache-dir" in table:
+        if not isinstance(table["cache-dir"], str):
+            raise ConfigError(f"{where}: `cache-dir` must be a string")
+        changes["cache_dir"] = (root / table["cache-dir"]).resolve()
+    return replace(config, **changes)
+
+
+def _list_of_tables(value: Any, where: Path) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{where}: `mask-apis` must be an array of tables ([[tool.esper-lint.mask-apis]])")
+    return value
+
+
+def _mask_api(entry: dict[str, Any], where: Path) -> MaskApi:
+    unknown = sorted(set(entry) - MASK_API_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) in mask-apis entry: {', '.join(unknown)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or "." not in name:
+        raise ConfigError(f"{where}: each mask-apis entry needs `name`, a fully qualified name like 'pkg.mod.func'")
+    position = entry.get("mask-arg", 0)
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        raise ConfigError(f"{where}: `mask-arg` of {name} must be a non-negative integer")
+    keyword = entry.get("mask-keyword", "mask_mod")
+    if not isinstance(keyword, str) or not keyword.isidentifier():
+        raise ConfigError(f"{where}: `mask-keyword` of {name} must be an identifier")
+    builds = entry.get("builds-block-mask", False)
+    if not isinstance(builds, bool):
+        raise ConfigError(f"{where}: `builds-block-mask` of {name} must be true or false")
+    return MaskApi(name, position, keyword, builds)
+
+
+def apply_cli(
+    config: Config,
+    select: Sequence[str] | None = None,
+    extend_select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+    extend_exclude: Sequence[str] | None = None,
+    force_exclude: bool | None = None,
+    jobs: int | None = None,
+) -> Config:
+    """Command-line options win over the file, like ruff's."""
+    codes = config.select
+    if select:
+        codes = parse_codes(_split(select), "--select")
+    if extend_select:
+        codes |= parse_codes(_split(extend_select), "--extend-select")
+    if ignore:
+        codes -= parse_codes(_split(ignore), "--ignore")
+    changes: dict[str, Any] = {"select": codes}
+    if extend_exclude:
+        changes["extend_exclude"] = config.extend_exclude + tuple(_split(extend_exclude))
+    if force_exclude is not None:
+        changes["force_exclude"] = force_exclude
+    if jobs is not None:
+        changes["jobs"] = jobs
+    return replace(config, **changes)
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part.strip()]

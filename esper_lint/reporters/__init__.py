@@ -1,0 +1,38 @@
+"""Output formats. Each reporter turns a finished run into text; the CLI writes it to stdout or `-o FILE`.
+
+File errors (unreadable, unparseable files) always go to stderr as one line each, whatever the format,
+so machine-readable output on stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..runner import Mode, RunResult
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    mode: Mode = Mode.CHECK
+    statistics: bool = False
+    show_fixes: bool = False
+    quiet: bool = False
+
+
+Reporter = Callable[[RunResult, ReportContext], str]
+
+
+def _registry() -> dict[str, Reporter]:
+    from . import json_format, text
+
+    reporters: dict[str, Reporter] = {"text": text.render, "json": json_format.render}
+    return reporters
+
+
+def get_reporter(name: str) -> Reporter:
+    return _registry()[name]
+
+
+def formats() -> list[str]:
+    return list(_registry())
