@@ -126,14 +126,9 @@ def _relative(path: str, root: Path) -> str:
 
 
 def _glob_match(rel: str, pattern: str) -> bool:
+    """Like ruff: a pattern matches the path relative to the config root, or the file/folder name."""
     pattern = pattern.rstrip("/")
-    if fnmatch.fnmatchcase(rel, pattern):
-        return True
-    # A bare file or directory pattern matches at any depth, like ruff and .gitignore.
-    parts = rel.split("/")
-    return any(fnmatch.fnmatchcase("/".join(parts[i:]), pattern) for i in range(1, len(parts))) or any(
-        fnmatch.fnmatchcase(part, pattern) for part in parts
-    )
+    return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -10,7 +10,6 @@ from .mask_functions import (
     MaskModCapturesSelf,
     MaskModLateBinding,
     NestedMaskMod,
-    hoist_blockers,
 )
 
 ALL_RULES: tuple[type[Rule], ...] = (
@@ -32,4 +31,4 @@ def get_rule(code_or_name: str) -> type[Rule] | None:
     return next((r for r in ALL_RULES if r.name == key.lower()), None)
 
 
-__all__ = ["ALL_RULES", "DEFAULT_SELECT", "RULES_BY_CODE", "Rule", "get_rule", "hoist_blockers"]
+__all__ = ["ALL_RULES", "DEFAULT_SELECT", "RULES_BY_CODE", "Rule", "get_rule"]

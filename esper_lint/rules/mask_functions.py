@@ -6,17 +6,10 @@ from collections.abc import Iterator
 
 from ..analysis.model import CaptureKind, FunctionKind, MaskFunction, MaskUse
 from ..findings import Finding
+from ..fix.safety import hoist_blockers
 from .base import Rule, names, where
 
 _IMPORT = "from torch.nn.attention.flex_attention import create_block_mask\n"
-
-
-def hoist_blockers(fn: MaskFunction) -> list[str]:
-    """Why a capture-free nested function still cannot be moved mechanically (empty: it can)."""
-    reasons = list(fn.unfixable_reasons)
-    if fn.definition_time_refs:
-        reasons.append(f"its decorators or annotations read local {names(fn.definition_time_refs)}")
-    return reasons
 
 
 def _is_capture_free_nested(fn: MaskFunction) -> bool:
