@@ -14,11 +14,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .runner import Mode, RunResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -29,7 +33,7 @@ class _DefaultGroup(click.Group):
     default_command = "check"
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
@@ -164,7 +168,7 @@ def _existing_parent(path: Path) -> Path:
     return current
 
 
-def _check_stdin(config: Any, mode: Any, opts: dict[str, Any]) -> int:
+def _check_stdin(config: Config, mode: Mode, opts: dict[str, Any]) -> int:
     from .files import _Excluder
     from .runner import Mode, RunResult, lint_or_fix_source
 
@@ -185,7 +189,7 @@ def _check_stdin(config: Any, mode: Any, opts: dict[str, Any]) -> int:
     return _report(result, mode, opts)
 
 
-def _report(result: Any, mode: Any, opts: dict[str, Any], stream: Any = None) -> int:
+def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str] | None = None) -> int:
     from .reporters import ReportContext, get_reporter
     from .runner import Mode
 
@@ -197,7 +201,7 @@ def _report(result: Any, mode: Any, opts: dict[str, Any], stream: Any = None) ->
         out = sys.stdout if stream is None else stream
         for r in result.files:
             if r.new_source is not None:
-                out.write(unified_diff(r.path, r.original_source, r.new_source))
+                out.write(unified_diff(r.path, r.original_source or b"", r.new_source))
     ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:
