@@ -97,7 +97,8 @@ def check(
 ) -> None:
     """Check PATHS (files or folders; default: the current folder). `-` reads stdin."""
     code = _check(
-        paths=list(paths) or ["."],
+        # Like ruff: --stdin-filename without paths means the source comes from stdin.
+        paths=list(paths) or (["-"] if stdin_filename else ["."]),
         fix=fix,
         diff=diff,
         select=select,
@@ -254,10 +255,12 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if output_format == "json":
             click.echo(json.dumps(rows, indent=2))
         else:
+            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<5} {'Name':<26} Summary")
             for row in rows:
-                state = "on " if row["default"] else "off"
-                fix = "fix" if row["fix"] == "safe" else "   "
-                click.echo(f"{row['code']}  {state}  {fix}  {row['name']:<26} {row['summary']}")
+                state = "on" if row["default"] else "off"
+                fix = "safe" if row["fix"] == "safe" else "-"
+                click.echo(f"{row['code']:<7} {state:<8} {fix:<5} {row['name']:<26} {row['summary']}")
+            click.echo("\n`esper-lint rule CODE` shows a rule's documentation.")
         sys.exit(EXIT_OK)
     found = get_rule(code)
     if found is None:
@@ -280,6 +283,83 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
     else:
         click.echo(found.documentation(), nl=False)
     sys.exit(EXIT_OK)
+
+
+@main.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--factory", required=True, help="Name in FILE of the nn.Module class or of a factory returning one.")
+@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments for the factory, as a JSON object.")
+@click.option("--input-shape", default="2,T,64", show_default=True, help="Input shape; T takes each sequence length.")
+@click.option(
+    "--seq-lens",
+    default="16,32,48,64,80,96,112,128,144,160",
+    show_default=True,
+    help="Sequence lengths to cycle through; more than the module's mask cache holds forces evictions.",
+)
+@click.option("--iterations", default=200, show_default=True, type=click.IntRange(min=1), help="Long-run forwards.")
+@click.option(
+    "--latency-rounds", default=5, show_default=True, type=click.IntRange(min=1), help="Interleaved timing rounds."
+)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "float16", "bfloat16"]))
+@click.option("--atol", default=0.0, show_default=True, type=click.FloatRange(min=0), help="Allowed output difference.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for weights and inputs (same for both).")
+@click.option("--compile", "use_compile", is_flag=True, help="Also count torch.compile recompiles and graph breaks.")
+@click.option("--compile-backend", default="inductor", show_default=True, help="torch.compile backend for --compile.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full report as JSON here.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="Write a memory-over-iterations PNG here.")
+@click.option("-q", "--quiet", is_flag=True, help="No table and no progress bar; the exit code and files only.")
+def verify(
+    file: str,
+    factory: str,
+    kwargs_json: str | None,
+    input_shape: str,
+    seq_lens: str,
+    iterations: int,
+    latency_rounds: int,
+    device: str,
+    dtype: str,
+    atol: float,
+    seed: int,
+    use_compile: bool,
+    compile_backend: str,
+    json_out: str | None,
+    plot_out: str | None,
+    quiet: bool,
+) -> None:
+    """Run FILE's module as written and after `--fix`, and measure what changed (needs torch).
+
+    Exit codes: 0 equivalent (and every mask behaves as built), 1 not, 2 errors. FILE is never modified.
+    """
+    from .harness import HarnessError, VerifyOptions
+    from .harness.options import parse_input_shape, parse_kwargs, parse_seq_lens
+
+    try:
+        options = VerifyOptions(
+            path=Path(file),
+            factory=factory,
+            kwargs=parse_kwargs(kwargs_json),
+            input_shape=parse_input_shape(input_shape),
+            seq_lens=parse_seq_lens(seq_lens),
+            iterations=iterations,
+            latency_rounds=latency_rounds,
+            device=device,
+            dtype=dtype,
+            atol=atol,
+            seed=seed,
+            compile=use_compile,
+            compile_backend=compile_backend,
+        )
+        from .harness.cli_support import run_verify
+
+        code = run_verify(options, Path(json_out) if json_out else None, Path(plot_out) if plot_out else None, quiet)
+    except HarnessError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        sys.exit(130)
+    sys.exit(code)
 
 
 def entry_point() -> None:

@@ -33,7 +33,10 @@ class _Excluder:
 
     def excluded(self, path: str) -> bool:
         rel = _relative(path, self.config.root)
-        return any(_glob_match(rel, p) for p in self.patterns)
+        parts = rel.split("/")
+        # The path or any folder above it (as ruff), so --force-exclude holds for files named one by one.
+        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        return any(_glob_match(c, p) for c in candidates for p in self.patterns)
 
 
 class _GitIgnore:

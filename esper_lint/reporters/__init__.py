@@ -24,9 +24,15 @@ Reporter = Callable[[RunResult, ReportContext], str]
 
 
 def _registry() -> dict[str, Reporter]:
-    from . import json_format, text
+    from . import github, json_format, junit, sarif, text
 
-    reporters: dict[str, Reporter] = {"text": text.render, "json": json_format.render}
+    reporters: dict[str, Reporter] = {
+        "text": text.render,
+        "json": json_format.render,
+        "github": github.render,
+        "sarif": sarif.render,
+        "junit": junit.render,
+    }
     return reporters
 
 
