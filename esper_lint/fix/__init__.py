@@ -1,1 +1,180 @@
-"""Safe fixes (the hoisting codemod). See esper_lint/fix/safety.py for when a fix is offered."""
+"""Safe fixes: the hoisting codemod behind `esper-lint --fix` and `--diff` (see docs/fix.md).
+
+`fix_source` computes the fixed bytes and what remains; `fix_file` also writes them (writer.py);
+`unified_diff` renders a change for `--diff`. When a fix is offered: esper_lint/fix/safety.py.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import tokenize
+import warnings
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from ..findings import FileError, FileResult, Finding
+
+if TYPE_CHECKING:  # rules import .safety while the config module is still loading: no cycle at run time
+    from ..config import Config
+    from .hoist import Blocked
+
+FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
+
+__all__ = ["fix_file", "fix_source", "unified_diff"]
+
+# The advice rules give for a fixable finding; replaced when the module rules the fix out after all.
+_FIXABLE_ADVICE = (
+    (" Move it to module level (fixable with `esper-lint --fix`).", " Move it to module level by hand"),
+    (" Define it once at module level (fixable with `esper-lint --fix`).", " Define it at module level by hand"),
+)
+
+
+def fix_source(source: bytes, path: str, config: Config) -> FileResult:
+    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors."""
+    from ..engine import SourceError, analyze, lint_source, might_match, parse
+    from .hoist import apply_hoists, plan_hoists
+
+    if not might_match(source, config):
+        result = lint_source(source, path, config)
+        result.original_source = source
+        return result
+    result = FileResult(path, original_source=source)
+    try:
+        module = parse(source, path)
+        findings = analyze(module, path, config)
+    except SourceError as exc:
+        result.errors.append(exc.error)
+        return result
+    except RecursionError:
+        result.errors.append(FileError(path, "code is nested too deeply to analyze", kind="internal-error"))
+        return result
+    try:
+        plan = plan_hoists(module, findings)
+        if not plan.hoists:
+            result.findings = _mark_blocked(findings, plan.blocked)
+            return result
+        new_source = apply_hoists(module, plan.hoists).bytes
+        fixed = [f for h in plan.hoists for f in h.findings]
+        remaining = _verify(new_source, path, config, findings, fixed)
+    except _FixFailed as exc:
+        return _failed(result, findings, f"the fix would produce code that {exc}")
+    except Exception as exc:  # a bug in the fixer must not stop the run or damage the file
+        return _failed(result, findings, f"{type(exc).__name__}: {exc}")
+    result.new_source = new_source if new_source != source else None
+    result.fixed = len(fixed) if result.new_source is not None else 0
+    result.findings = _mark_blocked(remaining, plan.blocked)
+    return result
+
+
+def fix_file(path: str, source: bytes, config: Config) -> FileResult:
+    """fix_source, then write the result in place (atomic, mode-preserving, refusing concurrent changes)."""
+    from .writer import WriteRefused, write_atomic
+
+    result = fix_source(source, path, config)
+    if result.new_source is None:
+        return result  # nothing to fix: the file is not touched (mtime unchanged)
+    try:
+        write_atomic(path, source, result.new_source)
+    except WriteRefused as exc:
+        return _unwritten(result, source, config, exc.error)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        error = FileError(path, f"cannot write the fixed file: {reason}; it was left unchanged.", kind="io-error")
+        return _unwritten(result, source, config, error)
+    return result
+
+
+def unified_diff(path: str, old: bytes, new: bytes) -> str:
+    """`--- a/path` / `+++ b/path` unified diff of two versions of a source file (as `ruff --diff`)."""
+    display = path.replace("\\", "/").lstrip("/")
+    lines = difflib.unified_diff(
+        _diff_lines(old), _diff_lines(new), fromfile=f"a/{display}", tofile=f"b/{display}", lineterm="\n"
+    )
+    return "".join(lines)
+
+
+# ---------------------------------------------------------------------- internals
+class _FixFailed(Exception):
+    """The rewritten module failed a check: the file is left as it was."""
+
+
+def _verify(new_source: bytes, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
+    """Re-parse, compile and re-lint the fixed bytes; the findings that remain."""
+    from ..engine import SourceError, analyze, parse
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(new_source, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        raise _FixFailed(f"does not compile ({exc})") from None
+    try:
+        after = analyze(parse(new_source, path), path, config)
+    except SourceError as exc:
+        raise _FixFailed(f"does not parse ({exc.error.message})") from None
+    expected = Counter(f.code for f in before)
+    expected.subtract(f.code for f in fixed)
+    if Counter(f.code for f in after) != +expected:
+        still = sorted(f.code for f in after if f.code in FIXABLE_CODES and f.fixable)
+        detail = f"still has fixable {', '.join(still)}" if still else "changes other findings"
+        raise _FixFailed(f"{detail} when linted again")
+    return after
+
+
+def _failed(result: FileResult, findings: list[Finding], reason: str) -> FileResult:
+    result.findings = findings
+    result.errors.append(
+        FileError(
+            result.path,
+            f"could not fix this file ({reason}); it was left unchanged. Please report this with the file.",
+            kind="internal-error",
+        )
+    )
+    return result
+
+
+def _unwritten(result: FileResult, source: bytes, config: Config, error: FileError) -> FileResult:
+    """The fix was computed but not written: report the file as it is on disk."""
+    from ..engine import lint_source
+
+    unchanged = lint_source(source, result.path, config)
+    unchanged.original_source = source
+    unchanged.errors.append(error)
+    return unchanged
+
+
+def _mark_blocked(findings: list[Finding], blocked: list[Blocked]) -> list[Finding]:
+    """Findings the rules called fixable but the module rules out: say why, and stop calling them fixable."""
+    if not blocked:
+        return findings
+    reasons = {(b.fn.kind, b.fn.name, b.fn.enclosing): b.reason for b in blocked}
+    for finding in findings:
+        fn = finding.target
+        if fn is None or not finding.fixable or finding.code not in FIXABLE_CODES:
+            continue
+        reason = reasons.get((fn.kind, fn.name, fn.enclosing))
+        if reason is None:
+            continue
+        finding.fixable = False
+        for fixable_advice, by_hand in _FIXABLE_ADVICE:
+            if finding.message.endswith(fixable_advice):
+                kept = finding.message[: -len(fixable_advice)]
+                finding.message = f"{kept}{by_hand}: no automatic fix because {reason}."
+                break
+        else:
+            finding.message += f" No automatic fix because {reason}."
+    return findings
+
+
+def _diff_lines(source: bytes) -> list[str]:
+    """Decode as Python would (BOM, coding cookie, else UTF-8); lines keep their own endings."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        text = source.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        text = source.decode("utf-8", errors="replace")
+    lines = io.StringIO(text, newline="").readlines()  # splits at \n, \r\n and \r only, as Python does
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
