@@ -159,7 +159,27 @@ def _check(**opts: Any) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    if opts["output_format"] == "sarif" and mode is Mode.CHECK:
+        _attach_fixes(result, config)
     return _report(result, mode, opts)
+
+
+def _attach_fixes(result: RunResult, config: Config) -> None:
+    """SARIF can carry each safe fix as an edit: compute them (in memory) for files with fixable findings."""
+    from .fix import fix_source
+    from .runner import read_source
+
+    for file_result in result.files:
+        if not any(f.fixable for f in file_result.findings):
+            continue
+        try:
+            source = read_source(file_result.path)
+        except OSError:
+            continue
+        fixed = fix_source(source, file_result.path, config)
+        if fixed.new_source is not None and not fixed.errors:
+            file_result.original_source = source
+            file_result.new_source = fixed.new_source
 
 
 def _existing_parent(path: Path) -> Path:
