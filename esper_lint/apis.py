@@ -32,6 +32,16 @@ BUILTIN_MASK_APIS: tuple[MaskApi, ...] = (
     MaskApi(f"{FLEX_MODULE}.BlockMask.from_kv_blocks", 5, "mask_mod"),
 )
 
+# APIs that only evaluate the mask and return a dense tensor: nothing keeps the function afterwards, so
+# captures cannot leak or bind late through them (ESP003/ESP004/ESP006 do not apply).
+NON_RETAINING_APIS: frozenset[str] = frozenset({f"{FLEX_MODULE}.create_mask"})
+
+
+def keeps_mask_function(api: str) -> bool:
+    """True when the object an API returns keeps the mask function (a BlockMask's `mask_mod`)."""
+    return api not in NON_RETAINING_APIS
+
+
 # Functions that combine mask functions: each positional argument is itself a mask function.
 MASK_COMBINATORS: frozenset[str] = frozenset({f"{FLEX_MODULE}.and_masks", f"{FLEX_MODULE}.or_masks"})
 
@@ -72,4 +82,3 @@ class ApiTable:
         original name, which is why the text prefilter can rely on these.)
         """
         return frozenset(name.rsplit(".", 1)[-1] for name in self._by_name)
-

@@ -9,7 +9,8 @@ import io
 import re
 import tokenize
 
-_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+# Like ruff/flake8: bare, with one code or several (comma or space separated), any case, any spacing after the colon.
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 # line -> None (all codes) or the set of codes suppressed on that line
 NoqaMap = dict[int, "frozenset[str] | None"]

@@ -57,7 +57,7 @@ _CONDITIONAL_NODES = (
 class _ResolvedApi:
     """A callable that is a mask API, possibly behind partial(): `offset` leading positionals bound."""
 
-    __slots__ = ("api", "offset", "mask_bound")
+    __slots__ = ("api", "mask_bound", "offset")
 
     def __init__(self, api: MaskApi, offset: int = 0, mask_bound: bool = False) -> None:
         self.api = api
@@ -169,6 +169,8 @@ class LibcstAnalyzer:
                     value = self._assigned_value(binding)
                     if isinstance(value, cst.Call):
                         found.extend(self._resolve_wrapper_call(value, seen))
+                    elif isinstance(value, (cst.Name, cst.Attribute)):
+                        found.extend(self._resolve_callable(value, seen))  # `cbm2 = cbm`
             return found
         if isinstance(expr, cst.Call):
             return self._resolve_wrapper_call(expr, seen)
@@ -260,9 +262,7 @@ class LibcstAnalyzer:
     def _build_use(self, call: cst.Call, arg: cst.Arg, api: MaskApi) -> MaskUse:
         functions, all_known = self._resolve_mask_expr(arg.value, set())
         caller = self.enclosing_function(call)
-        capture_free = all_known and all(
-            not f.captures and not f.default_refs for f in functions
-        )
+        capture_free = all_known and all(not f.captures and not f.default_refs for f in functions)
         per_forward = api.builds_block_mask and self._runs_every_forward(call, caller)
         return MaskUse(
             api=api.qualified_name,
@@ -293,6 +293,11 @@ class LibcstAnalyzer:
                 functions.extend(fs)
                 known = known and k
             return functions, known
+        if isinstance(expr, cst.IfExp):
+            # `m1 if flag else m2`: either may be passed.
+            body, body_known = self._resolve_mask_expr(expr.body, seen)
+            orelse, orelse_known = self._resolve_mask_expr(expr.orelse, seen)
+            return body + orelse, body_known and orelse_known
         if isinstance(expr, cst.Attribute):
             # `masks.causal` from an imported module is a module-level function elsewhere.
             return [], bool(self._imported_names(expr))
@@ -313,7 +318,7 @@ class LibcstAnalyzer:
             value = self._assigned_value(binding)
             if isinstance(value, cst.Lambda):
                 functions.append(self._mask_function(value, expr.value, binding))
-            elif value is not None and isinstance(value, (cst.Call, cst.Name)):
+            elif value is not None and isinstance(value, (cst.Call, cst.Name, cst.IfExp, cst.Attribute)):
                 fs, k = self._resolve_mask_expr(value, seen)
                 functions.extend(fs)
                 known = known and k
@@ -356,9 +361,14 @@ class LibcstAnalyzer:
             binding_node=getattr(binding, "node", None),
         )
         self._functions[id(node)] = fn
+        fn_scope = self.scopes.get(node.body)
+        if fn_scope is None:  # LibCST gives every function body a scope; nothing to analyse otherwise
+            return fn
         if enclosing is None:
-            return fn  # module or class level: nothing to capture from a function scope
-        fn_scope = self.scopes[node.body]
+            # Module or class level: no function scope to capture from, but a module-level loop (or
+            # comprehension) around the definition still rebinds what it reads: late binding.
+            fn.captures = [c for c in self._captures(node, fn_scope) if c.kind is CaptureKind.LOOP]
+            return fn
         fn.captures = self._captures(node, fn_scope)
         fn.default_refs = self._enclosing_locals_read(_defaults(node))
         fn.definition_time_refs = self._enclosing_locals_read(self._definition_time_roots(node))
@@ -373,12 +383,22 @@ class LibcstAnalyzer:
         for name in _names_in(body_roots):
             for binding in self.bindings(name):
                 scope = binding.scope
-                if _is_within(scope, fn_scope) or not isinstance(scope, (FunctionScope, ComprehensionScope)):
-                    continue  # own local, global, class attribute or builtin: not a capture
-                kind = self._capture_kind(binding, node)
+                if _is_within(scope, fn_scope):
+                    continue  # its own local
+                if isinstance(scope, GlobalScope):
+                    # A global is not a capture, unless a module-level loop around the definition rebinds it.
+                    node_bound = getattr(binding, "node", None)
+                    if not (isinstance(node_bound, cst.CSTNode) and self._rebound_by_enclosing_loop(node_bound, node)):
+                        continue
+                    kind = CaptureKind.LOOP
+                elif not isinstance(scope, (FunctionScope, ComprehensionScope)):
+                    continue  # class attribute or builtin: not a capture
+                else:
+                    kind = self._capture_kind(binding, node)
                 previous = captures.get(name.value)
                 if previous is None or _KIND_PRIORITY[kind] < _KIND_PRIORITY[previous.kind]:
-                    captures[name.value] = Capture(name.value, kind, scope.name or "<scope>")
+                    label = "<module>" if isinstance(scope, GlobalScope) else "<scope>"
+                    captures[name.value] = Capture(name.value, kind, getattr(scope, "name", None) or label)
         return sorted(captures.values(), key=lambda c: c.name)
 
     def _capture_kind(self, binding: BaseAssignment, fn_node: cst.CSTNode) -> CaptureKind:
@@ -467,6 +487,8 @@ def _is_within(scope: Scope, ancestor: Scope) -> bool:
     while current is not None and not isinstance(current, GlobalScope):
         if current is ancestor:
             return True
+        if current.parent is current:  # BuiltinScope is its own parent: stop, or a builtin loops forever
+            return False
         current = current.parent
     return False
 

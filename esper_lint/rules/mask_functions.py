@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..analysis.model import CaptureKind, FunctionKind, MaskFunction, MaskUse
+from ..apis import keeps_mask_function
 from ..findings import Finding
 from ..fix.safety import hoist_blockers
 from .base import Rule, names, where
@@ -14,6 +15,13 @@ _IMPORT = "from torch.nn.attention.flex_attention import create_block_mask\n"
 
 def _is_capture_free_nested(fn: MaskFunction) -> bool:
     return fn.nested and not fn.captures and not fn.default_refs
+
+
+def _kept(use: MaskUse) -> str:
+    """What happens to each new function object, in the words of the API that receives it."""
+    if keeps_mask_function(use.api):
+        return "and the BlockMask keeps each copy as `mask_mod`"
+    return "a new function object each time for a mask that never changes"
 
 
 class NestedMaskMod(Rule):
@@ -121,8 +129,7 @@ class M:
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} captures nothing but is re-created on every call, and the "
-                f"BlockMask keeps each copy as `mask_mod`. {advice}",
+                f"Mask function {where(fn)} captures nothing but is re-created on every call, {_kept(use)}. {advice}",
                 fixable=not blockers,
                 target=fn,
             )
@@ -200,8 +207,7 @@ def build(n):
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} is a new lambda on every call, and the BlockMask keeps each "
-                f"copy as `mask_mod`. {advice}",
+                f"Mask function {where(fn)} is a new lambda on every call, {_kept(use)}. {advice}",
                 fixable=not blockers,
                 target=fn,
             )
@@ -283,6 +289,8 @@ class M:
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
+        if not keeps_mask_function(use.api):
+            return  # `create_mask` evaluates the closure once and keeps nothing
         for fn in use.functions:
             captured = fn.captures_of(CaptureKind.SELF)
             if not captured:
@@ -355,6 +363,12 @@ def build(windows, n):
         return q - kv < w
     return create_block_mask(last, None, None, n, n)
 """,
+        """
+from torch.nn.attention.flex_attention import create_mask
+
+def dense(windows, n):  # create_mask evaluates the closure at once and keeps nothing
+    return [create_mask(lambda b, h, q, kv: q - kv < w, None, None, n, n) for w in windows]
+""",
     )
     INVALID = (
         _IMPORT
@@ -375,6 +389,8 @@ def build(windows, n):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
+        if not keeps_mask_function(use.api):
+            return  # `create_mask` evaluates the closure once and keeps nothing
         for fn in use.functions:
             captured = fn.captures_of(CaptureKind.LOOP)
             if not captured:
@@ -438,6 +454,8 @@ def doc_block_mask(document_ids, n):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
+        if not keeps_mask_function(use.api):
+            return  # `create_mask` evaluates the closure once and keeps nothing
         for fn in use.functions:
             captured = [c.name for c in fn.captures_of(CaptureKind.LOCAL)]
             captured += [n for n in fn.default_refs if n not in captured]

@@ -1,0 +1,65 @@
+"""Shared pytest helpers: run the real CLI in-process, and lint a snippet with either backend."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from esper_lint.cli import main
+from esper_lint.config import Config, apply_cli
+from esper_lint.engine import analyze, analyze_fast, parse
+from esper_lint.findings import Finding
+
+BACKENDS = ("libcst", "fast")
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Iterator[RunCli]:
+    """`run_cli("src", "--select", "ESP001")` runs `esper-lint` in `tmp_path` (or `cwd=`), in-process."""
+
+    def run(*args: str, cwd: Path | None = None, stdin: str | None = None) -> CliResult:
+        runner = CliRunner()
+        previous = os.getcwd()
+        os.chdir(cwd or tmp_path)
+        try:
+            result = runner.invoke(main, list(args), input=stdin, catch_exceptions=False)
+        finally:
+            os.chdir(previous)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    yield run
+
+
+def lint_snippet(source: str, backend: str = "libcst", *codes: str, path: str = "snippet.py") -> list[Finding]:
+    """Findings for dedented `source` from one backend; `codes` are added to the default selection."""
+    text = textwrap.dedent(source)
+    config = apply_cli(Config(root=Path.cwd()), extend_select=list(codes))
+    if backend == "libcst":
+        return analyze(parse(text.encode(), path), path, config)
+    import ast
+
+    return analyze_fast(ast.parse(text), text, path, config)
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    """Create files (dedented) under `root`, making folders as needed."""
+    for name, content in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(content), encoding="utf-8")
