@@ -49,7 +49,7 @@ def render(run: RunResult, ctx: ReportContext) -> str:
             summary.append(f"Found {_plural(len(findings), 'finding')} that remain{'s' if len(findings) == 1 else ''}.")
         else:
             summary.append(f"Found {_plural(len(findings), 'finding')}{hint}.")
-    elif not run.all_errors and ctx.mode is Mode.CHECK:
+    elif not run.all_errors and ctx.mode in (Mode.CHECK, Mode.FIX):
         summary.append("All checks passed.")
     errors = len(run.all_errors)
     if errors:

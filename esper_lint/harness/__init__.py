@@ -1,0 +1,11 @@
+"""The runtime harness behind `esper-lint verify`: run a module before and after `--fix` and measure.
+
+Importing this package never imports torch: the parent process only plans the run and reads results;
+each variant is imported and driven in its own worker subprocess (`esper_lint.harness.worker`).
+"""
+
+from __future__ import annotations
+
+from .options import HarnessError, VerifyOptions
+
+__all__ = ["HarnessError", "VerifyOptions"]

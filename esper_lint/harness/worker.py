@@ -1,0 +1,701 @@
+"""One variant of the module under test, imported and driven in its own process.
+
+The parent (`driver.py`) starts `python -m esper_lint.harness.worker`, sends a setup message and then one
+command per phase as JSON lines on stdin; the worker answers each with one JSON line (progress lines may
+come first). Protocol lines travel on a duplicate of the original stdout: fd 1 itself is pointed at
+stderr before the user's module is imported, so its prints can never corrupt the protocol.
+
+Everything the worker keeps about the module's masks is a weak reference or a count, so the harness
+itself never keeps a mask function, a BlockMask or the module alive, and memory figures are the module's.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import hashlib
+import importlib
+import importlib.abc
+import importlib.machinery
+import inspect
+import json
+import linecache
+import os
+import statistics
+import sys
+import time
+import traceback
+import tracemalloc
+import types
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.attention import flex_attention as fa
+
+_BLOCK_MASK_FIELDS = (
+    "kv_num_blocks",
+    "kv_indices",
+    "full_kv_num_blocks",
+    "full_kv_indices",
+    "q_num_blocks",
+    "q_indices",
+    "full_q_num_blocks",
+    "full_q_indices",
+)
+# Above this many elements the creation-time dense mask is not materialised (the check is skipped).
+_MAX_DENSE_ELEMENTS = 64 * 1024 * 1024
+_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10, torch.float16: 1e-2, torch.bfloat16: 3e-2}
+
+
+class UserCodeError(Exception):
+    """The module under test failed (import, factory, forward): reported with its location."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Instrumentation: pass-through wrappers around create_block_mask and flex_attention
+# --------------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Counts mask builds and tracks mask functions and BlockMasks through weak references only."""
+
+    def __init__(self, real_create_block_mask: Callable[..., Any], real_flex: Callable[..., Any]) -> None:
+        self.real_cbm = real_create_block_mask
+        self.real_flex = real_flex
+        self.cbm_signature = inspect.signature(real_create_block_mask)
+        self.flex_signature = inspect.signature(real_flex)
+        self.checking = False  # equivalence phase: snapshot dense masks and check every flex_attention call
+        self.reset()
+
+    def reset(self) -> None:
+        self.builds = 0
+        self.build_seconds = 0.0
+        self.distinct_functions = 0  # mask-function objects seen for the first time
+        self.untrackable_functions = 0  # objects that do not support weak references
+        self.live_functions: list[weakref.ref[Any]] = []  # distinct ones, pruned when they die
+        self.mask_mod_is_argument = True  # every BlockMask kept the very object it was given
+        self.first: tuple[weakref.ref[Any], weakref.ref[Any] | None] | None = None  # (BlockMask, function)
+        self.snapshots: dict[int, tuple[weakref.ref[Any], Any, tuple[Any, ...]]] = {}
+        self.saved_masks: list[dict[str, Any]] = []
+        self.flex_calls = 0
+        self.checked_calls = 0
+        self.unchecked_reasons: dict[str, int] = {}
+        self.stale_calls = 0
+        self.reference_max_abs_diff = 0.0
+        self.reference_mismatches = 0
+
+    # create_block_mask ---------------------------------------------------------------------------
+
+    def create_block_mask(self, mask_mod: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        block_mask = self.real_cbm(mask_mod, *args, **kwargs)
+        self.build_seconds += time.perf_counter() - start
+        self.builds += 1
+        self._track(mask_mod, block_mask)
+        if self.checking:
+            self._snapshot(mask_mod, block_mask, args, kwargs)
+        return block_mask
+
+    def _track(self, mask_mod: Any, block_mask: Any) -> None:
+        if getattr(block_mask, "mask_mod", None) is not mask_mod:
+            self.mask_mod_is_argument = False
+        self.live_functions = [r for r in self.live_functions if r() is not None]
+        try:
+            fn_ref: weakref.ref[Any] | None = weakref.ref(mask_mod)
+        except TypeError:
+            self.untrackable_functions += 1
+            fn_ref = None
+        if fn_ref is not None and not any(r() is mask_mod for r in self.live_functions):
+            self.distinct_functions += 1
+            self.live_functions.append(fn_ref)
+        if self.first is None:
+            self.first = (weakref.ref(block_mask), fn_ref)
+
+    def _snapshot(self, mask_mod: Any, block_mask: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """What the mask function means now, while the BlockMask is built: the reference for later calls."""
+        bound = self.cbm_signature.bind(mask_mod, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        dims = (a["B"], a["H"], a["Q_LEN"], a["KV_LEN"])
+        size = (dims[0] or 1) * (dims[1] or 1) * dims[2] * dims[3]
+        dense = fa.create_mask(mask_mod, *dims, device=a["device"]) if size <= _MAX_DENSE_ELEMENTS else None
+        self.snapshots[id(block_mask)] = (weakref.ref(block_mask), dense, (*dims, a["device"]))
+        self.saved_masks.append(
+            {
+                "seq_lengths": list(block_mask.seq_lengths),
+                "block_size": list(block_mask.BLOCK_SIZE),
+                **{
+                    name: (None if getattr(block_mask, name) is None else getattr(block_mask, name).detach().cpu())
+                    for name in _BLOCK_MASK_FIELDS
+                },
+            }
+        )
+
+    # flex_attention ------------------------------------------------------------------------------
+
+    def flex_attention(self, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        out = self.real_flex(query, key, value, *args, **kwargs)
+        if self.checking:
+            self._check_call(query, key, value, args, kwargs, out)
+        return out
+
+    def _unchecked(self, reason: str) -> None:
+        self.unchecked_reasons[reason] = self.unchecked_reasons.get(reason, 0) + 1
+
+    def _check_call(self, q: Any, k: Any, v: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        """Compare the output with attention under the mask as it was when its BlockMask was built."""
+        self.flex_calls += 1
+        a = self.flex_signature.bind(q, k, v, *args, **kwargs).arguments
+        block_mask: Any = a.get("block_mask")
+        if block_mask is None:
+            return self._unchecked("no block_mask")
+        if a.get("score_mod") is not None:
+            return self._unchecked("score_mod (no dense reference)")
+        entry = self.snapshots.get(id(block_mask))
+        built: Any = entry[0]() if entry is not None else None
+        if entry is None or built is not block_mask:
+            return self._unchecked("BlockMask not built by create_block_mask")
+        _, dense, (batch, heads, q_len, kv_len, device) = entry
+        if dense is None:
+            return self._unchecked("mask too large to materialise")
+        self.checked_calls += 1
+        # Stale: the function the BlockMask keeps no longer computes the mask its block structure encodes.
+        now = fa.create_mask(built.mask_mod, batch, heads, q_len, kv_len, device=device)
+        if not torch.equal(now, dense):
+            self.stale_calls += 1
+        out_t = out[0] if isinstance(out, tuple) else out
+        with torch.no_grad():
+            reference = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=dense, scale=a.get("scale"), enable_gqa=bool(a.get("enable_gqa", False))
+            )
+            reference = torch.where(dense.any(dim=-1, keepdim=True), reference, torch.zeros_like(reference))
+            diff = (out_t.float() - reference.float()).abs().max().item() if out_t.numel() else 0.0
+        self.reference_max_abs_diff = max(self.reference_max_abs_diff, diff)
+        if diff > _TOLERANCE.get(out_t.dtype, 1e-4) * max(1.0, reference.abs().max().item()):
+            self.reference_mismatches += 1
+
+
+def install(recorder: Recorder) -> None:
+    """Patch torch's module so that `from torch.nn.attention.flex_attention import ...` gets the wrappers."""
+
+    def create_block_mask(mask_mod: Any, *args: Any, **kwargs: Any) -> Any:
+        return recorder.create_block_mask(mask_mod, *args, **kwargs)
+
+    def flex_attention(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if recorder.checking:
+            return recorder.flex_attention(query, key, value, *args, **kwargs)
+        return recorder.real_flex(query, key, value, *args, **kwargs)
+
+    for wrapper, real in ((create_block_mask, recorder.real_cbm), (flex_attention, recorder.real_flex)):
+        setattr(fa, real.__name__, functools.update_wrapper(wrapper, real))
+
+
+# --------------------------------------------------------------------------------------------------
+# Importing the variant: the module is executed from the given source under its real dotted name
+# --------------------------------------------------------------------------------------------------
+
+
+class _VariantLoader(importlib.abc.Loader):
+    def __init__(self, source: str, filename: str, code_name: str) -> None:
+        self.source, self.filename, self.code_name = source, filename, code_name
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        code = compile(self.source, self.code_name, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+
+
+class _VariantFinder(importlib.abc.MetaPathFinder):
+    """Serves the variant for exactly one module name, whoever imports it first (the package's
+    `__init__` included), so import-time side effects such as registries run once per process."""
+
+    def __init__(self, name: str, loader: _VariantLoader, is_package: bool) -> None:
+        self.name, self.loader, self.is_package = name, loader, is_package
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> Any:
+        if fullname != self.name:
+            return None
+        spec = importlib.machinery.ModuleSpec(
+            fullname, self.loader, origin=self.loader.filename, is_package=self.is_package
+        )
+        spec.has_location = True
+        if self.is_package:
+            spec.submodule_search_locations = [str(Path(self.loader.filename).parent)]
+        return spec
+
+
+def import_variant(setup: dict[str, Any]) -> types.ModuleType:
+    source = Path(setup["source_file"]).read_bytes().decode(setup.get("encoding", "utf-8"))
+    filename = setup["path"]
+    code_name = filename if setup["variant"] == "original" else f"{filename} (after esper-lint --fix)"
+    # Tracebacks and inspect.getsource show the variant's own lines.
+    linecache.cache[code_name] = (len(source), None, source.splitlines(True), code_name)
+    sys.path.insert(0, setup["root"])
+    loader = _VariantLoader(source, filename, code_name)
+    sys.meta_path.insert(0, _VariantFinder(setup["module"], loader, setup["is_package"]))
+    return importlib.import_module(setup["module"])
+
+
+def resolve_factory(module: types.ModuleType, name: str) -> Any:
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            candidates = sorted(
+                n
+                for n, v in vars(module).items()
+                if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == module.__name__
+            )
+            hint = f" (callables defined there: {', '.join(candidates)})" if candidates else ""
+            raise UserCodeError(f"factory {name!r} not found in {module.__name__}{hint}; pass --factory NAME")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UserCodeError(f"{name!r} is a {type(obj).__name__}, not a factory function or nn.Module class")
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------
+# The worker's state and phases
+# --------------------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _tensor_digest(state: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        digest.update(name.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous().clone()
+            digest.update(str((t.dtype, tuple(t.shape))).encode())
+            digest.update(bytes(t.untyped_storage()))
+    return digest.hexdigest()
+
+
+class Worker:
+    def __init__(self, setup: dict[str, Any], proto: IO[str]) -> None:
+        self.setup = setup
+        self.proto = proto
+        self.opts = setup["options"]
+        requested = self.opts["device"]
+        if requested == "auto":
+            requested = "cuda" if torch.cuda.is_available() else "cpu"
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise UserCodeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
+        self.device = torch.device(requested)
+        self.dtype = getattr(torch, self.opts["dtype"])
+        self.recorder = Recorder(fa.create_block_mask, fa.flex_attention)
+        self._warm_up()
+        install(self.recorder)
+        try:
+            self.module = import_variant(setup)
+        except SyntaxError as exc:
+            variant = setup["variant"]
+            raise UserCodeError(f"the {variant} source does not compile: {exc.msg} (line {exc.lineno})") from None
+        self.factory = resolve_factory(self.module, self.opts["factory"])
+        self.out_dir = Path(setup["out_dir"])
+
+    def _warm_up(self) -> None:
+        # The first create_block_mask call in a process leaves a one-off reference cycle (torch 2.13):
+        # pay it here so that it is never counted against the module.
+        def warm(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+            return q_idx >= kv_idx
+
+        with torch.no_grad():
+            bm = self.recorder.real_cbm(warm, None, None, 32, 32, device=self.device, BLOCK_SIZE=16)
+            x = torch.zeros(1, 1, 32, 16, device=self.device)
+            self.recorder.real_flex(x, x, x, block_mask=bm)
+        del bm, x
+        gc.collect()
+
+    # helpers -------------------------------------------------------------------------------------
+
+    def build(self) -> nn.Module:
+        torch.manual_seed(self.opts["seed"])
+        result = self.factory(**self.opts["kwargs"])
+        if isinstance(result, type):
+            result = result()
+        if not isinstance(result, nn.Module):
+            raise UserCodeError(
+                f"{self.opts['factory']}(...) gave a {type(result).__name__}; the factory must return an nn.Module "
+                "instance or class (or be the class itself)"
+            )
+        return result.to(device=self.device, dtype=self.dtype).eval()
+
+    def make_input(self, seq_len: int) -> torch.Tensor:
+        shape = [seq_len if d is None else d for d in self.opts["input_shape"]]
+        generator = torch.Generator().manual_seed(self.opts["seed"] * 1_000_003 + seq_len)
+        return torch.randn(shape, generator=generator).to(device=self.device, dtype=self.dtype)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def progress(self, done: int, total: int) -> None:
+        self.proto.write(json.dumps({"progress": done, "total": total}) + "\n")
+        self.proto.flush()
+
+    @staticmethod
+    def _output(result: Any) -> torch.Tensor:
+        out = result[0] if isinstance(result, (tuple, list)) else result
+        if not isinstance(out, torch.Tensor):
+            raise UserCodeError(f"forward returned a {type(out).__name__}; the harness compares tensor outputs")
+        return out.detach().cpu()
+
+    # phases --------------------------------------------------------------------------------------
+
+    def setup_info(self) -> dict[str, Any]:
+        model = self.build()
+        info = {
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else _cpu_name(),
+            "torch_version": torch.__version__,
+            "module_class": type(model).__qualname__,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "weights_sha256": _tensor_digest(model.state_dict()),
+        }
+        del model
+        return info
+
+    def equivalence(self) -> dict[str, Any]:
+        """Two passes over the sequence lengths (misses, then hits and evictions); every output kept."""
+        model = self.build()
+        rec = self.recorder
+        rec.reset()
+        rec.checking = True
+        outputs = []
+        try:
+            with torch.no_grad():
+                for _ in range(2):
+                    for seq_len in self.opts["seq_lens"]:
+                        outputs.append(self._output(model(self.make_input(seq_len))))
+        finally:
+            rec.checking = False
+        torch.save({"outputs": outputs, "block_masks": rec.saved_masks}, self.out_dir / "equivalence.pt")
+        result = {
+            "forwards": len(outputs),
+            "block_mask_builds": rec.builds,
+            "flex_attention_calls": rec.flex_calls,
+            "checked_calls": rec.checked_calls,
+            "unchecked_calls": dict(rec.unchecked_reasons),
+            "stale_mask_mod_calls": rec.stale_calls,
+            "reference_mismatches": rec.reference_mismatches,
+            "reference_max_abs_diff": rec.reference_max_abs_diff,
+        }
+        rec.reset()
+        del model
+        return result
+
+    def retention(self) -> dict[str, Any]:
+        rec = self.recorder
+        model = self.build()
+        rec.reset()
+        gc.collect()
+        seq_lens = self.opts["seq_lens"]
+        result: dict[str, Any] = {}
+        gc.disable()  # everything below must be freed by reference counting alone
+        try:
+            with torch.no_grad():
+                model(self.make_input(seq_lens[0]))
+                if rec.first is None:
+                    raise UserCodeError("forward built no BlockMask through create_block_mask; nothing to measure")
+                bm_ref, fn_ref = rec.first
+                block_mask = bm_ref()
+                result["block_mask_cached"] = block_mask is not None
+                result["mask_mod_is_function_passed"] = (
+                    block_mask is not None and fn_ref is not None and block_mask.mask_mod is fn_ref()
+                )
+                del block_mask
+                result["function_alive_while_cached"] = fn_ref is not None and fn_ref() is not None
+                for _ in range(2):
+                    for seq_len in seq_lens:
+                        model(self.make_input(seq_len))
+                result["cache_misses"] = rec.builds
+                result["block_mask_alive_after_evictions"] = bm_ref() is not None
+                result["function_alive_after_eviction"] = fn_ref is not None and fn_ref() is not None
+                result["mask_mod_kept_by_every_block_mask"] = rec.mask_mod_is_argument
+                result["distinct_functions_created"] = rec.distinct_functions
+                live = [fn for fn in (r() for r in rec.live_functions) if fn is not None]
+                result["functions_alive"] = len(live)
+                result["untrackable_functions"] = rec.untrackable_functions
+                result["function_object_bytes"] = max((_function_bytes(fn) for fn in live), default=0)
+                result["captures"] = _captures(live, model)
+                result["captured_tensor_bytes_alive"] = _captured_tensor_bytes(live)
+                result["block_mask_build_ms"] = 1000 * rec.build_seconds / max(1, rec.builds)
+                del live
+        finally:
+            gc.enable()
+        holder = [model]
+        del model  # the holder keeps the only reference the harness has
+        result.update(self._deletion(holder))
+        rec.reset()
+        return result
+
+    def _deletion(self, holder: list[nn.Module]) -> dict[str, Any]:
+        """Does `del model` free the weights by reference counting, or only when the cyclic GC runs?"""
+        gc.collect()
+        model = holder.pop()
+        module_ref = weakref.ref(model)
+        tensor_refs = [weakref.ref(t) for t in (*model.parameters(), *model.buffers())]
+        weight_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+        cuda_before = torch.cuda.memory_allocated(self.device) if self.device.type == "cuda" else None
+        gc.disable()
+        try:
+            del model
+            freed = module_ref() is None
+            held = sum(t.numel() * t.element_size() for t in (r() for r in tensor_refs) if t is not None)
+            cuda_held = torch.cuda.memory_allocated(self.device) if cuda_before is not None else None
+            collected = gc.collect()
+            freed_after_gc = module_ref() is None
+        finally:
+            gc.enable()
+        out: dict[str, Any] = {
+            "weight_bytes": weight_bytes,
+            "freed_without_gc": freed,
+            "bytes_held_until_gc": held,
+            "freed_after_gc": freed_after_gc,
+            "objects_collected_by_gc": collected,
+        }
+        if cuda_before is not None and cuda_held is not None:
+            out["cuda_bytes_freed_by_del"] = cuda_before - cuda_held
+        return out
+
+    def memory(self) -> dict[str, Any]:
+        """K forwards cycling the sequence lengths, memory sampled about 100 times."""
+        iterations = int(self.opts["iterations"])
+        seq_lens = self.opts["seq_lens"]
+        rec = self.recorder
+        rec.reset()
+        self.model = self.build()
+        inputs = {n: self.make_input(n) for n in seq_lens}
+        every = max(1, iterations // 100)
+        samples: list[dict[str, Any]] = []
+        gc.collect()
+        tracemalloc.start()
+        try:
+            with torch.no_grad():
+                for i in range(1, iterations + 1):
+                    self.model(inputs[seq_lens[(i - 1) % len(seq_lens)]])
+                    if i % every == 0 or i == iterations:
+                        self.sync()
+                        sample: dict[str, Any] = {
+                            "iteration": i,
+                            "tracemalloc_bytes": tracemalloc.get_traced_memory()[0],
+                            "rss_bytes": _rss_bytes(),
+                        }
+                        if self.device.type == "cuda":
+                            sample["cuda_allocated_bytes"] = torch.cuda.memory_allocated(self.device)
+                            sample["cuda_reserved_bytes"] = torch.cuda.memory_reserved(self.device)
+                        samples.append(sample)
+                        self.progress(i, iterations)
+        finally:
+            tracemalloc.stop()
+        warmup = min(iterations // 2, max(2 * len(seq_lens), iterations // 10))
+        growth = {key: _growth_per_1000(samples, key, warmup) for key in samples[0] if key.endswith("_bytes")}
+        return {
+            "iterations": iterations,
+            "warmup_iterations": warmup,
+            "block_mask_builds": rec.builds,
+            "distinct_functions_created": rec.distinct_functions,
+            "functions_alive": sum(1 for r in rec.live_functions if r() is not None),
+            "growth_per_1000_iterations": growth,
+            "samples": samples,
+        }
+
+    def latency(self, count: int, start: int) -> dict[str, Any]:
+        """`count` timed forwards on the long-run module, continuing its walk through the lengths."""
+        seq_lens = self.opts["seq_lens"]
+        times = []
+        with torch.no_grad():
+            for i in range(start, start + count):
+                x = self.make_input(seq_lens[i % len(seq_lens)])
+                self.sync()
+                begin = time.perf_counter()
+                self.model(x)
+                self.sync()
+                times.append(time.perf_counter() - begin)
+        return {"seconds": times}
+
+    def compile(self, backend: str) -> dict[str, Any]:
+        import torch._dynamo
+        from torch._dynamo.utils import counters
+
+        model = self.build()
+        torch._dynamo.reset()
+        counters.clear()
+        compiled = torch.compile(model, backend=backend)
+        seq_lens = self.opts["seq_lens"]
+        outputs = []
+        with torch.no_grad():
+            for seq_len in seq_lens:
+                outputs.append(self._output(compiled(self.make_input(seq_len))))
+            first_pass = counters["frames"]["total"]
+            for _ in range(2):  # evictions and rebuilt masks: do new mask functions trigger recompiles?
+                for seq_len in seq_lens:
+                    compiled(self.make_input(seq_len))
+        torch.save({"outputs": outputs}, self.out_dir / "compile.pt")
+        breaks = counters["graph_break"]
+        return {
+            "backend": backend,
+            "frames_compiled": counters["frames"]["total"],
+            "frames_compiled_first_pass": first_pass,
+            "recompiles_after_first_pass": counters["frames"]["total"] - first_pass,
+            "unique_graphs": counters["stats"]["unique_graphs"],
+            "graph_breaks": sum(breaks.values()),
+            "graph_break_reasons": {reason.splitlines()[0]: n for reason, n in breaks.items()},
+        }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _function_bytes(fn: Any) -> int:
+    size = sys.getsizeof(fn)
+    closure = getattr(fn, "__closure__", None) or ()
+    if closure:
+        size += sys.getsizeof(closure) + sum(sys.getsizeof(cell) for cell in closure)
+    return size
+
+
+def _closure_values(fn: Any) -> list[tuple[str, Any]]:
+    code = getattr(fn, "__code__", None)
+    closure = getattr(fn, "__closure__", None) or ()
+    values: list[tuple[str, Any]] = []
+    if code is not None:
+        for name, cell in zip(code.co_freevars, closure, strict=False):
+            try:
+                values.append((name, cell.cell_contents))
+            except ValueError:  # empty cell
+                continue
+    for i, default in enumerate(getattr(fn, "__defaults__", None) or ()):
+        values.append((f"<default {i}>", default))
+    return values
+
+
+def _captures(functions: list[Any], model: nn.Module) -> list[dict[str, Any]]:
+    """What the live mask functions keep alive, by captured name (first function that has it)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for fn in functions:
+        for name, value in _closure_values(fn):
+            if name in seen:
+                continue
+            entry: dict[str, Any] = {"name": name, "type": type(value).__name__}
+            if value is model:
+                entry["kind"] = "the module itself"
+            elif isinstance(value, nn.Module):
+                entry["kind"] = "an nn.Module"
+            elif isinstance(value, torch.Tensor):
+                entry["kind"] = "tensor"
+                entry["bytes"] = value.numel() * value.element_size()
+            else:
+                entry["kind"] = "value"
+            seen[name] = entry
+    return list(seen.values())
+
+
+def _captured_tensor_bytes(functions: list[Any]) -> int:
+    tensors: dict[int, int] = {}
+    for fn in functions:
+        for _, value in _closure_values(fn):
+            if isinstance(value, torch.Tensor):
+                tensors[id(value)] = value.numel() * value.element_size()
+    return sum(tensors.values())
+
+
+def _growth_per_1000(samples: list[dict[str, Any]], key: str, warmup: int) -> float | None:
+    points = [(s["iteration"], s[key]) for s in samples if s["iteration"] > warmup and s.get(key) is not None]
+    if len(points) < 2 or len({x for x, _ in points}) < 2:
+        return None
+    slope = statistics.linear_regression([float(x) for x, _ in points], [float(y) for _, y in points]).slope
+    return slope * 1000
+
+
+# --------------------------------------------------------------------------------------------------
+# Protocol
+# --------------------------------------------------------------------------------------------------
+
+
+def _user_frames(exc: BaseException, root: str | None) -> list[traceback.FrameSummary]:
+    """Frames in files under the import root (the user's package), site-packages excluded."""
+    if root is None:
+        return []
+    prefix = os.path.join(os.path.abspath(root), "")
+    return [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if os.path.abspath(f.filename).startswith(prefix) and "site-packages" not in f.filename
+    ]
+
+
+def _describe(exc: BaseException, root: str | None) -> str:
+    """One line: the exception, and where in the user's code it was raised."""
+    message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserCodeError) else str(exc)
+    frames = _user_frames(exc, root)
+    if frames and not isinstance(exc, UserCodeError):
+        message += f" (at {frames[-1].filename}:{frames[-1].lineno})"
+    return message
+
+
+def main() -> None:
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # the module's prints go to stderr, captured by the parent
+    sys.stdout = sys.stderr
+    worker: Worker | None = None
+    root: str | None = None
+    for line in sys.stdin:
+        message = json.loads(line)
+        command = message["cmd"]
+        try:
+            if command == "setup":
+                root = message["root"]
+                worker = Worker(message, proto)
+                reply: dict[str, Any] = worker.setup_info()
+            elif command == "exit":
+                break
+            elif worker is None:
+                raise RuntimeError(f"command {command!r} before setup")
+            elif command == "equivalence":
+                reply = worker.equivalence()
+            elif command == "retention":
+                reply = worker.retention()
+            elif command == "memory":
+                reply = worker.memory()
+            elif command == "latency":
+                reply = worker.latency(message["count"], message["start"])
+            elif command == "compile":
+                reply = worker.compile(message["backend"])
+            else:
+                raise RuntimeError(f"unknown command {command!r}")
+            proto.write(json.dumps({"ok": reply}) + "\n")
+        except Exception as exc:
+            user = isinstance(exc, UserCodeError) or bool(_user_frames(exc, root))
+            traceback.print_exc()  # full detail in the worker's log
+            proto.write(json.dumps({"error": _describe(exc, root), "user": user}) + "\n")
+        proto.flush()
+
+
+if __name__ == "__main__":
+    main()
