@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 from .apis import ApiTable, MaskApi
 from .rules import DEFAULT_SELECT, RULES_BY_CODE
@@ -112,7 +113,9 @@ class Config:
         data = {
             "select": sorted(self.select),
             "per_file_ignores": [(p, sorted(c)) for p, c in self.per_file_ignores],
-            "mask_apis": [(a.qualified_name, a.mask_position, a.mask_keyword, a.builds_block_mask) for a in self.mask_apis],
+            "mask_apis": [
+                (a.qualified_name, a.mask_position, a.mask_keyword, a.builds_block_mask) for a in self.mask_apis
+            ],
             "root": str(self.root),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -138,11 +141,8 @@ def find_pyproject(start: Path) -> Path | None:
     for directory in (current, *current.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
-            try:
-                data = _read_toml(candidate)
-            except ConfigError:
-                raise
-            if "esper-lint" in data.get("tool", {}):
+            data = _read_toml(candidate)
+            if "esper-lint" in _tool_table(data, candidate):
                 return candidate
     return None
 
@@ -150,11 +150,17 @@ def find_pyproject(start: Path) -> Path | None:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML ({exc}); nothing was checked: fix the file or pass --config") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason}); nothing was checked: save it as UTF-8") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: TOML nested too deeply to read; nothing was checked: simplify the file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"{path}: cannot read configuration ({reason}); nothing was checked") from None
 
 
 def load_config(config_file: Path | None, start: Path) -> Config:
@@ -164,12 +170,19 @@ def load_config(config_file: Path | None, start: Path) -> Config:
             raise ConfigError(f"{config_file}: configuration file does not exist")
         data = _read_toml(config_file)
         # Either a pyproject.toml with [tool.esper-lint], or a file whose top level is the table.
-        table = data.get("tool", {}).get("esper-lint", data if config_file.name != "pyproject.toml" else {})
+        table = _tool_table(data, config_file).get("esper-lint", data if config_file.name != "pyproject.toml" else {})
         return _from_table(table, config_file.resolve().parent, config_file)
     found = find_pyproject(start)
     if found is None:
         return Config(root=Path.cwd().resolve())
     return _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+
+
+def _tool_table(data: dict[str, Any], where: Path) -> dict[str, Any]:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{where}: `tool` must be a table ([tool.esper-lint]); nothing was checked: fix the file")
+    return tool
 
 
 def _codes(value: Any, key: str, where: Path) -> frozenset[str]:
@@ -211,7 +224,8 @@ def _from_table(table: Any, root: Path, where: Path) -> Config:
     unknown = sorted(set(table) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key(s) in [tool.esper-lint]: {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_KEYS))})"
+            f"{where}: unknown key(s) in [tool.esper-lint]: {', '.join(unknown)}; nothing was checked: "
+            f"use only {', '.join(sorted(KNOWN_KEYS))}"
         )
     config = Config(root=root, source=where)
     select = _codes(table["select"], "select", where) if "select" in table else DEFAULT_SELECT
@@ -243,13 +257,17 @@ def _from_table(table: Any, root: Path, where: Path) -> Config:
             raise ConfigError(f"{where}: `jobs` must be a positive integer")
         changes["jobs"] = table["jobs"]
     if "timeout" in table:
-        if not isinstance(table["timeout"], (int, float)) or isinstance(table["timeout"], bool) or table["timeout"] <= 0:
+        timeout = table["timeout"]
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < math.inf:
             raise ConfigError(f"{where}: `timeout` must be a positive number of seconds")
         changes["timeout"] = float(table["timeout"])
     if "cache-dir" in table:
         if not isinstance(table["cache-dir"], str):
             raise ConfigError(f"{where}: `cache-dir` must be a string")
-        changes["cache_dir"] = (root / table["cache-dir"]).resolve()
+        try:
+            changes["cache_dir"] = (root / table["cache-dir"]).resolve()
+        except (OSError, ValueError) as exc:  # NUL in the path, a symlink loop, ...
+            raise ConfigError(f"{where}: `cache-dir` is not a usable path ({exc})") from None
     return replace(config, **changes)
 
 

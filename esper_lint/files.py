@@ -8,6 +8,7 @@ trap the walk and `--fix` never writes outside the tree it was given.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from .config import Config, _glob_match, _relative
 from .findings import FileError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+_SKIPPED = "it was skipped"
 
 
 @dataclass
@@ -104,14 +106,8 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
         path = os.path.normpath(raw) if raw not in ("", ".") else "."
         try:
             st = os.stat(path)
-        except FileNotFoundError:
-            if os.path.islink(path):
-                errors.append(FileError(raw, "broken symbolic link", kind="io-error"))
-            else:
-                errors.append(FileError(raw, "no such file or directory", kind="io-error"))
-            continue
-        except OSError as exc:  # symlink loop, permission denied on a parent, ...
-            errors.append(FileError(raw, exc.strerror or str(exc), kind="io-error"))
+        except OSError as exc:  # missing, broken or looping symlink, permission denied on a parent, ...
+            errors.append(_stat_error(raw, exc))
             continue
         if stat.S_ISDIR(st.st_mode):
             if config.force_exclude and excluder.excluded(path):
@@ -128,8 +124,34 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
                 continue
             add(path)
         else:
-            errors.append(FileError(raw, "not a regular file or directory", kind="io-error"))
+            errors.append(_not_regular(raw, st.st_mode))
     return Discovery(files, errors)
+
+
+def _stat_error(path: str, exc: OSError) -> FileError:
+    if isinstance(exc, FileNotFoundError):
+        if os.path.islink(path):
+            return FileError(path, f"broken symbolic link; {_SKIPPED}: fix or remove the link", kind="io-error")
+        return FileError(path, f"no such file or directory; {_SKIPPED}: check the path", kind="io-error")
+    if exc.errno == errno.ELOOP:
+        return FileError(path, f"symbolic link loop; {_SKIPPED}: fix or remove the link", kind="io-error")
+    if isinstance(exc, PermissionError):
+        return FileError(path, f"permission denied; {_SKIPPED}: make it readable", kind="io-error")
+    return FileError(path, f"{exc.strerror or exc}; {_SKIPPED}", kind="io-error")
+
+
+def _not_regular(path: str, mode: int) -> FileError:
+    """FIFOs, sockets and devices are never opened: reading one could block forever or never end."""
+    what = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
+        else "not a regular file"
+    )
+    return FileError(path, f"is {what}, not a Python source file; {_SKIPPED}: lint regular files only", kind="io-error")
 
 
 def _gitignored(path: str, config: Config, gitignore: _GitIgnore) -> bool:
@@ -148,11 +170,15 @@ def _walk(
     gitignore: _GitIgnore | None,
     ancestors: list[str],
     errors: list[FileError],
+    tree: str | None = None,
 ) -> Iterator[str]:
+    """Python files under `root`, sorted; `tree` is the real path of the folder the walk started from."""
+    tree = tree if tree is not None else os.path.realpath(root)
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
-        errors.append(FileError(root, f"cannot list directory: {exc.strerror or exc}", kind="io-error"))
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
+        errors.append(FileError(root, f"cannot list directory ({reason}); its files were not checked", kind="io-error"))
         return
     abs_root = os.path.abspath(root)
     chain = ancestors if ancestors and ancestors[-1] == abs_root else [*ancestors, abs_root]
@@ -161,8 +187,7 @@ def _walk(
     for entry in entries:
         path = os.path.join(root, entry.name) if root != "." else entry.name
         try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-            is_file = entry.is_file(follow_symlinks=True)
+            is_dir = entry.is_dir(follow_symlinks=False)  # symlinked folders are not followed: no loops
         except OSError:
             continue
         if excluder.excluded(path):
@@ -170,14 +195,28 @@ def _walk(
         if gitignore is not None and gitignore.ignored(os.path.join(abs_root, entry.name), is_dir, chain):
             continue
         if is_dir:
-            yield from _walk(path, excluder, gitignore, chain, errors)
-        elif is_file and not entry.is_symlink() and entry.name.endswith(PYTHON_SUFFIXES):
-            yield path
-        elif entry.is_symlink() and is_file and entry.name.endswith(PYTHON_SUFFIXES):
-            # A symlinked file inside the tree is linted only if its target is inside the tree too.
-            target = os.path.realpath(path)
-            if target.startswith(os.path.realpath(root) + os.sep):
-                yield path
+            yield from _walk(path, excluder, gitignore, chain, errors, tree)
+        elif entry.name.endswith(PYTHON_SUFFIXES):
+            found = _python_entry(entry, path, tree, errors)
+            if found is not None:
+                yield found
+
+
+def _python_entry(entry: os.DirEntry[str], path: str, tree: str, errors: list[FileError]) -> str | None:
+    """The path if this `*.py` entry is a file to lint; an error for one that cannot be (never silently clean)."""
+    try:
+        st = os.stat(path)  # follows a symlink to its target
+    except OSError as exc:
+        errors.append(_stat_error(path, exc))
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        errors.append(_not_regular(path, st.st_mode))
+        return None
+    # A symlinked file is linted (and so may be fixed) only if its target lies inside the walked tree;
+    # links out of the tree are skipped, so --fix can never reach outside the paths it was given.
+    if entry.is_symlink() and not os.path.realpath(path).startswith(tree + os.sep):
+        return None
+    return path
 
 
 def is_python_path(path: str) -> bool:
