@@ -1,16 +1,25 @@
-"""Runs the engine over the files a walk found: read, lint (or fix), collect results in path order."""
+"""Runs the engine over the files a walk found: read, lint (or fix), collect results in path order.
+
+Checking is prefiltered, cached (`cache.py`) and parallel (`--jobs`), with a per-file time limit;
+none of this changes the results, which come back in path order exactly as a serial run gives them.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .cache import ResultCache, digest
 from .config import Config
-from .engine import lint_source
-from .findings import FileError, FileResult, Finding
+from .engine import lint_source, might_match
 from .files import discover
+from .findings import FileError, FileResult, Finding
 
 
 class Mode(Enum):
@@ -89,13 +98,180 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
 def run(paths: Sequence[str], config: Config, mode: Mode = Mode.CHECK, use_cache: bool = True) -> RunResult:
     discovery = discover(paths, config)
     result = RunResult(errors=discovery.errors)
-    result.files = run_files(discovery.files, config, mode)
+    result.files = run_files(discovery.files, config, mode, use_cache=use_cache)
     return result
 
 
-def run_files(files: Sequence[str], config: Config, mode: Mode) -> list[FileResult]:
-    """Process files in order. (Parallelism and caching plug in here without changing results.)"""
-    return [process_file(path, config, mode) for path in files]
+def run_files(
+    files: Sequence[str], config: Config, mode: Mode, use_cache: bool = False, jobs: int | None = None
+) -> list[FileResult]:
+    """Results in the order of `files`, the same whatever `jobs` and whether the cache is used.
+
+    Checking reads every file once here: files the prefilter rejects are done at once (a decode check),
+    cached files are done after a digest; only the rest is analysed, in worker processes when there is
+    enough of it. Workers re-read their file instead of receiving its bytes, so memory stays flat.
+    Fixing (`--fix`/`--diff`) writes files and runs serially without the cache.
+    """
+    if mode is not Mode.CHECK:
+        return [process_file(path, config, mode) for path in files]
+    cache = ResultCache(config) if use_cache else None
+    results: list[FileResult | None] = [None] * len(files)
+    pending: list[tuple[int, str]] = []
+    pending_bytes = 0
+    for index, path in enumerate(files):
+        try:
+            source = read_source(path)
+        except OSError as exc:
+            results[index] = FileResult(path, errors=[io_error(path, exc)])
+            continue
+        if not might_match(source, config):
+            results[index] = lint_source(source, path, config)  # no parse: only the decode check
+            continue
+        if cache is not None:
+            cached = cache.get(path, digest(source))
+            if cached is not None:
+                results[index] = cached
+                continue
+        pending.append((index, path))
+        pending_bytes += len(source)
+    workers = worker_count(jobs if jobs is not None else config.jobs, len(pending), pending_bytes)
+    outcomes = _check_parallel(pending, config, workers) if workers > 1 else _check_serial(pending, config)
+    for (index, _), (result, source_digest) in zip(pending, outcomes, strict=True):
+        results[index] = result
+        if cache is not None and source_digest is not None:
+            cache.put(result.path, source_digest, result)
+    if cache is not None:
+        cache.save()
+    return [r for r in results if r is not None]
+
+
+# Below this much source to analyse, starting worker processes costs more than it saves
+# (measured: the fast backend checks about 1 MB of mask-heavy code per second per core).
+PARALLEL_MIN_BYTES = 192 * 1024
+
+
+def worker_count(jobs: int | None, files: int, total_bytes: int) -> int:
+    if jobs is None:
+        jobs = _cpu_count()
+    if files < 2 or total_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(jobs, files))
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may use (containers, taskset)
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+_Outcome = tuple[FileResult, "str | None"]
+
+
+def check_file(path: str, config: Config) -> _Outcome:
+    """Check one file within `config.timeout`: its result and the digest of the bytes checked."""
+    try:
+        source = read_source(path)
+    except OSError as exc:
+        return FileResult(path, errors=[io_error(path, exc)]), None
+    try:
+        with time_limit(config.timeout):
+            result = lint_source(source, path, config)
+    except FileTimeout:
+        return FileResult(path, errors=[timeout_error(path, config.timeout)]), None
+    except Exception as exc:  # a bug must cost one file, not the run
+        error = FileError(
+            path,
+            f"esper-lint failed on this file ({type(exc).__name__}: {exc}); other files were checked. "
+            "Please report this with the file.",
+            kind="internal-error",
+        )
+        return FileResult(path, errors=[error]), None
+    for finding in result.findings:
+        finding.target = None  # fixer-only, and not worth sending between processes
+    return result, digest(source)
+
+
+def timeout_error(path: str, seconds: float) -> FileError:
+    return FileError(
+        path,
+        f"not checked: analysis took longer than {seconds:g} s. Raise `timeout` in [tool.esper-lint] "
+        "or exclude the file.",
+        kind="timeout",
+    )
+
+
+class FileTimeout(BaseException):
+    """Raised inside the analysis when a file's time is up (BaseException: no handler swallows it)."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the analysis after `seconds` with SIGALRM where it exists (main thread, POSIX).
+
+    Python-level work is interrupted promptly; a hang inside C code is caught by the parallel
+    runner's backstop instead, which replaces the stuck worker."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _check_serial(pending: Sequence[tuple[int, str]], config: Config) -> Iterator[_Outcome]:
+    for _, path in pending:
+        yield check_file(path, config)
+
+
+_worker_config: Config | None = None
+
+
+def _init_worker(config: Config) -> None:
+    global _worker_config
+    _worker_config = config
+    # Ctrl-C goes to the whole process group: the parent alone handles it and terminates the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _work(path: str) -> _Outcome:
+    assert _worker_config is not None
+    return check_file(path, _worker_config)
+
+
+def _check_parallel(pending: Sequence[tuple[int, str]], config: Config, workers: int) -> Iterator[_Outcome]:
+    """Check in worker processes, yielding in the order of `pending` (imap keeps order)."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts a worker in milliseconds with everything imported; elsewhere use the platform default.
+    context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
+    # Backstop for a worker stuck where SIGALRM cannot reach (inside C code): give up on that file.
+    backstop = config.timeout * 2 + 5
+    remaining = [path for _, path in pending]
+    while remaining:
+        with context.Pool(min(workers, len(remaining)), _init_worker, (config,)) as pool:
+            # `with` terminates the pool on the way out, also on Ctrl-C: no worker outlives the run.
+            results = pool.imap(_work, remaining, chunksize=1)
+            for k, path in enumerate(remaining):
+                try:
+                    outcome = results.next(timeout=backstop)
+                except multiprocessing.TimeoutError:
+                    yield FileResult(path, errors=[timeout_error(path, config.timeout)]), None
+                    remaining = remaining[k + 1 :]  # a fresh pool for the rest
+                    break
+                yield outcome
+            else:
+                remaining = []
 
 
 def display_path(path: str) -> str:

@@ -1,0 +1,1137 @@
+"""Fast analysis backend: the standard library's `ast`, with LibCST's scoping rules re-implemented.
+
+`ast.parse` runs in C, about ten times faster than LibCST's parser, and this module resolves names with
+one walk instead of LibCST's Scope + QualifiedName metadata passes (which cost about six times the
+parse). It produces the same `ModuleFacts` as `libcst_backend` (the reference): same spans (1-based
+lines, 1-based *character* columns, end exclusive, parentheses excluded), same
+names, captures and reasons. `tests/test_fast_backend.py` compares both backends' findings on every
+fixture and on a generated corpus. The `.node` handles are None here: `--fix` re-analyses with LibCST.
+
+Name resolution follows LibCST's ScopeProvider, quirks included, so that both backends agree:
+- an access sees the bindings of its own scope made by statements that ended before it (a `for`
+  target is visible after the target is bound); if there are none it falls back to the parent scope;
+  bindings in enclosing scopes are all visible;
+- class scopes are invisible from the functions and comprehensions nested in them;
+- `import a.b.c` binds `a.b.c`, `a.b` and `a`; an attribute chain is resolved through the longest
+  dotted prefix that is bound;
+- `global` / `nonlocal` redirect both bindings and lookups.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import io
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
+from .model import Capture, CaptureKind, FunctionKind, MaskFunction, MaskUse, ModuleFacts, Span
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, *_COMPREHENSIONS)
+_CONDITIONAL = (
+    ast.If,
+    ast.Try,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.Match,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.Lambda,
+    *_FUNCTIONS,
+    *_COMPREHENSIONS,
+    *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+)
+_SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
+_PARENT = "_esper_parent"
+
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+
+
+# --------------------------------------------------------------------------- scopes and bindings
+class _Scope:
+    __slots__ = ("bindings", "count", "kind", "name", "node", "overwrites", "parent", "prefix")
+
+    def __init__(self, kind: str, name: str | None, parent: _Scope | None, node: ast.AST | None) -> None:
+        self.kind = kind  # "builtins", "module", "class", "function", "comprehension"
+        self.name = name
+        self.parent = parent
+        self.node = node
+        self.bindings: dict[str, list[_Binding]] = {}
+        self.count = 0  # LibCST's assignment counter: orders bindings against accesses
+        self.overwrites: dict[str, _Scope] = {}  # global / nonlocal declarations
+        if parent is None or kind == "module":
+            self.prefix = ""
+        elif kind == "function":
+            self.prefix = ".".join(p for p in (parent.prefix, name, "<locals>") if p)
+        elif kind == "class":
+            self.prefix = ".".join(p for p in (parent.prefix, name) if p)
+        else:
+            self.prefix = ".".join(p for p in (parent.prefix, "<comprehension>") if p)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind in ("function", "comprehension")
+
+    def visible_parent(self, first: _Scope | None = None) -> _Scope:
+        parent = first if first is not None else self.parent
+        assert parent is not None
+        while parent.kind == "class":  # class bodies are not visible from nested scopes
+            assert parent.parent is not None
+            parent = parent.parent
+        return parent
+
+    def target(self, name: str) -> _Scope:
+        """Where a binding of `name` made in this scope lands (`global` / `nonlocal` move it)."""
+        if name in self.overwrites:
+            return self.visible_parent(self.overwrites[name]).target(name)
+        return self
+
+    def contains(self, name: str) -> bool:
+        if self.kind == "builtins":
+            return hasattr(builtins, name)
+        if name in self.overwrites:
+            return self.overwrites[name].contains(name)
+        if self.bindings.get(name):
+            return True
+        return self.visible_parent().contains(name)
+
+    def resolve(self, name: str) -> list[_Binding]:
+        """All bindings `name` may refer to from this scope (LibCST's `_resolve_scope_for_access`)."""
+        if self.kind == "builtins":
+            found = self.bindings.get(name)
+            if found is None and hasattr(builtins, name):
+                found = self.bindings[name] = [_Binding(name, self, "builtin", None, 0)]
+            return found or []
+        if name in self.overwrites:
+            return self.visible_parent(self.overwrites[name]).resolve(name)
+        if name in self.bindings:
+            return self.bindings[name]
+        return self.visible_parent().resolve(name)
+
+
+class _Binding:
+    __slots__ = ("alias", "index", "kind", "name", "node", "position", "scope", "value")
+
+    def __init__(self, name: str, scope: _Scope, kind: str, node: ast.AST | None, index: int) -> None:
+        self.name = name
+        self.scope = scope
+        # "import", "def", "class", "param", "store" (a Name target), "other"
+        self.kind = kind
+        self.node = node
+        self.index = index
+        self.value: ast.expr | None = None  # right-hand side of `name = value` / `name: T = value` / `name := value`
+        self.alias: ast.alias | None = None
+        self.position: tuple[int, int] = (0, 0)
+
+    def qualified_names(self, full_name: str) -> set[str]:
+        if self.kind == "builtin":
+            return {f"builtins.{self.name}"}
+        if self.kind != "import":
+            return {f"{self.scope.prefix}.{full_name}" if self.scope.prefix else full_name}
+        stmt = self.node
+        module = ""
+        if isinstance(stmt, ast.ImportFrom):
+            module = "." * stmt.level + (stmt.module or "")
+        assert isinstance(stmt, (ast.Import, ast.ImportFrom))
+        results = set()
+        for alias in stmt.names:
+            parts = alias.name.split(".")
+            for i in range(len(parts), 0, -1):
+                real = ".".join(parts[:i])
+                as_name = real
+                if module and module.endswith("."):
+                    real = f"{module}{real}"
+                elif module:
+                    real = f"{module}.{real}"
+                if alias.asname:
+                    as_name = alias.asname
+                if full_name.startswith(as_name):
+                    remaining = full_name.split(as_name, 1)[1]
+                    if remaining and not remaining.startswith("."):
+                        continue
+                    remaining = remaining.lstrip(".")
+                    results.add(f"{real}.{remaining}" if remaining else real)
+                    break
+        return results
+
+
+class _Access:
+    __slots__ = ("_referents", "index", "scope", "top_attribute")
+
+    def __init__(self, scope: _Scope, index: int, top_attribute: ast.Attribute | None) -> None:
+        self.scope = scope
+        self.index = index
+        self.top_attribute = top_attribute
+        self._referents: dict[str, list[_Binding]] = {}
+
+    def referents(self, name: str) -> list[_Binding]:
+        """LibCST's `Access.record_assignments`: bindings made later in the same scope are not seen."""
+        found = self._referents.get(name)
+        if found is None:
+            candidates = self.scope.resolve(name)
+            found = [b for b in candidates if b.scope is not self.scope or b.index < self.index]
+            if not found and candidates and self.scope.parent is not None:
+                found = list(self.scope.parent.resolve(name))
+            self._referents[name] = found
+        return found
+
+
+def _full_name(node: ast.AST) -> str | None:
+    """LibCST's `get_full_name_for_node` for expressions."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _full_name(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return _full_name(node.func)
+    if isinstance(node, ast.Subscript):
+        return _full_name(node.value)
+    return None
+
+
+def _dotted_names(node: ast.expr) -> Iterator[tuple[str, ast.expr]]:
+    """LibCST's `_gen_dotted_names`: `a.b.c`, `a.b`, `a` with the node each spans."""
+    if isinstance(node, ast.Name):
+        yield node.id, node
+        return
+    if not isinstance(node, ast.Attribute):
+        return
+    value = node.value
+    if isinstance(value, ast.Call):
+        value = value.func
+    if isinstance(value, (ast.Attribute, ast.Name)):
+        inner = _dotted_names(value)
+        first = next(inner, None)
+        if first is None:
+            return
+        yield f"{first[0]}.{node.attr}", node
+        yield first
+        yield from inner
+
+
+# --------------------------------------------------------------------------- the walk
+class _ScopeBuilder:
+    """One pass over the tree, in LibCST's visiting order: scopes, bindings, accesses and parents."""
+
+    def __init__(self) -> None:
+        self.builtins = _Scope("builtins", None, None, None)
+        self.module = _Scope("module", None, self.builtins, None)
+        self.accesses: dict[int, _Access] = {}  # id(Name) -> access
+        self.scope_of: dict[int, _Scope] = {}  # id(node) -> scope its expression is evaluated in
+        self.function_scope: dict[int, _Scope] = {}  # id(def / lambda / comprehension) -> its scope
+        self.calls: list[ast.Call] = []
+        self.nonlocal_or_global: list[ast.stmt] = []
+        # Decides whether a top-level def/class needs a full visit; None visits everything.
+        self.relevant: Callable[[ast.stmt], bool] | None = None
+
+    # bindings ---------------------------------------------------------------
+    def bind(self, scope: _Scope, name: str, kind: str, node: ast.AST | None) -> _Binding:
+        target = scope.target(name)
+        binding = _Binding(name, target, kind, node, target.count)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.decorator_list:
+            first = node.decorator_list[0]  # LibCST's definition starts at its first decorator
+            binding.position = (first.lineno, first.col_offset - 1)
+        elif isinstance(node, (ast.stmt, ast.expr, ast.arg, ast.excepthandler, ast.pattern)):
+            binding.position = (node.lineno, node.col_offset)
+        target.bindings.setdefault(name, []).append(binding)
+        return binding
+
+    def bind_target(self, scope: _Scope, target: ast.expr, value: ast.expr | None, parent: ast.AST) -> None:
+        """Visit an assignment target: Names are bindings, everything else is visited for its reads."""
+        setattr(target, _PARENT, parent)
+        if isinstance(target, ast.Name):
+            binding = self.bind(scope, target.id, "store", target)
+            binding.value = value
+            self.scope_of[id(target)] = scope
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self.bind_target(scope, elt, None, target)
+        elif isinstance(target, ast.Starred):
+            self.bind_target(scope, target.value, None, target)
+        else:
+            self.visit(target, scope, parent, None)
+
+    # generic ---------------------------------------------------------------
+    def visit_many(self, nodes: Sequence[ast.AST | None], scope: _Scope, parent: ast.AST) -> None:
+        for n in nodes:
+            if n is not None:
+                self.visit(n, scope, parent, None)
+
+    def visit(self, node: ast.AST, scope: _Scope, parent: ast.AST | None, top_attr: ast.Attribute | None) -> None:
+        setattr(node, _PARENT, parent)
+        t = type(node)
+        if t is ast.Name:
+            assert isinstance(node, ast.Name)
+            self.scope_of[id(node)] = scope
+            if isinstance(node.ctx, ast.Store):
+                self.bind(scope, node.id, "store", node)
+            else:
+                self.accesses[id(node)] = _Access(scope, scope.count, top_attr)
+            return
+        if t is ast.Attribute:
+            assert isinstance(node, ast.Attribute)
+            self.scope_of[id(node)] = scope
+            self.visit(node.value, scope, node, top_attr if top_attr is not None else node)
+            return
+        if t is ast.Call:
+            assert isinstance(node, ast.Call)
+            self.scope_of[id(node)] = scope
+            self.calls.append(node)
+            self.visit(node.func, scope, node, None)
+            for a in node.args:
+                self.visit(a, scope, node, None)
+            for k in node.keywords:
+                setattr(k, _PARENT, node)
+                self.visit(k.value, scope, k, None)
+            return
+        method = _DISPATCH.get(t)
+        if method is not None:
+            method(self, node, scope)
+            return
+        if isinstance(node, ast.expr):
+            self.scope_of[id(node)] = scope
+        # Like LibCST, only a call starts a new attribute chain: `a.b[i].c` is one chain for `a`.
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, scope, node, top_attr)
+
+    # statements --------------------------------------------------------------
+    def v_module(self, node: ast.Module, scope: _Scope) -> None:
+        relevant = self.relevant
+        for stmt in node.body:
+            if relevant is not None and isinstance(stmt, _SKIPPABLE) and not relevant(stmt):
+                self.shallow_definition(stmt, scope, node)
+            else:
+                self.visit(stmt, scope, node, None)
+
+    def shallow_definition(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, scope: _Scope, parent: ast.AST
+    ) -> None:
+        """A top-level def/class that cannot contain a mask-API call: only the name it binds matters
+        (it may still be passed as a mask function elsewhere), exactly as a full visit would bind it."""
+        setattr(node, _PARENT, parent)
+        self.bind(scope, node.name, "class" if isinstance(node, ast.ClassDef) else "def", node)
+        scope.count += 1
+
+    def v_function(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        self.bind(scope, node.name, "def", node)
+        inner = _Scope("function", node.name, scope, node)
+        self.function_scope[id(node)] = inner
+        self.visit_arguments(node.args, inner, scope, node)
+        self.visit_many(node.body, inner, node)
+        self.visit_many(node.decorator_list, scope, node)
+        if node.returns is not None:
+            self.visit(node.returns, scope, node, None)
+        scope.count += 1
+
+    def v_lambda(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.Lambda)
+        self.scope_of[id(node)] = scope
+        inner = _Scope("function", None, scope, node)
+        self.function_scope[id(node)] = inner
+        self.visit_arguments(node.args, inner, scope, node)
+        self.visit(node.body, inner, node, None)
+
+    def visit_arguments(self, args: ast.arguments, inner: _Scope, outer: _Scope, owner: ast.AST) -> None:
+        setattr(args, _PARENT, owner)
+        positional = [*args.posonlyargs, *args.args]
+        defaults: dict[int, ast.expr] = {}
+        for i, d in enumerate(args.defaults):
+            defaults[id(positional[len(positional) - len(args.defaults) + i])] = d
+        for i, kw in enumerate(args.kwonlyargs):
+            kd = args.kw_defaults[i]
+            if kd is not None:
+                defaults[id(kw)] = kd
+        ordered = [*positional]
+        if args.vararg is not None:
+            ordered.append(args.vararg)
+        ordered.extend(args.kwonlyargs)
+        if args.kwarg is not None:
+            ordered.append(args.kwarg)
+        for a in ordered:
+            setattr(a, _PARENT, args)
+            self.bind(inner, a.arg, "param", a)
+            default = defaults.get(id(a))
+            if default is not None:
+                self.visit(default, outer, a, None)
+            if a.annotation is not None:
+                self.visit(a.annotation, outer, a, None)
+        inner.count += 1
+
+    def v_class(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.ClassDef)
+        self.bind(scope, node.name, "class", node)
+        self.visit_many(node.decorator_list, scope, node)
+        self.visit_many(node.bases, scope, node)
+        for k in node.keywords:
+            setattr(k, _PARENT, node)
+            self.visit(k.value, scope, k, None)
+        inner = _Scope("class", node.name, scope, node)
+        self.visit_many(node.body, inner, node)
+        scope.count += 1
+
+    def v_import(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names:
+            if alias.name == "*":
+                continue
+            if alias.asname:
+                names = [alias.asname]
+            else:
+                parts = alias.name.split(".")
+                names = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+            for name in names:
+                binding = self.bind(scope, name, "import", node)
+                binding.alias = alias
+            if alias.asname:
+                scope.count += 1
+        scope.count += 1
+
+    def v_assign(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.Assign)
+        for target in node.targets:
+            self.bind_target(scope, target, node.value, node)
+        self.visit(node.value, scope, node, None)
+        scope.count += 1
+
+    def v_annassign(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.AnnAssign)
+        self.bind_target(scope, node.target, node.value, node)
+        self.visit(node.annotation, scope, node, None)
+        if node.value is not None:
+            self.visit(node.value, scope, node, None)
+        scope.count += 1
+
+    def v_augassign(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.AugAssign)
+        if isinstance(node.target, ast.Name):
+            setattr(node.target, _PARENT, node)
+            self.bind(scope, node.target.id, "other", node.target)
+        else:
+            self.visit(node.target, scope, node, None)
+        self.visit(node.value, scope, node, None)
+        scope.count += 1
+
+    def v_namedexpr(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.NamedExpr)
+        self.scope_of[id(node)] = scope
+        self.bind_target(scope, node.target, node.value, node)
+        self.visit(node.value, scope, node, None)
+        scope.count += 1
+
+    def v_for(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, (ast.For, ast.AsyncFor))
+        self.bind_target(scope, node.target, None, node)
+        scope.count += 1
+        self.visit(node.iter, scope, node, None)
+        self.visit_many(node.body, scope, node)
+        self.visit_many(node.orelse, scope, node)
+
+    def v_with(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, (ast.With, ast.AsyncWith))
+        for item in node.items:
+            setattr(item, _PARENT, node)
+            self.visit(item.context_expr, scope, item, None)
+            if item.optional_vars is not None:
+                self.bind_target(scope, item.optional_vars, None, item)
+                scope.count += 1
+            scope.count += 1
+        self.visit_many(node.body, scope, node)
+
+    def v_handler(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, ast.ExceptHandler)
+        if node.type is not None:
+            self.visit(node.type, scope, node, None)
+        if node.name:
+            self.bind(scope, node.name, "other", node)
+            scope.count += 1
+        self.visit_many(node.body, scope, node)
+
+    def v_global(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, (ast.Global, ast.Nonlocal))
+        self.nonlocal_or_global.append(node)
+        for name in node.names:
+            if isinstance(node, ast.Global):
+                if scope.kind != "module":
+                    scope.overwrites[name] = self.module
+            elif scope.parent is not None and scope.kind != "module":
+                scope.overwrites[name] = scope.parent
+        scope.count += 1
+
+    def v_comprehension(self, node: ast.AST, scope: _Scope) -> None:
+        assert isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
+        self.scope_of[id(node)] = scope
+        generators = node.generators
+        first = generators[0]
+        setattr(first, _PARENT, node)
+        self.visit(first.iter, scope, first, None)
+        inner = _Scope("comprehension", None, scope, node)
+        self.function_scope[id(node)] = inner
+        self.bind_target(inner, first.target, None, first)
+        inner.count += 1
+        self.visit_many(first.ifs, inner, first)
+        self._inner_generators(generators, 1, inner, node)
+        if isinstance(node, ast.DictComp):
+            self.visit(node.key, inner, node, None)
+            self.visit(node.value, inner, node, None)
+        else:
+            self.visit(node.elt, inner, node, None)
+
+    def _inner_generators(self, generators: list[ast.comprehension], i: int, scope: _Scope, owner: ast.AST) -> None:
+        if i >= len(generators):
+            return
+        gen = generators[i]
+        setattr(gen, _PARENT, owner)
+        self.bind_target(scope, gen.target, None, gen)
+        self.visit(gen.iter, scope, gen, None)
+        self.visit_many(gen.ifs, scope, gen)
+        self._inner_generators(generators, i + 1, scope, owner)
+        scope.count += 1  # LibCST's CompFor counts when it is left, after the inner ones
+
+    def v_match_binding(self, node: ast.AST, scope: _Scope) -> None:
+        name = getattr(node, "name", None) or getattr(node, "rest", None)
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, scope, node, None)
+        if isinstance(name, str):
+            self.bind(scope, name, "other", node)
+
+
+_DISPATCH: dict[type[ast.AST], Any] = {
+    ast.Module: _ScopeBuilder.v_module,
+    ast.FunctionDef: _ScopeBuilder.v_function,
+    ast.AsyncFunctionDef: _ScopeBuilder.v_function,
+    ast.Lambda: _ScopeBuilder.v_lambda,
+    ast.ClassDef: _ScopeBuilder.v_class,
+    ast.Import: _ScopeBuilder.v_import,
+    ast.ImportFrom: _ScopeBuilder.v_import,
+    ast.Assign: _ScopeBuilder.v_assign,
+    ast.AnnAssign: _ScopeBuilder.v_annassign,
+    ast.AugAssign: _ScopeBuilder.v_augassign,
+    ast.NamedExpr: _ScopeBuilder.v_namedexpr,
+    ast.For: _ScopeBuilder.v_for,
+    ast.AsyncFor: _ScopeBuilder.v_for,
+    ast.With: _ScopeBuilder.v_with,
+    ast.AsyncWith: _ScopeBuilder.v_with,
+    ast.ExceptHandler: _ScopeBuilder.v_handler,
+    ast.Global: _ScopeBuilder.v_global,
+    ast.Nonlocal: _ScopeBuilder.v_global,
+    ast.ListComp: _ScopeBuilder.v_comprehension,
+    ast.SetComp: _ScopeBuilder.v_comprehension,
+    ast.DictComp: _ScopeBuilder.v_comprehension,
+    ast.GeneratorExp: _ScopeBuilder.v_comprehension,
+    ast.MatchAs: _ScopeBuilder.v_match_binding,
+    ast.MatchStar: _ScopeBuilder.v_match_binding,
+    ast.MatchMapping: _ScopeBuilder.v_match_binding,
+}
+
+
+# --------------------------------------------------------------------------- positions
+class _Positions:
+    """Turns ast positions (UTF-8 byte columns) into LibCST's spans (character columns)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # Only \n, \r\n and \r end lines for Python (str.splitlines also splits on form feeds).
+        self.lines = io.StringIO(text, newline="").readlines()
+
+    def char_col(self, line: int, byte_col: int) -> int:
+        if line - 1 >= len(self.lines):
+            return byte_col
+        src = self.lines[line - 1]
+        if src.isascii():
+            return byte_col
+        return len(src.encode("utf-8")[:byte_col].decode("utf-8", errors="replace"))
+
+    def start(self, node: ast.AST) -> tuple[int, int]:
+        return node.lineno, self.char_col(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+
+    def end(self, node: ast.AST) -> tuple[int, int]:
+        line = node.end_lineno  # type: ignore[attr-defined]
+        return line, self.char_col(line, node.end_col_offset)  # type: ignore[attr-defined]
+
+    def span(self, node: ast.AST) -> Span:
+        """Like LibCST's PositionProvider, and like `ast`, a span excludes the expression's parentheses."""
+        (l1, c1), (l2, c2) = self.start(node), self.end(node)
+        return Span(l1, c1 + 1, l2, c2 + 1)
+
+    def name_span(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> Span:
+        line, col = self.start(node)
+        i, text = line - 1, self.lines
+        pos = col
+        for keyword in ("async", "def") if isinstance(node, ast.AsyncFunctionDef) else ("def",):
+            i, pos = self._skip_space(i, pos)
+            pos += len(keyword)
+        i, pos = self._skip_space(i, pos)
+        return (
+            Span(i + 1, pos + 1, i + 1, pos + 1 + len(node.name))
+            if i < len(text)
+            else Span(line, col + 1, line, col + 1)
+        )
+
+    def _skip_space(self, i: int, pos: int) -> tuple[int, int]:
+        while i < len(self.lines):
+            src = self.lines[i]
+            while pos < len(src) and src[pos] in " \t\f":
+                pos += 1
+            if src.startswith("\\", pos):  # explicit line continuation
+                i, pos = i + 1, 0
+                continue
+            return i, pos
+        return i, pos
+
+
+# --------------------------------------------------------------------------- the analysis
+class _ResolvedApi:
+    __slots__ = ("api", "mask_bound", "offset")
+
+    def __init__(self, api: MaskApi, offset: int = 0, mask_bound: bool = False) -> None:
+        self.api = api
+        self.offset = offset
+        self.mask_bound = mask_bound
+
+
+class _Arg:
+    """A call argument in source order, like LibCST's `cst.Arg`."""
+
+    __slots__ = ("keyword", "star", "value")
+
+    def __init__(self, value: ast.expr, keyword: str | None, star: str) -> None:
+        self.value = value
+        self.keyword = keyword
+        self.star = star
+
+
+def _call_args(call: ast.Call) -> list[_Arg]:
+    items: list[tuple[tuple[int, int], _Arg]] = []
+    for a in call.args:
+        if isinstance(a, ast.Starred):
+            items.append(((a.lineno, a.col_offset), _Arg(a.value, None, "*")))
+        else:
+            items.append(((a.lineno, a.col_offset), _Arg(a, None, "")))
+    for k in call.keywords:
+        items.append(((k.lineno, k.col_offset), _Arg(k.value, k.arg, "" if k.arg else "**")))
+    items.sort(key=lambda item: item[0])
+    return [a for _, a in items]
+
+
+class FastAnalyzer:
+    def __init__(self, tree: ast.Module, text: str, apis: ApiTable) -> None:
+        self.tree = tree
+        self.apis = apis
+        self.positions = _Positions(text)
+        self.scopes = _ScopeBuilder()
+        self.spellings = apis.spellings()
+        self.scopes.relevant = _RelevanceFilter(tree, self.positions.lines, self.spellings)
+        self.scopes.visit(tree, self.scopes.module, None, None)
+        self.future_annotations = any(
+            isinstance(s, ast.ImportFrom)
+            and s.module == "__future__"
+            and s.level == 0
+            and any(a.name == "annotations" for a in s.names)
+            for s in tree.body
+        )
+        self._functions: dict[int, MaskFunction] = {}
+
+    def analyze(self) -> ModuleFacts:
+        facts = ModuleFacts()
+        spellings = self.spellings
+        for call in self.scopes.calls:
+            func = call.func
+            # An attribute callee's qualified name ends with its attribute: only an API's own name
+            # (or `partial`, for partial(create_block_mask, mask)) can resolve to something we check.
+            if isinstance(func, ast.Attribute) and func.attr not in spellings and func.attr != "partial":
+                continue
+            for resolved in self._resolve_callable(func, set()):
+                use = self._mask_use(call, _call_args(call), resolved)
+                if use is not None:
+                    facts.uses.append(use)
+                    break
+            else:
+                use = self._partial_binding_use(call)
+                if use is not None:
+                    facts.uses.append(use)
+        facts.uses.sort(key=lambda u: (u.arg_span, u.api))
+        return facts
+
+    # ----------------------------------------------------------------- tree helpers
+    @staticmethod
+    def parent(node: ast.AST) -> ast.AST | None:
+        return getattr(node, _PARENT, None)
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        current = getattr(node, _PARENT, None)
+        while current is not None:
+            yield current
+            current = getattr(current, _PARENT, None)
+
+    def is_descendant(self, node: ast.AST, ancestor: ast.AST) -> bool:
+        return node is ancestor or any(a is ancestor for a in self.ancestors(node))
+
+    def enclosing_function(self, node: ast.AST) -> FuncNode | None:
+        for anc in self.ancestors(node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return anc
+        return None
+
+    def qualname(self, node: ast.AST | None) -> str | None:
+        if node is None:
+            return None
+        parts: list[str] = []
+        for n in (node, *self.ancestors(node)):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                parts.append(n.name)
+            elif isinstance(n, ast.Lambda):
+                parts.append("<lambda>")
+        return ".".join(reversed(parts)) or None
+
+    # ----------------------------------------------------------------- names
+    def _access(self, name: ast.Name) -> tuple[_Access, str] | None:
+        """The access a Name load records, or None when LibCST attributes it to a dotted prefix."""
+        access = self.scopes.accesses.get(id(name))
+        if access is None:
+            return None
+        if access.top_attribute is not None:
+            for dotted, node in _dotted_names(access.top_attribute):
+                if access.scope.contains(dotted):
+                    return (access, dotted) if node is name else None
+        return access, name.id
+
+    def _attribute_access(self, node: ast.Attribute) -> tuple[_Access, str] | None:
+        base: ast.expr = node
+        while isinstance(base, ast.Attribute):
+            base = base.value.func if isinstance(base.value, ast.Call) else base.value
+        if not isinstance(base, ast.Name):
+            return None
+        access = self.scopes.accesses.get(id(base))
+        if access is None or access.top_attribute is None:
+            return None
+        for dotted, found in _dotted_names(access.top_attribute):
+            if access.scope.contains(dotted):
+                return (access, dotted) if found is node else None
+        return None
+
+    def bindings(self, name: ast.Name) -> list[_Binding]:
+        found = self._access(name)
+        if found is None:
+            return []
+        access, key = found
+        return sorted(access.referents(key), key=lambda b: b.position)
+
+    def qualified_names(self, node: ast.AST) -> set[str]:
+        found: tuple[_Access, str] | None = None
+        if isinstance(node, ast.Name):
+            found = self._access(node)
+        elif isinstance(node, ast.Attribute):
+            found = self._attribute_access(node)
+        if found is not None:
+            access, key = found
+            return {q for b in access.referents(key) for q in b.qualified_names(b.name)}
+        full = _full_name(node)
+        scope = self.scopes.scope_of.get(id(node))
+        if full is None or scope is None:
+            return set()
+        prefix: str | None = full
+        assignments: list[_Binding] = []
+        while prefix:
+            if scope.contains(prefix):
+                assignments = scope.resolve(prefix)
+                break
+            idx = prefix.rfind(".")
+            prefix = None if idx == -1 else prefix[:idx]
+        if isinstance(node, ast.Name):
+            for b in assignments:
+                if b.node is node:
+                    return b.qualified_names(full)
+        return {q for b in assignments for q in b.qualified_names(full)}
+
+    # ----------------------------------------------------------------- callee resolution
+    def _resolve_callable(self, expr: ast.expr, seen: set[int]) -> list[_ResolvedApi]:
+        if id(expr) in seen:
+            return []
+        seen.add(id(expr))
+        if isinstance(expr, (ast.Name, ast.Attribute)):
+            found = [_ResolvedApi(api) for q in sorted(self.qualified_names(expr)) if (api := self.apis.get(q))]
+            if found:
+                return found
+            if isinstance(expr, ast.Name):
+                for binding in self.bindings(expr):
+                    value = binding.value if binding.kind == "store" else None
+                    if isinstance(value, ast.Call):
+                        found.extend(self._resolve_wrapper_call(value, seen))
+                    elif isinstance(value, (ast.Name, ast.Attribute)):
+                        found.extend(self._resolve_callable(value, seen))  # `cbm2 = cbm`
+            return found
+        if isinstance(expr, ast.Call):
+            return self._resolve_wrapper_call(expr, seen)
+        return []
+
+    def _resolve_wrapper_call(self, call: ast.Call, seen: set[int]) -> list[_ResolvedApi]:
+        names = self.qualified_names(call.func)
+        args = _call_args(call)
+        if not args or args[0].keyword is not None or args[0].star:
+            return []
+        inner = args[0].value
+        if names & TRANSPARENT_WRAPPERS:
+            return self._resolve_callable(inner, seen)
+        if PARTIAL in names:
+            bound = args[1:]
+            if any(a.star for a in bound):
+                return []
+            n_positional = sum(1 for a in bound if a.keyword is None)
+            keywords = {a.keyword for a in bound if a.keyword is not None}
+            result = []
+            for r in self._resolve_callable(inner, seen):
+                offset = r.offset + n_positional
+                mask_bound = (
+                    r.mask_bound
+                    or r.api.mask_keyword in keywords
+                    or (r.api.mask_position is not None and r.api.mask_position < offset)
+                )
+                result.append(_ResolvedApi(r.api, offset, mask_bound))
+            return result
+        return []
+
+    # ----------------------------------------------------------------- mask arguments
+    @staticmethod
+    def _mask_argument(args: Sequence[_Arg], resolved: _ResolvedApi) -> _Arg | None:
+        if resolved.mask_bound:
+            return None
+        api = resolved.api
+        for arg in args:
+            if arg.keyword is not None and arg.keyword == api.mask_keyword:
+                return arg
+        if api.mask_position is None:
+            return None
+        index = api.mask_position - resolved.offset
+        positionals: list[_Arg] = []
+        for arg in args:
+            if arg.keyword is not None or arg.star == "**":
+                break
+            if arg.star:
+                return None
+            positionals.append(arg)
+        return positionals[index] if 0 <= index < len(positionals) else None
+
+    def _partial_binding_use(self, call: ast.Call) -> MaskUse | None:
+        if PARTIAL not in self.qualified_names(call.func):
+            return None
+        args = _call_args(call)
+        if not args or args[0].keyword is not None or args[0].star:
+            return None
+        for resolved in self._resolve_callable(args[0].value, set()):
+            arg = self._mask_argument(args[1:], resolved)
+            if arg is not None:
+                return self._build_use(call, arg, resolved.api)
+        return None
+
+    def _mask_use(self, call: ast.Call, args: list[_Arg], resolved: _ResolvedApi) -> MaskUse | None:
+        arg = self._mask_argument(args, resolved)
+        return None if arg is None else self._build_use(call, arg, resolved.api)
+
+    def _build_use(self, call: ast.Call, arg: _Arg, api: MaskApi) -> MaskUse:
+        functions, all_known = self._resolve_mask_expr(arg.value, set())
+        caller = self.enclosing_function(call)
+        capture_free = all_known and all(not f.captures and not f.default_refs for f in functions)
+        per_forward = api.builds_block_mask and self._runs_every_forward(call, caller)
+        return MaskUse(
+            api=api.qualified_name,
+            arg_span=self.positions.span(arg.value),
+            call_span=self.positions.span(call),
+            functions=functions,
+            caller=self.qualname(caller),
+            per_forward=per_forward,
+            mask_is_capture_free=capture_free,
+        )
+
+    def _resolve_mask_expr(self, expr: ast.expr, seen: set[int]) -> tuple[list[MaskFunction], bool]:
+        if id(expr) in seen:
+            return [], False
+        seen.add(id(expr))
+        if isinstance(expr, ast.Lambda):
+            return [self._mask_function(expr, "<lambda>")], True
+        if isinstance(expr, ast.Call) and self.qualified_names(expr.func) & MASK_COMBINATORS:
+            functions: list[MaskFunction] = []
+            known = True
+            for a in _call_args(expr):
+                if a.star or a.keyword is not None:
+                    known = False
+                    continue
+                fs, k = self._resolve_mask_expr(a.value, seen)
+                functions.extend(fs)
+                known = known and k
+            return functions, known
+        if isinstance(expr, ast.IfExp):  # `m1 if flag else m2`: either may be passed
+            body, body_known = self._resolve_mask_expr(expr.body, seen)
+            orelse, orelse_known = self._resolve_mask_expr(expr.orelse, seen)
+            return body + orelse, body_known and orelse_known
+        if isinstance(expr, ast.Attribute):
+            return [], bool(self._imported_names(expr))
+        if not isinstance(expr, ast.Name):
+            return [], False
+        functions = []
+        known = True
+        bindings = self.bindings(expr)
+        if not bindings:
+            return [], False
+        for binding in bindings:
+            node = binding.node
+            if binding.kind == "def" and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.append(self._mask_function(node, node.name))
+                continue
+            if binding.kind == "import":
+                continue
+            value = binding.value if binding.kind == "store" else None
+            if isinstance(value, ast.Lambda):
+                functions.append(self._mask_function(value, expr.id))
+            elif isinstance(value, (ast.Call, ast.Name, ast.IfExp, ast.Attribute)):
+                fs, k = self._resolve_mask_expr(value, seen)
+                functions.extend(fs)
+                known = known and k
+            else:
+                known = False
+        if len(bindings) > 1:
+            for f in functions:
+                reason = f"`{expr.id}` is bound more than once in its scope"
+                if f.enclosing is not None and reason not in f.unfixable_reasons:
+                    f.unfixable_reasons.append(reason)
+        return functions, known
+
+    def _imported_names(self, expr: ast.Attribute) -> set[str]:
+        base: ast.expr = expr
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if not isinstance(base, ast.Name):
+            return set()
+        if not any(b.kind == "import" for b in self.bindings(base)):
+            return set()
+        return self.qualified_names(expr)
+
+    # ----------------------------------------------------------------- the function itself
+    def _mask_function(self, node: FuncNode, name: str) -> MaskFunction:
+        cached = self._functions.get(id(node))
+        if cached is not None:
+            return cached
+        enclosing = self.enclosing_function(node)
+        is_def = not isinstance(node, ast.Lambda)
+        fn = MaskFunction(
+            kind=FunctionKind.DEF if is_def else FunctionKind.LAMBDA,
+            name=name,
+            span=self.positions.name_span(node) if not isinstance(node, ast.Lambda) else self.positions.span(node),
+            enclosing=self.qualname(enclosing),
+        )
+        self._functions[id(node)] = fn
+        fn_scope = self.scopes.function_scope.get(id(node))
+        if fn_scope is None:  # a top-level def the relevance filter skipped: no loop around it
+            return fn
+        if enclosing is None:
+            # Module or class level: only a module-level loop around the definition is captured.
+            fn.captures = [c for c in self._captures(node, fn_scope) if c.kind is CaptureKind.LOOP]
+            return fn
+        fn.captures = self._captures(node, fn_scope)
+        fn.default_refs = self._enclosing_locals_read(_defaults(node))
+        fn.definition_time_refs = self._enclosing_locals_read(self._definition_time_roots(node))
+        if not isinstance(node, ast.Lambda):
+            body_nodes = [n for stmt in node.body for n in ast.walk(stmt)]
+            for stmt_type, word in ((ast.Nonlocal, "nonlocal"), (ast.Global, "global")):
+                if any(isinstance(n, stmt_type) for n in body_nodes):
+                    fn.unfixable_reasons.append(f"it declares `{word}` names")
+        return fn
+
+    def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
+        captures: dict[str, Capture] = {}
+        roots: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+        for name in _names_in(roots):
+            for binding in self.bindings(name):
+                scope = binding.scope
+                if _is_within(scope, fn_scope):
+                    continue  # its own local
+                if scope.kind == "module":
+                    # A global is not a capture, unless a module-level loop around the definition rebinds it.
+                    if binding.node is None or not self._rebound_by_enclosing_loop(binding.node, node):
+                        continue
+                    kind = CaptureKind.LOOP
+                elif not scope.is_local:
+                    continue  # class attribute or builtin
+                else:
+                    kind = self._capture_kind(binding, node)
+                previous = captures.get(name.id)
+                if previous is None or _KIND_PRIORITY[kind] < _KIND_PRIORITY[previous.kind]:
+                    label = "<module>" if scope.kind == "module" else "<scope>"
+                    captures[name.id] = Capture(name.id, kind, scope.name or label)
+        return sorted(captures.values(), key=lambda c: c.name)
+
+    def _capture_kind(self, binding: _Binding, fn_node: ast.AST) -> CaptureKind:
+        node = binding.node
+        if binding.kind == "param" and isinstance(node, ast.arg) and self._is_self_param(node):
+            return CaptureKind.SELF
+        if node is not None and self._rebound_by_enclosing_loop(node, fn_node):
+            return CaptureKind.LOOP
+        return CaptureKind.LOCAL
+
+    def _is_self_param(self, param: ast.arg) -> bool:
+        args = self.parent(param)
+        func = self.parent(args) if args is not None else None
+        if not isinstance(args, ast.arguments) or not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        positional = [*args.posonlyargs, *args.args]
+        if not positional or positional[0] is not param:
+            return False
+        cls = self.parent(func)
+        if not isinstance(cls, ast.ClassDef) or not any(s is func for s in cls.body):
+            return False
+        decorators: set[str] = set()
+        for d in func.decorator_list:
+            decorators |= self.qualified_names(d)
+        return "builtins.staticmethod" not in decorators and "staticmethod" not in decorators
+
+    def _rebound_by_enclosing_loop(self, bound_node: ast.AST, fn_node: ast.AST) -> bool:
+        for anc in self.ancestors(fn_node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                return False
+            if not isinstance(anc, _LOOPS):
+                continue
+            if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not any(
+                self.is_descendant(fn_node, stmt) for stmt in anc.body
+            ):
+                continue
+            if self.is_descendant(bound_node, anc):
+                return True
+        return False
+
+    def _definition_time_roots(self, node: FuncNode) -> list[ast.AST]:
+        roots: list[ast.AST] = list(_defaults(node))
+        if not isinstance(node, ast.Lambda):
+            roots.extend(node.decorator_list)
+            if not self.future_annotations:
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
+                params.extend(p for p in (a.vararg, a.kwarg) if p is not None)
+                roots.extend(p.annotation for p in params if p.annotation is not None)
+                if node.returns is not None:
+                    roots.append(node.returns)
+        return roots
+
+    def _enclosing_locals_read(self, roots: Sequence[ast.AST]) -> list[str]:
+        refs = set()
+        for name in _names_in(roots):
+            for binding in self.bindings(name):
+                if binding.scope.is_local:
+                    refs.add(name.id)
+        return sorted(refs)
+
+    # ----------------------------------------------------------------- ESP005 support
+    def _runs_every_forward(self, call: ast.Call, caller: FuncNode | None) -> bool:
+        if not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)) or caller.name != "forward":
+            return False
+        cls = self.parent(caller)
+        if not isinstance(cls, ast.ClassDef) or not any(s is caller for s in cls.body):
+            return False
+        for anc in self.ancestors(call):
+            if anc is caller:
+                return True
+            if isinstance(anc, _CONDITIONAL):  # also covers else/except/finally: they sit under these
+                return False
+        return False
+
+
+class _RelevanceFilter:
+    """Which top-level defs and classes can contain a call that reaches a mask API, judged on text.
+
+    A call reaches an API through a name that spells the API (`create_block_mask`, `fa.create_mask`),
+    an import alias of one (`... import create_block_mask as cbm`), or a module-level variable bound to
+    a call that mentions one of these (`cbm2 = torch.compile(cbm)`), computed to a fixpoint. A def or
+    class whose source mentions none of them, nor `global` (which could rebind a module name), cannot,
+    so only the name it binds is recorded. Everything else is visited in full.
+    """
+
+    def __init__(self, tree: ast.Module, lines: list[str], spellings: frozenset[str]) -> None:
+        self.lines = lines
+        words = set(spellings) | {"global", "partial"}
+        aliases: list[tuple[str, str]] = []  # (bound name, text it depends on)
+        # Module-level imports only: an alias imported inside a def binds a local of a def that spells
+        # the API's name, and that def is visited in full anyway.
+        for node in _module_level_statements(tree.body):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if alias.asname:
+                        aliases.append((alias.asname, alias.name.rsplit(".", 1)[-1]))
+        assigned: list[tuple[list[str], str]] = []
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                if names:
+                    assigned.append((names, self.segment(stmt)))
+        changed = True
+        while changed:
+            changed = False
+            pattern = _word_pattern(words)
+            for name, original in aliases:
+                if name not in words and original in words:
+                    words.add(name)
+                    changed = True
+            for names, text in assigned:
+                if any(n not in words for n in names) and pattern.search(text):
+                    words.update(names)
+                    changed = True
+        self.pattern = _word_pattern(words)
+
+    def segment(self, node: ast.stmt) -> str:
+        start = node.lineno
+        decorators = getattr(node, "decorator_list", None)
+        if decorators:
+            start = min(start, *(d.lineno for d in decorators))
+        end = node.end_lineno or node.lineno
+        return "".join(self.lines[start - 1 : end])
+
+    def __call__(self, node: ast.stmt) -> bool:
+        return self.pattern.search(self.segment(node)) is not None
+
+
+def _module_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that run in the module's scope: the body and the blocks of if/try/with/for/while."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, _SKIPPABLE):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            yield from _module_level_statements(getattr(stmt, name, None) or [])
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from _module_level_statements(handler.body)
+
+
+def _word_pattern(words: set[str]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b")
+
+
+def _is_within(scope: _Scope, ancestor: _Scope) -> bool:
+    current: _Scope | None = scope
+    while current is not None and current.kind not in ("module", "builtins"):
+        if current is ancestor:
+            return True
+        current = current.parent
+    return False
+
+
+def _defaults(node: FuncNode) -> list[ast.expr]:
+    a = node.args
+    return [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+
+
+def _names_in(roots: Sequence[ast.AST]) -> list[ast.Name]:
+    return [n for root in roots for n in ast.walk(root) if isinstance(n, ast.Name)]
+
+
+def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
+    """Facts for a module parsed with `ast.parse(text)`."""
+    return FastAnalyzer(tree, text, apis).analyze()
+
+
+__all__ = ["FastAnalyzer", "analyze_source"]

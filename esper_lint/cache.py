@@ -1,0 +1,120 @@
+"""The result cache: findings and errors per file, keyed on the file's content.
+
+One JSON file per (esper-lint version, Python version, effective configuration) under
+`.esper_lint_cache/` (or `cache-dir`). An entry is reused only when the file's path and a BLAKE2 digest
+of its bytes match, so an edited file is always re-analysed, and changing the version or any setting
+that can change findings (rule selection, per-file ignores, mask APIs) starts a separate cache file.
+JSON, not pickle: a cache directory that arrives with a cloned tree must never be able to run code.
+Writes go to a temporary file and are renamed into place, so concurrent runs never read a torn file
+(the last writer wins; a lost entry is only recomputed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Config
+from .findings import FileError, FileResult, Finding
+
+CACHE_DIR_NAME = ".esper_lint_cache"
+# Entries are dropped oldest-first beyond this many files, so a cache stays bounded as trees change.
+MAX_ENTRIES = 200_000
+# Results with these error kinds depend on the machine or the moment, not on the file's bytes.
+_UNCACHEABLE_KINDS = frozenset({"io-error", "timeout", "internal-error"})
+
+
+def digest(source: bytes) -> str:
+    return hashlib.blake2b(source, digest_size=16).hexdigest()
+
+
+def cache_dir(config: Config) -> Path:
+    return config.cache_dir if config.cache_dir is not None else config.root / CACHE_DIR_NAME
+
+
+class ResultCache:
+    def __init__(self, config: Config) -> None:
+        self.directory = cache_dir(config)
+        key = f"{__version__}-py{sys.version_info[0]}{sys.version_info[1]}-{config.fingerprint()}"
+        self.file = self.directory / f"results-{key}.json"
+        self._entries: dict[str, list[Any]] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, list[Any]]:
+        if self._entries is None:
+            try:
+                with open(self.file, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                entries = data.get("entries") if isinstance(data, dict) else None
+                self._entries = entries if isinstance(entries, dict) else {}
+            except (OSError, ValueError):  # missing, unreadable or corrupt: start afresh
+                self._entries = {}
+        return self._entries
+
+    @staticmethod
+    def _key(path: str) -> str:
+        return os.path.abspath(path)
+
+    def get(self, path: str, source_digest: str) -> FileResult | None:
+        entry = self._load().get(self._key(path))
+        if not entry or entry[0] != source_digest:
+            return None
+        try:
+            findings = [Finding.from_dict({**f, "path": path}) for f in entry[1]]
+            errors = [FileError.from_dict({**e, "path": path}) for e in entry[2]]
+        except (KeyError, TypeError, IndexError):
+            return None
+        return FileResult(path, findings=findings, errors=errors)
+
+    def put(self, path: str, source_digest: str, result: FileResult) -> None:
+        if any(e.kind in _UNCACHEABLE_KINDS for e in result.errors):
+            return
+        entries = self._load()
+        key = self._key(path)
+        entries.pop(key, None)  # re-insert: dict order is least recently stored first
+        entries[key] = [
+            source_digest,
+            [f.to_dict() for f in result.findings],
+            [e.to_dict() for e in result.errors],
+        ]
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the cache if anything changed. A cache that cannot be written is skipped silently:
+        the run's results do not depend on it."""
+        if not self._dirty or self._entries is None:
+            return
+        entries = self._entries
+        if len(entries) > MAX_ENTRIES:
+            for key in list(entries)[: len(entries) - MAX_ENTRIES]:
+                del entries[key]
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _mark_cache_dir(self.directory)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
+            os.replace(tmp, self.file)
+        except OSError:
+            return
+        self._dirty = False
+
+
+def _mark_cache_dir(directory: Path) -> None:
+    """Like ruff's cache: ignored by git, and tagged for backup tools (https://bford.info/cachedir/)."""
+    gitignore = directory / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("# Automatically created by esper-lint.\n*\n", encoding="utf-8")
+    tag = directory / "CACHEDIR.TAG"
+    if not tag.exists():
+        tag.write_text(
+            "Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by esper-lint.\n",
+            encoding="utf-8",
+        )
