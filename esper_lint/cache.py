@@ -11,6 +11,7 @@ Writes go to a temporary file and are renamed into place, so concurrent runs nev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +31,19 @@ MAX_ENTRIES = 200_000
 _UNCACHEABLE_KINDS = frozenset({"io-error", "timeout", "internal-error"})
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Identifies the analysis code itself, beyond the version number: an editable install (or a
+    patched one) that changes a rule must not be served findings cached by the old code. Stats of
+    the package's own modules are enough (a few dozen files; no content hashing on the hot path)."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for module in sorted(package.rglob("*.py")):
+        st = module.stat()
+        h.update(f"{module.relative_to(package)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:12]
+
+
 def digest(source: bytes) -> str:
     return hashlib.blake2b(source, digest_size=16).hexdigest()
 
@@ -41,7 +55,7 @@ def cache_dir(config: Config) -> Path:
 class ResultCache:
     def __init__(self, config: Config) -> None:
         self.directory = cache_dir(config)
-        key = f"{__version__}-py{sys.version_info[0]}{sys.version_info[1]}-{config.fingerprint()}"
+        key = f"{__version__}-{code_fingerprint()}-py{sys.version_info[0]}{sys.version_info[1]}-{config.fingerprint()}"
         self.file = self.directory / f"results-{key}.json"
         self._entries: dict[str, list[Any]] | None = None
         self._dirty = False

@@ -105,7 +105,7 @@ MAX_NESTING = 1000
 _PARSER_STACK = 256 * 1024 * 1024
 
 
-def _too_deep(path: str, what: str) -> FileError:
+def too_deep(path: str, what: str) -> FileError:
     message = f"code is {what}; {_NOT_CHECKED}: split the expression, or exclude the file if it is generated"
     return FileError(path, message, kind="too-complex")
 
@@ -135,7 +135,7 @@ def _cpython_parse(text: str, path: str) -> tuple[ast.Module | None, SyntaxError
     except ValueError as exc:  # NUL bytes
         raise SourceError(FileError(path, f"{exc}; {_NOT_CHECKED}", kind="syntax-error")) from None
     except (RecursionError, MemoryError):
-        raise SourceError(_too_deep(path, "nested too deeply for Python itself to compile")) from None
+        raise SourceError(too_deep(path, "nested too deeply for Python itself to compile")) from None
 
 
 def _syntax_error(
@@ -166,7 +166,7 @@ def parse(source: bytes, path: str) -> cst.Module:
     text = check_decodable(source, path)
     tree, cpython_error = _cpython_parse(text, path)
     if tree is not None and _nesting_depth(tree, MAX_NESTING) > MAX_NESTING:
-        raise SourceError(_too_deep(path, f"nested more than {MAX_NESTING} levels deep"))
+        raise SourceError(too_deep(path, f"nested more than {MAX_NESTING} levels deep"))
     try:
         return cst.parse_module(source) if tree is not None else _parse_on_big_stack(source)
     except cst.ParserSyntaxError as exc:
@@ -174,7 +174,7 @@ def parse(source: bytes, path: str) -> cst.Module:
     except SyntaxError as exc:
         raise SourceError(FileError(path, f"{exc.msg or exc}; {_NOT_CHECKED}", kind="decode-error")) from None
     except RecursionError:
-        raise SourceError(_too_deep(path, "nested too deeply to parse")) from None
+        raise SourceError(too_deep(path, "nested too deeply to parse")) from None
 
 
 _STACK_LOCK = threading.Lock()
@@ -340,6 +340,6 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
         result.findings = findings if findings is not None else analyze(parse(source, path), path, config)
     except SourceError as exc:
         result.errors.append(exc.error)
-    except RecursionError:
-        result.errors.append(FileError(path, "code is nested too deeply to analyze", kind="internal-error"))
+    except RecursionError:  # LibCST's metadata recurses per nesting level (from about 400 levels)
+        result.errors.append(too_deep(path, "nested too deeply to analyze"))
     return result

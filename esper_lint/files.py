@@ -9,13 +9,15 @@ trap the walk and `--fix` never writes outside the tree it was given.
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
+import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, _glob_match, _relative
+from .config import Config
 from .findings import FileError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
@@ -29,16 +31,34 @@ class Discovery:
 
 
 class _Excluder:
+    """`exclude` + `extend-exclude`, compiled once into one regular expression (a large tree asks per entry).
+
+    Like ruff, a pattern matches the path relative to the configuration root, or the entry's own name.
+    """
+
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self.patterns = tuple(config.exclude) + tuple(config.extend_exclude)
+        patterns = [p.rstrip("/") for p in (*config.exclude, *config.extend_exclude) if p.strip("/")]
+        self._regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)) if patterns else None
+        self._root = str(config.root.resolve())
+
+    def _relative(self, path: str) -> str:
+        absolute = os.path.abspath(path)
+        if absolute.startswith(self._root + os.sep):
+            return absolute[len(self._root) + 1 :].replace(os.sep, "/")
+        return "." if absolute == self._root else path.replace(os.sep, "/")
+
+    def _matches(self, rel: str) -> bool:
+        regex = self._regex
+        return regex is not None and (regex.match(rel) is not None or regex.match(rel.rsplit("/", 1)[-1]) is not None)
+
+    def excluded_entry(self, path: str) -> bool:
+        """An entry met while walking: its folders were already checked on the way down."""
+        return self._matches(self._relative(path))
 
     def excluded(self, path: str) -> bool:
-        rel = _relative(path, self.config.root)
-        parts = rel.split("/")
-        # The path or any folder above it (as ruff), so --force-exclude holds for files named one by one.
-        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        return any(_glob_match(c, p) for c in candidates for p in self.patterns)
+        """A path named explicitly (--force-exclude): it, or any folder above it, may be excluded."""
+        parts = self._relative(path).split("/")
+        return any(self._matches("/".join(parts[: i + 1])) for i in range(len(parts)))
 
 
 class _GitIgnore:
@@ -190,7 +210,7 @@ def _walk(
             is_dir = entry.is_dir(follow_symlinks=False)  # symlinked folders are not followed: no loops
         except OSError:
             continue
-        if excluder.excluded(path):
+        if excluder.excluded_entry(path):
             continue
         if gitignore is not None and gitignore.ignored(os.path.join(abs_root, entry.name), is_dir, chain):
             continue

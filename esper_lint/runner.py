@@ -88,11 +88,17 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
         source = read_source(path)
     except OSError as exc:
         return FileResult(path, errors=[io_error(path, exc)])
-    if mode is Mode.FIX:
-        from .fix import fix_file
+    if mode is Mode.CHECK:
+        return lint_source(source, path, config)
+    from .fix import fix_file, fix_source
 
-        return fix_file(path, source, config)
-    return lint_or_fix_source(source, path, config, mode)
+    try:
+        # The fixer's write is atomic (temp file + rename, cleaned up on any exception), so the time
+        # limit can never leave a half-written file.
+        with time_limit(config.timeout):
+            return fix_file(path, source, config) if mode is Mode.FIX else fix_source(source, path, config)
+    except FileTimeout:
+        return FileResult(path, errors=[timeout_error(path, config.timeout)], original_source=source)
 
 
 def run(paths: Sequence[str], config: Config, mode: Mode = Mode.CHECK, use_cache: bool = True) -> RunResult:

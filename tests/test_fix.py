@@ -159,6 +159,17 @@ def test_unsafe_cases_are_not_fixed(case: str) -> None:
     assert all(not f.fixable and "no automatic fix because" in f.message for f in esp)
 
 
+@pytest.mark.parametrize("case", ["super", "class attribute"])
+def test_check_mode_agrees_with_the_fixer(case: str) -> None:
+    """Both backends record these blockers, so plain checking does not promise a fix --fix declines."""
+    source = SOURCES_NOT_FIXED[case].encode()
+    checked = lint_source(source, "case.py", CONFIG).findings
+    fixed = fix_source(source, "case.py", CONFIG).findings
+    assert checked and [(f.code, f.fixable, f.message) for f in checked] == [
+        (f.code, f.fixable, f.message) for f in fixed
+    ]
+
+
 def test_renamed_function_keeps_every_use() -> None:
     source = b"""
 from torch.nn.attention.flex_attention import create_block_mask

@@ -110,3 +110,18 @@ def test_walk_order_is_sorted_and_excludes_hold(tmp_path: Path) -> None:
 def test_mention_only_file_is_clean(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text(MENTION)
     assert esper("--no-cache", ".", cwd=tmp_path).returncode == 0
+
+
+def test_excluded_folder_named_explicitly_is_still_walked(tmp_path: Path) -> None:
+    """As ruff: excludes prune the walk, but a folder the user names is checked (this repo's own
+    `esper-lint fixtures/blueprints/` depends on it); --force-exclude applies them to named paths too."""
+    (tmp_path / "pyproject.toml").write_text('[tool.esper-lint]\nextend-exclude = ["fixtures"]\n')
+    (tmp_path / "fixtures" / "blueprints").mkdir(parents=True)
+    (tmp_path / "fixtures" / "blueprints" / "seed.py").write_text(FIXABLE)
+    walked = esper("--no-cache", ".", cwd=tmp_path)
+    assert walked.returncode == 0 and "seed.py" not in walked.stdout, walked.stdout + walked.stderr
+    named = esper("--no-cache", "fixtures/blueprints", cwd=tmp_path)
+    assert named.returncode == 1 and "seed.py:8:" in named.stdout, named.stdout + named.stderr
+    for path in ("fixtures/blueprints", "fixtures/blueprints/seed.py"):
+        forced = esper("--no-cache", "--force-exclude", path, cwd=tmp_path)
+        assert forced.returncode == 0 and "seed.py" not in forced.stdout, forced.stdout + forced.stderr

@@ -27,7 +27,17 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
-from .model import Capture, CaptureKind, FunctionKind, MaskFunction, MaskUse, ModuleFacts, Span
+from .model import (
+    CLASS_CELL_REASON,
+    Capture,
+    CaptureKind,
+    FunctionKind,
+    MaskFunction,
+    MaskUse,
+    ModuleFacts,
+    Span,
+    class_attribute_reason,
+)
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -942,6 +952,11 @@ class FastAnalyzer:
             for stmt_type, word in ((ast.Nonlocal, "nonlocal"), (ast.Global, "global")):
                 if any(isinstance(n, stmt_type) for n in body_nodes):
                     fn.unfixable_reasons.append(f"it declares `{word}` names")
+        body = [node.body] if isinstance(node, ast.Lambda) else node.body
+        if any(_reads_class_cell(n) for root in body for n in ast.walk(root)):
+            fn.unfixable_reasons.append(CLASS_CELL_REASON)
+        if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
+            fn.unfixable_reasons.append(class_attribute_reason(node.name))
         return fn
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
@@ -1118,6 +1133,18 @@ def _is_within(scope: _Scope, ancestor: _Scope) -> bool:
             return True
         current = current.parent
     return False
+
+
+def _reads_class_cell(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name) and node.id == "__class__":
+        return True
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "super"
+        and not node.args
+        and not node.keywords
+    )
 
 
 def _defaults(node: FuncNode) -> list[ast.expr]:

@@ -26,6 +26,7 @@ from libcst.metadata import (
 
 from ..apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
 from .model import (
+    CLASS_CELL_REASON,
     Capture,
     CaptureKind,
     FunctionKind,
@@ -33,6 +34,7 @@ from .model import (
     MaskUse,
     ModuleFacts,
     Span,
+    class_attribute_reason,
 )
 
 _LOOP_NODES = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
@@ -75,7 +77,7 @@ class LibcstAnalyzer:
         self.qnames = self.wrapper.resolve(QualifiedNameProvider)
         self.positions = self.wrapper.resolve(PositionProvider)
         self.parents = self.wrapper.resolve(ParentNodeProvider)
-        self.future_annotations = _has_future_annotations(module)
+        self.future_annotations = has_future_annotations(module)
         self._functions: dict[int, MaskFunction] = {}
 
     # ----------------------------------------------------------------- entry point
@@ -375,6 +377,11 @@ class LibcstAnalyzer:
         for stmt_type, word in ((cst.Nonlocal, "nonlocal"), (cst.Global, "global")):
             if isinstance(node, cst.FunctionDef) and _contains(node.body, stmt_type):
                 fn.unfixable_reasons.append(f"it declares `{word}` names")
+        if _uses_class_cell(node.body):
+            fn.unfixable_reasons.append(CLASS_CELL_REASON)
+        block = self.parent(node)
+        if isinstance(node, cst.FunctionDef) and isinstance(self.parent(block) if block else None, cst.ClassDef):
+            fn.unfixable_reasons.append(class_attribute_reason(node.name.value))
         return fn
 
     def _captures(self, node: cst.FunctionDef | cst.Lambda, fn_scope: Scope) -> list[Capture]:
@@ -493,12 +500,24 @@ def _is_within(scope: Scope, ancestor: Scope) -> bool:
     return False
 
 
+def _uses_class_cell(body: cst.CSTNode) -> bool:
+    """Zero-argument super() and __class__ read the enclosing class's cell, which module level lacks."""
+    for node in _collect([body], (cst.Name, cst.Call)):
+        if isinstance(node, cst.Name) and node.value == "__class__":
+            return True
+        if isinstance(node, cst.Call) and not node.args:
+            func = node.func
+            if isinstance(func, cst.Name) and func.value == "super":
+                return True
+    return False
+
+
 def _defaults(node: cst.FunctionDef | cst.Lambda) -> list[cst.CSTNode]:
     params = node.params
     return [p.default for p in (*params.posonly_params, *params.params, *params.kwonly_params) if p.default]
 
 
-def _has_future_annotations(module: cst.Module) -> bool:
+def has_future_annotations(module: cst.Module) -> bool:
     for stmt in module.body:
         if not isinstance(stmt, cst.SimpleStatementLine):
             continue

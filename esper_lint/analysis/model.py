@@ -35,6 +35,14 @@ class Capture:
     scope_name: str  # the enclosing function (or comprehension) that binds it
 
 
+# Reasons a capture-free function cannot be hoisted, worded once for both backends and the fixer.
+CLASS_CELL_REASON = "it uses `super()` or `__class__`, which need the enclosing class"
+
+
+def class_attribute_reason(name: str) -> str:
+    return f"it is an attribute of the class that defines it (`{name}`), which would disappear"
+
+
 class FunctionKind(enum.Enum):
     DEF = "def"
     LAMBDA = "lambda"

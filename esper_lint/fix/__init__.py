@@ -32,7 +32,7 @@ _FIXABLE_ADVICE = (
 
 def fix_source(source: bytes, path: str, config: Config) -> FileResult:
     """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors."""
-    from ..engine import SourceError, analyze, lint_source, might_match, parse
+    from ..engine import SourceError, analyze, lint_source, might_match, parse, too_deep
     from .hoist import apply_hoists, plan_hoists
 
     if not might_match(source, config):
@@ -47,7 +47,7 @@ def fix_source(source: bytes, path: str, config: Config) -> FileResult:
         result.errors.append(exc.error)
         return result
     except RecursionError:
-        result.errors.append(FileError(path, "code is nested too deeply to analyze", kind="internal-error"))
+        result.errors.append(too_deep(path, "nested too deeply to analyze"))
         return result
     try:
         plan = plan_hoists(module, findings)

@@ -30,8 +30,8 @@ from libcst.metadata import (
 )
 
 # Same question as the analysis answers for definition_time_refs: one implementation.
-from ..analysis.libcst_backend import _has_future_annotations
-from ..analysis.model import FunctionKind, MaskFunction
+from ..analysis.libcst_backend import has_future_annotations
+from ..analysis.model import FunctionKind, MaskFunction, class_attribute_reason
 from ..findings import Finding
 from . import FIXABLE_CODES
 from .naming import ModuleNames, lambda_base_name
@@ -91,7 +91,7 @@ class _Planner:
         module.visit(parents)
         self.parent = parents.parent
         self.top_index = {id(stmt): i for i, stmt in enumerate(module.body)}
-        self.future_annotations = _has_future_annotations(module)
+        self.future_annotations = has_future_annotations(module)
         self.names = ModuleNames({s for s in self.scopes.values() if s is not None})
 
     def top_level(self, node: cst.CSTNode) -> int:
@@ -158,7 +158,7 @@ class _Planner:
         """Find the binding the hoist replaces and the uses to rename; a reason when that is not safe."""
         scope = self.scopes[fn_node]
         if isinstance(scope, ClassScope):
-            return f"it is an attribute of the class that defines it (`{name}`), which would disappear"
+            return class_attribute_reason(name)
         if not isinstance(scope, FunctionScope):
             return "it is not defined in a function body"
         assignment = _assignment_for(scope, name, bound)
