@@ -41,7 +41,18 @@ class _DefaultGroup(click.Group):
 @click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="esper-lint", message="%(prog)s %(version)s")
 def main() -> None:
-    """Find FlexAttention mask functions that are re-created, leak, or bind late, and fix the safe ones."""
+    """Find FlexAttention mask functions that are re-created, leak, or bind late, and fix the safe ones.
+
+    \b
+    esper-lint [PATHS]...           check files and folders (default: .)
+    esper-lint --fix src/           apply safe fixes, then report what remains
+    esper-lint --diff src/          show what --fix would change
+    esper-lint rule ESP001          a rule's documentation
+    esper-lint verify FILE --factory NAME   runtime harness (needs the [harness] extra)
+
+    Checking is the default command: `esper-lint check --help` lists its options (--select, --ignore,
+    --output-format, --config, --jobs, ...). Exit codes: 0 clean, 1 findings, 2 errors.
+    """
 
 
 def _error(message: str) -> None:
