@@ -6,6 +6,7 @@ imports, aliases and assignments, to one of these names.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -81,4 +82,9 @@ class ApiTable:
         (An alias such as `cbm` is still introduced by an import or assignment that spells the
         original name, which is why the text prefilter can rely on these.)
         """
-        return frozenset(name.rsplit(".", 1)[-1] for name in self._by_name)
+        return frozenset(name.decode() for name in self.spelling_bytes)
+
+    @functools.cached_property
+    def spelling_bytes(self) -> tuple[bytes, ...]:
+        """`spellings()` as bytes, computed once: the prefilter searches every file's bytes for them."""
+        return tuple(sorted({name.rsplit(".", 1)[-1].encode() for name in self._by_name}))

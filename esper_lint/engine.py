@@ -41,7 +41,7 @@ def might_match(source: bytes, config: Config) -> bool:
     which the analysis resolves anyway. Byte search also matches a UTF-8 file only; a file in another
     encoding that spells the name still contains its ASCII bytes, as Python identifiers here are ASCII.
     """
-    return any(name.encode() in source for name in config.apis.spellings())
+    return any(name in source for name in config.apis.spelling_bytes)
 
 
 class SourceError(Exception):
