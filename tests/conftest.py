@@ -57,6 +57,19 @@ def lint_snippet(source: str, backend: str = "libcst", *codes: str, path: str = 
     return analyze_fast(ast.parse(text), text, path, config)
 
 
+# The smallest module with one fixable finding (ESP001 at 8:30), shared by the CLI-level tests.
+NESTED = """\
+from torch.nn.attention.flex_attention import create_block_mask
+
+
+def build(n):
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    return create_block_mask(causal, None, None, n, n)
+"""
+
+
 def write(root: Path, files: dict[str, str]) -> None:
     """Create files (dedented) under `root`, making folders as needed."""
     for name, content in files.items():

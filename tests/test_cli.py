@@ -6,18 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RunCli, write
+from conftest import NESTED, RunCli, write
 
-NESTED = """\
-from torch.nn.attention.flex_attention import create_block_mask
-
-
-def build(n):
-    def causal(b, h, q_idx, kv_idx):
-        return q_idx >= kv_idx
-
-    return create_block_mask(causal, None, None, n, n)
-"""
 CAPTURES = """\
 from torch.nn.attention.flex_attention import create_block_mask
 

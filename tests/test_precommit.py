@@ -17,21 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import NESTED
 
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
-NESTED = """\
-from torch.nn.attention.flex_attention import create_block_mask
-
-
-def build(n):
-    def causal(b, h, q_idx, kv_idx):
-        return q_idx >= kv_idx
-
-    return create_block_mask(causal, None, None, n, n)
-"""
 
 CLEAN = """\
 from torch.nn.attention.flex_attention import create_block_mask

@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from conftest import NESTED
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,16 +28,6 @@ from esper_lint.runner import Mode, RunResult
 REPO = Path(__file__).resolve().parents[1]
 SARIF_SCHEMA = REPO.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 
-NESTED = """\
-from torch.nn.attention.flex_attention import create_block_mask
-
-
-def build(n):
-    def causal(b, h, q_idx, kv_idx):
-        return q_idx >= kv_idx
-
-    return create_block_mask(causal, None, None, n, n)
-"""
 
 # Two findings of different rules (ESP003 twice would dedupe), plus non-ASCII text before the argument.
 MIXED = """\

@@ -8,17 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-NESTED = """\
-from torch.nn.attention.flex_attention import create_block_mask
-
-
-def build(n):
-    def causal(b, h, q_idx, kv_idx):
-        return q_idx >= kv_idx
-
-    return create_block_mask(causal, None, None, n, n)
-"""
+from conftest import NESTED
 
 
 def esper(*args: str, cwd: Path, stdin: str | bytes) -> subprocess.CompletedProcess[bytes]:
