@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
+from .hoist_safety import hoist_reasons
 from .model import (
     CLASS_CELL_REASON,
     Capture,
@@ -957,7 +958,23 @@ class FastAnalyzer:
             fn.unfixable_reasons.append(CLASS_CELL_REASON)
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
+        safety = hoist_reasons(self.tree, node, enclosing, self._is_mask_argument, self.future_annotations)
+        fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
+
+    def _is_mask_argument(self, expr: ast.expr) -> bool:
+        """Is `expr` passed where a mask API (directly, or bound by `partial`) or a combinator takes a mask?"""
+        call = self.parent(expr)
+        call = self.parent(call) if isinstance(call, ast.keyword) else call
+        if not isinstance(call, ast.Call):
+            return False
+        args = _call_args(call)
+        if self.qualified_names(call.func) & MASK_COMBINATORS:
+            return any(a.value is expr and not a.star and a.keyword is None for a in args)
+        candidates = [(args, r) for r in self._resolve_callable(call.func, set())]
+        if args and not args[0].star and args[0].keyword is None and PARTIAL in self.qualified_names(call.func):
+            candidates += [(args[1:], r) for r in self._resolve_callable(args[0].value, set())]
+        return any((arg := self._mask_argument(a, r)) is not None and arg.value is expr for a, r in candidates)
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
         captures: dict[str, Capture] = {}

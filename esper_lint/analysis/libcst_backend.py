@@ -564,7 +564,27 @@ def _contains(root: cst.CSTNode, node_type: type[cst.CSTNode]) -> bool:
 
 
 def analyze_module(module: cst.Module, apis: ApiTable) -> ModuleFacts:
-    return LibcstAnalyzer(module, apis).analyze()
+    facts = LibcstAnalyzer(module, apis).analyze()
+    _adopt_fast_reasons(facts, module, apis)
+    return facts
+
+
+def _adopt_fast_reasons(facts: ModuleFacts, module: cst.Module, apis: ApiTable) -> None:
+    """Why a hoist is unsafe is decided once, by the stdlib-ast analysis (`hoist_safety`); the fixer's
+    facts take its reasons so that check mode and `--fix` agree (bridge until the fixer uses it directly)."""
+    import ast
+
+    from .fast_backend import analyze_source
+
+    try:
+        fast = analyze_source(ast.parse(module.code), module.code, apis)
+    except (SyntaxError, ValueError, RecursionError):
+        return  # syntax newer than this interpreter: keep LibCST's own reasons
+    reasons = {(f.kind, f.span): f.unfixable_reasons for u in fast.uses for f in u.functions if f.nested}
+    for use in facts.uses:
+        for fn in use.functions:
+            if fn.nested and (fn.kind, fn.span) in reasons:
+                fn.unfixable_reasons = list(reasons[fn.kind, fn.span])
 
 
 __all__ = ["LibcstAnalyzer", "analyze_module"]

@@ -1,0 +1,412 @@
+"""Is moving a capture-free nested function to module level unobservable? Pure functions over `ast`.
+
+Hoisting changes three things a program can see, and each check below rules one of them out:
+- **When the definition runs.** A `def`/`lambda` statement evaluates its decorators, defaults and
+  (without `from __future__ import annotations`) annotations each time it runs; hoisted, they run once,
+  at import. Only code whose value cannot differ between the two is allowed (`definition_time_reasons`).
+- **How many function objects there are.** Nested, every call makes a new one; hoisted, all callers share
+  one. That is unobservable only when the object is never touched except by being called or passed as a
+  mask function (`use_reasons`).
+- **Where the name lives.** The name leaves the enclosing function's locals for the module's globals:
+  code that reaches those namespaces dynamically (`locals()`, `eval`, frames, `globals()`) may notice,
+  and a use that can run before (or without) the definition no longer fails (`dominance_reasons`).
+
+Uses are found by spelling within the enclosing function, skipping only nested functions that bind the
+name themselves: a superset of the real uses, so a mistake can only decline a safe fix, never allow an
+unsafe one. The analysis calls `hoist_reasons` for each nested mask function and records the result in
+`MaskFunction.unfixable_reasons`, which check mode and the fixer both read.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Callable, Iterator
+
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+# `is_mask_argument(expr)`: is this expression passed where a mask API (or a mask combinator) takes its mask?
+IsMaskArgument = Callable[[ast.expr], bool]
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_SCOPES = (*_FUNCTIONS, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+# Builtins that read or write the calling frame's namespace, or run code in it.
+_DYNAMIC_LOCALS = frozenset({"locals", "vars", "eval", "exec", "dir"})
+_FRAME_ATTRIBUTES = frozenset({"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack"})
+_FRAME_MODULES = frozenset({"sys", "inspect"})
+_IMMUTABLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
+
+
+def hoist_reasons(
+    tree: ast.Module,
+    fn: FuncNode,
+    enclosing: FuncNode,
+    is_mask_argument: IsMaskArgument,
+    future_annotations: bool,
+) -> list[str]:
+    """Every reason (worded for "no automatic fix because ...") why hoisting `fn` out of `enclosing`
+    could change what the program does."""
+    parents = _parent_map(enclosing)
+    reasons = definition_time_reasons(tree, fn, future_annotations)
+    reasons += dynamic_access_reasons(tree, enclosing)
+    name = _bound_name(fn, parents)
+    uses = list(_uses(enclosing, fn, name)) if name else []
+    reasons += use_reasons(fn, uses, parents, is_mask_argument)
+    reasons += dominance_reasons(fn, uses, parents)
+    return _unique(reasons)
+
+
+# --------------------------------------------------------------------------- definition time
+def definition_time_reasons(tree: ast.Module, fn: FuncNode, future_annotations: bool) -> list[str]:
+    reasons: list[str] = []
+    if not isinstance(fn, ast.Lambda) and fn.decorator_list:
+        reasons.append("it is decorated (a decorator would run once at import instead of each time the `def` runs)")
+    constants = _module_facts(tree)[0]
+    for default in _defaults(fn):
+        if not _frozen_value(default, constants):
+            reasons.append(
+                f"its default `{ast.unparse(default)}` would be evaluated once at import instead of each time "
+                "the `def` runs (only immutable literals and constants are safe)"
+            )
+    if not isinstance(fn, ast.Lambda) and not future_annotations:
+        for annotation in _annotations(fn):
+            if not _plain_annotation(annotation):
+                reasons.append(
+                    f"its annotation `{ast.unparse(annotation)}` would be evaluated once at import instead of "
+                    "each time the `def` runs"
+                )
+    return reasons
+
+
+def _frozen_value(expr: ast.expr, constants: frozenset[str]) -> bool:
+    """Does `expr` produce the same (immutable) value whether it runs once or on every call?"""
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, _IMMUTABLE_CONSTANTS)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd, ast.Not, ast.Invert)):
+        return _frozen_value(expr.operand, constants)
+    if isinstance(expr, ast.Tuple):
+        return all(_frozen_value(e, constants) for e in expr.elts)
+    if isinstance(expr, ast.Name):
+        return expr.id in constants
+    return False
+
+
+def _reads_frames(node: ast.Attribute) -> bool:
+    if node.attr == "stack":  # `inspect.stack()`, not `torch.stack`
+        return isinstance(node.value, ast.Name) and node.value.id in _FRAME_MODULES
+    return node.attr in _FRAME_ATTRIBUTES
+
+
+def _module_constants(tree: ast.Module) -> frozenset[str]:
+    """Module-level names bound exactly once, by a plain assignment of an immutable literal, and never
+    declared `global`, deleted or bound anywhere else in the module (a function's binding counts only
+    through `global`, which disqualifies the name)."""
+    counts: dict[str, int] = {}
+    literal: set[str] = set()
+    disqualified: set[str] = set()
+    for node in _module_scope_nodes(tree):
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(node, ast.Assign) and isinstance(target, ast.Name) and _frozen_value(node.value, frozenset()):
+            literal.add(target.id)
+        for bound in _bound_names(node):
+            counts[bound] = counts.get(bound, 0) + 1
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            disqualified.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+            disqualified.add(node.id)
+    return frozenset(n for n in literal if counts.get(n) == 1 and n not in disqualified)
+
+
+def _module_scope_nodes(tree: ast.Module) -> Iterator[ast.AST]:
+    """Nodes evaluated in the module's own scope (not inside functions, lambdas, classes or comprehensions)."""
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (*_SCOPES, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _bound_names(node: ast.AST) -> Iterator[str]:
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        yield node.id
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        yield node.name
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        for alias in node.names:
+            yield (alias.asname or alias.name).split(".")[0]
+    elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+        yield node.name
+
+
+def _plain_annotation(expr: ast.expr) -> bool:
+    """Names, dotted names, strings, subscripts and `|` unions of those: type expressions that only read."""
+    if isinstance(expr, (ast.Name, ast.Constant)):
+        return True
+    if isinstance(expr, ast.Attribute):
+        return _plain_annotation(expr.value)
+    if isinstance(expr, ast.Subscript):
+        return _plain_annotation(expr.value) and _plain_annotation(expr.slice)
+    if isinstance(expr, (ast.Tuple, ast.List)):
+        return all(_plain_annotation(e) for e in expr.elts)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        return _plain_annotation(expr.left) and _plain_annotation(expr.right)
+    return False
+
+
+def _defaults(fn: FuncNode) -> list[ast.expr]:
+    a = fn.args
+    return [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+
+
+def _annotations(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    a = fn.args
+    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(p for p in (a.vararg, a.kwarg) if p is not None)]
+    found = [p.annotation for p in params if p.annotation is not None]
+    return [*found, *([fn.returns] if fn.returns is not None else [])]
+
+
+# --------------------------------------------------------------------------- dynamic namespaces
+def dynamic_access_reasons(tree: ast.Module, enclosing: FuncNode) -> list[str]:
+    reasons: list[str] = []
+    _, shadowed, module_reasons = _module_facts(tree)
+    for node in ast.walk(enclosing):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in shadowed:
+            called = node.func.id
+            if called in _DYNAMIC_LOCALS and not (called in ("vars", "dir") and node.args):
+                reasons.append(
+                    f"the enclosing function calls `{called}()`, which would no longer see the function's name"
+                )
+        elif isinstance(node, ast.Attribute) and _reads_frames(node):
+            reasons.append(
+                f"the enclosing function inspects frames (`.{node.attr}`), which would no longer see the "
+                "function's name"
+            )
+    return reasons + list(module_reasons)
+
+
+@functools.lru_cache(maxsize=4)
+def _module_facts(tree: ast.Module) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """Computed once per module: its frozen constants, the names it binds at module level, and the
+    reasons module-wide dynamic access rules out every hoist."""
+    module_scope = list(_module_scope_nodes(tree))
+    shadowed = frozenset(n for node in module_scope for n in _bound_names(node))
+    in_module_scope = {id(n) for n in module_scope}
+    reasons: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.func.id in shadowed:
+            continue
+        if node.func.id == "globals":
+            reasons.append("the module calls `globals()`, which would see or overwrite the new module-level name")
+        elif node.func.id in ("exec", "eval") and id(node) in in_module_scope:
+            reasons.append(
+                f"module-level code calls `{node.func.id}()`, which could bind the new module-level name unseen"
+            )
+    return _module_constants(tree), shadowed, tuple(_unique(reasons))
+
+
+# --------------------------------------------------------------------------- the function object's uses
+def _bound_name(fn: FuncNode, parents: dict[int, ast.AST]) -> str | None:
+    """The variable the function object is bound to where it is defined: the def's name, or a lambda's target."""
+    if not isinstance(fn, ast.Lambda):
+        return fn.name
+    parent = parents.get(id(fn))
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target: ast.expr = parent.targets[0]
+    elif isinstance(parent, (ast.AnnAssign, ast.NamedExpr)):
+        target = parent.target
+    else:
+        return None
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _uses(enclosing: FuncNode, fn: FuncNode, name: str) -> Iterator[ast.Name]:
+    """Every `name` read in `enclosing`, except inside nested functions that bind `name` themselves."""
+    stack: list[ast.AST] = [enclosing.body] if isinstance(enclosing, ast.Lambda) else list(enclosing.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES) and node is not fn and _binds_locally(node, name):
+            if isinstance(node, _FUNCTIONS):
+                # Decorators and defaults run in the enclosing scope, not the function's own.
+                stack.extend(_defaults(node))
+                if not isinstance(node, ast.Lambda):
+                    stack.extend(node.decorator_list)
+            continue
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Store):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _binds_locally(scope: ast.AST, name: str) -> bool:
+    if isinstance(scope, _FUNCTIONS):
+        a = scope.args
+        params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(p for p in (a.vararg, a.kwarg) if p is not None)]
+        if any(p.arg == name for p in params):
+            return True
+        if isinstance(scope, ast.Lambda):
+            return False
+        body: list[ast.AST] = list(scope.body)
+    else:
+        return False  # a comprehension's targets: conservatively treat its reads as uses
+    declared = any(isinstance(n, ast.Nonlocal) and name in n.names for n in _own_scope_nodes(body))
+    if declared:
+        return False
+    return any(name in _bound_names(n) for n in _own_scope_nodes(body))
+
+
+def _own_scope_nodes(body: list[ast.AST]) -> Iterator[ast.AST]:
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (*_SCOPES, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def use_reasons(
+    fn: FuncNode, uses: list[ast.Name], parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument
+) -> list[str]:
+    """The function object must only be called or passed as a mask: anything else may tell copies apart."""
+    found = [_inline_position(fn, parents, is_mask_argument)] if isinstance(fn, ast.Lambda) else []
+    found += [_how_used(use, parents, is_mask_argument) for use in uses]
+    ways = _unique([w for w in found if w])
+    return [_object_reason(", ".join(ways))] if ways else []
+
+
+def _inline_position(fn: ast.Lambda, parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument) -> str | None:
+    """Where the lambda itself is evaluated: passed as a mask, or bound to one plain variable."""
+    parent = parents.get(id(fn))
+    if isinstance(parent, ast.Assign):
+        if len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+            return None  # its uses are checked through the variable
+        return "it is stored in more than one place or in a container"
+    if isinstance(parent, ast.AnnAssign) and isinstance(parent.target, ast.Name):
+        return None
+    if isinstance(parent, ast.NamedExpr):
+        return _how_used(parent, parents, is_mask_argument)
+    return _how_used(fn, parents, is_mask_argument)
+
+
+def _how_used(expr: ast.expr, parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument) -> str | None:
+    """None when `expr` is called or passed as a mask; otherwise how it is used ("it is returned")."""
+    if isinstance(expr, ast.Name) and isinstance(expr.ctx, ast.Del):
+        return "it is deleted with `del`"
+    current: ast.expr = expr
+    parent = parents.get(id(current))
+    while isinstance(parent, ast.IfExp) and current is not parent.test:  # `a if flag else b`: either passes through
+        current, parent = parent, parents.get(id(parent))
+    if isinstance(parent, ast.Call) and parent.func is current:
+        return None  # called: the result does not depend on which object it is
+    if isinstance(parent, (ast.Call, ast.keyword)) and is_mask_argument(current):
+        return None
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target = parent.targets[0]
+        if isinstance(expr, ast.Name) and isinstance(target, ast.Name) and target.id == expr.id:
+            return None  # `mask = mask`: the same name again, whose reads are uses too
+    return _describe(current, parent)
+
+
+def _describe(expr: ast.expr, parent: ast.AST | None) -> str:
+    if isinstance(parent, ast.Attribute):
+        return f"its attribute `.{parent.attr}` is used"
+    if isinstance(parent, (ast.Return, ast.Yield, ast.YieldFrom)):
+        return "it is returned"
+    if isinstance(parent, (ast.Compare,)):
+        return "it is compared"
+    if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+        return "it is stored in another variable or attribute"
+    if isinstance(parent, (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Starred)):
+        return "it is stored in a container"
+    if isinstance(parent, (ast.Call, ast.keyword)):
+        call = parent if isinstance(parent, ast.Call) else None
+        callee = ast.unparse(call.func) if call is not None else "a call"
+        return f"it is passed to `{callee}`, which is not a mask function API"
+    return f"it is used as a value (`{ast.unparse(parent) if isinstance(parent, ast.expr) else ast.unparse(expr)}`)"
+
+
+def _object_reason(what: str) -> str:
+    return (
+        f"the function object is used beyond being called or passed as a mask function ({what}), and "
+        "hoisted, every call would share one object instead of getting its own"
+    )
+
+
+# --------------------------------------------------------------------------- conditional definitions
+def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: dict[int, ast.AST]) -> list[str]:
+    """Every use must run only after the definition: in the statements that follow it in its block, or
+    after an `if` whose other branch cannot fall through (it ends in `return`, `raise`, `break`, `continue`)."""
+    statement = _defining_statement(fn, parents)
+    if statement is None:
+        return []
+    dominated = _dominated_statements(statement, parents)
+    for use in uses:
+        if _is_inside(use, statement, parents):
+            continue  # its own body (recursion) or its own line: runs after the binding
+        if not any(_is_inside(use, s, parents) for s in dominated):
+            return [
+                f"the use on line {use.lineno} can run without the definition running first (a conditional "
+                "definition, or a use before it), and hoisted, that path would no longer fail"
+            ]
+    return []
+
+
+def _dominated_statements(statement: ast.stmt, parents: dict[int, ast.AST]) -> list[ast.stmt]:
+    dominated: list[ast.stmt] = []
+    current: ast.stmt = statement
+    while True:
+        parent = parents.get(id(current))
+        block = _block_of(current, parents)
+        if parent is None or block is None:
+            return dominated
+        index = next(i for i, s in enumerate(block) if s is current)
+        dominated += block[index + 1 :]
+        if not isinstance(parent, ast.If):
+            return dominated
+        other = parent.orelse if block is parent.body else parent.body
+        if not other or not isinstance(other[-1], (ast.Return, ast.Raise, ast.Break, ast.Continue)):
+            return dominated
+        current = parent
+
+
+def _defining_statement(fn: FuncNode, parents: dict[int, ast.AST]) -> ast.stmt | None:
+    if not isinstance(fn, ast.Lambda):
+        return fn
+    parent = parents.get(id(fn))
+    return parent if isinstance(parent, (ast.Assign, ast.AnnAssign)) else None
+
+
+def _block_of(statement: ast.stmt, parents: dict[int, ast.AST]) -> list[ast.stmt] | None:
+    parent = parents.get(id(statement))
+    if parent is None:
+        return None
+    for field in ("body", "orelse", "finalbody", "handlers"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and any(s is statement for s in block):
+            return block
+    return None
+
+
+def _is_inside(node: ast.AST, ancestor: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    current: ast.AST | None = node
+    while current is not None:
+        if current is ancestor:
+            return True
+        current = parents.get(id(current))
+    return False
+
+
+# --------------------------------------------------------------------------- helpers
+def _parent_map(tree: ast.AST) -> dict[int, ast.AST]:
+    parents: dict[int, ast.AST] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+    return parents
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+__all__ = ["hoist_reasons"]
