@@ -246,6 +246,12 @@ def _apply_rules(
     facts: ModuleFacts, rules: list[Rule], path: str, text: str, tree: ast.Module | None = None
 ) -> list[Finding]:
     findings: list[Finding] = []
+    nested_lines = {u.arg_span.line for u in facts.uses if any(f.nested for f in u.functions)}
+    if nested_lines and _noqa_possible_at(nested_lines, text):  # a suppressed use blocks the hoist for the others
+        from .analysis.hoist_safety import mark_suppressed_uses
+
+        noqa = _noqa_near(tree, text, nested_lines) if tree is not None else noqa_lines(text)
+        mark_suppressed_uses(facts.uses, lambda line, code: suppressed(noqa, line, code))
     for use in facts.uses:
         for rule in rules:
             findings.extend(rule.check(path, use))
@@ -258,10 +264,14 @@ def _apply_rules(
 
 def _noqa_possible(findings: list[Finding], text: str) -> bool:
     """A suppression sits on a finding's line and spells `noqa`: only then tokenize for comments."""
+    return _noqa_possible_at({f.span.line for f in findings}, text)
+
+
+def _noqa_possible_at(lines: set[int], text: str) -> bool:
     if "noqa" not in text.lower():
         return False
-    lines = text.splitlines()
-    return any(0 < f.span.line <= len(lines) and "noqa" in lines[f.span.line - 1].lower() for f in findings)
+    source = text.splitlines()
+    return any(0 < n <= len(source) and "noqa" in source[n - 1].lower() for n in lines)
 
 
 def _noqa_near(tree: ast.Module, text: str, lines: set[int]) -> NoqaMap:

@@ -23,6 +23,8 @@ import ast
 import functools
 from collections.abc import Callable, Iterator
 
+from .model import FunctionKind, MaskUse
+
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 # `is_mask_argument(expr)`: is this expression passed where a mask API (or a mask combinator) takes its mask?
 IsMaskArgument = Callable[[ast.expr], bool]
@@ -396,6 +398,19 @@ def _is_inside(node: ast.AST, ancestor: ast.AST, parents: dict[int, ast.AST]) ->
     return False
 
 
+# --------------------------------------------------------------------------- suppressed uses
+def mark_suppressed_uses(uses: list[MaskUse], is_suppressed: Callable[[int, str], bool]) -> None:
+    """A use silenced with `# noqa` keeps its function nested: hoisting for another use would move it too."""
+    for use in uses:
+        line = use.arg_span.line
+        for fn in use.functions:
+            code = "ESP001" if fn.kind is FunctionKind.DEF else "ESP002"
+            if fn.nested and is_suppressed(line, code):
+                reason = f"its use on line {line} is suppressed with `# noqa: {code}`, and the fix would move it too"
+                if reason not in fn.unfixable_reasons:
+                    fn.unfixable_reasons.append(reason)
+
+
 # --------------------------------------------------------------------------- helpers
 def _parent_map(tree: ast.AST) -> dict[int, ast.AST]:
     parents: dict[int, ast.AST] = {}
@@ -409,4 +424,4 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-__all__ = ["hoist_reasons"]
+__all__ = ["hoist_reasons", "mark_suppressed_uses"]

@@ -34,7 +34,7 @@ from ..analysis.libcst_backend import has_future_annotations
 from ..analysis.model import FunctionKind, MaskFunction, class_attribute_reason
 from ..findings import Finding
 from . import FIXABLE_CODES
-from .naming import ModuleNames, lambda_base_name
+from .naming import ModuleNames, def_base_name, lambda_base_name
 
 
 @dataclass
@@ -248,7 +248,7 @@ class _Planner:
     def _base_name(self, hoist: Hoist) -> str:
         fn = hoist.fn
         if fn.kind is FunctionKind.DEF and isinstance(fn.node, cst.FunctionDef):
-            return fn.node.name.value
+            return def_base_name(fn.node.name.value)
         assigned = hoist.removed is not None and isinstance(fn.binding_node, cst.Name)
         return lambda_base_name(fn.enclosing, fn.binding_node.value if assigned else None)
 
