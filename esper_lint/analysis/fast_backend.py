@@ -907,7 +907,7 @@ class FastAnalyzer:
                 known = known and k
             else:
                 known = False
-        if len(bindings) > 1:
+        if sum(not _rebinds_itself(b) for b in bindings) > 1:  # `mask = mask` adds no other value
             for f in functions:
                 reason = f"`{expr.id}` is bound more than once in its scope"
                 if f.enclosing is not None and reason not in f.unfixable_reasons:
@@ -1150,6 +1150,10 @@ def _is_within(scope: _Scope, ancestor: _Scope) -> bool:
             return True
         current = current.parent
     return False
+
+
+def _rebinds_itself(binding: _Binding) -> bool:
+    return binding.kind == "store" and isinstance(binding.value, ast.Name) and binding.value.id == binding.name
 
 
 def _reads_class_cell(node: ast.AST) -> bool:

@@ -1,0 +1,113 @@
+"""The behaviour corpus (tests/behaviour/): `--fix` keeps each program's behaviour, or declines and says why.
+
+Each program states what `--fix` must do in a `# expect:` line:
+- `fixed`: every finding is fixed, and the program prints the same, on both streams, with the same exit
+  code, before and after (each run in its own interpreter);
+- `declined: <words>`: the finding stays, not fixable, its message (check mode and fix mode alike) gives
+  a reason containing <words>; whatever else the fix changes must not change the output.
+Declining must be necessary, not just cautious: with the safety checks switched off, the fixer's plain
+hoist of every declined program changes its output (unless the program says `# naive hoist: same output`).
+
+The programs import the FlexAttention API from tests/behaviour/_stubs, a pure-Python stand-in with the
+real qualified names, so the analysis sees real code and each run takes milliseconds (no torch).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from esper_lint.analysis import fast_backend, hoist_safety
+from esper_lint.config import Config
+from esper_lint.engine import lint_source
+from esper_lint.fix import fix_source
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS_DIR = ROOT / "tests" / "behaviour"
+STUBS = CORPUS_DIR / "_stubs"
+CONFIG = Config(root=ROOT)
+PROGRAMS = sorted(CORPUS_DIR.glob("*.py"))
+HOIST_CODES = ("ESP001", "ESP002")
+# Module-level names test runners call or collect by themselves (pytest and unittest defaults, any case).
+_COLLECTED = re.compile(r"^(test|setup|teardown|pytest_|load_tests)", re.IGNORECASE)
+
+
+def expectation(text: str) -> tuple[str, str | None]:
+    match = re.search(r"^# expect: (fixed|declined: (.+))$", text, re.MULTILINE)
+    assert match, "every behaviour program says what --fix must do"
+    return ("fixed", None) if match.group(1) == "fixed" else ("declined", match.group(2))
+
+
+def run(source: bytes, folder: Path, name: str) -> tuple[int, str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / name
+    program.write_bytes(source)
+    env = {**os.environ, "PYTHONPATH": str(STUBS), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-S", program.name], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def collected_names(source: bytes) -> set[str]:
+    tree = ast.parse(source)
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return {n for n in names if _COLLECTED.match(n)}
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+def test_fix_keeps_behaviour_or_declines(program: Path, tmp_path: Path) -> None:
+    source = program.read_bytes()
+    kind, reason = expectation(source.decode())
+    result = fix_source(source, program.name, CONFIG)
+    assert not result.errors, result.errors
+    before = run(source, tmp_path / "before", program.name)
+    assert before[0] == 0 and not before[2], before  # a meaningful program: it runs cleanly
+    if kind == "fixed":
+        assert result.new_source is not None and result.fixed > 0
+        assert [f for f in result.findings if f.code in HOIST_CODES] == []
+    else:
+        assert reason is not None
+        declined = [f for f in result.findings if f.code in HOIST_CODES and reason in f.message]
+        assert declined, [f.message for f in result.findings]
+        assert all(not f.fixable and "no automatic fix because" in f.message for f in declined)
+        checked = [f.message for f in lint_source(source, program.name, CONFIG).findings]
+        assert all(f.message in checked for f in declined), "check mode must give the same reason"
+    if result.new_source is not None:
+        assert run(result.new_source, tmp_path / "after", program.name) == before
+        assert collected_names(result.new_source) <= collected_names(source)
+
+
+DECLINED = [p for p in PROGRAMS if expectation(p.read_text())[0] == "declined"]
+
+
+@pytest.mark.parametrize("program", DECLINED, ids=[p.stem for p in DECLINED])
+def test_declining_is_necessary(program: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the checks of analysis/hoist_safety.py the fixer hoists, and the program's output changes."""
+    source = program.read_bytes()
+    monkeypatch.setattr(fast_backend, "hoist_reasons", lambda *args: [])
+    monkeypatch.setattr(hoist_safety, "mark_suppressed_uses", lambda *args: None)
+    naive = fix_source(source, program.name, CONFIG)
+    assert naive.new_source is not None and not naive.errors, "the plain hoist must be possible"
+    if "# naive hoist: same output" in source.decode():
+        return
+    before = run(source, tmp_path / "before", program.name)
+    assert run(naive.new_source, tmp_path / "naive", program.name) != before
+
+
+def test_corpus_covers_every_decline_category() -> None:
+    reasons = [expectation(p.read_text())[1] or "" for p in DECLINED]
+    categories = (
+        *("its default", "it is decorated", "its annotation"),  # definition-time code
+        *("its attribute", "it is returned", "it is compared", "it is stored", "it is passed to"),  # the object
+        "without the definition",  # conditional definition, use before it
+        *("`locals()`", "`vars()`", "`eval()`", "`globals()`", "inspects frames"),  # dynamic namespaces
+        "is suppressed with",  # a use silenced with a noqa comment
+    )
+    assert [c for c in categories if not any(c in r for r in reasons)] == []
