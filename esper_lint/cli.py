@@ -228,12 +228,20 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
     for error in result.all_errors:
         click.echo(str(error), err=True)
     if mode is Mode.DIFF:
-        from .fix import unified_diff
+        from .fix import unified_diff, unified_diff_bytes
 
         out = sys.stdout if stream is None else stream
+        raw = getattr(out, "buffer", None)  # bytes in each file's own encoding, so `patch` applies them
+        out.flush()
         for r in result.files:
             if r.new_source is not None:
-                out.write(unified_diff(r.path, r.original_source or b"", r.new_source))
+                old = r.original_source or b""
+                if raw is not None:
+                    raw.write(unified_diff_bytes(r.path, old, r.new_source))
+                else:
+                    out.write(unified_diff(r.path, old, r.new_source))
+        if raw is not None:
+            raw.flush()
     ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:

@@ -79,7 +79,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
         return lint_source(source, path, config)
     from .fix import fix_source
 
-    return fix_source(source, path, config)
+    return fix_source(source, path, config, on_disk=mode is Mode.DIFF)
 
 
 def process_file(path: str, config: Config, mode: Mode) -> FileResult:
@@ -96,7 +96,9 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
         # The fixer's write is atomic (temp file + rename, cleaned up on any exception), so the time
         # limit can never leave a half-written file.
         with time_limit(config.timeout):
-            return fix_file(path, source, config) if mode is Mode.FIX else fix_source(source, path, config)
+            if mode is Mode.FIX:
+                return fix_file(path, source, config)
+            return fix_source(source, path, config, on_disk=True)  # --diff: the file stays as it is
     except FileTimeout:
         return FileResult(path, errors=[timeout_error(path, config.timeout)], original_source=source)
 

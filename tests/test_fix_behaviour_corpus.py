@@ -111,3 +111,76 @@ def test_corpus_covers_every_decline_category() -> None:
         "is suppressed with",  # a use silenced with a noqa comment
     )
     assert [c for c in categories if not any(c in r for r in reasons)] == []
+
+
+# ----------------------------------------------------------------------------- what --diff prints
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "esper_lint", *args], cwd=cwd, capture_output=True, timeout=120)
+
+
+def test_diff_of_a_latin1_file_is_in_latin1_and_applies(tmp_path: Path) -> None:
+    source = (ROOT / "fixtures" / "fix" / "latin1.in.py").read_bytes()
+    assert "é".encode("latin-1") in source
+    (tmp_path / "m.py").write_bytes(source)
+    done = _cli("--diff", "m.py", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "é".encode("latin-1") in done.stdout and "é".encode() not in done.stdout
+    fixed = fix_source(source, "m.py", CONFIG).new_source
+    assert fixed is not None
+    assert _apply(source, done.stdout) == fixed
+
+
+def _apply(old: bytes, diff: bytes) -> bytes:
+    """A minimal `patch` for one-file unified diffs, on bytes: proves the diff matches the file on disk."""
+    lines = old.splitlines(keepends=True)
+    out: list[bytes] = []
+    position = 0
+    for line in diff.splitlines(keepends=True)[2:]:
+        if line.startswith(b"@@"):
+            start = int(line.split()[1].split(b",")[0][1:]) - 1
+            out += lines[position:start]
+            position = start
+        elif line.startswith(b"-"):
+            assert lines[position] == line[1:], (lines[position], line)
+            position += 1
+        elif line.startswith(b"+"):
+            out.append(line[1:])
+        elif line.startswith(b" "):
+            assert lines[position] == line[1:]
+            out.append(line[1:])
+            position += 1
+    return b"".join(out + lines[position:])
+
+
+def test_diff_lists_remaining_findings_at_their_lines_on_disk(tmp_path: Path) -> None:
+    source = b"""from torch.nn.attention.flex_attention import create_block_mask
+
+
+def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+
+    def window(b, h, q, kv, w=[]):
+        return q >= kv
+
+    return create_block_mask(causal, None, None, n, n), create_block_mask(window, None, None, n, n)
+"""
+    (tmp_path / "m.py").write_bytes(source)
+    done = _cli("--diff", "m.py", cwd=tmp_path)
+    report = done.stderr.decode()
+    line = next(i for i, text in enumerate(source.decode().splitlines(), 1) if "create_block_mask(window" in text)
+    column = source.decode().splitlines()[line - 1].index("window, None") + 1
+    assert f"m.py:{line}:{column}: ESP001" in report and "`window` (line 8 in `build`)" in report
+    assert (tmp_path / "m.py").read_bytes() == source
+
+
+def test_diff_does_not_say_no_fixes_beside_an_error() -> None:
+    from esper_lint.findings import FileError, FileResult
+    from esper_lint.reporters import ReportContext
+    from esper_lint.reporters.text import render
+    from esper_lint.runner import Mode, RunResult
+
+    timed_out = FileResult("slow.py", errors=[FileError("slow.py", "timed out", kind="timeout")])
+    text = render(RunResult(files=[timed_out]), ReportContext(mode=Mode.DIFF))
+    assert "No fixes available" not in text and "could not be checked" in text
+    assert "No fixes available." in render(RunResult(files=[FileResult("ok.py")]), ReportContext(mode=Mode.DIFF))

@@ -867,6 +867,8 @@ class FastAnalyzer:
         seen.add(id(expr))
         if isinstance(expr, ast.Lambda):
             return [self._mask_function(expr, "<lambda>")], True
+        if isinstance(expr, ast.NamedExpr):  # `create_mask(fn := lambda ..., ...)`
+            return self._resolve_mask_expr(expr.value, seen)
         if isinstance(expr, ast.Call) and self.qualified_names(expr.func) & MASK_COMBINATORS:
             functions: list[MaskFunction] = []
             known = True
@@ -982,8 +984,8 @@ class FastAnalyzer:
         for name in _names_in(roots):
             for binding in self.bindings(name):
                 scope = binding.scope
-                if _is_within(scope, fn_scope):
-                    continue  # its own local
+                if _is_within(scope, fn_scope) or binding.node is node or binding.value is node:
+                    continue  # its own local, or the function itself (recursion)
                 if scope.kind == "module":
                     # A global is not a capture, unless a module-level loop around the definition rebinds it.
                     if binding.node is None or not self._rebound_by_enclosing_loop(binding.node, node):

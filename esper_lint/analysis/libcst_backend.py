@@ -284,6 +284,8 @@ class LibcstAnalyzer:
         seen.add(id(expr))
         if isinstance(expr, cst.Lambda):
             return [self._mask_function(expr, "<lambda>", None)], True
+        if isinstance(expr, cst.NamedExpr):
+            return self._resolve_mask_expr(expr.value, seen)
         if isinstance(expr, cst.Call) and self.qualified_names(expr.func) & MASK_COMBINATORS:
             functions: list[MaskFunction] = []
             known = True
@@ -390,8 +392,9 @@ class LibcstAnalyzer:
         for name in _names_in(body_roots):
             for binding in self.bindings(name):
                 scope = binding.scope
-                if _is_within(scope, fn_scope):
-                    continue  # its own local
+                itself = getattr(binding, "node", None) is node or self._assigned_value(binding) is node
+                if _is_within(scope, fn_scope) or itself:
+                    continue  # its own local, or the function itself (recursion)
                 if isinstance(scope, GlobalScope):
                     # A global is not a capture, unless a module-level loop around the definition rebinds it.
                     node_bound = getattr(binding, "node", None)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # rules import .safety while the config module is still loadi
 
 FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
 
-__all__ = ["fix_file", "fix_source", "unified_diff"]
+__all__ = ["fix_file", "fix_source", "unified_diff", "unified_diff_bytes"]
 
 # The advice rules give for a fixable finding; replaced when the module rules the fix out after all.
 _FIXABLE_ADVICE = (
@@ -30,8 +30,11 @@ _FIXABLE_ADVICE = (
 )
 
 
-def fix_source(source: bytes, path: str, config: Config) -> FileResult:
-    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors."""
+def fix_source(source: bytes, path: str, config: Config, on_disk: bool = False) -> FileResult:
+    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors.
+
+    The findings that remain are located in the fixed text, or with `on_disk` (`--diff`, which writes
+    nothing) in `source`, the file as it is on disk."""
     from ..engine import SourceError, analyze, lint_source, might_match, parse, too_deep
     from .hoist import apply_hoists, plan_hoists
 
@@ -57,6 +60,8 @@ def fix_source(source: bytes, path: str, config: Config) -> FileResult:
         new_source = apply_hoists(module, plan.hoists).bytes
         fixed = [f for h in plan.hoists for f in h.findings]
         remaining = _verify(new_source, path, config, findings, fixed)
+        if on_disk:
+            remaining = [f for f in findings if not any(f is done for done in fixed)]
     except _FixFailed as exc:
         return _failed(result, findings, f"the fix would produce code that {exc}")
     except Exception as exc:  # a bug in the fixer must not stop the run or damage the file
@@ -92,6 +97,12 @@ def unified_diff(path: str, old: bytes, new: bytes) -> str:
         _diff_lines(old), _diff_lines(new), fromfile=f"a/{display}", tofile=f"b/{display}", lineterm="\n"
     )
     return "".join(lines)
+
+
+def unified_diff_bytes(path: str, old: bytes, new: bytes) -> bytes:
+    """`unified_diff` in the file's own encoding (its coding cookie or BOM), so `patch` applies it to the
+    file as it is on disk: a latin-1 file gets a latin-1 diff, not UTF-8."""
+    return unified_diff(path, old, new).encode(_encoding(old), errors="backslashreplace")
 
 
 # ---------------------------------------------------------------------- internals
@@ -165,6 +176,17 @@ def _mark_blocked(findings: list[Finding], blocked: list[Blocked]) -> list[Findi
         else:
             finding.message += f" No automatic fix because {reason}."
     return findings
+
+
+def _encoding(source: bytes) -> str:
+    """The encoding Python reads the file in (BOM, coding cookie, else UTF-8), without the BOM itself
+    (difflib's lines carry it already)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        source.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return "utf-8"
+    return "utf-8" if encoding == "utf-8-sig" else encoding
 
 
 def _diff_lines(source: bytes) -> list[str]:

@@ -41,7 +41,8 @@ def render(run: RunResult, ctx: ReportContext) -> str:
         summary.append(f"Fixed {_plural(run.fixed, 'finding')} in {_plural(run.files_fixed, 'file')}.")
     if ctx.mode is Mode.DIFF:
         would = sum(1 for r in run.files if r.new_source is not None)
-        summary.append(f"Would fix findings in {_plural(would, 'file')}." if would else "No fixes available.")
+        if would or not run.all_errors:  # beside an error, "no fixes" would speak for files never checked
+            summary.append(f"Would fix findings in {_plural(would, 'file')}." if would else "No fixes available.")
     if findings:
         n_fix = sum(1 for f in findings if f.fixable)
         hint = f" ({n_fix} fixable with --fix)" if ctx.mode is Mode.CHECK else ""

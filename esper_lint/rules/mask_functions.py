@@ -17,6 +17,27 @@ def _is_capture_free_nested(fn: MaskFunction) -> bool:
     return fn.nested and not fn.captures and not fn.default_refs
 
 
+def _hoistable_by_name(use: MaskUse, kind: FunctionKind) -> Iterator[tuple[MaskFunction, str, list[str]]]:
+    """The capture-free nested functions of `kind` this use may pass, one per name, with how to name them
+    and why they cannot be hoisted: a function defined in both branches of an `if` is one finding at the
+    use (one `# noqa` for one problem), naming each definition."""
+    groups: dict[object, list[MaskFunction]] = {}
+    for fn in use.functions:
+        if fn.kind is kind and _is_capture_free_nested(fn):
+            key = (fn.name, fn.enclosing) if fn.name != "<lambda>" else id(fn)
+            group = groups.setdefault(key, [])
+            if not any(f is fn for f in group):
+                group.append(fn)
+    for group in groups.values():
+        first = group[0]
+        blockers = list(dict.fromkeys(r for fn in group for r in hoist_blockers(fn)))
+        if len(group) == 1:
+            yield first, where(first), blockers
+        else:
+            lines = ", ".join(str(fn.span.line) for fn in group)
+            yield first, f"`{first.name}` (lines {lines} in `{first.enclosing}`)", blockers
+
+
 def _kept(use: MaskUse) -> str:
     """What happens to each new function object, in the words of the API that receives it."""
     if keeps_mask_function(use.api):
@@ -118,10 +139,7 @@ class M:
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn in use.functions:
-            if fn.kind is not FunctionKind.DEF or not _is_capture_free_nested(fn):
-                continue
-            blockers = hoist_blockers(fn)
+        for fn, label, blockers in _hoistable_by_name(use, FunctionKind.DEF):
             if blockers:
                 advice = f"Move it to module level by hand: no automatic fix because {'; '.join(blockers)}."
             else:
@@ -129,7 +147,7 @@ class M:
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} captures nothing but is re-created on every call, {_kept(use)}. {advice}",
+                f"Mask function {label} captures nothing but is re-created on every call, {_kept(use)}. {advice}",
                 fixable=not blockers,
                 target=fn,
             )
@@ -196,10 +214,7 @@ def build(n):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn in use.functions:
-            if fn.kind is not FunctionKind.LAMBDA or not _is_capture_free_nested(fn):
-                continue
-            blockers = hoist_blockers(fn)
+        for fn, label, blockers in _hoistable_by_name(use, FunctionKind.LAMBDA):
             if blockers:
                 advice = f"Define it at module level by hand: no automatic fix because {'; '.join(blockers)}."
             else:
@@ -207,7 +222,7 @@ def build(n):
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} is a new lambda on every call, {_kept(use)}. {advice}",
+                f"Mask function {label} is a new lambda on every call, {_kept(use)}. {advice}",
                 fixable=not blockers,
                 target=fn,
             )
