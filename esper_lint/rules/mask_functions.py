@@ -87,9 +87,13 @@ class Attention(nn.Module):
     fix_safety = (
         "Safe. `--fix` moves the function, with its decorators, docstring, annotations and comments, to "
         "module level just before the top-level statement that contains it, and renames it if the module "
-        "already uses the name. No fix is offered when a decorator or annotation reads a local of the "
-        "enclosing function, when the function declares `nonlocal`/`global` names, or when its name is "
-        "bound more than once; the message then says why."
+        "already uses the name (or would be collected by a test runner). No fix is offered when it could "
+        "change what the program does: a decorator, a default other than an immutable constant, or an "
+        "annotation that calls something (they would run once at import instead of per call); a use of "
+        "the function other than calling it or passing it as a mask (all calls would share one object); "
+        "a use that can run before the definition; `locals()`, `eval`, frames or `globals()` that see the "
+        "name; `nonlocal`/`global`; a name bound more than once. The message says which; docs/fix.md "
+        "lists every condition."
     )
     VALID = (
         _IMPORT
@@ -186,8 +190,9 @@ def build(n):
     )
     fix_safety = (
         "Safe. `--fix` turns the lambda into a module-level `def` with a generated, readable name and "
-        "passes that name instead. Not offered when a default reads a local of the enclosing function or "
-        "the variable holding the lambda is bound more than once."
+        "passes that name instead. Not offered under the same conditions as ESP001 (a default other than "
+        "an immutable constant, the lambda used other than by calling it or passing it as a mask, dynamic "
+        "access to the name, the variable bound more than once); the message says which."
     )
     VALID = (
         _IMPORT
