@@ -19,9 +19,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from esper_lint.analysis import fast_backend, hoist_safety
 from esper_lint.config import Config
@@ -184,3 +187,88 @@ def test_diff_does_not_say_no_fixes_beside_an_error() -> None:
     text = render(RunResult(files=[timed_out]), ReportContext(mode=Mode.DIFF))
     assert "No fixes available" not in text and "could not be checked" in text
     assert "No fixes available." in render(RunResult(files=[FileResult("ok.py")]), ReportContext(mode=Mode.DIFF))
+
+
+# ----------------------------------------------------------------------------- generated programs
+# Each choice is (source, safe): a program built from safe choices only must be fixed; any program must
+# keep its output when it is fixed. The observers print what each hazard would change.
+DECORATORS = (("", True), ("@logged", False))
+DEFAULTS = (("", True), (", w=1", True), (", w=WIDTH", True), (", w=[]", False), (", w=next(COUNTER)", False))
+USES = (
+    ("", True),
+    ("LOG.append(causal(0, 0, 1, 0))", True),
+    ("create_block_mask(and_masks(causal, causal), None, None, n, n)", True),
+    ("causal.tag = n", False),
+    ("LOG.append(causal)", False),
+    ('LOG.append("causal" in locals())', False),
+)
+BODIES = {
+    "": ["return q >= kv"],
+    ", w=1": ["return q + w >= kv"],
+    ", w=WIDTH": ["return q + w >= kv"],
+    ", w=[]": ["w.append(q)", "return q >= kv and len(w) < 7"],
+    ", w=next(COUNTER)": ["return q + w >= kv"],
+}
+PROGRAM = """import itertools
+
+from torch.nn.attention.flex_attention import and_masks, create_block_mask
+
+LOG = []
+WIDTH = 1
+COUNTER = itertools.count()
+
+
+def logged(fn):
+    LOG.append("defined")
+    return fn
+
+
+def build(n, flag=True):
+{body}
+    return create_block_mask(causal, None, None, n, n)
+
+
+results = [build(2), build(3)]
+print(results, [getattr(r.mask_mod, "tag", None) for r in results])
+try:
+    build(2, flag=False)
+except NameError as exc:
+    print(type(exc).__name__)
+print([x if isinstance(x, (bool, str)) else type(x).__name__ for x in LOG], len({id(x) for x in LOG if callable(x)}))
+"""
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> tuple[str, bool]:
+    decorator, safe_decorator = draw(st.sampled_from(DECORATORS))
+    default, safe_default = draw(st.sampled_from(DEFAULTS))
+    uses = draw(st.lists(st.sampled_from(USES), max_size=2, unique=True))
+    conditional = draw(st.booleans())
+    definition = [decorator] if decorator else []
+    definition += [f"def causal(b, h, q, kv{default}):", *(f"    {line}" for line in BODIES[default])]
+    if conditional:  # the path without the definition must keep failing with NameError
+        definition = ["if flag:", *(f"    {line}" for line in definition), "else:", "    pass"]
+    lines = [*definition, *(use for use, _ in uses if use)]
+    text = PROGRAM.replace("{body}", "\n".join(f"    {line}" for line in lines))
+    safe = safe_decorator and safe_default and not conditional and all(s for _, s in uses)
+    return text, safe
+
+
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_generated_programs_keep_their_output_or_are_declined(program: tuple[str, bool]) -> None:
+    text, safe = program
+    source = text.encode()
+    compile(source, "generated.py", "exec", dont_inherit=True)
+    result = fix_source(source, "generated.py", CONFIG)
+    assert not result.errors, (result.errors, text)
+    if safe:
+        assert result.new_source is not None and result.fixed == 1, (text, [f.message for f in result.findings])
+    with tempfile.TemporaryDirectory() as folder:
+        before = run(source, Path(folder) / "before", "generated.py")
+        assert before[0] == 0 and not before[2], (before, text)
+        if result.new_source is not None:
+            assert run(result.new_source, Path(folder) / "after", "generated.py") == before, text
+        else:
+            declined = [f for f in result.findings if f.code == "ESP001"]
+            assert declined and not declined[0].fixable and "no automatic fix because" in declined[0].message
