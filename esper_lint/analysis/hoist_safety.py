@@ -32,7 +32,7 @@ IsMaskArgument = Callable[[ast.expr], bool]
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _SCOPES = (*_FUNCTIONS, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # Builtins that read or write the calling frame's namespace, or run code in it.
-_DYNAMIC_LOCALS = frozenset({"locals", "vars", "eval", "exec", "dir"})
+_DYNAMIC_LOCALS = frozenset({"locals", "vars", "dir"})  # and `eval`/`exec`: checked module-wide
 _FRAME_ATTRIBUTES = frozenset({"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack"})
 _FRAME_MODULES = frozenset({"sys", "inspect"})
 _IMMUTABLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
@@ -120,14 +120,27 @@ def _module_constants(tree: ast.Module) -> frozenset[str]:
 
 
 def _module_scope_nodes(tree: ast.Module) -> Iterator[ast.AST]:
-    """Nodes evaluated in the module's own scope (not inside functions, lambdas, classes or comprehensions)."""
+    """Nodes evaluated in the module's own scope: not the bodies of functions, lambdas, classes or
+    comprehensions, but what those evaluate where they stand (defaults, decorators, bases, first iterable)."""
     stack: list[ast.AST] = list(tree.body)
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, (*_SCOPES, ast.ClassDef)):
-            continue
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(_evaluated_here(node))
+
+
+def _evaluated_here(node: ast.AST) -> list[ast.AST]:
+    """The children of `node` evaluated in the scope `node` itself is evaluated in."""
+    if isinstance(node, _FUNCTIONS):
+        here: list[ast.AST] = list(_defaults(node))
+        if not isinstance(node, ast.Lambda):
+            here += [*node.decorator_list, *_annotations(node)]
+        return here
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        return [node.generators[0].iter]
+    return list(ast.iter_child_nodes(node))
 
 
 def _bound_names(node: ast.AST) -> Iterator[str]:
@@ -199,12 +212,13 @@ def _module_facts(tree: ast.Module) -> tuple[frozenset[str], frozenset[str], tup
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.func.id in shadowed:
             continue
-        if node.func.id == "globals":
-            reasons.append("the module calls `globals()`, which would see or overwrite the new module-level name")
-        elif node.func.id in ("exec", "eval") and id(node) in in_module_scope:
-            reasons.append(
-                f"module-level code calls `{node.func.id}()`, which could bind the new module-level name unseen"
-            )
+        called = node.func.id
+        # At module level `locals()`, `vars()` and `dir()` are the module's namespace too.
+        namespace = called in ("locals", "vars", "dir") and not node.args and id(node) in in_module_scope
+        if called == "globals" or namespace:
+            reasons.append(f"the module calls `{called}()`, which would see or change the new module-level name")
+        elif called in ("exec", "eval"):
+            reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
     return _module_constants(tree), shadowed, tuple(_unique(reasons))
 
 

@@ -1,0 +1,22 @@
+"""`eval` in another function looks module names up by string: the hoisted name would appear to it."""
+
+# expect: declined: the module calls `eval()`
+from torch.nn.attention.flex_attention import create_block_mask
+
+
+def defined(name):
+    try:
+        eval(name)
+    except NameError:
+        return False
+    return True
+
+
+def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+
+    return create_block_mask(causal, None, None, n, n)
+
+
+print(build(2), defined("causal"))
