@@ -72,16 +72,17 @@ def test_fix_keeps_behaviour_or_declines(program: Path, tmp_path: Path) -> None:
     assert not result.errors, result.errors
     before = run(source, tmp_path / "before", program.name)
     assert before[0] == 0 and not before[2], before  # a meaningful program: it runs cleanly
+    checked = lint_source(source, program.name, CONFIG).findings
     if kind == "fixed":
         assert result.new_source is not None and result.fixed > 0
         assert [f for f in result.findings if f.code in HOIST_CODES] == []
+        assert all(f.fixable for f in checked if f.code in HOIST_CODES), "check mode must promise the fix"
     else:
         assert reason is not None
         declined = [f for f in result.findings if f.code in HOIST_CODES and reason in f.message]
         assert declined, [f.message for f in result.findings]
         assert all(not f.fixable and "no automatic fix because" in f.message for f in declined)
-        checked = [f.message for f in lint_source(source, program.name, CONFIG).findings]
-        assert all(f.message in checked for f in declined), "check mode must give the same reason"
+        assert all(f.message in {c.message for c in checked} for f in declined), "check mode gives the same reason"
     if result.new_source is not None:
         assert run(result.new_source, tmp_path / "after", program.name) == before
         assert collected_names(result.new_source) <= collected_names(source)
