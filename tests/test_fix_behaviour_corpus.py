@@ -30,6 +30,7 @@ from esper_lint.analysis import fast_backend, hoist_safety
 from esper_lint.config import Config
 from esper_lint.engine import lint_source
 from esper_lint.fix import fix_source
+from esper_lint.fix.naming import def_base_name, lambda_base_name
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = ROOT / "tests" / "behaviour"
@@ -274,3 +275,45 @@ def test_generated_programs_keep_their_output_or_are_declined(program: tuple[str
         else:
             declined = [f for f in result.findings if f.code == "ESP001"]
             assert declined and not declined[0].fixable and "no automatic fix because" in declined[0].message
+
+
+# ----------------------------------------------------------------------------- generated names
+@pytest.mark.parametrize(
+    ("enclosing", "variable", "expected"),
+    [
+        ("build", None, "build_mask_mod"),
+        ("Server.__init__", None, "server_mask_mod"),  # a dunder says nothing: its class does
+        ("Model._mask", None, "mask_mod"),  # not `mask_mask_mod`
+        ("Attention.make_mask", None, "make_mask_mod"),
+        ("test_sandwich_flex_matches_sdpa_with_grads", None, "sandwich_flex_matches_sdpa_with_grads_mask_mod"),
+        ("TestVisionAttention.test_td_layout", None, "td_layout_mask_mod"),
+        ("TestAttention.setUp", None, "mask_mod"),
+        ("testing", None, "mask_mod_testing"),
+        ("build", "test_mask", "mask"),
+        (None, None, "mask_mod"),
+    ],
+)
+def test_lambda_names_are_readable_and_never_collected(
+    enclosing: str | None, variable: str | None, expected: str
+) -> None:
+    name = lambda_base_name(enclosing, variable)
+    assert name == expected
+    assert not _COLLECTED.match(name) and "__" not in name and name.isidentifier()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("causal", "causal"),
+        ("_causal", "_causal"),
+        ("test_causal", "causal"),
+        ("TestCausal", "Causal"),
+        ("testmask", "mask_testmask"),
+        ("test", "mask_mod"),
+        ("setUpModule", "Module"),
+        ("pytest_mask", "mask"),
+    ],
+)
+def test_def_names_are_kept_unless_collected(name: str, expected: str) -> None:
+    assert def_base_name(name) == expected
+    assert not _COLLECTED.match(def_base_name(name))
