@@ -111,6 +111,7 @@ def test_corpus_covers_every_decline_category() -> None:
     categories = (
         *("its default", "it is decorated", "its annotation"),  # definition-time code
         *("its attribute", "it is returned", "it is compared", "it is stored", "it is passed to"),  # the object
+        "it is a class attribute",
         "without the definition",  # conditional definition, use before it
         *("`locals()`", "`vars()`", "`eval()`", "`globals()`", "inspects frames"),  # dynamic namespaces
         "is suppressed with",  # a use silenced with a noqa comment

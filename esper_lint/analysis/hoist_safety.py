@@ -293,6 +293,8 @@ def use_reasons(
 def _inline_position(fn: ast.Lambda, parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument) -> str | None:
     """Where the lambda itself is evaluated: passed as a mask, or bound to one plain variable."""
     parent = parents.get(id(fn))
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)) and isinstance(parents.get(id(parent)), ast.ClassDef):
+        return "it is a class attribute, used through the class where its uses cannot be followed"
     if isinstance(parent, ast.Assign):
         if len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
             return None  # its uses are checked through the variable
