@@ -3,6 +3,8 @@
 # expect: fixed
 from torch.nn.attention.flex_attention import create_block_mask, create_mask
 
+staircase = "a module-level name: the hoisted function is renamed, and so is its recursive call"
+
 
 def build(n):
     dense = create_mask(fn := lambda b, h, q, kv: q >= kv, None, None, n, n)
@@ -18,4 +20,4 @@ def build_recursive(n):
     return create_block_mask(staircase, None, None, n, n)
 
 
-print(build(3), build_recursive(4))
+print(build(3), build_recursive(4), staircase)
