@@ -21,7 +21,8 @@ from conftest import NESTED
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+# One worker runs them all, so the hook environment is installed once per run.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pre-commit")]
 
 
 CLEAN = """\
