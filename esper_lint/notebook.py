@@ -380,10 +380,11 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
     try:
         fixable_cells = {f.cell for f in lint_notebook(source, path, config).findings if f.fixable}
         new_text = _apply(notebook, fixed.new_source.decode("utf-8"), fixable_cells)
-    except _Unsafe as exc:
+    except Exception as exc:  # _Unsafe, or a bug: it must cost this notebook's fix, never the file or the run
+        reason = str(exc) if isinstance(exc, _Unsafe) else f"{type(exc).__name__}: {exc}"
         unchanged = lint_notebook(source, path, config)
         unchanged.original_source = source
-        message = f"could not fix this notebook ({exc}); it was left unchanged. Please report this with the file."
+        message = f"could not fix this notebook ({reason}); it was left unchanged. Please report this with the file."
         unchanged.errors.append(FileError(path, message, kind="internal-error"))
         return unchanged
     new_source = (b"\xef\xbb\xbf" if notebook.bom else b"") + new_text.encode("utf-8")

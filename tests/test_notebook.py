@@ -233,3 +233,14 @@ def test_loaded_cells_are_the_code_cells(tmp_path: Path) -> None:
     assert loaded is not None
     assert [c.number for c in loaded.cells] == [2, 3, 4, 5, 7, 8]
     assert loaded.locate(1) == (2, 1)
+
+
+def test_a_fix_that_cannot_be_cut_back_into_cells_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    # A cell that spells the joined module's boundary marker itself: the fix cannot be split back for certain.
+    nb = notebook(IMPORTS, NESTED, '"esper-lint: notebook cell 2"\n')
+    old = write(tmp_path / "nb.ipynb", nb).read_bytes()
+    result = run_cli("--no-cache", "--fix", "nb.ipynb")
+    assert result.exit_code == 2
+    assert "could not fix this notebook (a cell boundary moved); it was left unchanged" in result.stderr
+    assert "nb.ipynb:cell 3:5:30: ESP001" in result.stdout
+    assert (tmp_path / "nb.ipynb").read_bytes() == old
