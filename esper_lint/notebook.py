@@ -467,11 +467,14 @@ def _terminated(text: str) -> str:
 
 
 def _like(original: str, new: str) -> str:
-    """The fixed cell with the original's leading blank lines and final-newline convention: the joined
+    """The fixed cell with the original's leading blank lines, line endings and final newline: the joined
     module puts a marker above each cell, so a function hoisted to a cell's top gets PEP 8's two blank
     lines, which in a cell are noise."""
     lead = len(original) - len(original.lstrip("\r\n"))
     new = original[:lead] + new.lstrip("\r\n")
+    endings = {line[len(line.rstrip("\r\n")) :] for line in _lines(original)} - {""}
+    if endings == {"\r\n"}:  # a CRLF cell in a notebook whose joined module starts LF: new lines follow the cell
+        new = re.sub(r"(?<!\r)\n", "\r\n", new)
     if not original.endswith(("\n", "\r")) and new.endswith("\n"):
         new = new[:-2] if new.endswith("\r\n") else new[:-1]
     return new

@@ -244,3 +244,28 @@ def test_a_fix_that_cannot_be_cut_back_into_cells_is_refused(run_cli: RunCli, tm
     assert "could not fix this notebook (a cell boundary moved); it was left unchanged" in result.stderr
     assert "nb.ipynb:cell 3:5:30: ESP001" in result.stdout
     assert (tmp_path / "nb.ipynb").read_bytes() == old
+
+
+@pytest.mark.parametrize(
+    "dump",
+    [
+        pytest.param(lambda nb: json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", id="jupyter"),
+        pytest.param(lambda nb: json.dumps(nb, indent=4), id="indent-4-ascii"),
+        pytest.param(lambda nb: json.dumps(nb), id="one-line"),
+        pytest.param(lambda nb: json.dumps(nb, separators=(",", ":")), id="compact"),
+    ],
+)
+def test_fix_keeps_each_writers_layout(run_cli: RunCli, tmp_path: Path, dump: Any) -> None:
+    nb = notebook(IMPORTS, NESTED.replace("\n", "\r\n"), "print('ünïcode', 1.0e-5)\n")
+    nb["cells"][3]["outputs"] = [{"name": "stdout", "output_type": "stream", "text": ["ünïcode 1e-05\n"]}]
+    old = dump(nb).encode()
+    (tmp_path / "nb.ipynb").write_bytes(old)
+    assert run_cli("--no-cache", "--fix", "nb.ipynb").exit_code == 0
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    changed = json.loads(new)["cells"][2]["source"]
+    assert changed[:3] == ["def causal(b, h, q_idx, kv_idx):\r\n", "    return q_idx >= kv_idx\r\n", "\r\n"]
+    # Outside the cell's source array, every byte is as it was.
+    prefix = len(old[: old.index(b"def build")].rsplit(b"[", 1)[0])
+    suffix = len(old) - old.index(b"]", old.index(b"n, n)"))
+    assert new[:prefix] == old[:prefix] and new[-suffix:] == old[-suffix:]
+    nbformat.validate(nbformat.reads(new.decode(), as_version=4))
