@@ -5,9 +5,11 @@ light for pre-commit (nbformat itself validates our output in the tests). Code c
 into one Python module, so a name imported in cell 1 resolves in cell 3 as it does in the kernel. Each
 cell after the first is preceded by a one-line marker statement: it ends the previous cell's indentation
 and is the boundary a fix must not cross (a hoisted function lands just before the top-level statement
-that contains it, after its own cell's marker). IPython magics (`%time ...`, `x = !ls`, `?obj`, `obj?`)
-and shell escapes become `pass` placeholders that keep line numbers; a cell that starts with a cell magic
-is linted only for the magics whose body is Python run in the kernel (`%%time`, `%%timeit`, ...).
+that contains it, after its own cell's marker; a cell is changed only if the fix leaves it reading no
+name it did not read before, so identical functions in two cells get a definition each).
+IPython magics (`%time ...`, `x = !ls`, `?obj`, `obj?`) and shell escapes become `pass` placeholders that
+keep line numbers; a cell that starts with a cell magic is linted only for the magics whose body is
+Python run in the kernel (`%%time`, `%%timeit`, ...).
 Findings are reported per cell (`nb.ipynb:cell 3:2:5`, as ruff does; cells are counted from 1 over all
 cells, markdown included, as Jupyter shows them).
 
@@ -21,6 +23,7 @@ the result is parsed back and compared with the expected document before anythin
 
 from __future__ import annotations
 
+import ast
 import copy
 import difflib
 import io
@@ -360,26 +363,45 @@ def lint_notebook(source: bytes, path: str, config: Config) -> FileResult:
 
 # ---------------------------------------------------------------------- fix
 def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
-    """Apply every safe fix to the notebook's cells; `new_source` is the notebook's new JSON bytes."""
+    """Apply every safe fix to the notebook's cells; `new_source` is the notebook's new JSON bytes.
+
+    The whole module is fixed at once, and each changed cell is taken only if it stays self-contained:
+    the fixer shares one definition between identical functions, which across cells would make a later
+    cell depend on an earlier one. Such a cell is left for the next pass, where its function is hoisted
+    into its own cell (under a fresh name, as the shared one now exists); passes stop when nothing changes.
+    """
     from .engine import lint_source
     from .fix import fix_source
 
-    try:
-        notebook = load(source, path)
-    except NotebookError as exc:
-        return FileResult(path, errors=[exc.error], original_source=source)
-    if notebook is None:
-        return FileResult(path, original_source=source)
-    python = notebook.python.encode("utf-8")
-    fixed = fix_source(python, path, config)
     result = FileResult(path, original_source=source)
-    if fixed.new_source is None or fixed.errors:
-        result.findings = _map_findings(notebook, fixed.findings)
-        result.errors = _map_errors(notebook, fixed.errors)
-        return result
     try:
-        fixable_cells = {f.cell for f in lint_notebook(source, path, config).findings if f.fixable}
-        new_text = _apply(notebook, fixed.new_source.decode("utf-8"), fixable_cells)
+        current = load(source, path)
+    except NotebookError as exc:
+        result.errors.append(exc.error)
+        return result
+    if current is None:
+        return result
+    before = lint_source(current.python.encode("utf-8"), path, config)
+    try:
+        for attempt in range(len(current.cells) + 1):  # each pass takes at least one more cell, or stops
+            fixed = fix_source(current.python.encode("utf-8"), path, config)
+            if fixed.errors and attempt == 0:  # the notebook as read: report it as fix_source did
+                result.findings = _map_findings(current, fixed.findings)
+                result.errors = _map_errors(current, fixed.errors)
+                return result
+            if fixed.errors:
+                raise _Unsafe(f"a later pass failed: {fixed.errors[0].message}")
+            if fixed.new_source is None:
+                break
+            findings = _map_findings(current, _module_findings(current, path, config))
+            fixable_cells = {f.cell for f in findings if f.fixable}
+            new_sources = _cells_to_update(current, fixed.new_source.decode("utf-8"), fixable_cells)
+            if not new_sources:
+                break
+            text = splice_sources(current, new_sources)
+            updated = load((b"\xef\xbb\xbf" if current.bom else b"") + text.encode("utf-8"), path)
+            assert updated is not None
+            current = updated
     except Exception as exc:  # _Unsafe, or a bug: it must cost this notebook's fix, never the file or the run
         reason = str(exc) if isinstance(exc, _Unsafe) else f"{type(exc).__name__}: {exc}"
         unchanged = lint_notebook(source, path, config)
@@ -387,15 +409,20 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
         message = f"could not fix this notebook ({reason}); it was left unchanged. Please report this with the file."
         unchanged.errors.append(FileError(path, message, kind="internal-error"))
         return unchanged
-    new_source = (b"\xef\xbb\xbf" if notebook.bom else b"") + new_text.encode("utf-8")
-    after = load(new_source, path)
-    assert after is not None
-    remaining = lint_source(after.python.encode("utf-8"), path, config)
-    result.findings = _map_findings(after, remaining.findings)
-    result.errors = _map_errors(after, remaining.errors)
+    new_source = (b"\xef\xbb\xbf" if current.bom else b"") + current.text.encode("utf-8")
+    remaining = lint_source(current.python.encode("utf-8"), path, config)
+    result.findings = _map_findings(current, remaining.findings)
+    result.errors = _map_errors(current, remaining.errors)
     result.new_source = new_source if new_source != source else None
-    result.fixed = fixed.fixed if result.new_source is not None else 0
+    result.fixed = max(0, len(before.findings) - len(remaining.findings)) if result.new_source is not None else 0
     return result
+
+
+def _module_findings(notebook: Notebook, path: str, config: Config) -> list[Finding]:
+    """The findings of the notebook's joined module (module lines, not yet mapped to cells)."""
+    from .engine import lint_source
+
+    return lint_source(notebook.python.encode("utf-8"), path, config).findings
 
 
 def fix_notebook_file(path: str, source: bytes, config: Config) -> FileResult:
@@ -442,8 +469,8 @@ def _split(notebook: Notebook, fixed_python: str) -> list[str]:
     return ["".join(piece) for piece in pieces]
 
 
-def _apply(notebook: Notebook, fixed_python: str, fixable_cells: set[int | None]) -> str:
-    """The notebook's JSON text with the changed cells' `source` spliced in; checked by parsing it back."""
+def _cells_to_update(notebook: Notebook, fixed_python: str, fixable_cells: set[int | None]) -> dict[int, str]:
+    """The new source of each changed cell that stays self-contained (by cell index), magics restored."""
     new_sources: dict[int, str] = {}
     for cell, python in zip(notebook.cells, _split(notebook, fixed_python), strict=True):
         if python == _terminated(cell.python):
@@ -452,14 +479,32 @@ def _apply(notebook: Notebook, fixed_python: str, fixable_cells: set[int | None]
             raise _Unsafe(f"the fix would change cell {cell.number}, which has nothing to fix")
         python = _like(cell.python, python)
         try:
-            compile(python, f"cell {cell.number}", "exec", dont_inherit=True)
+            compile(python, f"cell {cell.number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             raise _Unsafe(f"cell {cell.number} would not compile on its own ({exc})") from None
+        if _free_names(python) - _free_names(cell.python):
+            continue  # it would use a function now defined in another cell: left for the next pass
         restored = _restore_magics(python, cell.magics)
         if restored is None:
             raise _Unsafe(f"the IPython magics of cell {cell.number} could not be put back")
         new_sources[cell.index] = restored
-    return splice_sources(notebook, new_sources)
+    return new_sources
+
+
+def _free_names(text: str) -> set[str]:
+    """Names a cell reads but binds nowhere (coarsely: any binding anywhere in the cell counts)."""
+    loaded: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+    return loaded - bound
 
 
 def _terminated(text: str) -> str:

@@ -269,3 +269,30 @@ def test_fix_keeps_each_writers_layout(run_cli: RunCli, tmp_path: Path, dump: An
     suffix = len(old) - old.index(b"]", old.index(b"n, n)"))
     assert new[:prefix] == old[:prefix] and new[-suffix:] == old[-suffix:]
     nbformat.validate(nbformat.reads(new.decode(), as_version=4))
+
+
+def run_cells(cells: list[str], first: int) -> dict[str, Any]:
+    """Execute cells[first:] in a fresh namespace, with a stand-in for create_block_mask (no torch needed)."""
+    namespace: dict[str, Any] = {
+        "create_block_mask": lambda mask, b, h, q_len, kv_len: [
+            [mask(0, 0, q, kv) for kv in range(kv_len)] for q in range(q_len)
+        ]
+    }
+    for cell in cells[first:]:
+        exec(compile(cell, "<cell>", "exec"), namespace)
+    return namespace
+
+
+def test_identical_functions_in_two_cells_each_stay_in_their_cell(run_cli: RunCli, tmp_path: Path) -> None:
+    # The fixer shares one definition between identical hoisted functions; across cells that would make cell 3
+    # depend on cell 2. Each cell must get its own definition and still run alone.
+    build2 = NESTED.replace("def build(", "def build2(")
+    write(tmp_path / "nb.ipynb", notebook(IMPORTS, NESTED, build2, markdown_first=False))
+    assert run_cli("--no-cache", "--fix", "nb.ipynb").exit_code == 0
+    cells = ["".join(c["source"]) for c in json.loads((tmp_path / "nb.ipynb").read_text())["cells"]]
+    assert cells[1].startswith("def causal(") and cells[2].startswith("def causal_2(")
+    before = run_cells(["", NESTED, build2], 1)
+    after = run_cells(cells, 1)
+    assert after["build"](4) == before["build"](4) and after["build2"](4) == before["build2"](4)
+    assert run_cells(cells, 2)["build2"](4) == before["build2"](4)  # cell 3 alone
+    assert run_cli("--no-cache", "nb.ipynb").exit_code == 0
