@@ -382,6 +382,12 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
     if current is None:
         return result
     before = lint_source(current.python.encode("utf-8"), path, config)
+    if any(f.fixable for f in before.findings) and _awaits_at_top_level(current.python):
+        unchanged = lint_notebook(source, path, config)
+        unchanged.original_source = source
+        message = "not fixed: a cell uses top-level `await`, which only IPython runs; move the functions by hand"
+        unchanged.errors.append(FileError(path, message, kind="fix-error"))
+        return unchanged
     try:
         for attempt in range(len(current.cells) + 1):  # each pass takes at least one more cell, or stops
             fixed = fix_source(current.python.encode("utf-8"), path, config)
@@ -416,6 +422,21 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
     result.new_source = new_source if new_source != source else None
     result.fixed = max(0, len(before.findings) - len(remaining.findings)) if result.new_source is not None else 0
     return result
+
+
+def _awaits_at_top_level(python: str) -> bool:
+    """IPython runs `await` outside functions; Python does not compile it, so the fixer could not verify."""
+    if "await" not in python:
+        return False
+    try:
+        compile(python, "<notebook>", "exec", dont_inherit=True)
+    except SyntaxError:
+        try:
+            compile(python, "<notebook>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+        except SyntaxError:
+            return False
+        return True
+    return False
 
 
 def _module_findings(notebook: Notebook, path: str, config: Config) -> list[Finding]:

@@ -296,3 +296,19 @@ def test_identical_functions_in_two_cells_each_stay_in_their_cell(run_cli: RunCl
     assert after["build"](4) == before["build"](4) and after["build2"](4) == before["build2"](4)
     assert run_cells(cells, 2)["build2"](4) == before["build2"](4)  # cell 3 alone
     assert run_cli("--no-cache", "nb.ipynb").exit_code == 0
+
+
+def test_top_level_await_is_not_fixed_and_says_why(run_cli: RunCli, tmp_path: Path) -> None:
+    nb = notebook(IMPORTS, NESTED, "import asyncio\nawait asyncio.sleep(0)\n")
+    old = write(tmp_path / "nb.ipynb", nb).read_bytes()
+    assert run_cli("--no-cache", "nb.ipynb").exit_code == 1  # linting is unaffected
+    result = run_cli("--no-cache", "--fix", "nb.ipynb")
+    assert result.exit_code == 2 and "uses top-level `await`" in result.stderr
+    assert (tmp_path / "nb.ipynb").read_bytes() == old
+
+
+def test_github_annotations_name_the_cell_in_the_text(run_cli: RunCli, tmp_path: Path) -> None:
+    shutil.copy(FIXTURE, tmp_path / "nb.ipynb")
+    [line] = run_cli("--no-cache", "--output-format", "github", "nb.ipynb").stdout.splitlines()
+    assert line.startswith("::error file=nb.ipynb,title=")  # no line: the cell's lines are not the file's
+    assert "::nb.ipynb:cell 4:5:30: ESP001 " in line

@@ -49,8 +49,8 @@ def render(run: RunResult, ctx: ReportContext) -> str:
                 "error",
                 f"{e}. Fix the file (or exclude it) so esper-lint can check it.",
                 file=e.path,
-                line=e.line,
-                col=e.column,
+                line=e.line if e.cell is None else None,
+                col=e.column if e.cell is None else None,
                 title=f"esper-lint: {e.kind.replace('-', ' ')}",
             )
         )
