@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import difflib
 import io
 import json
 import re
@@ -652,6 +651,8 @@ def _render_list(text: str, start: int, end: int, lines: list[str], ensure_ascii
 # ---------------------------------------------------------------------- diff
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
     """`--diff` for a notebook: one unified diff per changed code cell, headed `a/nb.ipynb:cell N` (as ruff)."""
+    import difflib
+
     before, after = load(old, path), load(new, path)
     if before is None or after is None:
         return ""

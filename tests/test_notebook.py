@@ -312,3 +312,12 @@ def test_github_annotations_name_the_cell_in_the_text(run_cli: RunCli, tmp_path:
     [line] = run_cli("--no-cache", "--output-format", "github", "nb.ipynb").stdout.splitlines()
     assert line.startswith("::error file=nb.ipynb,title=")  # no line: the cell's lines are not the file's
     assert "::nb.ipynb:cell 4:5:30: ESP001 " in line
+
+
+def test_stdin_with_a_notebook_filename(run_cli: RunCli, tmp_path: Path) -> None:
+    source = FIXTURE.read_text(encoding="utf-8")
+    checked = run_cli("-", "--stdin-filename", "nb.ipynb", stdin=source)
+    assert checked.exit_code == 1 and "nb.ipynb:cell 4:5:30: ESP001" in checked.stdout
+    fixed = run_cli("-", "--stdin-filename", "nb.ipynb", "--fix", stdin=source)
+    assert fixed.exit_code == 0
+    assert_only_source_changed(source.encode(), fixed.stdout.encode(), 3)
