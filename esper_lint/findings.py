@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis.model import MaskFunction, Span
+
+if TYPE_CHECKING:
+    from .fix.edits import Fix
 
 
 @dataclass
@@ -18,6 +21,8 @@ class Finding:
     fixable: bool = False
     # The function a safe fix would hoist (ESP001/ESP002); used by the fixer, never serialised.
     target: MaskFunction | None = field(default=None, compare=False, repr=False)
+    # Text edits that fix it (fix/edits.py), safe or unsafe; applied by --fix, never serialised.
+    edits: Fix | None = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[str, Span, str, str]:
