@@ -614,15 +614,21 @@ class _Positions:
 
 # --------------------------------------------------------------------------- the analysis
 class _ResolvedApi:
-    __slots__ = ("api", "helper", "mask_bound", "offset")
+    __slots__ = ("api", "direct", "helper", "mask_bound", "offset")
 
     def __init__(
-        self, api: MaskApi, offset: int = 0, mask_bound: bool = False, helper: _PassThrough | None = None
+        self,
+        api: MaskApi,
+        offset: int = 0,
+        mask_bound: bool = False,
+        helper: _PassThrough | None = None,
+        direct: bool = False,
     ) -> None:
         self.api = api
         self.offset = offset
         self.mask_bound = mask_bound
         self.helper = helper
+        self.direct = direct  # the callee itself names the API (no wrapper, alias variable or partial)
 
 
 class _PassThrough:
@@ -835,7 +841,7 @@ class FastAnalyzer:
         seen.add(id(expr))
         if isinstance(expr, (ast.Name, ast.Attribute)):
             qualified = sorted(self.qualified_names(expr))
-            found = [_ResolvedApi(api) for q in qualified if (api := self.apis.get(q))]
+            found = [_ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
             found += [_ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
             if found:
                 return found
@@ -918,6 +924,7 @@ class FastAnalyzer:
             use.via_helper = resolved.helper.name
             use.arguments = dict(inner.arguments)
             use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
+        use.callee_is_api = resolved.direct and resolved.helper is None
         return use
 
     def _build_use(self, call: ast.Call, arg: _Arg, api: MaskApi, bind: bool) -> MaskUse:

@@ -134,6 +134,7 @@ class MaskUse:
     # starred argument or a partial makes the binding unknown.
     arguments: dict[str, CallArgument] = field(default_factory=dict)
     callee_span: Span | None = None  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
+    callee_is_api: bool = False  # the callee names the API itself (not a wrapper, alias variable or partial)
     # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
     torch_in_scope: bool = False
     # The call reaches the API through a same-module helper that passes its parameter on (`make(causal, n)`):
