@@ -29,6 +29,7 @@ from typing import Any
 from ..apis import (
     BLOCK_MASK_CONSTRUCTORS,
     FLEX_ATTENTION,
+    FLEX_ATTENTION_PARAMETERS,
     MASK_COMBINATORS,
     PARTIAL,
     TRANSPARENT_WRAPPERS,
@@ -952,9 +953,50 @@ class FastAnalyzer:
             callee_span=self.positions.span(call.func),
             torch_in_scope=self._torch_in_scope(call),
             call_node=call,
+            result_only_attended=api.builds_block_mask and self._only_attended(call),
         )
 
     # ----------------------------------------------------------------- call-site facts (ESP007-ESP016)
+    def _is_block_mask_slot(self, value: ast.expr) -> bool:
+        """`value` is passed as `block_mask` (keyword, or 5th positional) to a `flex_attention` call."""
+        parent = self.parent(value)
+        if isinstance(parent, ast.keyword):
+            call = self.parent(parent)
+            if parent.arg != "block_mask" or not isinstance(call, ast.Call):
+                return False
+        elif isinstance(parent, ast.Call):
+            call = parent
+            if any(isinstance(a, ast.Starred) for a in call.args) or value not in call.args:
+                return False
+            if call.args.index(value) != FLEX_ATTENTION_PARAMETERS.index("block_mask"):
+                return False
+        else:
+            return False
+        return any(r.api.qualified_name == FLEX_ATTENTION for r in self._resolve_callable(call.func, set()))
+
+    def _only_attended(self, call: ast.Call) -> bool:
+        if self._is_block_mask_slot(call):
+            return True
+        assign = self.parent(call)
+        function = self.enclosing_function(call)
+        if (
+            not isinstance(assign, ast.Assign)
+            or len(assign.targets) != 1
+            or not isinstance(assign.targets[0], ast.Name)
+            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ):
+            return False
+        target = assign.targets[0]
+        reads = [
+            n
+            for n in ast.walk(function)
+            if isinstance(n, ast.Name)
+            and n.id == target.id
+            and isinstance(n.ctx, ast.Load)
+            and any(b.node is target for b in self.bindings(n))
+        ]
+        return all(self._is_block_mask_slot(n) for n in reads)
+
     def _bind_arguments(self, call: ast.Call, api: MaskApi) -> dict[str, CallArgument]:
         """The call's arguments by parameter name; positions after `*args` and anything with `**` unknown."""
         if not api.parameters:

@@ -141,6 +141,10 @@ class MaskUse:
     # the helper's name; the arguments above are then those of the call inside the helper.
     via_helper: str | None = None
     call_node: Any = field(default=None, compare=False, repr=False)  # the stdlib `ast.Call`
+    # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
+    # directly, or through a local variable read nowhere else. False when it is stored on an object,
+    # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
+    result_only_attended: bool = False
 
     @property
     def direct_functions(self) -> list[MaskFunction]:

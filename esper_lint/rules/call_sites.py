@@ -12,6 +12,13 @@ from ..fix.edits import UNSAFE, Edit, Fix, insert_at, replace
 from .base import Rule, where
 
 _HEADER = "from torch.nn.attention.flex_attention import create_block_mask\n"
+_ATTEND_HEADER = """from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+
+def causal(b, h, q_idx, kv_idx):
+    return q_idx >= kv_idx
+
+"""
 _TORCH = "torch 2.13.0 (CPU, B=2, H=2, S=256, D=16)"
 # (parameter of create_block_mask, position of the mask function's parameter it sizes, that parameter)
 _DIMENSIONS = (("B", 0, "b"), ("H", 1, "h"))
@@ -160,7 +167,9 @@ class UnusedBatchHeadDims(Rule):
     what_it_does = (
         "Finds `create_block_mask` called with `B` (or `H`) set to a size (an int above 1 or any expression) "
         "when every mask function it receives is known and provably never reads its first parameter `b` "
-        "(or second, `h`): not directly, and not by passing it on to another function."
+        "(or second, `h`): not directly, and not by passing it on to another function. Only when the "
+        "BlockMask goes nowhere but `flex_attention(..., block_mask=...)` (directly or through a local "
+        "variable): a BlockMask stored, returned, indexed or passed elsewhere may need its dimensions."
     )
     why_bad = (
         "The mask is the same for every batch (head), yet the BlockMask is built and stored B*H times. "
@@ -169,69 +178,70 @@ class UnusedBatchHeadDims(Rule):
         "(the runtime test checks the ratio at small sizes)."
     )
     example = (
-        _HEADER
+        _ATTEND_HEADER
         + """
-def causal(b, h, q, kv):
-    return q >= kv
-
-block_mask = create_block_mask(causal, 8, 16, 4096, 4096)
+def attend(q, k, v):
+    block_mask = create_block_mask(causal, q.shape[0], q.shape[1], q.shape[-2], k.shape[-2])
+    return flex_attention(q, k, v, block_mask=block_mask)
 """
     )
     use_instead = (
-        _HEADER
+        _ATTEND_HEADER
         + """
-def causal(b, h, q, kv):
-    return q >= kv
-
-block_mask = create_block_mask(causal, None, None, 4096, 4096)
+def attend(q, k, v):
+    block_mask = create_block_mask(causal, None, None, q.shape[-2], k.shape[-2])
+    return flex_attention(q, k, v, block_mask=block_mask)
 """
     )
     fix_safety = (
         "Unsafe (applied only with `--fix --unsafe-fixes`): replaces the size with `None`. A broadcast "
-        "BlockMask is refused by `flex_attention` when the query and key/value batch sizes differ, and code "
-        "may read `block_mask.shape`; review the change."
+        "BlockMask is refused by `flex_attention` when the query and key/value batch sizes differ; review "
+        "the change."
     )
     VALID = (
-        _HEADER
+        _ATTEND_HEADER
         + """
-def build(lengths, batch, n):
-    def mask(b, h, q, kv):
+def attend(q, k, v, lengths):
+    def mask(b, h, qi, kv):
         return kv < lengths[b]
-    return create_block_mask(mask, batch, None, n, n)
+    block_mask = create_block_mask(mask, q.shape[0], None, q.shape[-2], k.shape[-2])
+    return flex_attention(q, k, v, block_mask=block_mask)
 """,
-        _HEADER
+        _ATTEND_HEADER
         + """
 from helpers import doc_mask
 
-def build(batch, n):
-    return create_block_mask(doc_mask, batch, 8, n, n)  # unknown function: it may read b and h
+def attend(q, k, v):  # unknown function: it may read b and h
+    return flex_attention(q, k, v, block_mask=create_block_mask(doc_mask, 8, 8, 128, 128))
 """,
-        _HEADER
+        _ATTEND_HEADER
         + """
-def causal(b, h, q, kv):
-    return q >= kv
-
-block_mask = create_block_mask(causal, None, 1, 128, 128)
+class Paged:
+    def __init__(self, batch_size):
+        # kept and indexed per batch later: the B dimension is used on purpose
+        self.block_mask = create_block_mask(causal, batch_size, None, 4096, 4096)
 """,
     )
     INVALID = (
-        _HEADER
+        _ATTEND_HEADER
         + """
-def causal(b, h, q, kv):
-    return q >= kv
-
-block_mask = create_block_mask(causal, 8, 16, 4096, 4096)
+def attend(q, k, v):
+    block_mask = create_block_mask(causal, 8, 16, 4096, 4096)
+    return flex_attention(q, k, v, block_mask=block_mask)
 """,
-        _HEADER
+        _ATTEND_HEADER
         + """
-def build(q, n):
-    return create_block_mask(lambda b, h, qi, kv: qi >= kv, q.shape[0], None, n, n)
+def attend(q, k, v):
+    mask = create_block_mask(lambda b, h, qi, kv: qi >= kv, q.shape[0], None, q.shape[-2], k.shape[-2])
+    return flex_attention(q, k, v, None, mask)
 """,
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not _builds_block_mask(use) or not use.functions_known or not use.functions:
             return
+        if not use.result_only_attended:
+            return  # the BlockMask goes elsewhere too: its B/H dimensions may be indexed on purpose
         for parameter, index, dim in _DIMENSIONS:
             arg = use.arguments.get(parameter)
             if arg is None or not _sized(arg):
