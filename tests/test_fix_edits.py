@@ -89,8 +89,13 @@ def test_esp010_multiline_call_with_attribute_callee() -> None:
             "m = create_block_mask(f, None, None, 8, 8, _compile=flag)\n",
             "the flag is not the literal True",
         ),
+        (
+            "from torch.nn.attention.flex_attention import create_block_mask\n"
+            "def build(f):\n    m = create_block_mask(f, None, None, 8, 8, _compile=True)\n    import torch\n",
+            "`torch` is imported in the function only after the call",
+        ),
     ],
-    ids=["no-torch", "torch-shadowed", "comment", "variable"],
+    ids=["no-torch", "torch-shadowed", "comment", "variable", "imported-later"],
 )
 def test_esp010_no_fix_when_not_provably_the_same(source: str, why: str) -> None:
     result = _fix(source)
