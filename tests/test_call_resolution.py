@@ -7,6 +7,7 @@ import textwrap
 
 from conftest import lint_snippet
 
+from esper_lint.analysis.call_sites import ParameterRead, parameter_read
 from esper_lint.analysis.fast_backend import analyze_source
 from esper_lint.analysis.model import MASK_MOD, SCORE_MOD, MaskUse, ModuleFacts
 from esper_lint.apis import ApiTable
@@ -133,3 +134,40 @@ def test_attention_calls_know_block_masks_in_the_score_mod_slot() -> None:
     first, second = facts.attention_calls
     assert first.score_mod_is_block_mask and first.score_mod_to_keyword
     assert not second.score_mod_is_block_mask and second.compiled is True
+
+
+def _read(source: str, dim: int) -> ParameterRead:
+    [use] = _uses(source)
+    [fn] = use.functions
+    return parameter_read(fn, dim)
+
+
+def test_parameter_read_follows_same_module_functions() -> None:
+    source = """
+        def same_document(b, h, q, kv):
+            return DOCS[b, q] == DOCS[b, kv]
+
+        def causal(b, h, q, kv):
+            return q >= kv
+
+        def mask(b, h, q, kv):
+            return same_document(b, h, q, kv) & causal(b, h, q, kv)
+
+        m = create_block_mask(mask, None, None, 8, 8)
+        """
+    assert _read(source, 0) is ParameterRead.DIRECT  # b reaches same_document, which indexes with it
+    assert _read(source, 1) is ParameterRead.NEVER  # h reaches two functions that never read it
+
+
+_CALL = "m = create_block_mask(mask, 2, 2, 8, 8)\n"
+
+
+def test_parameter_read_is_unsure_about_unknown_keyword_and_recursive_calls() -> None:
+    unknown = "from helpers import doc\ndef mask(b, h, q, kv):\n    return doc(b, h, q, kv)\n" + _CALL
+    assert _read(unknown, 0) is ParameterRead.PASSED
+    keyword = "def f(b, q):\n    return q > 0\ndef mask(b, h, q, kv):\n    return f(b=b, q=q)\n" + _CALL
+    assert _read(keyword, 0) is ParameterRead.PASSED
+    recursive = "def mask(b, h, q, kv):\n    return mask(b, h, q, kv)\n" + _CALL
+    assert _read(recursive, 0) is ParameterRead.PASSED  # depth-limited: never proven NEVER
+    rebound = "def mask(b, h, q, kv):\n    b = 0\n    return q >= kv\n" + _CALL
+    assert _read(rebound, 0) is ParameterRead.UNKNOWN
