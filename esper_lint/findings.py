@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis.model import MaskFunction, Span
+
+if TYPE_CHECKING:
+    from .fix.edits import Fix
 
 
 @dataclass
@@ -20,6 +23,8 @@ class Finding:
     target: MaskFunction | None = field(default=None, compare=False, repr=False)
     # In a Jupyter notebook: the 1-based cell (counting every cell, as Jupyter and ruff do); lines are the cell's.
     cell: int | None = None
+    # Text edits that fix it (fix/edits.py), safe or unsafe; applied by --fix, never serialised.
+    edits: Fix | None = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[str, int, Span, str, str]:

@@ -118,7 +118,7 @@ class M:
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn in use.functions:
+        for fn in use.direct_functions:
             if fn.kind is not FunctionKind.DEF or not _is_capture_free_nested(fn):
                 continue
             blockers = hoist_blockers(fn)
@@ -196,7 +196,7 @@ def build(n):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn in use.functions:
+        for fn in use.direct_functions:
             if fn.kind is not FunctionKind.LAMBDA or not _is_capture_free_nested(fn):
                 continue
             blockers = hoist_blockers(fn)
@@ -291,7 +291,7 @@ class M:
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not keeps_mask_function(use.api):
             return  # `create_mask` evaluates the closure once and keeps nothing
-        for fn in use.functions:
+        for fn in use.direct_functions:
             captured = fn.captures_of(CaptureKind.SELF)
             if not captured:
                 continue
@@ -391,7 +391,7 @@ def build(windows, n):
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not keeps_mask_function(use.api):
             return  # `create_mask` evaluates the closure once and keeps nothing
-        for fn in use.functions:
+        for fn in use.direct_functions:
             captured = fn.captures_of(CaptureKind.LOOP)
             if not captured:
                 continue
@@ -456,7 +456,7 @@ def doc_block_mask(document_ids, n):
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not keeps_mask_function(use.api):
             return  # `create_mask` evaluates the closure once and keeps nothing
-        for fn in use.functions:
+        for fn in use.direct_functions:
             captured = [c.name for c in fn.captures_of(CaptureKind.LOCAL)]
             captured += [n for n in fn.default_refs if n not in captured]
             if not captured:
