@@ -54,7 +54,7 @@ def test_unusual_parameter_lists_are_unknown() -> None:
         ("def m(b, h, q, kv):\n    if q >= kv:\n        return True\n    return False", [("`if` test", False)]),
         ("def m(b, h, q, kv):\n    while q > kv:\n        q = q - 1\n    return q", [("`while` test", False)]),
         ("def m(b, h, q, kv):\n    return q >= kv and q - kv < 8", [("`and`", True)]),
-        ("def m(b, h, q, kv):\n    return q == kv or not q > kv", [("`or`", True), ("`not`", False)]),
+        ("def m(b, h, q, kv):\n    return q == kv or not q > kv", [("`or`", True)]),
         ("def m(b, h, q, kv):\n    return not (q < kv)", [("`not`", True)]),
         ("def m(b, h, q, kv):\n    return 0 <= q - kv < 8", [(CHAINED, False)]),
         ("def m(b, h, q, kv):\n    return kv < lengths[b].item()", [("`.item()`", False)]),
@@ -89,7 +89,9 @@ def test_python_values_and_tensor_operations_are_fine(source: str) -> None:
 
 def test_nested_boolean_operators_are_fixed_as_a_whole() -> None:
     found = _flow("def m(b, h, q, kv):\n    return q >= kv and (q - kv < 8 or q == 0)")
-    assert found == [("`and`", True), ("`or`", False)]
+    assert found == [("`and`", True)]  # one finding, one fix for the whole expression
+    found = _flow("def m(b, h, q, kv):\n    return q >= kv and (kv < lengths[b].item())")
+    assert found == [("`and`", False), ("`.item()`", False)]
 
 
 def test_score_mod_control_flow_counts_score_as_derived() -> None:
@@ -161,3 +163,63 @@ def test_swapped_index_names(source: str, role: str, expected: tuple[str, str] |
 )
 def test_reads_parameter(source: str, index: int, expected: bool | None) -> None:
     assert bodies.reads_parameter(_fn(source), index) == expected
+
+
+def _module_and_mask(source: str) -> tuple[ast.Module, bodies.FuncNode]:
+    tree = ast.parse(textwrap.dedent(source))
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "mask")
+    return tree, node
+
+
+@pytest.mark.parametrize(
+    ("binding", "expected"),
+    [
+        ("def build(n, offset: int):", ["offset"]),
+        ("def build(n, lengths):\n    offset = int(lengths.max())", ["offset"]),
+        ("def build(n, lengths):\n    offset = lengths.max().item() + 1", ["offset"]),
+        ("def build(n):\n    offset = 128", []),  # a constant: the same value every call
+        ("def build(n, offset):", []),  # unannotated: may be a tensor
+        ("def build(n, lengths):\n    offset = lengths.max()", []),  # a 0-d tensor
+        ("def build(n, lengths, offset: int):\n    offset = lengths[0]", []),
+    ],
+)
+def test_captured_python_numbers(binding: str, expected: list[str]) -> None:
+    source = f"{binding}\n    def mask(b, h, q, kv):\n        return q + offset >= kv\n    return mask\n"
+    tree, node = _module_and_mask(source)
+    assert [n.id for n in bodies.captured_python_numbers(tree, node)] == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch\nf = torch.compile(g, dynamic=False)", True),
+        ("import torch\n@torch.compile(dynamic=False)\ndef g(): pass", True),
+        ("import torch\nf = torch.compile(g)", False),
+        ("import torch as th\nf = th.compile(g, dynamic=False)", False),
+        ("import torch\ntorch = None\nf = torch.compile(g, dynamic=False)", False),
+    ],
+)
+def test_compiles_with_static_shapes(source: str, expected: bool) -> None:
+    assert bodies.compiles_with_static_shapes(ast.parse(source)) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch\ndef mask(b, h, q, kv): pass", True),
+        ("import torch as th\ndef mask(b, h, q, kv): pass", False),
+        ("from x import torch\ndef mask(b, h, q, kv): pass", False),
+        ("import torch\ndef mask(b, h, q, kv):\n    torch = 1", False),
+        ("import torch\ndef outer(torch):\n    def mask(b, h, q, kv): pass", False),
+        ("def f():\n    import torch\n    def mask(b, h, q, kv): pass", False),
+    ],
+)
+def test_names_torch_module(source: str, expected: bool) -> None:
+    tree, node = _module_and_mask(source)
+    assert bodies.names_torch_module(tree, node) is expected
+
+
+def test_builtins_shadowed_at_module_level_are_not_builtins() -> None:
+    tree, node = _module_and_mask("def min(a, b): return a\ndef mask(b, h, q, kv):\n    return min(q, kv) >= 0")
+    assert bodies.control_flow(node, MASK_MOD, tree) == []
+    assert [c.what for c in bodies.control_flow(node, MASK_MOD)] == ["`min()`"]

@@ -147,14 +147,8 @@ def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
     return names
 
 
-def names_torch_module(module: ast.Module | None, node: FuncNode) -> bool:
-    """Inside `node`, the name `torch` is the torch module: a plain module-level `import torch`, its only
-    binding in the module, and no binding of `torch` in `node` or the functions around it."""
-    if module is None:
-        return False
-    outer = enclosing_functions(module, node)
-    if outer is None or any("torch" in local_names(fn) for fn in (*outer, node)):
-        return False
+def _torch_imported(module: ast.Module) -> bool:
+    """`torch` is bound once at module level, by a plain top-level `import torch`."""
     bindings = _module_bindings(module).get("torch", [])
     return (
         len(bindings) == 1
@@ -163,6 +157,17 @@ def names_torch_module(module: ast.Module | None, node: FuncNode) -> bool:
         and bindings[0].asname in (None, "torch")
         and any(isinstance(stmt, ast.Import) and bindings[0] in stmt.names for stmt in module.body)
     )
+
+
+def names_torch_module(module: ast.Module | None, node: FuncNode) -> bool:
+    """Inside `node`, the name `torch` is the torch module: a plain module-level `import torch`, its only
+    binding in the module, and no binding of `torch` in `node` or the functions around it."""
+    if module is None:
+        return False
+    outer = enclosing_functions(module, node)
+    if outer is None or any("torch" in local_names(fn) for fn in (*outer, node)):
+        return False
+    return _torch_imported(module)
 
 
 class _Derivation:
@@ -300,15 +305,15 @@ def control_flow(node: FuncNode, role: str, module: ast.Module | None = None) ->
 
 
 def _outermost_fixable(found: list[ControlFlow]) -> list[ControlFlow]:
-    """A fix rewrites a whole expression: the outermost fixable item carries it, the items inside it are
-    rewritten with it (not on their own), and an unfixable item inside blocks it."""
-    result = []
-    for item in found:
-        inner = [other for other in found if _contains(item.node, other.node)]
-        outer = [other for other in found if _contains(other.node, item.node)]
-        fixable = item.fixable and all(other.fixable for other in inner) and not any(other.fixable for other in outer)
-        result.append(ControlFlow(item.node, item.what, fixable))
-    return result
+    """A fix rewrites a whole expression: an unfixable item inside blocks it, and the items inside a
+    fixable one are rewritten with it, so they are not reported on their own."""
+    settled = [
+        ControlFlow(
+            item.node, item.what, item.fixable and all(o.fixable for o in found if _contains(item.node, o.node))
+        )
+        for item in found
+    ]
+    return [item for item in settled if not any(o.fixable and _contains(o.node, item.node) for o in settled)]
 
 
 def _contains(outer: ast.AST, inner: ast.AST) -> bool:
@@ -483,4 +488,91 @@ def reads_parameter(node: FuncNode, index: int, role: str = MASK_MOD) -> bool | 
             return None
         if isinstance(n, SCOPE_NODES) and any(isinstance(m, ast.Name) and m.id == name for m in ast.walk(n)):
             return True
+    return False
+
+
+# --------------------------------------------------------------------------- ESP015: captured Python numbers
+_NUMBER_BUILTINS = frozenset({"int", "float", "len", "round"})
+_NUMBER_ANNOTATIONS = frozenset({"int", "float"})
+
+
+def _computes_number(expr: ast.expr, builtins_here: set[str]) -> bool:
+    """A Python number computed at run time: `int(...)`, `float(...)`, `len(...)`, `round(...)`, `x.item()`,
+    or arithmetic on one of those and constants (a constant alone does not vary between calls)."""
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Name):
+            return func.id in _NUMBER_BUILTINS and func.id in builtins_here
+        return isinstance(func, ast.Attribute) and func.attr == "item" and not expr.args
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Div)):
+        sides = (expr.left, expr.right)
+        return all(_computes_number(s, builtins_here) or _is_number_constant(s) for s in sides) and any(
+            _computes_number(s, builtins_here) for s in sides
+        )
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+        return _computes_number(expr.operand, builtins_here)
+    return False
+
+
+def _is_number_constant(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and type(expr.value) in (int, float)
+
+
+def _binds_python_number(fn: FuncNode, name: str, module: ast.Module) -> bool:
+    """Every binding of `name` in `fn` is a parameter annotated `int`/`float` or a computed Python number."""
+    args = fn.args
+    annotated = False
+    for param in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+        if param.arg == name:
+            annotation = param.annotation
+            if not (isinstance(annotation, ast.Name) and annotation.id in _NUMBER_ANNOTATIONS):
+                return False
+            annotated = True
+    builtins_here = free_builtins(fn, module)
+    values: list[ast.expr] = []
+    for n in walk_body(fn):
+        for target, value in _targets(n):
+            if name in set(_stored_names(target)):
+                if not isinstance(target, ast.Name) or not isinstance(n, (ast.Assign, ast.AnnAssign)):
+                    return False
+                if not isinstance(value, ast.expr):
+                    return False
+                values.append(value)
+    return (annotated or bool(values)) and all(_computes_number(v, builtins_here) for v in values)
+
+
+def captured_python_numbers(module: ast.Module | None, node: FuncNode) -> list[ast.Name]:
+    """The first read, in the body, of each name captured from an enclosing function that binds it to a
+    Python number computed per call (see `_binds_python_number`). Empty when anything is unclear."""
+    if module is None:
+        return []
+    outer = enclosing_functions(module, node)
+    if not outer:
+        return []
+    own = local_names(node)
+    found: dict[str, ast.Name] = {}
+    for n in walk_body(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in own and n.id not in found:
+            binder = next((fn for fn in reversed(outer) if n.id in local_names(fn)), None)
+            if binder is not None and _binds_python_number(binder, n.id, module):
+                found[n.id] = n
+    return list(found.values())
+
+
+def compiles_with_static_shapes(module: ast.Module | None) -> bool:
+    """The module calls `torch.compile(..., dynamic=False)` (a call or a decorator), `torch` being the module."""
+    if module is None or not _torch_imported(module):
+        return False
+    for n in ast.walk(module):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "compile"
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == "torch"
+        ):
+            for keyword in n.keywords:
+                value = keyword.value
+                if keyword.arg == "dynamic" and isinstance(value, ast.Constant) and value.value is False:
+                    return True
     return False

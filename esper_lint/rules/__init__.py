@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from .base import Rule
 from .block_mask_caching import BlockMaskPerForward
-from .mask_bodies import MaskArgsSwapped, MaskPythonControlFlow, ScoreModInPlace, ScoreModReturnsMask
+from .mask_bodies import (
+    CapturedScalarRecompiles,
+    MaskArgsSwapped,
+    MaskPythonControlFlow,
+    ScoreModInPlace,
+    ScoreModReturnsMask,
+)
 from .mask_functions import (
     LambdaMaskMod,
     MaskModCapturesLocals,
@@ -24,6 +30,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ScoreModInPlace,
     ScoreModReturnsMask,
     MaskArgsSwapped,
+    CapturedScalarRecompiles,
 )
 RULES_BY_CODE: dict[str, type[Rule]] = {r.code: r for r in ALL_RULES}
 DEFAULT_SELECT: frozenset[str] = frozenset(r.code for r in ALL_RULES if r.default_enabled)

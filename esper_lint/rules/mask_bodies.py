@@ -548,3 +548,96 @@ def attend(q, k, v):
                 "the mask is silently transposed. Swap the parameter names (and check the body)."
             )
             yield self.finding_at(path, fn.span, message)
+
+
+class CapturedScalarRecompiles(BodyRule):
+    code = "ESP015"
+    name = "captured-scalar-recompiles"
+    default_enabled = False
+    roles = _BOTH
+    summary = "A mask/score closure reads a per-call Python number: each new value recompiles (dynamic=False)."
+    what_it_does = (
+        "In a module that compiles with `torch.compile(..., dynamic=False)`, finds a mask_mod or score_mod "
+        "closure that reads a Python number computed per call by its enclosing function: a parameter "
+        "annotated `int`/`float`, or a local assigned from `int(...)`, `float(...)`, `len(...)`, `round(...)` "
+        "or `.item()`. Off by default: whether the value really varies, and whether that code path is the "
+        "compiled one, is context a linter cannot see."
+    )
+    why_bad = (
+        "Dynamo specialises on captured Python numbers: every new value is a guard failure and a new "
+        "compile, and past `torch._dynamo.config.recompile_limit` (8) the function silently runs eagerly. "
+        f"Measured on {_TORCH}: 12 calls with 12 offsets gave 8 compiles and then eager execution; the same "
+        "values as 0-d tensors compiled once."
+    )
+    example = (
+        _IMPORTS
+        + """
+@torch.compile(dynamic=False)
+def attend(q, k, v, lengths):
+    offset = int(lengths.max())
+
+    def shifted(score, b, h, q_idx, kv_idx):
+        return score + (q_idx - kv_idx + offset)
+
+    return flex_attention(q, k, v, score_mod=shifted)
+"""
+    )
+    use_instead = (
+        _IMPORTS
+        + """
+@torch.compile(dynamic=False)
+def attend(q, k, v, lengths):
+    offset = lengths.max()  # a 0-d tensor: an input of the graph, not a constant baked into it
+
+    def shifted(score, b, h, q_idx, kv_idx):
+        return score + (q_idx - kv_idx + offset)
+
+    return flex_attention(q, k, v, score_mod=shifted)
+"""
+    )
+    fix_safety = "No automatic fix: keep the value a tensor (`torch.tensor(x)`), or compile with dynamic shapes."
+    VALID = (
+        _IMPORTS
+        + """
+@torch.compile(dynamic=False)
+def attend(q, k, v):
+    window = 256  # a constant: one compile
+
+    def local(score, b, h, q_idx, kv_idx):
+        return torch.where(q_idx - kv_idx < window, score, -float("inf"))
+
+    return flex_attention(q, k, v, score_mod=local)
+""",
+        _IMPORTS
+        + """
+def attend(q, k, v, offset: int):  # nothing here compiles with dynamic=False
+    def shifted(score, b, h, q_idx, kv_idx):
+        return score + offset
+
+    return flex_attention(q, k, v, score_mod=shifted)
+""",
+    )
+    INVALID = (
+        example,
+        _IMPORTS
+        + """
+def build(n, offset: int):
+    def mask(b, h, q_idx, kv_idx):
+        return q_idx + offset >= kv_idx
+    return create_block_mask(mask, None, None, n, n)
+
+compiled = torch.compile(build, dynamic=False)
+""",
+    )
+
+    def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
+        for fn, node in _body_functions(use):
+            if not bodies.compiles_with_static_shapes(fn.module_ast):
+                continue
+            for read in bodies.captured_python_numbers(fn.module_ast, node):
+                message = (
+                    f"{use.role} {where(fn)} captures the Python number `{read.id}`: under "
+                    "`torch.compile(..., dynamic=False)` every new value compiles again, and after 8 it silently "
+                    f"runs eagerly. Keep it a tensor (`torch.tensor({read.id})`) or compile with dynamic shapes."
+                )
+                yield self.body_finding(path, fn, read, message)
