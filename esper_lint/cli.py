@@ -63,6 +63,9 @@ def _error(message: str) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place, then report what remains.")
 @click.option("--diff", is_flag=True, help="Print a unified diff of what --fix would change; write nothing.")
+@click.option(
+    "--unsafe-fixes", is_flag=True, help="With --fix/--diff, also apply fixes that may change behaviour (review them)."
+)
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes ok).")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Add rule codes to the selection (e.g. ESP006).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rule codes to ignore.")
@@ -90,6 +93,7 @@ def check(
     paths: tuple[str, ...],
     fix: bool,
     diff: bool,
+    unsafe_fixes: bool,
     select: tuple[str, ...],
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -112,6 +116,7 @@ def check(
         paths=list(paths) or (["-"] if stdin_filename else ["."]),
         fix=fix,
         diff=diff,
+        unsafe_fixes=unsafe_fixes,
         select=select,
         extend_select=extend_select,
         ignore=ignore,
@@ -155,6 +160,7 @@ def _check(**opts: Any) -> int:
             extend_exclude=opts["extend_exclude"],
             force_exclude=opts["force_exclude"],
             jobs=opts["jobs"],
+            unsafe_fixes=opts["unsafe_fixes"] or None,
         )
     except ConfigError as exc:
         _error(str(exc))

@@ -70,7 +70,7 @@ def test_table_rows_describe_each_rule() -> None:
         assert cells[0] == f"[{rule.code}](docs/rules/{rule.code}.md)"
         assert cells[1] == f"`{rule.name}`"
         assert cells[3] == ("on" if rule.default_enabled else "off")
-        assert cells[4] == ("safe fix" if rule.fix == "safe" else "none")
+        assert cells[4] == {"safe": "safe fix", "unsafe": "unsafe fix"}.get(rule.fix, "none")
         assert (REPO / cells[0].split("(")[1].rstrip(")")).is_file()
 
 

@@ -6,6 +6,7 @@ Kept apart from the scope analysis in fast_backend.py: nothing here resolves nam
 from __future__ import annotations
 
 import ast
+import enum
 import re
 from collections.abc import Iterator
 from typing import Protocol
@@ -80,3 +81,49 @@ def mentions_compilation(text: str) -> bool:
     """The module may compile something (`torch.compile`, `_dynamo`, `jit`, even `re.compile`): ESP016 then
     cannot tell whether a `flex_attention` call runs compiled, and stays silent."""
     return _COMPILATION.search(text) is not None
+
+
+class ParameterRead(enum.Enum):
+    NEVER = "never"  # the name is not read anywhere in the function
+    PASSED = "passed"  # read only as a whole argument of calls (another mask function may read it)
+    DIRECT = "direct"  # read in an expression: indexing, comparison, arithmetic, ...
+    UNKNOWN = "unknown"  # no such positional parameter, `*args`, or dynamic access (`locals()`, `eval`)
+
+
+_DYNAMIC = frozenset({"locals", "vars", "eval", "exec"})
+
+
+def parameter_read(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, index: int) -> ParameterRead:
+    """How positional parameter `index` (0: `b` of a mask_mod) is read in the function's body. Nested
+    functions count too (a shadowing parameter there only makes the answer more cautious)."""
+    args = fn.args
+    positional = [*args.posonlyargs, *args.args]
+    if index >= len(positional):
+        return ParameterRead.UNKNOWN
+    name = positional[index].arg
+    roots: list[ast.AST] = [fn.body] if isinstance(fn, ast.Lambda) else list(fn.body)
+    parents: dict[int, ast.AST] = {}
+    loads: list[ast.Name] = []
+    for root in roots:
+        for node in ast.walk(root):
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+            if isinstance(node, ast.Name):
+                if node.id in _DYNAMIC:
+                    return ParameterRead.UNKNOWN
+                if node.id == name:
+                    if not isinstance(node.ctx, ast.Load):
+                        return ParameterRead.UNKNOWN  # rebound or deleted: what is read is no longer `b`
+                    loads.append(node)
+    if not loads:
+        return ParameterRead.NEVER
+    for load in loads:
+        parent = parents.get(id(load))
+        if isinstance(parent, ast.keyword):
+            parent = parents.get(id(parent))
+            if isinstance(parent, ast.Call):
+                continue
+        if isinstance(parent, ast.Call) and parent.func is not load:
+            continue
+        return ParameterRead.DIRECT
+    return ParameterRead.PASSED

@@ -29,6 +29,7 @@ from typing import Any
 from ..apis import (
     BLOCK_MASK_CONSTRUCTORS,
     FLEX_ATTENTION,
+    FLEX_ATTENTION_PARAMETERS,
     MASK_COMBINATORS,
     PARTIAL,
     TRANSPARENT_WRAPPERS,
@@ -614,15 +615,21 @@ class _Positions:
 
 # --------------------------------------------------------------------------- the analysis
 class _ResolvedApi:
-    __slots__ = ("api", "helper", "mask_bound", "offset")
+    __slots__ = ("api", "direct", "helper", "mask_bound", "offset")
 
     def __init__(
-        self, api: MaskApi, offset: int = 0, mask_bound: bool = False, helper: _PassThrough | None = None
+        self,
+        api: MaskApi,
+        offset: int = 0,
+        mask_bound: bool = False,
+        helper: _PassThrough | None = None,
+        direct: bool = False,
     ) -> None:
         self.api = api
         self.offset = offset
         self.mask_bound = mask_bound
         self.helper = helper
+        self.direct = direct  # the callee itself names the API (no wrapper, alias variable or partial)
 
 
 class _PassThrough:
@@ -835,7 +842,7 @@ class FastAnalyzer:
         seen.add(id(expr))
         if isinstance(expr, (ast.Name, ast.Attribute)):
             qualified = sorted(self.qualified_names(expr))
-            found = [_ResolvedApi(api) for q in qualified if (api := self.apis.get(q))]
+            found = [_ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
             found += [_ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
             if found:
                 return found
@@ -918,6 +925,7 @@ class FastAnalyzer:
             use.via_helper = resolved.helper.name
             use.arguments = dict(inner.arguments)
             use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
+        use.callee_is_api = resolved.direct and resolved.helper is None
         return use
 
     def _build_use(self, call: ast.Call, arg: _Arg, api: MaskApi, bind: bool) -> MaskUse:
@@ -945,9 +953,50 @@ class FastAnalyzer:
             callee_span=self.positions.span(call.func),
             torch_in_scope=self._torch_in_scope(call),
             call_node=call,
+            result_only_attended=api.builds_block_mask and self._only_attended(call),
         )
 
     # ----------------------------------------------------------------- call-site facts (ESP007-ESP016)
+    def _is_block_mask_slot(self, value: ast.expr) -> bool:
+        """`value` is passed as `block_mask` (keyword, or 5th positional) to a `flex_attention` call."""
+        parent = self.parent(value)
+        if isinstance(parent, ast.keyword):
+            call = self.parent(parent)
+            if parent.arg != "block_mask" or not isinstance(call, ast.Call):
+                return False
+        elif isinstance(parent, ast.Call):
+            call = parent
+            if any(isinstance(a, ast.Starred) for a in call.args) or value not in call.args:
+                return False
+            if call.args.index(value) != FLEX_ATTENTION_PARAMETERS.index("block_mask"):
+                return False
+        else:
+            return False
+        return any(r.api.qualified_name == FLEX_ATTENTION for r in self._resolve_callable(call.func, set()))
+
+    def _only_attended(self, call: ast.Call) -> bool:
+        if self._is_block_mask_slot(call):
+            return True
+        assign = self.parent(call)
+        function = self.enclosing_function(call)
+        if (
+            not isinstance(assign, ast.Assign)
+            or len(assign.targets) != 1
+            or not isinstance(assign.targets[0], ast.Name)
+            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ):
+            return False
+        target = assign.targets[0]
+        reads = [
+            n
+            for n in ast.walk(function)
+            if isinstance(n, ast.Name)
+            and n.id == target.id
+            and isinstance(n.ctx, ast.Load)
+            and any(b.node is target for b in self.bindings(n))
+        ]
+        return all(self._is_block_mask_slot(n) for n in reads)
+
     def _bind_arguments(self, call: ast.Call, api: MaskApi) -> dict[str, CallArgument]:
         """The call's arguments by parameter name; positions after `*args` and anything with `**` unknown."""
         if not api.parameters:

@@ -7,8 +7,6 @@ imports and aliases into fully qualified names. Nothing here matches on spelling
 
 from __future__ import annotations
 
-import ast
-import warnings
 from collections.abc import Iterator, Sequence
 
 import libcst as cst
@@ -27,7 +25,6 @@ from libcst.metadata import (
 )
 
 from ..apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
-from .fast_backend import _Positions as Positions
 from .model import (
     CLASS_CELL_REASON,
     Capture,
@@ -82,9 +79,6 @@ class LibcstAnalyzer:
         self.parents = self.wrapper.resolve(ParentNodeProvider)
         self.future_annotations = has_future_annotations(module)
         self._functions: dict[int, MaskFunction] = {}
-        self._ast_index: dict[Span, ast.AST] | None = None  # built on first use by _attach_ast
-        self._ast_tree: ast.Module | None = None
-        self._ast_positions: Positions | None = None
 
     # ----------------------------------------------------------------- entry point
     def analyze(self) -> ModuleFacts:
@@ -353,28 +347,6 @@ class LibcstAnalyzer:
         }
 
     # ----------------------------------------------------------------- the function itself
-    def _attach_ast(self, fn: MaskFunction) -> None:
-        """The stdlib `ast` view of the function, for the body rules: the same def / lambda, found by its span."""
-        if self._ast_index is None:
-            self._ast_index = {}
-            text = self.module.code
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    tree = ast.parse(text)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                return  # syntax newer than this interpreter: no body facts, as on the fast path
-            self._ast_tree = tree
-            self._ast_positions = Positions(text)
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    self._ast_index[self._ast_positions.name_span(node)] = node
-                elif isinstance(node, ast.Lambda):
-                    self._ast_index[self._ast_positions.span(node)] = node
-        fn.ast_node = self._ast_index.get(fn.span)
-        if fn.ast_node is not None:
-            fn.module_ast, fn.positions = self._ast_tree, self._ast_positions
-
     def _mask_function(
         self, node: cst.FunctionDef | cst.Lambda, name: str, binding: BaseAssignment | None
     ) -> MaskFunction:
@@ -392,7 +364,6 @@ class LibcstAnalyzer:
             binding_node=getattr(binding, "node", None),
         )
         self._functions[id(node)] = fn
-        self._attach_ast(fn)
         fn_scope = self.scopes.get(node.body)
         if fn_scope is None:  # LibCST gives every function body a scope; nothing to analyse otherwise
             return fn

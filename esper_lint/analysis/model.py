@@ -138,12 +138,17 @@ class MaskUse:
     # starred argument or a partial makes the binding unknown.
     arguments: dict[str, CallArgument] = field(default_factory=dict)
     callee_span: Span | None = None  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
+    callee_is_api: bool = False  # the callee names the API itself (not a wrapper, alias variable or partial)
     # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
     torch_in_scope: bool = False
     # The call reaches the API through a same-module helper that passes its parameter on (`make(causal, n)`):
     # the helper's name; the arguments above are then those of the call inside the helper.
     via_helper: str | None = None
     call_node: Any = field(default=None, compare=False, repr=False)  # the stdlib `ast.Call`
+    # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
+    # directly, or through a local variable read nowhere else. False when it is stored on an object,
+    # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
+    result_only_attended: bool = False
 
     @property
     def direct_functions(self) -> list[MaskFunction]:

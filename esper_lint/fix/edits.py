@@ -171,3 +171,17 @@ def _verify(new_text: str, path: str, config: Config, before: list[Finding], fix
     if Counter(f.code for f in after) != +expected:
         raise EditFailed("changes other findings when linted again")
     return after
+
+
+def with_edit_findings(findings: list[Finding], source: bytes, path: str, config: Config) -> list[Finding]:
+    """`findings` plus those of the fast analysis of `source` they lack (by place and code): while the fixer
+    analyses with LibCST, which computes ESP001-ESP006 facts only, the other rules' findings come from here."""
+    from ..engine import analyze_fast, check_decodable, parse_fast
+
+    text = check_decodable(source, path)
+    tree = parse_fast(text, path)
+    if tree is None:
+        return findings
+    present = {(f.span, f.code) for f in findings}
+    extra = [f for f in analyze_fast(tree, text, path, config) if (f.span, f.code) not in present]
+    return sorted([*findings, *extra], key=lambda f: f.sort_key) if extra else findings
