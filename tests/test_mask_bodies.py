@@ -149,22 +149,6 @@ def test_swapped_index_names(source: str, role: str, expected: tuple[str, str] |
     assert bodies.swapped_index_names(_fn(source), role) == expected
 
 
-@pytest.mark.parametrize(
-    ("source", "index", "expected"),
-    [
-        ("def m(b, h, q, kv):\n    return q >= kv", 0, False),
-        ("def m(b, h, q, kv):\n    return kv < lengths[b]", 0, True),
-        ("def m(b, h, q, kv):\n    return q >= kv", 1, False),
-        ("def m(b, h, q, kv):\n    return heads[h] > 0", 1, True),
-        ("def m(b, h, q, kv):\n    f = lambda: b\n    return f() & (q >= kv)", 0, True),
-        ("def m(b, h, q, kv):\n    return eval('b') & (q >= kv)", 0, None),
-        ("def m(*args):\n    return args[0]", 0, None),
-    ],
-)
-def test_reads_parameter(source: str, index: int, expected: bool | None) -> None:
-    assert bodies.reads_parameter(_fn(source), index) == expected
-
-
 def _module_and_mask(source: str) -> tuple[ast.Module, bodies.FuncNode]:
     tree = ast.parse(textwrap.dedent(source))
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "mask")

@@ -9,7 +9,9 @@ torch.compile). These pure functions read a stdlib `ast` function (`def` or `lam
 - where a score_mod updates its `score` in place (`score_mutations`), or returns a boolean / ignores
   `score` (`score_mod_misuse`),
 - whether the parameter names put kv before q (`swapped_index_names`),
-- whether it reads a given parameter at all (`reads_parameter`).
+- which Python numbers a closure captures from its enclosing function (`captured_python_numbers`).
+
+Whether it reads `b`/`h` at all (ESP007/ESP009) is `call_sites.parameter_read`.
 
 Precision first: each answer errs towards "fine". A value counts as derived only when it is computed
 from a parameter by expressions that keep it a tensor; names of the body are resolved syntactically
@@ -469,26 +471,6 @@ def swapped_index_names(node: FuncNode, role: str) -> tuple[str, str] | None:
     if _side(q_param) == "kv" and _side(kv_param) == "q":
         return q_param, kv_param
     return None
-
-
-def reads_parameter(node: FuncNode, index: int, role: str = MASK_MOD) -> bool | None:
-    """Whether the body reads the `index`-th positional parameter (0 = `b` of a mask_mod, 1 = `h`).
-
-    None when unknown: the parameter list is not plain, or the body hands `locals()`/`vars()` around, or a
-    nested function or lambda may read it through its closure (only when that nested scope names it).
-    """
-    params = positional_parameters(node, role)
-    if params is None:
-        return None
-    name = params[index]
-    for n in walk_body(node):
-        if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load):
-            return True
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("locals", "vars", "eval", "exec"):
-            return None
-        if isinstance(n, SCOPE_NODES) and any(isinstance(m, ast.Name) and m.id == name for m in ast.walk(n)):
-            return True
-    return False
 
 
 # --------------------------------------------------------------------------- ESP015: captured Python numbers

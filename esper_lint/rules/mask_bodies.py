@@ -259,9 +259,10 @@ def attend(q, k, v):
 """
     )
     fix_safety = (
-        "Safe for augmented assignment to the name: `score += x` becomes `score = score + (x)` (parentheses "
-        "only where `x` needs them), the same value as a new tensor. In-place methods and item assignment "
-        "have no automatic fix."
+        "Safe for `score += x` (also `-=`, `*=`, `/=`) when `x` reads only the function's parameters and "
+        "constants: it becomes `score = score + (x)`, the same values and dtype as a new tensor (index "
+        "tensors and Python numbers never widen a floating score; a captured tensor might, so then no fix). "
+        "In-place methods and item assignment have no automatic fix."
     )
     VALID = (
         _IMPORTS
