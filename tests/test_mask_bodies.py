@@ -87,6 +87,24 @@ def test_python_values_and_tensor_operations_are_fine(source: str) -> None:
     assert _flow(source) == []
 
 
+@pytest.mark.parametrize(
+    ("source", "fixable"),
+    [
+        ("def m(b, h, q, kv):\n    return not q - kv > 8", True),  # integer indices: no NaN
+        ("def m(b, h, q, kv):\n    return not lengths[b] > kv", False),  # a captured tensor may hold NaN
+        ("def m(b, h, q, kv):\n    return not q > 0.5", False),
+        ("def m(b, h, q, kv):\n    return not lengths[b] == kv", True),  # `!=` is exact for every value
+        ("def s(score, b, h, q, kv):\n    return not score > 0", False),
+        ("def m(b, h, q, kv):\n    return not q in kv", False),
+        ("def m(b, h, q, kv):\n    return q >= kv and not q / 2 > kv", False),
+    ],
+)
+def test_not_is_fixable_only_where_the_inverted_comparison_is_exact(source: str, fixable: bool) -> None:
+    role = SCORE_MOD if source.startswith("def s") else MASK_MOD
+    outermost = bodies.control_flow(_fn(source), role)[0]
+    assert outermost.fixable is fixable
+
+
 def test_nested_boolean_operators_are_fixed_as_a_whole() -> None:
     found = _flow("def m(b, h, q, kv):\n    return q >= kv and (q - kv < 8 or q == 0)")
     assert found == [("`and`", True)]  # one finding, one fix for the whole expression

@@ -270,6 +270,8 @@ def control_flow(node: FuncNode, role: str, module: ast.Module | None = None) ->
         return []
     builtins_here = free_builtins(node, module)
     is_derived = _Derivation(derived, builtins_here)
+    params = positional_parameters(node, role) or []
+    index_names = set(params[1:] if role == SCORE_MOD else params)
     found: list[ControlFlow] = []
     for n in walk_body(node):
         if isinstance(n, (ast.If, ast.While)) and is_derived(n.test):
@@ -278,15 +280,15 @@ def control_flow(node: FuncNode, role: str, module: ast.Module | None = None) ->
         elif isinstance(n, ast.Assert) and is_derived(n.test):
             found.append(ControlFlow(n.test, "`assert`"))
         elif isinstance(n, ast.IfExp) and is_derived(n.test):
-            fixable = _is_comparison(n.test) and _is_plain(n.body) and _is_plain(n.orelse)
+            fixable = _tensor_logic(n.test, index_names) and _is_plain(n.body) and _is_plain(n.orelse)
             found.append(ControlFlow(n, "`x if c else y`", fixable=fixable))
         elif isinstance(n, ast.BoolOp) and any(is_derived(v) for v in n.values[:-1]):
             # Python calls bool() on every operand but the last: only those must be tensors to fail.
             word = "and" if isinstance(n.op, ast.And) else "or"
-            fixable = all(is_derived(v) and _is_comparison(v) for v in n.values)
+            fixable = all(is_derived(v) and _tensor_logic(v, index_names) for v in n.values)
             found.append(ControlFlow(n, f"`{word}`", fixable=fixable))
         elif isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not) and is_derived(n.operand):
-            found.append(ControlFlow(n, "`not`", fixable=_is_comparison(n.operand)))
+            found.append(ControlFlow(n, "`not`", fixable=_invertible(n.operand, index_names)))
         elif isinstance(n, ast.Compare) and len(n.ops) > 1 and is_derived(n):
             found.append(ControlFlow(n, "a chained comparison (`a < b < c` is `a < b and b < c`)"))
         elif isinstance(n, ast.Call):
@@ -322,15 +324,49 @@ def _contains(outer: ast.AST, inner: ast.AST) -> bool:
     return outer is not inner and any(n is inner for n in ast.walk(outer))
 
 
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+INVERSE_COMPARISON: dict[type[ast.cmpop], str] = {
+    ast.Eq: "!=",
+    ast.NotEq: "==",
+    ast.Lt: ">=",
+    ast.LtE: ">",
+    ast.Gt: "<=",
+    ast.GtE: "<",
+}
+
+
 def _is_comparison(expr: ast.expr) -> bool:
-    """A single comparison (`q >= kv`), or a `not`/`and`/`or` of them: operands that are bool tensors."""
-    if isinstance(expr, ast.Compare):
-        return len(expr.ops) == 1
+    """A single `==`/`!=`/`<`/`<=`/`>`/`>=`: a bool tensor on tensors, a bool on Python numbers."""
+    return isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in INVERSE_COMPARISON
+
+
+def _invertible(expr: ast.expr, index_names: set[str]) -> bool:
+    """`not (a OP b)` is exactly `a INVERSE b` for `==`/`!=` always, and for orderings when no NaN can occur:
+    the operands read only index parameters (integer tensors) and integer constants."""
+    if not _is_comparison(expr):
+        return False
+    assert isinstance(expr, ast.Compare)
+    if not isinstance(expr.ops[0], _ORDERING):
+        return True
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Name) and n.id not in index_names:
+            return False
+        if isinstance(n, ast.Constant) and type(n.value) is not int:
+            return False
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
+            return False
+    return True
+
+
+def _tensor_logic(expr: ast.expr, index_names: set[str]) -> bool:
+    """Comparisons combined with `and`/`or`/`not` that `&`/`|` and inverted comparisons express exactly,
+    for tensors (what FlexAttention passes) and Python numbers alike (`~` is not used: on a Python bool it
+    is bitwise, `~True == -2`)."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
-        return _is_comparison(expr.operand)
+        return _invertible(expr.operand, index_names)
     if isinstance(expr, ast.BoolOp):
-        return all(_is_comparison(v) for v in expr.values)
-    return False
+        return all(_tensor_logic(v, index_names) for v in expr.values)
+    return _is_comparison(expr)
 
 
 def _is_plain(expr: ast.expr) -> bool:

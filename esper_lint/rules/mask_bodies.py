@@ -50,14 +50,27 @@ def _segment(fn: MaskFunction, node: ast.AST) -> str:
 
 
 def _render_tensor_logic(fn: MaskFunction, expr: ast.expr, nested: bool) -> str:
-    """`and`/`or`/`not` of comparisons written with `&`/`|`/`~`; every comparison in parentheses."""
+    """`and`/`or` of comparisons written with `&`/`|`, each comparison in parentheses; `not (a < b)` as
+    the inverted comparison (mask_bodies._tensor_logic says when that is exact)."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
-        return "~" + _render_tensor_logic(fn, expr.operand, nested=True)
+        compare = expr.operand
+        assert isinstance(compare, ast.Compare)
+        inverse = bodies.INVERSE_COMPARISON[type(compare.ops[0])]
+        text = f"{_operand(fn, compare.left)} {inverse} {_operand(fn, compare.comparators[0])}"
+        return f"({text})" if nested else text
     if isinstance(expr, ast.BoolOp):
         joiner = " & " if isinstance(expr.op, ast.And) else " | "
         joined = joiner.join(_render_tensor_logic(fn, v, nested=True) for v in expr.values)
         return f"({joined})" if nested else joined
-    return f"({_segment(fn, expr)})"  # a single comparison (mask_bodies._is_comparison)
+    return f"({_segment(fn, expr)})" if nested else _segment(fn, expr)
+
+
+_BINDS_TIGHTER_THAN_COMPARISON = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Call, ast.BinOp)
+
+
+def _operand(fn: MaskFunction, expr: ast.expr) -> str:
+    text = _segment(fn, expr)
+    return text if isinstance(expr, _BINDS_TIGHTER_THAN_COMPARISON) else f"({text})"
 
 
 def _control_flow_fix(fn: MaskFunction, node: bodies.FuncNode, item: bodies.ControlFlow) -> Fix | None:
@@ -68,13 +81,11 @@ def _control_flow_fix(fn: MaskFunction, node: bodies.FuncNode, item: bodies.Cont
         if not bodies.names_torch_module(fn.module_ast, node):
             return None
         condition = _render_tensor_logic(fn, target.test, nested=False)
-        if isinstance(target.test, ast.Compare):
-            condition = _segment(fn, target.test)
         text = f"torch.where({condition}, {_segment(fn, target.body)}, {_segment(fn, target.orelse)})"
         return Fix((Edit(fn.positions.span(target), text),), description="use `torch.where`")
     if isinstance(target, (ast.BoolOp, ast.UnaryOp)):
         text = _render_tensor_logic(fn, target, nested=False)
-        return Fix((Edit(fn.positions.span(target), text),), description="use `&`, `|`, `~`")
+        return Fix((Edit(fn.positions.span(target), text),), description="use `&`, `|` and inverted comparisons")
     return None
 
 
@@ -118,12 +129,15 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
 """
     )
     fix_safety = (
-        "Safe for two forms. `and`/`or`/`not` whose operands are all comparisons of such values become "
-        "`&`/`|`/`~` with each operand in parentheses: on 0-d bool tensors they give the same values. "
-        "`a if c else b`, where `c` is a comparison and `a`/`b` are names, constants or arithmetic on them "
-        "(nothing that could fail when evaluated for both branches), becomes `torch.where(c, a, b)`, only "
-        "where the name `torch` is the torch module. Anything else (an `if` statement, `.item()`, "
-        "`min()`...) is left to you: the message says which tensor operation to use."
+        "Safe for two forms. `and`/`or` whose operands are all comparisons of such values become `&`/`|` "
+        "with each comparison in parentheses, and `not (a < b)` becomes `a >= b`: the same values on the "
+        "0-d tensors torch passes and on Python numbers. `not` is inverted only where that is exact "
+        "(`==`/`!=`, or orderings of index parameters and integers, where no NaN can occur); `~` is never "
+        "written, as on a Python bool it is bitwise (`~True == -2`). `a if c else b`, where `c` is such a "
+        "comparison and `a`/`b` are names, constants or arithmetic on them (nothing that could fail when "
+        "both are computed), becomes `torch.where(c, a, b)`, only where the name `torch` is the torch module; "
+        "it then needs tensors, which is what FlexAttention passes. Anything else (an `if` statement, "
+        "`.item()`, `min()`...) is left to you: the message says which tensor operation to use."
     )
     VALID = (
         _IMPORTS
