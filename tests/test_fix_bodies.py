@@ -69,6 +69,13 @@ MASK_CASES = {
         def build(n):
             return create_block_mask(window, None, None, n, n, device="cpu")
     """,
+    "if-else-comparisons": """
+        def window(b, h, q_idx, kv_idx):
+            return q_idx >= kv_idx if q_idx < 16 else q_idx - kv_idx < 4
+
+        def build(n):
+            return create_block_mask(window, None, None, n, n, device="cpu")
+    """,
     "if-else": """
         def window(b, h, q_idx, kv_idx):
             return True if q_idx - kv_idx < 8 else False
@@ -82,6 +89,7 @@ MASK_CASES = {
 FIXED_LINES = {
     "and-or-not": "return (q_idx >= kv_idx) & ((q_idx - kv_idx < 8) | (kv_idx <= 3))",
     "if-else": "return torch.where(q_idx - kv_idx < 8, True, False)",
+    "if-else-comparisons": "return torch.where(q_idx < 16, q_idx >= kv_idx, q_idx - kv_idx < 4)",
 }
 
 

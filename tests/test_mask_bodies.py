@@ -61,6 +61,14 @@ def test_unusual_parameter_lists_are_unknown() -> None:
         ("def m(b, h, q, kv):\n    return kv < int(lengths[b])", [("`int()`", False)]),
         ("def m(b, h, q, kv):\n    return min(q, kv) >= 0", [("`min()`", False)]),
         ("def m(b, h, q, kv):\n    return True if q >= kv else False", [("`x if c else y`", True)]),
+        (
+            "def m(b, h, q, kv):\n    return (q > 0) & (kv < 8) if q >= kv else q == kv",
+            [("`x if c else y`", True)],
+        ),
+        (
+            "def m(b, h, q, kv):\n    return q > 0 if q >= kv else not q == kv",
+            [("`x if c else y`", False), ("`not`", True)],
+        ),
         ("def m(b, h, q, kv):\n    return q >= kv if lengths[b] else False", [("`x if c else y`", False)]),
         ("def s(score, b, h, q, kv):\n    return score if q >= kv else bias[h]", [("`x if c else y`", False)]),
     ],
@@ -78,6 +86,9 @@ def test_control_flow_on_derived_values(source: str, expected: list[tuple[str, b
         "def m(b, h, q, kv):\n    return (q >= kv) if causal else (q == kv)",
         "def m(b, h, q, kv):\n    if q.shape[0] > 1:\n        pass\n    return q >= kv",
         "def m(b, h, q, kv):\n    if len(q) > 1:\n        pass\n    return q >= kv",
+        "def m(b, h, q, kv):\n    if not torch.is_tensor(q):\n        q = torch.tensor(q)\n    return q >= kv",
+        "def m(b, h, q, kv):\n    assert q.dtype == torch.int32\n    return q >= kv",
+        "def m(b, h, q, kv):\n    if kv is None:\n        return q >= 0\n    return q >= kv",
         "def m(b, h, q, kv):\n    return q - kv < min(WINDOW, 128)",
         "def m(b, h, q, kv, int=int):\n    return kv < int(q)",  # `int` is not the builtin here
         "def m(b, h, q, kv):\n    def inner(x):\n        return x if x else 0\n    return q >= kv",

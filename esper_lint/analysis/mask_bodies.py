@@ -33,7 +33,9 @@ ARITY = {MASK_MOD: 4, SCORE_MOD: 5}
 
 # Attributes and calls whose result is plain Python metadata, not a tensor of the values.
 _METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout"})
-_METADATA_METHODS = frozenset({"size", "dim", "numel", "item", "tolist", "element_size", "is_floating_point"})
+_METADATA_METHODS = frozenset(
+    {"size", "dim", "numel", "item", "tolist", "element_size", "is_floating_point", "is_complex", "is_tensor"}
+)
 _METADATA_BUILTINS = frozenset({"len", "isinstance", "type", "id", "callable", "hasattr", "repr", "str"})
 # Builtins that turn a tensor into a Python value (a data-dependent read) when given a derived value.
 _CONVERTING_BUILTINS = frozenset({"int", "float", "bool", "min", "max"})
@@ -280,7 +282,11 @@ def control_flow(node: FuncNode, role: str, module: ast.Module | None = None) ->
         elif isinstance(n, ast.Assert) and is_derived(n.test):
             found.append(ControlFlow(n.test, "`assert`"))
         elif isinstance(n, ast.IfExp) and is_derived(n.test):
-            fixable = _tensor_logic(n.test, index_names) and _is_plain(n.body) and _is_plain(n.orelse)
+            fixable = (
+                _tensor_logic(n.test, index_names)
+                and _is_plain(n.body, builtins_here)
+                and _is_plain(n.orelse, builtins_here)
+            )
             found.append(ControlFlow(n, "`x if c else y`", fixable=fixable))
         elif isinstance(n, ast.BoolOp) and any(is_derived(v) for v in n.values[:-1]):
             # Python calls bool() on every operand but the last: only those must be tensors to fail.
@@ -369,21 +375,29 @@ def _tensor_logic(expr: ast.expr, index_names: set[str]) -> bool:
     return _is_comparison(expr)
 
 
-def _is_plain(expr: ast.expr) -> bool:
+def _is_plain(expr: ast.expr, builtins_here: set[str]) -> bool:
     """An expression that cannot fail when evaluated for every element (both branches of a `torch.where`):
-    names, attributes of names, constants, `float("inf")`, and arithmetic on them, but no indexing."""
+    names, attributes of names, constants, `float("inf")` (the builtin), and `+`/`-`/`*`/`&`/`|` and single
+    comparisons on them; no indexing, no other call."""
     if isinstance(expr, (ast.Name, ast.Constant)):
         return True
     if isinstance(expr, ast.Attribute):
         return isinstance(expr.value, ast.Name)
-    if isinstance(expr, ast.UnaryOp):
-        return _is_plain(expr.operand)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
+        return _is_plain(expr.operand, builtins_here)
+    if isinstance(expr, ast.Compare):
+        return _is_comparison(expr) and all(_is_plain(e, builtins_here) for e in (expr.left, *expr.comparators))
     if isinstance(expr, ast.BinOp):
-        return isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult)) and _is_plain(expr.left) and _is_plain(expr.right)
+        return (
+            isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.BitAnd, ast.BitOr))
+            and _is_plain(expr.left, builtins_here)
+            and _is_plain(expr.right, builtins_here)
+        )
     if isinstance(expr, ast.Call):
         return (
             isinstance(expr.func, ast.Name)
             and expr.func.id == "float"
+            and "float" in builtins_here
             and len(expr.args) == 1
             and not expr.keywords
             and isinstance(expr.args[0], ast.Constant)
