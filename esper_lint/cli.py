@@ -292,11 +292,11 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if output_format == "json":
             click.echo(json.dumps(rows, indent=2))
         else:
-            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<5} {'Name':<26} Summary")
+            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<6} {'Name':<26} Summary")
             for row in rows:
                 state = "on" if row["default"] else "off"
-                fix = "safe" if row["fix"] == "safe" else "-"
-                click.echo(f"{row['code']:<7} {state:<8} {fix:<5} {row['name']:<26} {row['summary']}")
+                fix = row["fix"] if row["fix"] in ("safe", "unsafe") else "-"
+                click.echo(f"{row['code']:<7} {state:<8} {fix:<6} {row['name']:<26} {row['summary']}")
             click.echo("\n`esper-lint rule CODE` shows a rule's documentation.")
         sys.exit(EXIT_OK)
     found = get_rule(code)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Protocol
 
-from .model import Span
+from .model import MaskFunction, Span
 
 # A call argument in source order: the expression (positional, `*x` as the Starred node) or the keyword
 # (`name=value`, `**kw`), with "*", "**" or "".
@@ -91,15 +91,20 @@ class ParameterRead(enum.Enum):
 
 
 _DYNAMIC = frozenset({"locals", "vars", "eval", "exec"})
+_MAX_CALL_DEPTH = 8
+
+# A call that receives the parameter whole: the call, and the position it is passed at (None: by keyword,
+# or after `*args`).
+_Pass = tuple[ast.Call, int | None]
 
 
-def parameter_read(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, index: int) -> ParameterRead:
-    """How positional parameter `index` (0: `b` of a mask_mod) is read in the function's body. Nested
-    functions count too (a shadowing parameter there only makes the answer more cautious)."""
+def _parameter_uses(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, index: int
+) -> tuple[ParameterRead, list[_Pass]]:
     args = fn.args
     positional = [*args.posonlyargs, *args.args]
     if index >= len(positional):
-        return ParameterRead.UNKNOWN
+        return ParameterRead.UNKNOWN, []
     name = positional[index].arg
     roots: list[ast.AST] = [fn.body] if isinstance(fn, ast.Lambda) else list(fn.body)
     parents: dict[int, ast.AST] = {}
@@ -110,20 +115,49 @@ def parameter_read(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, inde
                 parents[id(child)] = node
             if isinstance(node, ast.Name):
                 if node.id in _DYNAMIC:
-                    return ParameterRead.UNKNOWN
+                    return ParameterRead.UNKNOWN, []
                 if node.id == name:
                     if not isinstance(node.ctx, ast.Load):
-                        return ParameterRead.UNKNOWN  # rebound or deleted: what is read is no longer `b`
+                        return ParameterRead.UNKNOWN, []  # rebound or deleted: what is read is no longer `b`
                     loads.append(node)
     if not loads:
-        return ParameterRead.NEVER
+        return ParameterRead.NEVER, []
+    passes: list[_Pass] = []
     for load in loads:
         parent = parents.get(id(load))
-        if isinstance(parent, ast.keyword):
-            parent = parents.get(id(parent))
-            if isinstance(parent, ast.Call):
-                continue
-        if isinstance(parent, ast.Call) and parent.func is not load:
+        if isinstance(parent, ast.keyword) and isinstance(parents.get(id(parent)), ast.Call):
+            call = parents[id(parent)]
+            assert isinstance(call, ast.Call)
+            passes.append((call, None))
+        elif isinstance(parent, ast.Call) and parent.func is not load:
+            before = parent.args[: next(i for i, a in enumerate(parent.args) if a is load)]
+            starred = any(isinstance(a, ast.Starred) for a in before)
+            passes.append((parent, None if starred else len(before)))
+        else:
+            return ParameterRead.DIRECT, []
+    return ParameterRead.PASSED, passes
+
+
+def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRead:
+    """How positional parameter `index` of a mask function (0: `b`, 1: `h`) is read, following it into the
+    same-module functions it is passed to (`causal(b, h, q, kv)`). Nested functions count too (a
+    shadowing parameter there only makes the answer more cautious).
+
+    DIRECT: some function reads it in an expression. NEVER: provably no function reads it. PASSED: it
+    reaches a function we cannot see (or too deep), so it may or may not be read.
+    """
+    if fn.ast_node is None:
+        return ParameterRead.UNKNOWN
+    kind, passes = _parameter_uses(fn.ast_node, index)
+    if kind is not ParameterRead.PASSED:
+        return kind
+    outcomes: set[ParameterRead] = set()
+    for call, position in passes:
+        callees = fn.callees.get(id(call))
+        if position is None or not callees or _depth >= _MAX_CALL_DEPTH:
+            outcomes.add(ParameterRead.PASSED)
             continue
+        outcomes.update(parameter_read(callee, position, _depth + 1) for callee in callees)
+    if ParameterRead.DIRECT in outcomes:
         return ParameterRead.DIRECT
-    return ParameterRead.PASSED
+    return ParameterRead.NEVER if outcomes == {ParameterRead.NEVER} else ParameterRead.PASSED

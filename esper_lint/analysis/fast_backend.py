@@ -1029,9 +1029,11 @@ class FastAnalyzer:
         if scope is None:
             return False
         found = scope.resolve("torch")
-        if scope.kind == "module":
-            found = [b for b in found if b.position < (call.lineno, call.col_offset)]
-        return bool(found) and all(b.kind == "import" and b.qualified_names("torch") == {"torch"} for b in found)
+        if not found or not all(b.kind == "import" and b.qualified_names("torch") == {"torch"} for b in found):
+            return False
+        if found[0].scope is scope:  # bound in the call's own scope: an import must run before the call
+            return any(b.position < (call.lineno, call.col_offset) for b in found)
+        return True
 
     def _is_block_mask(self, expr: ast.expr, seen: set[int]) -> bool:
         """A value built by `create_block_mask` & co. in this module (a call, or a name bound only to one)."""
@@ -1211,7 +1213,13 @@ class FastAnalyzer:
         )
         self._functions[id(node)] = fn
         fn_scope = self.scopes.function_scope.get(id(node))
-        if fn_scope is None:  # a top-level def the relevance filter skipped: no loop around it
+        if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # A top-level def the relevance filter skipped: visit its body now, to resolve what it calls.
+            self.scopes.function_body(node, self.scopes.module)
+            fn.callees = self._local_callees(node)
+            return fn  # no loop around it: nothing captured
+        fn.callees = self._local_callees(node)
+        if fn_scope is None:
             return fn
         if enclosing is None:
             # Module or class level: only a module-level loop around the definition is captured.
@@ -1231,6 +1239,29 @@ class FastAnalyzer:
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
         return fn
+
+    def _local_callees(self, node: FuncNode) -> dict[int, list[MaskFunction]]:
+        """The calls in the function's body whose callee name is bound only to defs / lambdas of this module."""
+        roots: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+        callees: dict[int, list[MaskFunction]] = {}
+        for root in roots:
+            for call in ast.walk(root):
+                if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+                    continue
+                bindings = self.bindings(call.func)
+                functions: list[MaskFunction] = []
+                for binding in bindings:
+                    target = binding.node if binding.kind == "def" else binding.value
+                    if binding.kind == "store" and isinstance(target, ast.Lambda):
+                        functions.append(self._mask_function(target, call.func.id))
+                    elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        functions.append(self._mask_function(target, target.name))
+                    else:
+                        functions = []
+                        break
+                if functions:
+                    callees[id(call)] = functions
+        return callees
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
         captures: dict[str, Capture] = {}

@@ -77,6 +77,9 @@ class MaskFunction:
     positions: Any = field(default=None, compare=False, repr=False)
     # The same-module factory whose call returned this function (`padding_factory(lengths)`), if any.
     factory: str | None = None
+    # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be
+    # (only when every binding of the name is a def or a lambda). Lets rules follow `causal(b, h, q, kv)`.
+    callees: dict[int, list[MaskFunction]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def nested(self) -> bool:

@@ -30,7 +30,7 @@ def _builds_block_mask(use: MaskUse) -> bool:
 
 
 def _reads(fn: MaskFunction, index: int) -> ParameterRead:
-    return ParameterRead.UNKNOWN if fn.ast_node is None else parameter_read(fn.ast_node, index)
+    return parameter_read(fn, index)
 
 
 def _broadcast(arg: CallArgument) -> bool:
@@ -54,7 +54,9 @@ class MaskReadsBroadcastDim(Rule):
     what_it_does = (
         "Finds `create_block_mask` called with `B` (or `H`) set to `None` or `1` while a mask function it "
         "receives (directly, through `and_masks`/`or_masks`, or returned by a factory in the same module) "
-        "reads its first parameter `b` (or second, `h`) in an expression such as `lengths[b]`."
+        "reads its first parameter `b` (or second, `h`) in an expression such as `lengths[b]`, itself or "
+        "in a function of the same module it passes `b` to. Passing `b` to a function it cannot see is "
+        "not reported."
     )
     why_bad = (
         "With `B=None` the BlockMask is computed for batch 0 only and broadcast to every batch (`H=None`: "
@@ -136,6 +138,16 @@ def padding_factory(lengths):
 def build(lengths, n):
     return create_block_mask(padding_factory(lengths), 1, None, n, n)
 """,
+        _HEADER
+        + """
+def same_document(b, h, q, kv):
+    return DOCUMENTS[b, q] == DOCUMENTS[b, kv]
+
+def causal_document(b, h, q, kv):  # passes b on to a function of this module that reads it
+    return same_document(b, h, q, kv) & (q >= kv)
+
+block_mask = create_block_mask(causal_document, None, None, 256, 256)
+""",
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
@@ -167,7 +179,8 @@ class UnusedBatchHeadDims(Rule):
     what_it_does = (
         "Finds `create_block_mask` called with `B` (or `H`) set to a size (an int above 1 or any expression) "
         "when every mask function it receives is known and provably never reads its first parameter `b` "
-        "(or second, `h`): not directly, and not by passing it on to another function. Only when the "
+        "(or second, `h`): not directly, and not through a function it passes `b` to (those must be "
+        "functions of the same module that provably do not read it either). Only when the "
         "BlockMask goes nowhere but `flex_attention(..., block_mask=...)` (directly or through a local "
         "variable): a BlockMask stored, returned, indexed or passed elsewhere may need its dimensions."
     )
@@ -234,6 +247,17 @@ def attend(q, k, v):
 def attend(q, k, v):
     mask = create_block_mask(lambda b, h, qi, kv: qi >= kv, q.shape[0], None, q.shape[-2], k.shape[-2])
     return flex_attention(q, k, v, None, mask)
+""",
+        _ATTEND_HEADER
+        + """
+def window(b, h, q_idx, kv_idx):
+    return q_idx - kv_idx < 128
+
+def causal_window(b, h, q_idx, kv_idx):  # b and h only reach functions that never read them
+    return causal(b, h, q_idx, kv_idx) & window(b, h, q_idx, kv_idx)
+
+def attend(q, k, v):
+    return flex_attention(q, k, v, block_mask=create_block_mask(causal_window, 4, 8, 256, 256))
 """,
     )
 
