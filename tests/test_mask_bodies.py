@@ -21,8 +21,8 @@ def _fn(source: str) -> bodies.FuncNode:
 CHAINED = "a chained comparison (`a < b < c` is `a < b and b < c`)"
 
 
-def _flow(source: str, role: str = MASK_MOD) -> list[tuple[str, bool]]:
-    return [(item.what, item.fixable) for item in bodies.control_flow(_fn(source), role)]
+def _flow(source: str, role: str = MASK_MOD, traced_by_dynamo: bool = False) -> list[tuple[str, bool]]:
+    return [(item.what, item.fixable) for item in bodies.control_flow(_fn(source), role, None, traced_by_dynamo)]
 
 
 def test_derived_names_follow_assignments_in_any_order_and_captured_indexing() -> None:
@@ -121,6 +121,12 @@ def test_nested_boolean_operators_are_fixed_as_a_whole() -> None:
     assert found == [("`and`", True)]  # one finding, one fix for the whole expression
     found = _flow("def m(b, h, q, kv):\n    return q >= kv and (kv < lengths[b].item())")
     assert found == [("`and`", False), ("`.item()`", False)]
+
+
+def test_builtin_min_max_count_only_without_dynamo() -> None:
+    source = "def m(b, h, q, kv):\n    return max(q - kv, 0) < 8"
+    assert _flow(source, traced_by_dynamo=False) == [("`max()`", False)]
+    assert _flow(source, traced_by_dynamo=True) == []
 
 
 def test_score_mod_control_flow_counts_score_as_derived() -> None:
@@ -234,5 +240,5 @@ def test_names_torch_module(source: str, expected: bool) -> None:
 
 def test_builtins_shadowed_at_module_level_are_not_builtins() -> None:
     tree, node = _module_and_mask("def min(a, b): return a\ndef mask(b, h, q, kv):\n    return min(q, kv) >= 0")
-    assert bodies.control_flow(node, MASK_MOD, tree) == []
-    assert [c.what for c in bodies.control_flow(node, MASK_MOD)] == ["`min()`"]
+    assert bodies.control_flow(node, MASK_MOD, tree, traced_by_dynamo=False) == []
+    assert [c.what for c in bodies.control_flow(node, MASK_MOD, None, traced_by_dynamo=False)] == ["`min()`"]

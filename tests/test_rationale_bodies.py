@@ -88,6 +88,22 @@ def test_esp008_the_tensor_form_works_and_builds_the_intended_mask() -> None:
     assert torch.equal(dense, (q >= kv) & (q - kv < 64))
 
 
+def capped_window(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+    return max(q_idx - kv_idx, 0) < 64
+
+
+def test_esp008_builtin_max_fails_under_plain_vmap_and_works_where_dynamo_traces() -> None:
+    with pytest.raises(RuntimeError, match=VMAP_CONTROL_FLOW):
+        create_block_mask(capped_window, None, None, S, S, device="cpu")
+    # dynamo rewrites builtin max/min to torch.maximum/minimum: a compiled create_block_mask and a
+    # score_mod (always traced) accept them, so ESP008 reports them only for an uncompiled mask API.
+    compiled = torch.compile(create_block_mask, backend="eager")(capped_window, None, None, S, S, device="cpu")
+    expected = create_block_mask(lambda b, h, q, kv: (q - kv).clamp(min=0) < 64, None, None, S, S, device="cpu")
+    assert torch.equal(compiled.to_dense(), expected.to_dense())
+    q, k, v = _qkv()
+    flex_attention(q, k, v, score_mod=lambda s, b, h, q_idx, kv_idx: min(s, q_idx - kv_idx))
+
+
 def branching_score(score: Any, b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
     return score if q_idx >= kv_idx else -float("inf")
 

@@ -263,10 +263,15 @@ class ControlFlow:
     fixable: bool = False  # a mechanical rewrite exists (see esper_lint.rules.mask_bodies)
 
 
-def control_flow(node: FuncNode, role: str, module: ast.Module | None = None) -> list[ControlFlow]:
+def control_flow(
+    node: FuncNode, role: str, module: ast.Module | None = None, traced_by_dynamo: bool = True
+) -> list[ControlFlow]:
     """Where the body turns a derived tensor into a Python bool or number; empty when unknown.
 
-    `module` (the tree around `node`) lets builtins shadowed at module level be told apart."""
+    `module` (the tree around `node`) lets builtins shadowed at module level be told apart. Builtin
+    `min`/`max` count only when the function is certainly *not* traced by dynamo (`traced_by_dynamo`
+    False): dynamo rewrites them to `torch.minimum`/`torch.maximum` (a score_mod, a compiled
+    `create_block_mask`), while plain `vmap` (an uncompiled `create_block_mask`/`create_mask`) fails."""
     derived = derived_names(node, role)
     if derived is None:
         return []
@@ -305,6 +310,7 @@ def control_flow(node: FuncNode, role: str, module: ast.Module | None = None) ->
                 isinstance(func, ast.Name)
                 and func.id in _CONVERTING_BUILTINS
                 and func.id in builtins_here
+                and not (traced_by_dynamo and func.id in ("min", "max"))
                 and not n.keywords
                 and any(is_derived(a) for a in n.args)
             ):

@@ -10,6 +10,7 @@ import ast
 from collections.abc import Iterator
 
 from ..analysis import mask_bodies as bodies
+from ..analysis.call_sites import mentions_compilation
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse, Span
 from ..findings import Finding
 from ..fix.edits import Edit, Fix
@@ -98,7 +99,9 @@ class MaskPythonControlFlow(BodyRule):
     what_it_does = (
         "Finds Python control flow on values computed from the parameters of a mask_mod or score_mod: "
         "`if`/`while`/`assert` tests, `x if c else y`, `and`/`or`/`not`, chained comparisons "
-        "(`a < b < c`), `.item()`, and the builtins `int()`, `float()`, `bool()`, `min()`, `max()`. "
+        "(`a < b < c`), `.item()`, the builtins `int()`, `float()`, `bool()`, and `min()`/`max()` where "
+        "plain vmap runs the function (an uncompiled `create_block_mask`/`create_mask` in a module that "
+        "compiles nothing; dynamo turns them into `torch.minimum`/`torch.maximum`). "
         "Values computed only from constants or captured Python numbers (`if WINDOW > 0:`) are fine."
     )
     why_bad = (
@@ -167,6 +170,18 @@ def bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=bias)
 """,
+        _IMPORTS
+        + """
+def attend(q, k, v):  # dynamo traces a score_mod and turns builtin min into torch.minimum
+    return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: min(s, q - kv))
+""",
+        _IMPORTS
+        + """
+def capped(b, h, q_idx, kv_idx):
+    return max(q_idx - kv_idx, 0) < 128
+
+torch.compile(create_block_mask)(capped, None, None, 1024, 1024)  # compiled: dynamo rewrites max
+""",
     )
     INVALID = (
         _IMPORTS
@@ -197,20 +212,36 @@ def attend(q, k, v):
         _IMPORTS
         + """
 def attend(q, k, v):
-    return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: min(s, q - kv))
+    return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: s + int(q - kv))
+""",
+        _IMPORTS
+        + """
+def capped(b, h, q_idx, kv_idx):
+    return max(q_idx - kv_idx, 0) < 128  # plain vmap: Python's max compares tensors
+
+create_block_mask(capped, None, None, 1024, 1024)
 """,
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         for fn, node in _body_functions(use):
-            for item in bodies.control_flow(node, use.role, fn.module_ast):
+            for item in bodies.control_flow(node, use.role, fn.module_ast, _maybe_traced_by_dynamo(use, fn)):
                 fix = _control_flow_fix(fn, node, item) if item.fixable else None
                 message = (
-                    f"{item.what} on a tensor computed from the parameters of {where(fn)}: {_fails(use.role)} "
+                    f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
+                    f"{_fails(use.role, item.what)} "
                     f"Use {_advice(item.what)} instead"
                     + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
                 )
                 yield self.body_finding(path, fn, item.node, message, fix)
+
+
+def _maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
+    """Whether dynamo may trace the function (then builtin `min`/`max` work): a score_mod always is; a
+    mask_mod is not when a mask API is called by its own name in a module that compiles nothing."""
+    if use.role == SCORE_MOD or not use.callee_is_api or "_compile" in use.arguments:
+        return True
+    return mentions_compilation(fn.positions.text)
 
 
 def _advice(what: str) -> str:
@@ -226,7 +257,9 @@ def _advice(what: str) -> str:
     return "`torch.where(condition, a, b)` (both branches are computed)"
 
 
-def _fails(role: str) -> str:
+def _fails(role: str, what: str) -> str:
+    if what in ("`.item()`", "`int()`", "`float()`"):
+        return "vmap raises `RuntimeError: ... calling .item() on a Tensor` when torch calls it."
     if role == SCORE_MOD:
         return "`flex_attention` raises `Unsupported: Data-dependent branching` when it traces the score_mod."
     return (
