@@ -236,11 +236,17 @@ create_block_mask(capped, None, None, 1024, 1024)
                 yield self.body_finding(path, fn, item.node, message, fix)
 
 
+_VMAP_APIS = frozenset({"create_block_mask", "create_mask", "create_nested_block_mask"})
+
+
 def _maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
     """Whether dynamo may trace the function (then builtin `min`/`max` work): a score_mod always is; a
-    mask_mod is not when a mask API is called by its own name in a module that compiles nothing."""
+    mask_mod is not when `create_block_mask`/`create_mask` (which call it under vmap) are called by their
+    own name in a module that compiles nothing."""
     if use.role == SCORE_MOD or not use.callee_is_api or "_compile" in use.arguments:
         return True
+    if use.api.rsplit(".", 1)[-1] not in _VMAP_APIS:
+        return True  # `BlockMask.from_kv_blocks` stores the mask_mod: flex_attention traces it later
     return mentions_compilation(fn.positions.text)
 
 
