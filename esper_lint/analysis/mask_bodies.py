@@ -120,22 +120,25 @@ def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
 
 
 def enclosing_functions(module: ast.Module, node: FuncNode) -> list[FuncNode] | None:
-    """The functions around `node`, outermost first; None when `node` is not in `module`."""
-    path: list[ast.AST] = []
+    """The functions around `node`, outermost first; None when `node` is not in `module`.
 
-    def search(current: ast.AST) -> bool:
+    Iterative (a parent map built while searching), so deeply nested generated code cannot exhaust the stack."""
+    parents: dict[int, ast.AST] = {}
+    stack: list[ast.AST] = [module]
+    while stack:
+        current = stack.pop()
         if current is node:
-            return True
+            chain: list[FuncNode] = []
+            parent = parents.get(id(current))
+            while parent is not None:
+                if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    chain.append(parent)
+                parent = parents.get(id(parent))
+            return chain[::-1]
         for child in ast.iter_child_nodes(current):
-            path.append(child)
-            if search(child):
-                return True
-            path.pop()
-        return False
-
-    if not search(module):
-        return None
-    return [n for n in path[:-1] if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+            parents[id(child)] = current
+            stack.append(child)
+    return None
 
 
 def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
@@ -182,25 +185,32 @@ class _Derivation:
         self.free_builtins = free_builtins  # builtin names the body does not rebind
 
     def __call__(self, expr: ast.AST | None) -> bool:
-        if expr is None:
-            return False
-        if isinstance(expr, ast.Name):
-            return expr.id in self.derived
-        if isinstance(expr, ast.Constant):
+        stack = [expr] if expr is not None else []
+        while stack:  # iterative: long generated expressions cannot exhaust the stack
+            current = stack.pop()
+            if isinstance(current, ast.Name):
+                if current.id in self.derived:
+                    return True
+                continue
+            if not self._may_hold_values(current):
+                continue
+            stack.extend(ast.iter_child_nodes(current))
+        return False
+
+    def _may_hold_values(self, expr: ast.AST) -> bool:
+        """False for what only gives Python metadata (`.shape`, `len()`, `is`) or defines a new scope."""
+        if isinstance(expr, (ast.Constant, *SCOPE_NODES)):
             return False
         if isinstance(expr, ast.Attribute):
-            return expr.attr not in _METADATA_ATTRIBUTES and self(expr.value)
+            return expr.attr not in _METADATA_ATTRIBUTES
         if isinstance(expr, ast.Call):
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in _METADATA_METHODS:
                 return False
             if isinstance(func, ast.Name) and func.id in self.free_builtins and func.id in _METADATA_BUILTINS:
                 return False
-        if isinstance(expr, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in expr.ops):
-            return False  # identity is a Python bool, whatever the operands
-        if isinstance(expr, SCOPE_NODES):
-            return False
-        return any(self(child) for child in ast.iter_child_nodes(expr))
+        # Identity (`x is None`) is a Python bool, whatever the operands.
+        return not (isinstance(expr, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in expr.ops))
 
 
 def _targets(stmt: ast.AST) -> list[tuple[ast.expr, ast.AST | None]]:
