@@ -204,3 +204,25 @@ def test_fixed_programs_do_what_the_originals_did(tmp_path: Path) -> None:
     before, after = run(program), run(fixed)
     assert before[:-1] == after[:-1]  # the same BlockMask
     assert before[-1] == "Unsupported" and after[-1] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (lambda text, edits: text + "\ndef (\n", "does not compile"),
+        (lambda text, edits: text.replace("_compile=True", "_compile=True, _compile=True"), "does not compile"),
+        (lambda text, edits: 1 / 0, "ZeroDivisionError"),
+    ],
+    ids=["syntax-error", "duplicate-keyword", "bug"],
+)
+def test_a_failing_edit_leaves_the_file_unchanged_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, broken: object, reason: str
+) -> None:
+    import esper_lint.fix.edits as edits
+
+    monkeypatch.setattr(edits, "apply_to_text", broken)
+    result = _fix(HEADER + "mask = create_block_mask(causal, None, None, 256, 256, _compile=True)\n")
+    assert result.new_source is None
+    [error] = result.errors
+    assert error.kind == "internal-error" and reason in error.message and "left unchanged" in error.message
+    assert [f.code for f in result.findings] == ["ESP010"]  # the findings are still reported

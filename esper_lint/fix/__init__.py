@@ -46,7 +46,7 @@ def fix_source(source: bytes, path: str, config: Config) -> FileResult:
         module = parse(edited.source, path)
         findings = analyze(module, path, config)
     except EditFailed as exc:
-        return _failed(result, lint_source(source, path, config).findings, f"the fix would produce code that {exc}")
+        return _failed(result, lint_source(source, path, config).findings, str(exc))
     except SourceError as exc:
         result.errors.append(exc.error)
         return result

@@ -133,16 +133,22 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
         tree = parse_fast(text, path)
         if tree is None:
             break
-        findings = analyze_fast(tree, text, path, config)
-        outcome.findings = findings
-        chosen = choose(findings, unsafe)
-        if not chosen:
-            break
-        new_text = apply_to_text(text, [e for f in chosen if f.edits for e in f.edits.edits])
-        outcome.findings = _verify(new_text, path, config, findings, chosen)
+        try:
+            findings = analyze_fast(tree, text, path, config)
+            outcome.findings = findings
+            chosen = choose(findings, unsafe)
+            if not chosen:
+                break
+            new_text = apply_to_text(text, [e for f in chosen if f.edits for e in f.edits.edits])
+            outcome.findings = _verify(new_text, path, config, findings, chosen)
+            new_source = new_text.encode(encoding)
+        except EditFailed:
+            raise
+        except Exception as exc:  # a bug in a fix must not stop the run or damage the file
+            raise EditFailed(f"{type(exc).__name__}: {exc}") from exc
         outcome.fixed.extend(chosen)
         text = new_text
-        outcome.source = text.encode(encoding)
+        outcome.source = new_source
     return outcome
 
 
@@ -164,12 +170,12 @@ def _verify(new_text: str, path: str, config: Config, before: list[Finding], fix
             tree = ast.parse(new_text, filename=path)
             compile(tree, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
-        raise EditFailed(f"does not compile ({exc})") from None
+        raise EditFailed(f"the fix would produce code that does not compile ({exc})") from None
     after = analyze_fast(tree, new_text, path, config)
     expected = Counter(f.code for f in before)
     expected.subtract(f.code for f in fixed)
     if Counter(f.code for f in after) != +expected:
-        raise EditFailed("changes other findings when linted again")
+        raise EditFailed("the fix would produce code that changes other findings when linted again")
     return after
 
 
