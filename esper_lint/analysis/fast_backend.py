@@ -1208,6 +1208,8 @@ class FastAnalyzer:
             span=self.positions.name_span(node) if not isinstance(node, ast.Lambda) else self.positions.span(node),
             enclosing=self.qualname(enclosing),
             ast_node=node,
+            module_ast=self.tree,
+            positions=self.positions,
         )
         self._functions[id(node)] = fn
         fn_scope = self.scopes.function_scope.get(id(node))

@@ -71,6 +71,10 @@ class MaskFunction:
     binding_node: Any = field(default=None, compare=False, repr=False)
     # The stdlib `ast` node of the def / lambda, for rules that read the function's body.
     ast_node: Any = field(default=None, compare=False, repr=False)
+    # The module's stdlib `ast` tree and the backend's position converter (`.span(node)` -> Span with
+    # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
+    module_ast: Any = field(default=None, compare=False, repr=False)
+    positions: Any = field(default=None, compare=False, repr=False)
     # The same-module factory whose call returned this function (`padding_factory(lengths)`), if any.
     factory: str | None = None
     # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be

@@ -11,6 +11,13 @@ from .call_sites import (
     MaskReadsBroadcastDim,
     UnusedBatchHeadDims,
 )
+from .mask_bodies import (
+    CapturedScalarRecompiles,
+    MaskArgsSwapped,
+    MaskPythonControlFlow,
+    ScoreModInPlace,
+    ScoreModReturnsMask,
+)
 from .mask_functions import (
     LambdaMaskMod,
     MaskModCapturesLocals,
@@ -27,9 +34,14 @@ ALL_RULES: tuple[type[Rule], ...] = (
     BlockMaskPerForward,
     MaskModCapturesLocals,
     MaskReadsBroadcastDim,
+    MaskPythonControlFlow,
     UnusedBatchHeadDims,
     DeprecatedCompileFlag,
+    ScoreModInPlace,
+    ScoreModReturnsMask,
     BlockMaskAsScoreMod,
+    MaskArgsSwapped,
+    CapturedScalarRecompiles,
     FlexAttentionEager,
 )
 RULES_BY_CODE: dict[str, type[Rule]] = {r.code: r for r in ALL_RULES}
