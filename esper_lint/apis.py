@@ -19,23 +19,54 @@ class MaskApi:
     mask_position: int | None  # positional index of the mask function, None if keyword-only in practice
     mask_keyword: str
     builds_block_mask: bool = False  # the result is a BlockMask computed from the mask (ESP005)
+    role: str = "mask_mod"  # what the function argument is: "mask_mod" or "score_mod" (see analysis/model.py)
+    # The API's parameters in order, to bind a call's arguments by name (B, H, _compile...); () if unknown.
+    parameters: tuple[str, ...] = ()
 
     @property
     def short_name(self) -> str:
         return self.qualified_name.rsplit(".", 1)[-1]
 
 
+_BLOCK_MASK_PARAMETERS = ("mask_mod", "B", "H", "Q_LEN", "KV_LEN", "device", "BLOCK_SIZE", "_compile")
+FLEX_ATTENTION = f"{FLEX_MODULE}.flex_attention"
+FLEX_ATTENTION_PARAMETERS = (
+    "query",
+    "key",
+    "value",
+    "score_mod",
+    "block_mask",
+    "scale",
+    "enable_gqa",
+    "return_lse",
+    "kernel_options",
+)
+
 BUILTIN_MASK_APIS: tuple[MaskApi, ...] = (
-    MaskApi(f"{FLEX_MODULE}.create_block_mask", 0, "mask_mod", builds_block_mask=True),
-    MaskApi(f"{FLEX_MODULE}.create_mask", 0, "mod_fn"),
+    MaskApi(
+        f"{FLEX_MODULE}.create_block_mask", 0, "mask_mod", builds_block_mask=True, parameters=_BLOCK_MASK_PARAMETERS
+    ),
+    MaskApi(f"{FLEX_MODULE}.create_mask", 0, "mod_fn", parameters=("mod_fn", "B", "H", "Q_LEN", "KV_LEN", "device")),
     # Present in torch 2.6-2.8; still found in code pinned to those releases.
     MaskApi(f"{FLEX_MODULE}.create_nested_block_mask", 0, "mask_mod", builds_block_mask=True),
     MaskApi(f"{FLEX_MODULE}.BlockMask.from_kv_blocks", 5, "mask_mod"),
+    # The score_mod slot of flex_attention (its block_mask slot is checked by ESP013 from AttentionCall facts).
+    MaskApi(FLEX_ATTENTION, 3, "score_mod", role="score_mod", parameters=FLEX_ATTENTION_PARAMETERS),
+)
+
+# Calls whose result is a BlockMask (ESP013 recognises one passed in the score_mod slot).
+BLOCK_MASK_CONSTRUCTORS: frozenset[str] = frozenset(
+    {
+        f"{FLEX_MODULE}.create_block_mask",
+        f"{FLEX_MODULE}.create_nested_block_mask",
+        f"{FLEX_MODULE}.BlockMask.from_kv_blocks",
+        f"{FLEX_MODULE}.BlockMask",
+    }
 )
 
 # APIs that only evaluate the mask and return a dense tensor: nothing keeps the function afterwards, so
 # captures cannot leak or bind late through them (ESP003/ESP004/ESP006 do not apply).
-NON_RETAINING_APIS: frozenset[str] = frozenset({f"{FLEX_MODULE}.create_mask"})
+NON_RETAINING_APIS: frozenset[str] = frozenset({f"{FLEX_MODULE}.create_mask", FLEX_ATTENTION})
 
 
 def keeps_mask_function(api: str) -> bool:

@@ -63,6 +63,9 @@ def _error(message: str) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place, then report what remains.")
 @click.option("--diff", is_flag=True, help="Print a unified diff of what --fix would change; write nothing.")
+@click.option(
+    "--unsafe-fixes", is_flag=True, help="With --fix/--diff, also apply fixes that may change behaviour (review them)."
+)
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes ok).")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Add rule codes to the selection (e.g. ESP006).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rule codes to ignore.")
@@ -90,6 +93,7 @@ def check(
     paths: tuple[str, ...],
     fix: bool,
     diff: bool,
+    unsafe_fixes: bool,
     select: tuple[str, ...],
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -112,6 +116,7 @@ def check(
         paths=list(paths) or (["-"] if stdin_filename else ["."]),
         fix=fix,
         diff=diff,
+        unsafe_fixes=unsafe_fixes,
         select=select,
         extend_select=extend_select,
         ignore=ignore,
@@ -155,6 +160,7 @@ def _check(**opts: Any) -> int:
             extend_exclude=opts["extend_exclude"],
             force_exclude=opts["force_exclude"],
             jobs=opts["jobs"],
+            unsafe_fixes=opts["unsafe_fixes"] or None,
         )
     except ConfigError as exc:
         _error(str(exc))
@@ -177,8 +183,7 @@ def _check(**opts: Any) -> int:
 
 def _attach_fixes(result: RunResult, config: Config) -> None:
     """SARIF can carry each safe fix as an edit: compute them (in memory) for files with fixable findings."""
-    from .fix import fix_source
-    from .runner import read_source
+    from .runner import Mode, lint_or_fix_source, read_source
 
     for file_result in result.files:
         if not any(f.fixable for f in file_result.findings):
@@ -187,7 +192,7 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
             source = read_source(file_result.path)
         except OSError:
             continue
-        fixed = fix_source(source, file_result.path, config)
+        fixed = lint_or_fix_source(source, file_result.path, config, Mode.DIFF)
         if fixed.new_source is not None and not fixed.errors:
             file_result.original_source = source
             file_result.new_source = fixed.new_source
@@ -228,7 +233,9 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
     for error in result.all_errors:
         click.echo(str(error), err=True)
     if mode is Mode.DIFF:
-        from .fix import unified_diff, unified_diff_bytes
+        from .fix import unified_diff_bytes
+        from .notebook import is_notebook
+        from .runner import diff_text
 
         out = sys.stdout if stream is None else stream
         raw = getattr(out, "buffer", None)  # bytes in each file's own encoding, so `patch` applies them
@@ -236,10 +243,10 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
         for r in result.files:
             if r.new_source is not None:
                 old = r.original_source or b""
-                if raw is not None:
+                if raw is not None and not is_notebook(r.path):
                     raw.write(unified_diff_bytes(r.path, old, r.new_source))
                 else:
-                    out.write(unified_diff(r.path, old, r.new_source))
+                    out.write(diff_text(r.path, old, r.new_source))
         if raw is not None:
             raw.flush()
     ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
@@ -294,11 +301,11 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if output_format == "json":
             click.echo(json.dumps(rows, indent=2))
         else:
-            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<5} {'Name':<26} Summary")
+            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<6} {'Name':<26} Summary")
             for row in rows:
                 state = "on" if row["default"] else "off"
-                fix = "safe" if row["fix"] == "safe" else "-"
-                click.echo(f"{row['code']:<7} {state:<8} {fix:<5} {row['name']:<26} {row['summary']}")
+                fix = row["fix"] if row["fix"] in ("safe", "unsafe") else "-"
+                click.echo(f"{row['code']:<7} {state:<8} {fix:<6} {row['name']:<26} {row['summary']}")
             click.echo("\n`esper-lint rule CODE` shows a rule's documentation.")
         sys.exit(EXIT_OK)
     found = get_rule(code)

@@ -87,6 +87,7 @@ class Config:
     jobs: int | None = None
     cache_dir: Path | None = None
     timeout: float = 60.0  # seconds per file before it is reported as an error
+    unsafe_fixes: bool = False  # --fix / --diff also apply fixes marked unsafe (ruff's --unsafe-fixes)
     _api_table: ApiTable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -304,6 +305,7 @@ def apply_cli(
     extend_exclude: Sequence[str] | None = None,
     force_exclude: bool | None = None,
     jobs: int | None = None,
+    unsafe_fixes: bool | None = None,
 ) -> Config:
     """Command-line options win over the file, like ruff's."""
     codes = config.select
@@ -320,6 +322,8 @@ def apply_cli(
         changes["force_exclude"] = force_exclude
     if jobs is not None:
         changes["jobs"] = jobs
+    if unsafe_fixes is not None:
+        changes["unsafe_fixes"] = unsafe_fixes
     return replace(config, **changes)
 
 

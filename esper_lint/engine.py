@@ -254,7 +254,10 @@ def _apply_rules(
         mark_suppressed_uses(facts.uses, lambda line, code: suppressed(noqa, line, code))
     for use in facts.uses:
         for rule in rules:
-            findings.extend(rule.check(path, use))
+            if use.role in rule.roles:
+                findings.extend(rule.check(path, use))
+    for rule in rules:
+        findings.extend(rule.check_module(path, facts))
     if findings and _noqa_possible(findings, text):
         noqa = _noqa_near(tree, text, {f.span.line for f in findings}) if tree is not None else noqa_lines(text)
         findings = [f for f in findings if not suppressed(noqa, f.span.line, f.code)]

@@ -15,6 +15,7 @@ from conftest import RunCli
 
 from esper_lint.config import load_config
 from esper_lint.engine import analyze, analyze_fast, parse
+from esper_lint.rules import ALL_RULES
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*.py"))
 CONFIG = load_config(FIXTURES / "esper-lint.toml", FIXTURES)
@@ -32,15 +33,19 @@ def test_every_fixture_has_expectations() -> None:
 
 def test_every_rule_fires_somewhere_and_every_fixture_is_exercised() -> None:
     codes = {line.split()[-1] for f in FIXTURE_FILES for line in read_expected(f.with_suffix(".expected"))}
-    assert codes == {"ESP001", "ESP002", "ESP003", "ESP004", "ESP005", "ESP006"}
+    assert codes == {r.code for r in ALL_RULES}
 
 
-@pytest.mark.parametrize("fixture", FIXTURE_FILES, ids=lambda p: p.name)
+# call_sites.py relies on resolution only the fast backend has (starred sizes, factories, helpers).
+@pytest.mark.parametrize("fixture", [f for f in FIXTURE_FILES if f.name != "call_sites.py"], ids=lambda p: p.name)
 def test_libcst_backend_matches_expectations(fixture: Path) -> None:
     source = fixture.read_bytes()
     findings = analyze(parse(source, str(fixture)), str(fixture), CONFIG)
     got = _lines([(f.span.line, f.span.column, f.code) for f in findings])
-    assert got == read_expected(fixture.with_suffix(".expected"))
+    # The LibCST backend (being retired) computes the facts of ESP001-ESP006 only.
+    legacy = {"ESP001", "ESP002", "ESP003", "ESP004", "ESP005", "ESP006"}
+    expected = [line for line in read_expected(fixture.with_suffix(".expected")) if line.split()[-1] in legacy]
+    assert got == expected
 
 
 @pytest.mark.parametrize("fixture", FIXTURE_FILES, ids=lambda p: p.name)

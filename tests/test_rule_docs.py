@@ -70,7 +70,7 @@ def test_table_rows_describe_each_rule() -> None:
         assert cells[0] == f"[{rule.code}](docs/rules/{rule.code}.md)"
         assert cells[1] == f"`{rule.name}`"
         assert cells[3] == ("on" if rule.default_enabled else "off")
-        assert cells[4] == ("safe fix" if rule.fix == "safe" else "none")
+        assert cells[4] == {"safe": "safe fix", "unsafe": "unsafe fix"}.get(rule.fix, "none")
         assert (REPO / cells[0].split("(")[1].rstrip(")")).is_file()
 
 
@@ -82,7 +82,7 @@ def test_rule_all_lists_every_rule_with_state_and_fix() -> None:
     for rule in ALL_RULES:
         _, state, fix, name = lines[rule.code][:4]
         assert state == ("on" if rule.default_enabled else "off")
-        assert fix == ("safe" if rule.fix == "safe" else "-")
+        assert fix == (rule.fix if rule.fix in ("safe", "unsafe") else "-")
         assert name == rule.name
 
 

@@ -26,10 +26,22 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
+from ..apis import (
+    BLOCK_MASK_CONSTRUCTORS,
+    FLEX_ATTENTION,
+    FLEX_ATTENTION_PARAMETERS,
+    MASK_COMBINATORS,
+    PARTIAL,
+    TRANSPARENT_WRAPPERS,
+    ApiTable,
+    MaskApi,
+)
+from . import call_sites
 from .hoist_safety import hoist_reasons
 from .model import (
     CLASS_CELL_REASON,
+    AttentionCall,
+    CallArgument,
     Capture,
     CaptureKind,
     FunctionKind,
@@ -333,14 +345,18 @@ class _ScopeBuilder:
     def v_function(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         self.bind(scope, node.name, "def", node)
-        inner = _Scope("function", node.name, scope, node)
-        self.function_scope[id(node)] = inner
-        self.visit_arguments(node.args, inner, scope, node)
-        self.visit_many(node.body, inner, node)
+        self.function_body(node, scope)
         self.visit_many(node.decorator_list, scope, node)
         if node.returns is not None:
             self.visit(node.returns, scope, node, None)
         scope.count += 1
+
+    def function_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
+        """The def's own scope: parameters and body (also used to visit a skipped top-level def later)."""
+        inner = _Scope("function", node.name, scope, node)
+        self.function_scope[id(node)] = inner
+        self.visit_arguments(node.args, inner, scope, node)
+        self.visit_many(node.body, inner, node)
 
     def v_lambda(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, ast.Lambda)
@@ -600,12 +616,34 @@ class _Positions:
 
 # --------------------------------------------------------------------------- the analysis
 class _ResolvedApi:
-    __slots__ = ("api", "mask_bound", "offset")
+    __slots__ = ("api", "direct", "helper", "mask_bound", "offset")
 
-    def __init__(self, api: MaskApi, offset: int = 0, mask_bound: bool = False) -> None:
+    def __init__(
+        self,
+        api: MaskApi,
+        offset: int = 0,
+        mask_bound: bool = False,
+        helper: _PassThrough | None = None,
+        direct: bool = False,
+    ) -> None:
         self.api = api
         self.offset = offset
         self.mask_bound = mask_bound
+        self.helper = helper
+        self.direct = direct  # the callee itself names the API (no wrapper, alias variable or partial)
+
+
+class _PassThrough:
+    """A module-level function that passes one of its parameters on as an API's mask function:
+    `def make(mask_mod, n): return create_block_mask(mask_mod, None, None, n, n)`. Calls of it are
+    checked as calls of the API, with the arguments of the call inside it."""
+
+    __slots__ = ("api", "inner", "name")
+
+    def __init__(self, name: str, api: MaskApi, inner: MaskUse) -> None:
+        self.name = name
+        self.api = api
+        self.inner = inner
 
 
 class _Arg:
@@ -633,12 +671,16 @@ def _call_args(call: ast.Call) -> list[_Arg]:
 
 
 class FastAnalyzer:
-    def __init__(self, tree: ast.Module, text: str, apis: ApiTable) -> None:
+    def __init__(
+        self, tree: ast.Module, text: str, apis: ApiTable, helpers: dict[str, _PassThrough] | None = None
+    ) -> None:
         self.tree = tree
+        self.text = text
         self.apis = apis
         self.positions = _Positions(text)
         self.scopes = _ScopeBuilder()
-        self.spellings = apis.spellings()
+        self.helpers = helpers or {}
+        self.spellings = apis.spellings() | frozenset(self.helpers)
         self.scopes.relevant = _RelevanceFilter(tree, self.positions.lines, self.spellings)
         self.scopes.visit(tree, self.scopes.module, None, None)
         self.future_annotations = any(
@@ -653,13 +695,17 @@ class FastAnalyzer:
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
         spellings = self.spellings
-        for call in self.scopes.calls:
+        for call in list(self.scopes.calls):  # resolving a factory may visit more code, adding calls
             func = call.func
             # An attribute callee's qualified name ends with its attribute: only an API's own name
             # (or `partial`, for partial(create_block_mask, mask)) can resolve to something we check.
             if isinstance(func, ast.Attribute) and func.attr not in spellings and func.attr != "partial":
                 continue
-            for resolved in self._resolve_callable(func, set()):
+            resolved_apis = self._resolve_callable(func, set())
+            attention = next((r for r in resolved_apis if r.api.qualified_name == FLEX_ATTENTION), None)
+            if attention is not None and attention.offset == 0 and attention.helper is None:
+                facts.attention_calls.append(self._attention_call(call))
+            for resolved in resolved_apis:
                 use = self._mask_use(call, _call_args(call), resolved)
                 if use is not None:
                     facts.uses.append(use)
@@ -670,6 +716,34 @@ class FastAnalyzer:
                     facts.uses.append(use)
         facts.uses.sort(key=lambda u: (u.arg_span, u.api))
         return facts
+
+    def pass_through_helpers(self, facts: ModuleFacts) -> dict[str, _PassThrough]:
+        """Module-level functions whose parameter goes, unchanged, to an API as its mask function."""
+        helpers: dict[str, _PassThrough] = {}
+        for use in facts.uses:
+            call = use.call_node
+            arg = use.arg_node
+            caller = self.enclosing_function(call) if call is not None else None
+            if not isinstance(arg, ast.Name) or not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if self.parent(caller) is not self.tree or use.via_helper is not None or caller.name in helpers:
+                continue
+            bindings = self.bindings(arg)
+            if len(bindings) != 1 or bindings[0].kind != "param" or bindings[0].scope.node is not caller:
+                continue
+            params = caller.args
+            positional = [*params.posonlyargs, *params.args]
+            param = bindings[0].node
+            index = next((i for i, p in enumerate(positional) if p is param), None)
+            if index is None:
+                continue
+            keyword = "" if any(p is param for p in params.posonlyargs) else positional[index].arg
+            base = self.apis.get(use.api)
+            if base is None:
+                continue
+            api = MaskApi(use.api, index, keyword, base.builds_block_mask, base.role)
+            helpers[caller.name] = _PassThrough(caller.name, api, use)
+        return helpers
 
     # ----------------------------------------------------------------- tree helpers
     @staticmethod
@@ -768,7 +842,9 @@ class FastAnalyzer:
             return []
         seen.add(id(expr))
         if isinstance(expr, (ast.Name, ast.Attribute)):
-            found = [_ResolvedApi(api) for q in sorted(self.qualified_names(expr)) if (api := self.apis.get(q))]
+            qualified = sorted(self.qualified_names(expr))
+            found = [_ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
+            found += [_ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
             if found:
                 return found
             if isinstance(expr, ast.Name):
@@ -823,10 +899,8 @@ class FastAnalyzer:
         index = api.mask_position - resolved.offset
         positionals: list[_Arg] = []
         for arg in args:
-            if arg.keyword is not None or arg.star == "**":
-                break
-            if arg.star:
-                return None
+            if arg.keyword is not None or arg.star:
+                break  # positions after `*args` are unknown; those before it are not
             positionals.append(arg)
         return positionals[index] if 0 <= index < len(positionals) else None
 
@@ -839,17 +913,31 @@ class FastAnalyzer:
         for resolved in self._resolve_callable(args[0].value, set()):
             arg = self._mask_argument(args[1:], resolved)
             if arg is not None:
-                return self._build_use(call, arg, resolved.api)
+                return self._build_use(call, arg, resolved.api, bind=False)
         return None
 
     def _mask_use(self, call: ast.Call, args: list[_Arg], resolved: _ResolvedApi) -> MaskUse | None:
         arg = self._mask_argument(args, resolved)
-        return None if arg is None else self._build_use(call, arg, resolved.api)
+        if arg is None:
+            return None
+        use = self._build_use(call, arg, resolved.api, bind=resolved.offset == 0 and not resolved.mask_bound)
+        if resolved.helper is not None:
+            inner = resolved.helper.inner
+            use.via_helper = resolved.helper.name
+            use.arguments = dict(inner.arguments)
+            use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
+        use.callee_is_api = resolved.direct and resolved.helper is None
+        return use
 
-    def _build_use(self, call: ast.Call, arg: _Arg, api: MaskApi) -> MaskUse:
+    def _build_use(self, call: ast.Call, arg: _Arg, api: MaskApi, bind: bool) -> MaskUse:
         functions, all_known = self._resolve_mask_expr(arg.value, set())
         caller = self.enclosing_function(call)
-        capture_free = all_known and all(not f.captures and not f.default_refs for f in functions)
+        # Functions returned by factory calls are new: ESP005 keeps judging what it judged before them.
+        capture_free = (
+            all_known
+            and all(f.factory is None for f in functions)
+            and all(not f.captures and not f.default_refs for f in functions)
+        )
         per_forward = api.builds_block_mask and self._runs_every_forward(call, caller)
         return MaskUse(
             api=api.qualified_name,
@@ -859,7 +947,162 @@ class FastAnalyzer:
             caller=self.qualname(caller),
             per_forward=per_forward,
             mask_is_capture_free=capture_free,
+            arg_node=arg.value,
+            role=api.role,
+            functions_known=all_known,
+            arguments=self._bind_arguments(call, api) if bind else {},
+            callee_span=self.positions.span(call.func),
+            torch_in_scope=self._torch_in_scope(call),
+            call_node=call,
+            result_only_attended=api.builds_block_mask and self._only_attended(call),
         )
+
+    # ----------------------------------------------------------------- call-site facts (ESP007-ESP016)
+    def _is_block_mask_slot(self, value: ast.expr) -> bool:
+        """`value` is passed as `block_mask` (keyword, or 5th positional) to a `flex_attention` call."""
+        parent = self.parent(value)
+        if isinstance(parent, ast.keyword):
+            call = self.parent(parent)
+            if parent.arg != "block_mask" or not isinstance(call, ast.Call):
+                return False
+        elif isinstance(parent, ast.Call):
+            call = parent
+            if any(isinstance(a, ast.Starred) for a in call.args) or value not in call.args:
+                return False
+            if call.args.index(value) != FLEX_ATTENTION_PARAMETERS.index("block_mask"):
+                return False
+        else:
+            return False
+        return any(r.api.qualified_name == FLEX_ATTENTION for r in self._resolve_callable(call.func, set()))
+
+    def _only_attended(self, call: ast.Call) -> bool:
+        if self._is_block_mask_slot(call):
+            return True
+        assign = self.parent(call)
+        function = self.enclosing_function(call)
+        if (
+            not isinstance(assign, ast.Assign)
+            or len(assign.targets) != 1
+            or not isinstance(assign.targets[0], ast.Name)
+            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ):
+            return False
+        target = assign.targets[0]
+        reads = [
+            n
+            for n in ast.walk(function)
+            if isinstance(n, ast.Name)
+            and n.id == target.id
+            and isinstance(n.ctx, ast.Load)
+            and any(b.node is target for b in self.bindings(n))
+        ]
+        return all(self._is_block_mask_slot(n) for n in reads)
+
+    def _bind_arguments(self, call: ast.Call, api: MaskApi) -> dict[str, CallArgument]:
+        """The call's arguments by parameter name; positions after `*args` and anything with `**` unknown."""
+        if not api.parameters:
+            return {}
+        items = call_sites.argument_items(call)
+        if any(star == "**" for _, star in items):
+            return {}
+        bound: dict[str, CallArgument] = {}
+        positional = 0
+        star_seen = False
+        for i, (node, star) in enumerate(items):
+            if star == "*":
+                star_seen = True
+                continue
+            if isinstance(node, ast.keyword):
+                assert node.arg is not None
+                removal = call_sites.removal_span(self.positions, items, i)
+                bound[node.arg] = CallArgument(
+                    node.arg, self.positions.span(node.value), self.positions.span(node), removal, node.value
+                )
+            elif not star_seen and positional < len(api.parameters):
+                name = api.parameters[positional]
+                bound[name] = CallArgument(name, self.positions.span(node), None, None, node)
+                positional += 1
+        return bound
+
+    def _torch_in_scope(self, call: ast.Call) -> bool:
+        """`torch` at this call is the torch module: every binding it may have is an import of it."""
+        scope = self.scopes.scope_of.get(id(call))
+        if scope is None:
+            return False
+        found = scope.resolve("torch")
+        if not found or not all(b.kind == "import" and b.qualified_names("torch") == {"torch"} for b in found):
+            return False
+        if found[0].scope is scope:  # bound in the call's own scope: an import must run before the call
+            return any(b.position < (call.lineno, call.col_offset) for b in found)
+        return True
+
+    def _is_block_mask(self, expr: ast.expr, seen: set[int]) -> bool:
+        """A value built by `create_block_mask` & co. in this module (a call, or a name bound only to one)."""
+        if id(expr) in seen:
+            return False
+        seen.add(id(expr))
+        if isinstance(expr, ast.Call):
+            if self.qualified_names(expr.func) & BLOCK_MASK_CONSTRUCTORS:
+                return True
+            resolved = self._resolve_callable(expr.func, set())
+            return any(r.api.qualified_name in BLOCK_MASK_CONSTRUCTORS for r in resolved)
+        if isinstance(expr, ast.Name):
+            bindings = self.bindings(expr)
+            return bool(bindings) and all(
+                b.kind == "store" and b.value is not None and self._is_block_mask(b.value, seen) for b in bindings
+            )
+        return False
+
+    def _attention_call(self, call: ast.Call) -> AttentionCall:
+        args = self._bind_arguments(call, self.apis.get(FLEX_ATTENTION) or _FLEX_FALLBACK)
+        score_mod = args.get("score_mod")
+        block_mask = args.get("block_mask")
+        is_block_mask = score_mod is not None and self._is_block_mask(score_mod.node, set())
+        items = call_sites.argument_items(call)
+        positional = [n for n, star in items if not star and not isinstance(n, ast.keyword)]
+        to_keyword = (
+            is_block_mask
+            and score_mod is not None
+            and score_mod.keyword_span is None
+            and block_mask is None
+            and not any(star for _, star in items)
+            and positional[-1] is score_mod.node
+        )
+        functions: list[MaskFunction] = []
+        if block_mask is not None:
+            found, known = self._resolve_mask_expr(block_mask.node, set())
+            functions = found if known else []
+        return AttentionCall(
+            call_span=self.positions.span(call),
+            callee_span=self.positions.span(call.func),
+            score_mod=score_mod,
+            score_mod_is_block_mask=is_block_mask,
+            score_mod_to_keyword=to_keyword,
+            block_mask=block_mask,
+            block_mask_functions=functions,
+            compiled=self._may_be_compiled(call),
+            call_node=call,
+        )
+
+    def _may_be_compiled(self, call: ast.Call) -> bool | None:
+        """True: called through `torch.compile`; None: something in the module compiles; False: nothing does."""
+        for wrapper in self._wrappers_of(call.func, set()):
+            if wrapper == "torch.compile":
+                return True
+        return None if call_sites.mentions_compilation(self.text) else False
+
+    def _wrappers_of(self, expr: ast.expr, seen: set[int]) -> Iterator[str]:
+        if id(expr) in seen:
+            return
+        seen.add(id(expr))
+        if isinstance(expr, ast.Call):
+            yield from self.qualified_names(expr.func) & TRANSPARENT_WRAPPERS
+            if expr.args:
+                yield from self._wrappers_of(expr.args[0], seen)
+        elif isinstance(expr, ast.Name):
+            for binding in self.bindings(expr):
+                if binding.kind == "store" and binding.value is not None:
+                    yield from self._wrappers_of(binding.value, seen)
 
     def _resolve_mask_expr(self, expr: ast.expr, seen: set[int]) -> tuple[list[MaskFunction], bool]:
         if id(expr) in seen:
@@ -880,6 +1123,8 @@ class FastAnalyzer:
                 functions.extend(fs)
                 known = known and k
             return functions, known
+        if isinstance(expr, ast.Call):
+            return self._factory_results(expr, seen)
         if isinstance(expr, ast.IfExp):  # `m1 if flag else m2`: either may be passed
             body, body_known = self._resolve_mask_expr(expr.body, seen)
             orelse, orelse_known = self._resolve_mask_expr(expr.orelse, seen)
@@ -916,6 +1161,33 @@ class FastAnalyzer:
                     f.unfixable_reasons.append(reason)
         return functions, known
 
+    def _factory_results(self, call: ast.Call, seen: set[int]) -> tuple[list[MaskFunction], bool]:
+        """What a same-module factory returns: `def padding_factory(n): def padding(...): ...; return padding`."""
+        if not isinstance(call.func, ast.Name):
+            return [], False
+        bindings = self.bindings(call.func)
+        if len(bindings) != 1 or bindings[0].kind != "def":
+            return [], False
+        factory = bindings[0].node
+        if not isinstance(factory, (ast.FunctionDef, ast.AsyncFunctionDef)) or factory.decorator_list:
+            return [], False
+        if id(factory) not in self.scopes.function_scope:  # a top-level def the relevance filter skipped
+            self.scopes.function_body(factory, self.scopes.module)
+        returns = [r for r in call_sites.own_returns(factory) if r.value is not None]
+        if not returns:
+            return [], False
+        functions: list[MaskFunction] = []
+        known = True
+        for ret in returns:
+            assert ret.value is not None
+            found, k = self._resolve_mask_expr(ret.value, seen)
+            known = known and k
+            for fn in found:
+                if fn.enclosing is not None and fn.factory is None and self.qualname(factory) == fn.enclosing:
+                    fn.factory = factory.name
+                functions.append(fn)
+        return functions, known and bool(functions)
+
     def _imported_names(self, expr: ast.Attribute) -> set[str]:
         base: ast.expr = expr
         while isinstance(base, ast.Attribute):
@@ -938,10 +1210,19 @@ class FastAnalyzer:
             name=name,
             span=self.positions.name_span(node) if not isinstance(node, ast.Lambda) else self.positions.span(node),
             enclosing=self.qualname(enclosing),
+            ast_node=node,
+            module_ast=self.tree,
+            positions=self.positions,
         )
         self._functions[id(node)] = fn
         fn_scope = self.scopes.function_scope.get(id(node))
-        if fn_scope is None:  # a top-level def the relevance filter skipped: no loop around it
+        if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # A top-level def the relevance filter skipped: visit its body now, to resolve what it calls.
+            self.scopes.function_body(node, self.scopes.module)
+            fn.callees = self._local_callees(node)
+            return fn  # no loop around it: nothing captured
+        fn.callees = self._local_callees(node)
+        if fn_scope is None:
             return fn
         if enclosing is None:
             # Module or class level: only a module-level loop around the definition is captured.
@@ -977,6 +1258,29 @@ class FastAnalyzer:
         if args and not args[0].star and args[0].keyword is None and PARTIAL in self.qualified_names(call.func):
             candidates += [(args[1:], r) for r in self._resolve_callable(args[0].value, set())]
         return any((arg := self._mask_argument(a, r)) is not None and arg.value is expr for a, r in candidates)
+
+    def _local_callees(self, node: FuncNode) -> dict[int, list[MaskFunction]]:
+        """The calls in the function's body whose callee name is bound only to defs / lambdas of this module."""
+        roots: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+        callees: dict[int, list[MaskFunction]] = {}
+        for root in roots:
+            for call in ast.walk(root):
+                if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+                    continue
+                bindings = self.bindings(call.func)
+                functions: list[MaskFunction] = []
+                for binding in bindings:
+                    target = binding.node if binding.kind == "def" else binding.value
+                    if binding.kind == "store" and isinstance(target, ast.Lambda):
+                        functions.append(self._mask_function(target, call.func.id))
+                    elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        functions.append(self._mask_function(target, target.name))
+                    else:
+                        functions = []
+                        break
+                if functions:
+                    callees[id(call)] = functions
+        return callees
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
         captures: dict[str, Capture] = {}
@@ -1179,9 +1483,19 @@ def _names_in(roots: Sequence[ast.AST]) -> list[ast.Name]:
     return [n for root in roots for n in ast.walk(root) if isinstance(n, ast.Name)]
 
 
+_FLEX_FALLBACK = MaskApi(FLEX_ATTENTION, 3, "score_mod", role="score_mod")
+
+
 def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     """Facts for a module parsed with `ast.parse(text)`."""
-    return FastAnalyzer(tree, text, apis).analyze()
+    analyzer = FastAnalyzer(tree, text, apis)
+    facts = analyzer.analyze()
+    helpers = analyzer.pass_through_helpers(facts)
+    if not helpers:
+        return facts
+    # Calls of a pass-through helper are uses of its API: analyse again with the helpers known (and the
+    # defs that call them visited in full).
+    return FastAnalyzer(tree, text, apis, helpers).analyze()
 
 
 __all__ = ["FastAnalyzer", "analyze_source"]

@@ -275,6 +275,7 @@ class LibcstAnalyzer:
             per_forward=per_forward,
             mask_is_capture_free=capture_free,
             arg_node=arg.value,
+            role=api.role,
         )
 
     def _resolve_mask_expr(self, expr: cst.BaseExpression, seen: set[int]) -> tuple[list[MaskFunction], bool]:

@@ -7,6 +7,7 @@ Rules turn these facts into findings, so every backend is judged by the same rul
 
 from __future__ import annotations
 
+import ast
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,17 @@ class MaskFunction:
     # Backend-specific handle used by the fixer (a LibCST node); never used by rules.
     node: Any = field(default=None, compare=False, repr=False)
     binding_node: Any = field(default=None, compare=False, repr=False)
+    # The stdlib `ast` node of the def / lambda, for rules that read the function's body.
+    ast_node: Any = field(default=None, compare=False, repr=False)
+    # The module's stdlib `ast` tree and the backend's position converter (`.span(node)` -> Span with
+    # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
+    module_ast: Any = field(default=None, compare=False, repr=False)
+    positions: Any = field(default=None, compare=False, repr=False)
+    # The same-module factory whose call returned this function (`padding_factory(lengths)`), if any.
+    factory: str | None = None
+    # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be
+    # (only when every binding of the name is a def or a lambda). Lets rules follow `causal(b, h, q, kv)`.
+    callees: dict[int, list[MaskFunction]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def nested(self) -> bool:
@@ -75,6 +87,35 @@ class MaskFunction:
 
     def captures_of(self, kind: CaptureKind) -> list[Capture]:
         return [c for c in self.captures if c.kind is kind]
+
+
+# What a function argument of an API is used as: `mask_mod(b, h, q_idx, kv_idx)` or
+# `score_mod(score, b, h, q_idx, kv_idx)`. Rules say which roles they check (`Rule.roles`).
+MASK_MOD = "mask_mod"
+SCORE_MOD = "score_mod"
+
+
+@dataclass(frozen=True)
+class CallArgument:
+    """One argument of an API call, bound to the API's parameter it fills."""
+
+    parameter: str
+    span: Span  # the value expression
+    keyword_span: Span | None  # `name=value` as a whole, when passed by keyword
+    # Where to cut to remove the argument with its separating comma; None when comments or anything but
+    # whitespace sit in between (then no fix removes it).
+    removal_span: Span | None = None
+    node: Any = field(default=None, compare=False, repr=False)  # the stdlib `ast` expression
+
+    @property
+    def constant(self) -> object:
+        """The literal value (`None`, `1`, `True`), or NOT_CONSTANT."""
+        if isinstance(self.node, ast.Constant):
+            return self.node.value
+        return NOT_CONSTANT
+
+
+NOT_CONSTANT = object()
 
 
 @dataclass
@@ -93,8 +134,51 @@ class MaskUse:
     # the BlockMask is then a pure function of the size arguments.
     mask_is_capture_free: bool = False
     arg_node: Any = field(default=None, compare=False, repr=False)
+    role: str = MASK_MOD
+    # Every function the argument may be is known (no parameter, import, or unresolved value).
+    functions_known: bool = False
+    # The call's arguments by the API's parameter names (`B`, `H`, `_compile`, ...); empty when a
+    # starred argument or a partial makes the binding unknown.
+    arguments: dict[str, CallArgument] = field(default_factory=dict)
+    callee_span: Span | None = None  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
+    callee_is_api: bool = False  # the callee names the API itself (not a wrapper, alias variable or partial)
+    # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
+    torch_in_scope: bool = False
+    # The call reaches the API through a same-module helper that passes its parameter on (`make(causal, n)`):
+    # the helper's name; the arguments above are then those of the call inside the helper.
+    via_helper: str | None = None
+    call_node: Any = field(default=None, compare=False, repr=False)  # the stdlib `ast.Call`
+    # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
+    # directly, or through a local variable read nowhere else. False when it is stored on an object,
+    # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
+    result_only_attended: bool = False
+
+    @property
+    def direct_functions(self) -> list[MaskFunction]:
+        """The functions passed as such, not returned by a factory call (ESP001-ESP006 judge only these)."""
+        return [f for f in self.functions if f.factory is None]
+
+
+@dataclass
+class AttentionCall:
+    """One call of `flex_attention` (ESP013, ESP016)."""
+
+    call_span: Span
+    callee_span: Span
+    score_mod: CallArgument | None  # the 4th argument / `score_mod=`
+    score_mod_is_block_mask: bool  # ... is a BlockMask built in this module (ESP013)
+    # The BlockMask in the score_mod slot can become `block_mask=` by inserting the keyword: it is the last
+    # positional argument and no `block_mask=` is given.
+    score_mod_to_keyword: bool
+    block_mask: CallArgument | None
+    block_mask_functions: list[MaskFunction]  # what `block_mask=` resolves to when it is a function (ESP013)
+    # True: called through `torch.compile(...)` or inside a compiled function; False: nothing in the module
+    # compiles anything; None: the module compiles something, so this call may be compiled (ESP016).
+    compiled: bool | None
+    call_node: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
 class ModuleFacts:
     uses: list[MaskUse] = field(default_factory=list)
+    attention_calls: list[AttentionCall] = field(default_factory=list)

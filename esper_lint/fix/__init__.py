@@ -36,6 +36,7 @@ def fix_source(source: bytes, path: str, config: Config, on_disk: bool = False) 
     The findings that remain are located in the fixed text, or with `on_disk` (`--diff`, which writes
     nothing) in `source`, the file as it is on disk."""
     from ..engine import SourceError, analyze, lint_source, might_match, parse, too_deep
+    from .edits import EditFailed, apply_edit_fixes, with_edit_findings
     from .hoist import apply_hoists, plan_hoists
 
     if not might_match(source, config):
@@ -44,8 +45,11 @@ def fix_source(source: bytes, path: str, config: Config, on_disk: bool = False) 
         return result
     result = FileResult(path, original_source=source)
     try:
-        module = parse(source, path)
+        edited = apply_edit_fixes(source, path, config, config.unsafe_fixes)  # text-edit fixes first (edits.py)
+        module = parse(edited.source, path)
         findings = analyze(module, path, config)
+    except EditFailed as exc:
+        return _failed(result, lint_source(source, path, config).findings, str(exc))
     except SourceError as exc:
         result.errors.append(exc.error)
         return result
@@ -55,19 +59,20 @@ def fix_source(source: bytes, path: str, config: Config, on_disk: bool = False) 
     try:
         plan = plan_hoists(module, findings)
         if not plan.hoists:
-            result.findings = _mark_blocked(findings, plan.blocked)
-            return result
-        new_source = apply_hoists(module, plan.hoists).bytes
-        fixed = [f for h in plan.hoists for f in h.findings]
-        remaining = _verify(new_source, path, config, findings, fixed)
-        if on_disk:
-            remaining = [f for f in findings if not any(f is done for done in fixed)]
+            new_source, fixed, remaining = edited.source, [], findings
+        else:
+            new_source = apply_hoists(module, plan.hoists).bytes
+            fixed = [f for h in plan.hoists for f in h.findings]
+            remaining = _verify(new_source, path, config, findings, fixed)
+            if on_disk and edited.source == source:  # positions of `findings` are those on disk
+                remaining = [f for f in findings if not any(f is done for done in fixed)]
+        remaining = with_edit_findings(remaining, source if on_disk else new_source, path, config)
     except _FixFailed as exc:
         return _failed(result, findings, f"the fix would produce code that {exc}")
     except Exception as exc:  # a bug in the fixer must not stop the run or damage the file
         return _failed(result, findings, f"{type(exc).__name__}: {exc}")
     result.new_source = new_source if new_source != source else None
-    result.fixed = len(fixed) if result.new_source is not None else 0
+    result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
     result.findings = _mark_blocked(remaining, plan.blocked)
     return result
 

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from .base import Rule
 from .block_mask_caching import BlockMaskPerForward
+from .call_sites import (
+    BlockMaskAsScoreMod,
+    DeprecatedCompileFlag,
+    FlexAttentionEager,
+    MaskReadsBroadcastDim,
+    UnusedBatchHeadDims,
+)
+from .mask_bodies import (
+    CapturedScalarRecompiles,
+    MaskArgsSwapped,
+    MaskPythonControlFlow,
+    ScoreModInPlace,
+    ScoreModReturnsMask,
+)
 from .mask_functions import (
     LambdaMaskMod,
     MaskModCapturesLocals,
@@ -19,6 +33,16 @@ ALL_RULES: tuple[type[Rule], ...] = (
     MaskModLateBinding,
     BlockMaskPerForward,
     MaskModCapturesLocals,
+    MaskReadsBroadcastDim,
+    MaskPythonControlFlow,
+    UnusedBatchHeadDims,
+    DeprecatedCompileFlag,
+    ScoreModInPlace,
+    ScoreModReturnsMask,
+    BlockMaskAsScoreMod,
+    MaskArgsSwapped,
+    CapturedScalarRecompiles,
+    FlexAttentionEager,
 )
 RULES_BY_CODE: dict[str, type[Rule]] = {r.code: r for r in ALL_RULES}
 DEFAULT_SELECT: frozenset[str] = frozenset(r.code for r in ALL_RULES if r.default_enabled)

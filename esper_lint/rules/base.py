@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from ..analysis.model import MaskFunction, MaskUse
+from ..analysis.model import MASK_MOD, MaskFunction, MaskUse, ModuleFacts, Span
 from ..findings import Finding
+from ..fix.edits import Fix
 
 
 class Rule:
@@ -19,7 +20,9 @@ class Rule:
     name: ClassVar[str]
     summary: ClassVar[str]  # one line, used in listings and SARIF shortDescription
     default_enabled: ClassVar[bool] = True
-    fix: ClassVar[str] = "none"  # "safe" when a safe fix can be offered, else "none"
+    fix: ClassVar[str] = "none"  # "safe" / "unsafe" (applied only with --unsafe-fixes) / "none"
+    # The uses `check` sees, by the role of their function argument (analysis/model.py: MASK_MOD, SCORE_MOD).
+    roles: ClassVar[frozenset[str]] = frozenset({MASK_MOD})
     # Documentation, ruff style.
     what_it_does: ClassVar[str]
     why_bad: ClassVar[str]
@@ -35,19 +38,32 @@ class Rule:
     INVALID: ClassVar[tuple[str, ...]] = ()
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        raise NotImplementedError
+        """Findings for one use of a function argument (called for the uses whose role is in `roles`)."""
+        return iter(())
+
+    def check_module(self, path: str, facts: ModuleFacts) -> Iterator[Finding]:
+        """Findings that need more than one use (e.g. every `flex_attention` call); called once per module."""
+        return iter(())
 
     def finding(
         self, path: str, use: MaskUse, message: str, fixable: bool = False, target: MaskFunction | None = None
     ) -> Finding:
         return Finding(path, use.arg_span, self.code, self.name, message, fixable, target)
 
+    def finding_at(self, path: str, span: Span, message: str, fix: Fix | None = None) -> Finding:
+        """A finding at `span` carrying its text edits (fix/edits.py); fixable when the fix is safe."""
+        fixable = fix is not None and fix.safe
+        return Finding(path, span, self.code, self.name, message, fixable, edits=fix)
+
     @classmethod
     def documentation(cls) -> str:
         """The rule's page, as printed by `esper-lint rule CODE` and written to docs/rules/."""
         refs = "\n".join(f"- {r}" for r in cls.references)
         state = "on by default" if cls.default_enabled else "off by default (opt in with `--extend-select`)"
-        fix = "safe fix available (`--fix`)" if cls.fix == "safe" else "no automatic fix"
+        fix = {
+            "safe": "safe fix available (`--fix`)",
+            "unsafe": "unsafe fix available (`--fix --unsafe-fixes`)",
+        }.get(cls.fix, "no automatic fix")
         return (
             f"# {cls.code} {cls.name}\n\n"
             f"{cls.summary}\n\n"

@@ -22,7 +22,7 @@ def _hoistable_by_name(use: MaskUse, kind: FunctionKind) -> Iterator[tuple[MaskF
     and why they cannot be hoisted: a function defined in both branches of an `if` is one finding at the
     use (one `# noqa` for one problem), naming each definition."""
     groups: dict[object, list[MaskFunction]] = {}
-    for fn in use.functions:
+    for fn in use.direct_functions:
         if fn.kind is kind and _is_capture_free_nested(fn):
             key = (fn.name, fn.enclosing) if fn.name != "<lambda>" else id(fn)
             group = groups.setdefault(key, [])
@@ -311,7 +311,7 @@ class M:
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not keeps_mask_function(use.api):
             return  # `create_mask` evaluates the closure once and keeps nothing
-        for fn in use.functions:
+        for fn in use.direct_functions:
             captured = fn.captures_of(CaptureKind.SELF)
             if not captured:
                 continue
@@ -411,7 +411,7 @@ def build(windows, n):
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not keeps_mask_function(use.api):
             return  # `create_mask` evaluates the closure once and keeps nothing
-        for fn in use.functions:
+        for fn in use.direct_functions:
             captured = fn.captures_of(CaptureKind.LOOP)
             if not captured:
                 continue
@@ -476,7 +476,7 @@ def doc_block_mask(document_ids, n):
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         if not keeps_mask_function(use.api):
             return  # `create_mask` evaluates the closure once and keeps nothing
-        for fn in use.functions:
+        for fn in use.direct_functions:
             captured = [c.name for c in fn.captures_of(CaptureKind.LOCAL)]
             captured += [n for n in fn.default_refs if n not in captured]
             if not captured:

@@ -1,0 +1,163 @@
+"""Small syntactic facts about calls and functions that the call-site rules (ESP007-ESP016) rely on.
+
+Kept apart from the scope analysis in fast_backend.py: nothing here resolves names.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import re
+from collections.abc import Iterator
+from typing import Protocol
+
+from .model import MaskFunction, Span
+
+# A call argument in source order: the expression (positional, `*x` as the Starred node) or the keyword
+# (`name=value`, `**kw`), with "*", "**" or "".
+ArgumentItem = tuple[ast.expr | ast.keyword, str]
+
+
+class _HasPositions(Protocol):
+    lines: list[str]
+
+    def start(self, node: ast.AST) -> tuple[int, int]: ...
+    def end(self, node: ast.AST) -> tuple[int, int]: ...
+
+
+def argument_items(call: ast.Call) -> list[ArgumentItem]:
+    items: list[ArgumentItem] = [(a, "*" if isinstance(a, ast.Starred) else "") for a in call.args]
+    items += [(k, "" if k.arg else "**") for k in call.keywords]
+    items.sort(key=lambda item: (item[0].lineno, item[0].col_offset))
+    return items
+
+
+def _between(positions: _HasPositions, start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The source text from `start` to `end` (1-based lines, 0-based character columns)."""
+    (l1, c1), (l2, c2) = start, end
+    if l1 == l2:
+        return positions.lines[l1 - 1][c1:c2]
+    parts = [positions.lines[l1 - 1][c1:], *positions.lines[l1 : l2 - 1], positions.lines[l2 - 1][:c2]]
+    return "".join(parts)
+
+
+def _only_separator(text: str) -> bool:
+    return text.replace(",", "", 1).strip() == "" and text.count(",") == 1
+
+
+def removal_span(positions: _HasPositions, items: list[ArgumentItem], index: int) -> Span | None:
+    """Where to cut to remove argument `index` and one separating comma; None if anything else is in between
+    (a comment, a parenthesis)."""
+    node = items[index][0]
+    start, end = positions.start(node), positions.end(node)
+    if index > 0:
+        previous_end = positions.end(items[index - 1][0])
+        if not _only_separator(_between(positions, previous_end, start)):
+            return None
+        return Span(previous_end[0], previous_end[1] + 1, end[0], end[1] + 1)
+    if index + 1 < len(items):
+        next_start = positions.start(items[index + 1][0])
+        if not _only_separator(_between(positions, end, next_start)):
+            return None
+        return Span(start[0], start[1] + 1, next_start[0], next_start[1] + 1)
+    return Span(start[0], start[1] + 1, end[0], end[1] + 1)
+
+
+def own_returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Return]:
+    """The function's own `return` statements (not those of functions or classes nested in it)."""
+    stack: list[ast.AST] = list(func.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            yield node
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+_COMPILATION = re.compile(r"compile|_dynamo|\bjit\b")
+
+
+def mentions_compilation(text: str) -> bool:
+    """The module may compile something (`torch.compile`, `_dynamo`, `jit`, even `re.compile`): ESP016 then
+    cannot tell whether a `flex_attention` call runs compiled, and stays silent."""
+    return _COMPILATION.search(text) is not None
+
+
+class ParameterRead(enum.Enum):
+    NEVER = "never"  # the name is not read anywhere in the function
+    PASSED = "passed"  # read only as a whole argument of calls (another mask function may read it)
+    DIRECT = "direct"  # read in an expression: indexing, comparison, arithmetic, ...
+    UNKNOWN = "unknown"  # no such positional parameter, `*args`, or dynamic access (`locals()`, `eval`)
+
+
+_DYNAMIC = frozenset({"locals", "vars", "eval", "exec"})
+_MAX_CALL_DEPTH = 8
+
+# A call that receives the parameter whole: the call, and the position it is passed at (None: by keyword,
+# or after `*args`).
+_Pass = tuple[ast.Call, int | None]
+
+
+def _parameter_uses(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, index: int
+) -> tuple[ParameterRead, list[_Pass]]:
+    args = fn.args
+    positional = [*args.posonlyargs, *args.args]
+    if index >= len(positional):
+        return ParameterRead.UNKNOWN, []
+    name = positional[index].arg
+    roots: list[ast.AST] = [fn.body] if isinstance(fn, ast.Lambda) else list(fn.body)
+    parents: dict[int, ast.AST] = {}
+    loads: list[ast.Name] = []
+    for root in roots:
+        for node in ast.walk(root):
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+            if isinstance(node, ast.Name):
+                if node.id in _DYNAMIC:
+                    return ParameterRead.UNKNOWN, []
+                if node.id == name:
+                    if not isinstance(node.ctx, ast.Load):
+                        return ParameterRead.UNKNOWN, []  # rebound or deleted: what is read is no longer `b`
+                    loads.append(node)
+    if not loads:
+        return ParameterRead.NEVER, []
+    passes: list[_Pass] = []
+    for load in loads:
+        parent = parents.get(id(load))
+        if isinstance(parent, ast.keyword) and isinstance(parents.get(id(parent)), ast.Call):
+            call = parents[id(parent)]
+            assert isinstance(call, ast.Call)
+            passes.append((call, None))
+        elif isinstance(parent, ast.Call) and parent.func is not load:
+            before = parent.args[: next(i for i, a in enumerate(parent.args) if a is load)]
+            starred = any(isinstance(a, ast.Starred) for a in before)
+            passes.append((parent, None if starred else len(before)))
+        else:
+            return ParameterRead.DIRECT, []
+    return ParameterRead.PASSED, passes
+
+
+def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRead:
+    """How positional parameter `index` of a mask function (0: `b`, 1: `h`) is read, following it into the
+    same-module functions it is passed to (`causal(b, h, q, kv)`). Nested functions count too (a
+    shadowing parameter there only makes the answer more cautious).
+
+    DIRECT: some function reads it in an expression. NEVER: provably no function reads it. PASSED: it
+    reaches a function we cannot see (or too deep), so it may or may not be read.
+    """
+    if fn.ast_node is None:
+        return ParameterRead.UNKNOWN
+    kind, passes = _parameter_uses(fn.ast_node, index)
+    if kind is not ParameterRead.PASSED:
+        return kind
+    outcomes: set[ParameterRead] = set()
+    for call, position in passes:
+        callees = fn.callees.get(id(call))
+        if position is None or not callees or _depth >= _MAX_CALL_DEPTH:
+            outcomes.add(ParameterRead.PASSED)
+            continue
+        outcomes.update(parameter_read(callee, position, _depth + 1) for callee in callees)
+    if ParameterRead.DIRECT in outcomes:
+        return ParameterRead.DIRECT
+    return ParameterRead.NEVER if outcomes == {ParameterRead.NEVER} else ParameterRead.PASSED

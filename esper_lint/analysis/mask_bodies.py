@@ -1,0 +1,626 @@
+"""Facts about the *body* of a mask_mod / score_mod: what it does with the tensors torch passes in.
+
+FlexAttention calls a mask_mod as `mask_mod(b, h, q_idx, kv_idx)` and a score_mod as
+`score_mod(score, b, h, q_idx, kv_idx)`, positionally, with 0-d tensors (batched by vmap, or traced by
+torch.compile). These pure functions read a stdlib `ast` function (`def` or `lambda`) and say:
+- which names hold values derived from those parameters (`derived_names`),
+- where the body uses such a value in Python control flow (`control_flow`), which vmap and dynamo
+  refuse, and which of those have a mechanical rewrite,
+- where a score_mod updates its `score` in place (`score_mutations`), or returns a boolean / ignores
+  `score` (`score_mod_misuse`),
+- whether the parameter names put kv before q (`swapped_index_names`),
+- which Python numbers a closure captures from its enclosing function (`captured_python_numbers`).
+
+Whether it reads `b`/`h` at all (ESP007/ESP009) is `call_sites.parameter_read`.
+
+Precision first: each answer errs towards "fine". A value counts as derived only when it is computed
+from a parameter by expressions that keep it a tensor; names of the body are resolved syntactically
+(a name bound in the body is local, any other name is free), and a function whose parameters are not
+plain positional ones is not analysed.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .model import MASK_MOD, SCORE_MOD
+
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+# How many positional parameters torch passes to each role.
+ARITY = {MASK_MOD: 4, SCORE_MOD: 5}
+
+# Attributes and calls whose result is plain Python metadata, not a tensor of the values.
+_METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout"})
+_METADATA_METHODS = frozenset(
+    {"size", "dim", "numel", "item", "tolist", "element_size", "is_floating_point", "is_complex", "is_tensor"}
+)
+_METADATA_BUILTINS = frozenset({"len", "isinstance", "type", "id", "callable", "hasattr", "repr", "str"})
+# Builtins that turn a tensor into a Python value (a data-dependent read) when given a derived value.
+_CONVERTING_BUILTINS = frozenset({"int", "float", "bool", "min", "max"})
+SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def positional_parameters(node: FuncNode, role: str) -> list[str] | None:
+    """The names torch's positional arguments bind, in order; None when they cannot be told.
+
+    Extra parameters with defaults are allowed (`def mask(b, h, q, kv, window=128)`); `*args` within
+    the first positions or fewer positional parameters than torch passes make the answer unknown.
+    """
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    arity = ARITY[role]
+    if len(positional) < arity:
+        return None
+    return [a.arg for a in positional[:arity]]
+
+
+def _body(node: FuncNode) -> list[ast.AST]:
+    return [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+
+
+def walk_body(node: FuncNode) -> Iterator[ast.AST]:
+    """Every node of the function's own body, not entering nested functions, lambdas or classes."""
+    stack = list(reversed(_body(node)))
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, SCOPE_NODES):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(current))))
+
+
+def local_names(node: FuncNode) -> set[str]:
+    """Names bound in the function's own scope (parameters included)."""
+    args = node.args
+    found = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    found.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    for n in walk_body(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            found.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            found.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            found.add(n.name)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            found.update(n.names)
+    return found
+
+
+def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
+    """The module's own statements and expressions (in `if`/`try`/loops too), not function or class bodies."""
+    stack: list[ast.AST] = list(module.body)
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+
+
+def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
+    found: dict[str, list[ast.AST]] = {}
+    for n in _module_level_nodes(module):
+        names: list[str] = []
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names = [n.id]
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [n.name]
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            for alias in n.names:
+                found.setdefault((alias.asname or alias.name).split(".")[0], []).append(alias)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names = [n.name]
+        for name in names:
+            found.setdefault(name, []).append(n)
+    return found
+
+
+def enclosing_functions(module: ast.Module, node: FuncNode) -> list[FuncNode] | None:
+    """The functions around `node`, outermost first; None when `node` is not in `module`.
+
+    Iterative (a parent map built while searching), so deeply nested generated code cannot exhaust the stack."""
+    parents: dict[int, ast.AST] = {}
+    stack: list[ast.AST] = [module]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            chain: list[FuncNode] = []
+            parent = parents.get(id(current))
+            while parent is not None:
+                if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    chain.append(parent)
+                parent = parents.get(id(parent))
+            return chain[::-1]
+        for child in ast.iter_child_nodes(current):
+            parents[id(child)] = current
+            stack.append(child)
+    return None
+
+
+def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
+    """Names bound at module level or by an enclosing function; None when `node` cannot be placed."""
+    if module is None:
+        return set()
+    outer = enclosing_functions(module, node)
+    if outer is None:
+        return None
+    names = set(_module_bindings(module))
+    for fn in outer:
+        names |= local_names(fn)
+    return names
+
+
+def _torch_imported(module: ast.Module) -> bool:
+    """`torch` is bound once at module level, by a plain top-level `import torch`."""
+    bindings = _module_bindings(module).get("torch", [])
+    return (
+        len(bindings) == 1
+        and isinstance(bindings[0], ast.alias)
+        and bindings[0].name == "torch"
+        and bindings[0].asname in (None, "torch")
+        and any(isinstance(stmt, ast.Import) and bindings[0] in stmt.names for stmt in module.body)
+    )
+
+
+def names_torch_module(module: ast.Module | None, node: FuncNode) -> bool:
+    """Inside `node`, the name `torch` is the torch module: a plain module-level `import torch`, its only
+    binding in the module, and no binding of `torch` in `node` or the functions around it."""
+    if module is None:
+        return False
+    outer = enclosing_functions(module, node)
+    if outer is None or any("torch" in local_names(fn) for fn in (*outer, node)):
+        return False
+    return _torch_imported(module)
+
+
+class _Derivation:
+    """Whether an expression may hold a tensor computed from the parameters."""
+
+    def __init__(self, derived: set[str], free_builtins: set[str]) -> None:
+        self.derived = derived
+        self.free_builtins = free_builtins  # builtin names the body does not rebind
+
+    def __call__(self, expr: ast.AST | None) -> bool:
+        stack = [expr] if expr is not None else []
+        while stack:  # iterative: long generated expressions cannot exhaust the stack
+            current = stack.pop()
+            if isinstance(current, ast.Name):
+                if current.id in self.derived:
+                    return True
+                continue
+            if not self._may_hold_values(current):
+                continue
+            stack.extend(ast.iter_child_nodes(current))
+        return False
+
+    def _may_hold_values(self, expr: ast.AST) -> bool:
+        """False for what only gives Python metadata (`.shape`, `len()`, `is`) or defines a new scope."""
+        if isinstance(expr, (ast.Constant, *SCOPE_NODES)):
+            return False
+        if isinstance(expr, ast.Attribute):
+            return expr.attr not in _METADATA_ATTRIBUTES
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            if isinstance(func, ast.Attribute) and func.attr in _METADATA_METHODS:
+                return False
+            if isinstance(func, ast.Name) and func.id in self.free_builtins and func.id in _METADATA_BUILTINS:
+                return False
+        # Identity (`x is None`) is a Python bool, whatever the operands.
+        return not (isinstance(expr, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in expr.ops))
+
+
+def _targets(stmt: ast.AST) -> list[tuple[ast.expr, ast.AST | None]]:
+    """(target, value) pairs of one binding construct in the body."""
+    if isinstance(stmt, ast.Assign):
+        return [(t, stmt.value) for t in stmt.targets]
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return [(stmt.target, stmt.value)]
+    if isinstance(stmt, ast.NamedExpr):
+        return [(stmt.target, stmt.value)]
+    if isinstance(stmt, (ast.For, ast.AsyncFor, ast.comprehension)):
+        return [(stmt.target, stmt.iter)]
+    if isinstance(stmt, ast.withitem) and stmt.optional_vars is not None:
+        return [(stmt.optional_vars, stmt.context_expr)]
+    return []
+
+
+def _stored_names(target: ast.expr) -> Iterator[str]:
+    for n in ast.walk(target):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            yield n.id
+
+
+def free_builtins(node: FuncNode, module: ast.Module | None = None) -> set[str]:
+    """Builtin names that are still the builtins inside `node` (not bound there, around it, or in `module`)."""
+    import builtins
+
+    shadowed = _shadowed(module, node)
+    if shadowed is None:
+        return set()
+    return {name for name in dir(builtins) if not name.startswith("_")} - local_names(node) - shadowed
+
+
+def derived_names(node: FuncNode, role: str) -> set[str] | None:
+    """Names that may hold values computed from the parameters torch passes; None when unknown."""
+    params = positional_parameters(node, role)
+    if params is None:
+        return None
+    derived = set(params)
+    is_derived = _Derivation(derived, free_builtins(node))
+    bindings = [pair for n in walk_body(node) for pair in _targets(n)]
+    changed = True
+    while changed:  # a fixpoint: `d = q - kv; e = d * 2` makes both derived, in any order
+        changed = False
+        for target, value in bindings:
+            if is_derived(value) or (isinstance(target, ast.Subscript) and is_derived(target.slice)):
+                for name in _stored_names(target):
+                    if name not in derived:
+                        derived.add(name)
+                        changed = True
+    return derived
+
+
+@dataclass(frozen=True)
+class ControlFlow:
+    """Python control flow on a derived value: `node` is where to report; `what` says what it is."""
+
+    node: ast.AST
+    what: str  # "`if` test", "`x if c else y`", "`and`", "`or`", "`not`", "`.item()`", "`int()`", ...
+    fixable: bool = False  # a mechanical rewrite exists (see esper_lint.rules.mask_bodies)
+
+
+def control_flow(
+    node: FuncNode, role: str, module: ast.Module | None = None, traced_by_dynamo: bool = True
+) -> list[ControlFlow]:
+    """Where the body turns a derived tensor into a Python bool or number; empty when unknown.
+
+    `module` (the tree around `node`) lets builtins shadowed at module level be told apart. Builtin
+    `min`/`max` count only when the function is certainly *not* traced by dynamo (`traced_by_dynamo`
+    False): dynamo rewrites them to `torch.minimum`/`torch.maximum` (a score_mod, a compiled
+    `create_block_mask`), while plain `vmap` (an uncompiled `create_block_mask`/`create_mask`) fails."""
+    derived = derived_names(node, role)
+    if derived is None:
+        return []
+    builtins_here = free_builtins(node, module)
+    is_derived = _Derivation(derived, builtins_here)
+    params = positional_parameters(node, role) or []
+    index_names = set(params[1:] if role == SCORE_MOD else params)
+    found: list[ControlFlow] = []
+    for n in walk_body(node):
+        if isinstance(n, (ast.If, ast.While)) and is_derived(n.test):
+            word = "if" if isinstance(n, ast.If) else "while"
+            found.append(ControlFlow(n.test, f"`{word}` test"))
+        elif isinstance(n, ast.Assert) and is_derived(n.test):
+            found.append(ControlFlow(n.test, "`assert`"))
+        elif isinstance(n, ast.IfExp) and is_derived(n.test):
+            fixable = (
+                _tensor_logic(n.test, index_names)
+                and _is_plain(n.body, builtins_here)
+                and _is_plain(n.orelse, builtins_here)
+            )
+            found.append(ControlFlow(n, "`x if c else y`", fixable=fixable))
+        elif isinstance(n, ast.BoolOp) and any(is_derived(v) for v in n.values[:-1]):
+            # Python calls bool() on every operand but the last: only those must be tensors to fail.
+            word = "and" if isinstance(n.op, ast.And) else "or"
+            fixable = all(is_derived(v) and _tensor_logic(v, index_names) for v in n.values)
+            found.append(ControlFlow(n, f"`{word}`", fixable=fixable))
+        elif isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not) and is_derived(n.operand):
+            found.append(ControlFlow(n, "`not`", fixable=_invertible(n.operand, index_names)))
+        elif isinstance(n, ast.Compare) and len(n.ops) > 1 and is_derived(n):
+            found.append(ControlFlow(n, "a chained comparison (`a < b < c` is `a < b and b < c`)"))
+        elif isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute) and func.attr == "item" and not n.args and is_derived(func.value):
+                found.append(ControlFlow(n, "`.item()`"))
+            elif (
+                isinstance(func, ast.Name)
+                and func.id in _CONVERTING_BUILTINS
+                and func.id in builtins_here
+                and not (traced_by_dynamo and func.id in ("min", "max"))
+                and not n.keywords
+                and any(is_derived(a) for a in n.args)
+            ):
+                found.append(ControlFlow(n, f"`{func.id}()`"))
+        elif isinstance(n, (ast.For, ast.AsyncFor)) and is_derived(n.iter):
+            found.append(ControlFlow(n.iter, "`for` over a tensor"))
+    return _outermost_fixable(found)
+
+
+def _outermost_fixable(found: list[ControlFlow]) -> list[ControlFlow]:
+    """A fix rewrites a whole expression: an unfixable item inside blocks it, and the items inside a
+    fixable one are rewritten with it, so they are not reported on their own."""
+    settled = [
+        ControlFlow(
+            item.node, item.what, item.fixable and all(o.fixable for o in found if _contains(item.node, o.node))
+        )
+        for item in found
+    ]
+    return [item for item in settled if not any(o.fixable and _contains(o.node, item.node) for o in settled)]
+
+
+def _contains(outer: ast.AST, inner: ast.AST) -> bool:
+    return outer is not inner and any(n is inner for n in ast.walk(outer))
+
+
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+INVERSE_COMPARISON: dict[type[ast.cmpop], str] = {
+    ast.Eq: "!=",
+    ast.NotEq: "==",
+    ast.Lt: ">=",
+    ast.LtE: ">",
+    ast.Gt: "<=",
+    ast.GtE: "<",
+}
+
+
+def _is_comparison(expr: ast.expr) -> bool:
+    """A single `==`/`!=`/`<`/`<=`/`>`/`>=`: a bool tensor on tensors, a bool on Python numbers."""
+    return isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in INVERSE_COMPARISON
+
+
+def _invertible(expr: ast.expr, index_names: set[str]) -> bool:
+    """`not (a OP b)` is exactly `a INVERSE b` for `==`/`!=` always, and for orderings when no NaN can occur:
+    the operands read only index parameters (integer tensors) and integer constants."""
+    if not _is_comparison(expr):
+        return False
+    assert isinstance(expr, ast.Compare)
+    if not isinstance(expr.ops[0], _ORDERING):
+        return True
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Name) and n.id not in index_names:
+            return False
+        if isinstance(n, ast.Constant) and type(n.value) is not int:
+            return False
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
+            return False
+    return True
+
+
+def _tensor_logic(expr: ast.expr, index_names: set[str]) -> bool:
+    """Comparisons combined with `and`/`or`/`not` that `&`/`|` and inverted comparisons express exactly,
+    for tensors (what FlexAttention passes) and Python numbers alike (`~` is not used: on a Python bool it
+    is bitwise, `~True == -2`)."""
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        return _invertible(expr.operand, index_names)
+    if isinstance(expr, ast.BoolOp):
+        return all(_tensor_logic(v, index_names) for v in expr.values)
+    return _is_comparison(expr)
+
+
+def _is_plain(expr: ast.expr, builtins_here: set[str]) -> bool:
+    """An expression that cannot fail when evaluated for every element (both branches of a `torch.where`):
+    names, attributes of names, constants, `float("inf")` (the builtin), and `+`/`-`/`*`/`&`/`|` and single
+    comparisons on them; no indexing, no other call."""
+    if isinstance(expr, (ast.Name, ast.Constant)):
+        return True
+    if isinstance(expr, ast.Attribute):
+        return isinstance(expr.value, ast.Name)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
+        return _is_plain(expr.operand, builtins_here)
+    if isinstance(expr, ast.Compare):
+        return _is_comparison(expr) and all(_is_plain(e, builtins_here) for e in (expr.left, *expr.comparators))
+    if isinstance(expr, ast.BinOp):
+        return (
+            isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.BitAnd, ast.BitOr))
+            and _is_plain(expr.left, builtins_here)
+            and _is_plain(expr.right, builtins_here)
+        )
+    if isinstance(expr, ast.Call):
+        return (
+            isinstance(expr.func, ast.Name)
+            and expr.func.id == "float"
+            and "float" in builtins_here
+            and len(expr.args) == 1
+            and not expr.keywords
+            and isinstance(expr.args[0], ast.Constant)
+            and isinstance(expr.args[0].value, str)
+        )
+    return False
+
+
+def score_name(node: FuncNode) -> str | None:
+    params = positional_parameters(node, SCORE_MOD)
+    return None if params is None else params[0]
+
+
+_IN_PLACE_EXCEPTIONS = frozenset({"requires_grad_"})
+
+
+def score_mutations(node: FuncNode) -> list[ast.AST]:
+    """In-place updates of the score tensor: `score += x`, `score.add_(x)`, `score[...] = x`.
+
+    Only while `score` still names the tensor torch passed: once the body rebinds it (`score = score * 2`)
+    later updates touch a new tensor, so a body with any plain rebinding of `score` is not analysed.
+    """
+    name = score_name(node)
+    if name is None:
+        return []
+    body = list(walk_body(node))
+    for n in body:
+        for target, _ in _targets(n):
+            if not isinstance(n, ast.AugAssign) and name in set(_stored_names(target)):
+                return []
+    found: list[ast.AST] = []
+    for n in body:
+        if isinstance(n, ast.AugAssign) and _is_name(n.target, name):
+            found.append(n)
+        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            if any(isinstance(t, ast.Subscript) and _is_name(t.value, name) for t in targets):
+                found.append(n)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            method = n.func.attr
+            if (
+                _is_name(n.func.value, name)
+                and method.endswith("_")
+                and not method.startswith("_")
+                and method not in _IN_PLACE_EXCEPTIONS
+            ):
+                found.append(n)
+    return found
+
+
+def _is_name(expr: ast.AST, name: str) -> bool:
+    return isinstance(expr, ast.Name) and expr.id == name
+
+
+@dataclass(frozen=True)
+class ScoreMisuse:
+    node: ast.AST  # the returned expression (or the function, when it never reads `score`)
+    returns_boolean: bool  # else: never reads `score`
+
+
+def _is_boolean(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Compare):
+        return True
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, bool)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.Not, ast.Invert)):
+        return _is_boolean(expr.operand)
+    if isinstance(expr, ast.BoolOp):
+        return all(_is_boolean(v) for v in expr.values)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+        return _is_boolean(expr.left) and _is_boolean(expr.right)
+    return False
+
+
+def returned_values(node: FuncNode) -> list[ast.expr]:
+    if isinstance(node, ast.Lambda):
+        return [node.body]
+    return [n.value for n in walk_body(node) if isinstance(n, ast.Return) and n.value is not None]
+
+
+def score_mod_misuse(node: FuncNode) -> list[ScoreMisuse]:
+    """A score_mod that returns a boolean (a mask_mod's result), or that never reads `score`."""
+    name = score_name(node)
+    if name is None:
+        return []
+    values = returned_values(node)
+    booleans = [v for v in values if _is_boolean(v)]
+    if booleans:
+        return [ScoreMisuse(v, True) for v in booleans]
+    if name.startswith("_") or not values:
+        return []  # `_score`: deliberately unused; no return value: nothing to say about it
+    if any(_is_name(n, name) for n in walk_body(node)):
+        return []
+    if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) for n in walk_body(node)):
+        return []  # a nested function may read it
+    if isinstance(node, ast.Lambda):
+        return [ScoreMisuse(node.body, False)]
+    return [ScoreMisuse(v, False) for v in values]
+
+
+# Parameter names, lower-cased with underscores removed, that plainly name one side.
+_INDEX_SUFFIXES = ("", "idx", "index", "indices", "pos", "position", "positions", "id", "ids", "i")
+_KV_STEMS = ("kv", "k", "key", "keys", "kvidx")
+_Q_STEMS = ("q", "query", "queries")
+
+
+def _side(name: str) -> str | None:
+    word = name.lower().replace("_", "")
+    for stems, side in ((_KV_STEMS, "kv"), (_Q_STEMS, "q")):
+        if any(word == stem + suffix for stem in stems for suffix in _INDEX_SUFFIXES):
+            return side
+    return None
+
+
+def swapped_index_names(node: FuncNode, role: str) -> tuple[str, str] | None:
+    """(kv name, q name) when the q position holds a kv-named parameter and the kv position a q-named one."""
+    params = positional_parameters(node, role)
+    if params is None:
+        return None
+    q_param, kv_param = params[-2], params[-1]
+    if _side(q_param) == "kv" and _side(kv_param) == "q":
+        return q_param, kv_param
+    return None
+
+
+# --------------------------------------------------------------------------- ESP015: captured Python numbers
+_NUMBER_BUILTINS = frozenset({"int", "float", "len", "round"})
+_NUMBER_ANNOTATIONS = frozenset({"int", "float"})
+
+
+def _computes_number(expr: ast.expr, builtins_here: set[str]) -> bool:
+    """A Python number computed at run time: `int(...)`, `float(...)`, `len(...)`, `round(...)`, `x.item()`,
+    or arithmetic on one of those and constants (a constant alone does not vary between calls)."""
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Name):
+            return func.id in _NUMBER_BUILTINS and func.id in builtins_here
+        return isinstance(func, ast.Attribute) and func.attr == "item" and not expr.args
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Div)):
+        sides = (expr.left, expr.right)
+        return all(_computes_number(s, builtins_here) or _is_number_constant(s) for s in sides) and any(
+            _computes_number(s, builtins_here) for s in sides
+        )
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+        return _computes_number(expr.operand, builtins_here)
+    return False
+
+
+def _is_number_constant(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and type(expr.value) in (int, float)
+
+
+def _binds_python_number(fn: FuncNode, name: str, module: ast.Module) -> bool:
+    """Every binding of `name` in `fn` is a parameter annotated `int`/`float` or a computed Python number."""
+    args = fn.args
+    annotated = False
+    for param in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+        if param.arg == name:
+            annotation = param.annotation
+            if not (isinstance(annotation, ast.Name) and annotation.id in _NUMBER_ANNOTATIONS):
+                return False
+            annotated = True
+    builtins_here = free_builtins(fn, module)
+    values: list[ast.expr] = []
+    for n in walk_body(fn):
+        for target, value in _targets(n):
+            if name in set(_stored_names(target)):
+                if not isinstance(target, ast.Name) or not isinstance(n, (ast.Assign, ast.AnnAssign)):
+                    return False
+                if not isinstance(value, ast.expr):
+                    return False
+                values.append(value)
+    return (annotated or bool(values)) and all(_computes_number(v, builtins_here) for v in values)
+
+
+def captured_python_numbers(module: ast.Module | None, node: FuncNode) -> list[ast.Name]:
+    """The first read, in the body, of each name captured from an enclosing function that binds it to a
+    Python number computed per call (see `_binds_python_number`). Empty when anything is unclear."""
+    if module is None:
+        return []
+    outer = enclosing_functions(module, node)
+    if not outer:
+        return []
+    own = local_names(node)
+    found: dict[str, ast.Name] = {}
+    for n in walk_body(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in own and n.id not in found:
+            binder = next((fn for fn in reversed(outer) if n.id in local_names(fn)), None)
+            if binder is not None and _binds_python_number(binder, n.id, module):
+                found[n.id] = n
+    return list(found.values())
+
+
+def compiles_with_static_shapes(module: ast.Module | None) -> bool:
+    """The module calls `torch.compile(..., dynamic=False)` (a call or a decorator), `torch` being the module."""
+    if module is None or not _torch_imported(module):
+        return False
+    for n in ast.walk(module):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "compile"
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == "torch"
+        ):
+            for keyword in n.keywords:
+                value = keyword.value
+                if keyword.arg == "dynamic" and isinstance(value, ast.Constant) and value.value is False:
+                    return True
+    return False

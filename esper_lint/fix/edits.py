@@ -1,0 +1,193 @@
+"""Text-edit fixes: a finding carries the edits that fix it; `--fix` applies them with the hoist's guarantees.
+
+A rule computes its edits from the facts the analysis recorded (spans of the call, its arguments, ...), so
+checking and fixing agree by construction. An `Edit` replaces the text of a `Span` (1-based lines, 1-based
+character columns, end exclusive, as every finding's span) with new text; an empty span inserts. A `Fix` is
+the edits of one finding, applied all together or not at all. `safe` fixes keep what the program does
+exactly; the others ("unsafe", ruff's meaning) may change behaviour and are applied only with
+`--unsafe-fixes`.
+
+`apply_edit_fixes` applies every applicable fix whose edits overlap no other chosen fix, then checks the
+result as the hoist does: it must parse and compile, and linting it again must find exactly the findings
+that were there minus the fixed ones. Text outside the edited spans is kept byte for byte (the file is
+decoded and re-encoded with its own encoding; line endings are untouched). It repeats until nothing is
+left to apply, so running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..analysis.model import Span
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..findings import Finding
+
+SAFE = "safe"
+UNSAFE = "unsafe"
+_MAX_ROUNDS = 5  # fixes dropped for overlapping are applied in a later round; real files need one or two
+
+
+@dataclass(frozen=True)
+class Edit:
+    span: Span
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    edits: tuple[Edit, ...]
+    applicability: str = SAFE  # SAFE or UNSAFE
+    description: str = ""  # what it does, e.g. "pass it as `block_mask=`"
+
+    @property
+    def safe(self) -> bool:
+        return self.applicability == SAFE
+
+    @property
+    def start(self) -> tuple[int, int]:
+        return min((e.span.line, e.span.column) for e in self.edits)
+
+    @property
+    def end(self) -> tuple[int, int]:
+        return max((e.span.end_line, e.span.end_column) for e in self.edits)
+
+
+def replace(span: Span, text: str, applicability: str = SAFE, description: str = "") -> Fix:
+    return Fix((Edit(span, text),), applicability, description)
+
+
+def insert_at(line: int, column: int, text: str) -> Edit:
+    return Edit(Span(line, column, line, column), text)
+
+
+class EditFailed(Exception):
+    """The edited module failed a check: the file is left as it was."""
+
+
+@dataclass
+class EditOutcome:
+    source: bytes
+    fixed: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # what the fast analysis finds in `source`
+
+
+def applicable(finding: Finding, unsafe: bool) -> bool:
+    return finding.edits is not None and (finding.edits.safe or unsafe)
+
+
+def choose(findings: Sequence[Finding], unsafe: bool) -> list[Finding]:
+    """The findings whose fixes apply, in order, dropping any whose edits overlap an earlier choice."""
+    chosen: list[Finding] = []
+    taken: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    candidates = [f for f in findings if applicable(f, unsafe)]
+    for finding in sorted(candidates, key=lambda f: f.edits.start if f.edits else (0, 0)):
+        assert finding.edits is not None
+        start, end = finding.edits.start, finding.edits.end
+        # Overlapping spans, or two insertions at one point (their order would be arbitrary).
+        if any((start < t_end and t_start < end) or start == t_start for t_start, t_end in taken):
+            continue
+        chosen.append(finding)
+        taken.append((start, end))
+    return chosen
+
+
+def apply_to_text(text: str, edits: Sequence[Edit]) -> str:
+    """`text` with the (non-overlapping) edits applied; lines split as Python splits them."""
+    lines = io.StringIO(text, newline="").readlines()
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        if line - 1 >= len(lines):
+            return len(text)
+        return starts[line - 1] + column - 1
+
+    out = text
+    for edit in sorted(edits, key=lambda e: (e.span.line, e.span.column), reverse=True):
+        begin = offset(edit.span.line, edit.span.column)
+        stop = offset(edit.span.end_line, edit.span.end_column)
+        out = out[:begin] + edit.replacement + out[stop:]
+    return out
+
+
+def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = False) -> EditOutcome:
+    """Apply the text-edit fixes of every finding (the unsafe ones too when `unsafe`), verified.
+
+    Raises EditFailed when the result would not compile or would change other findings.
+    """
+    from ..engine import analyze_fast, check_decodable, parse_fast
+
+    encoding = _encoding(source)
+    outcome = EditOutcome(source)
+    text = check_decodable(source, path)
+    for _ in range(_MAX_ROUNDS):
+        tree = parse_fast(text, path)
+        if tree is None:
+            break
+        try:
+            findings = analyze_fast(tree, text, path, config)
+            outcome.findings = findings
+            chosen = choose(findings, unsafe)
+            if not chosen:
+                break
+            new_text = apply_to_text(text, [e for f in chosen if f.edits for e in f.edits.edits])
+            outcome.findings = _verify(new_text, path, config, findings, chosen)
+            new_source = new_text.encode(encoding)
+        except EditFailed:
+            raise
+        except Exception as exc:  # a bug in a fix must not stop the run or damage the file
+            raise EditFailed(f"{type(exc).__name__}: {exc}") from exc
+        outcome.fixed.extend(chosen)
+        text = new_text
+        outcome.source = new_source
+    return outcome
+
+
+def _encoding(source: bytes) -> str:
+    import tokenize
+
+    try:
+        return tokenize.detect_encoding(io.BytesIO(source).readline)[0]
+    except SyntaxError:
+        return "utf-8"
+
+
+def _verify(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
+    from ..engine import analyze_fast
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(new_text, filename=path)
+            compile(tree, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        raise EditFailed(f"the fix would produce code that does not compile ({exc})") from None
+    after = analyze_fast(tree, new_text, path, config)
+    expected = Counter(f.code for f in before)
+    expected.subtract(f.code for f in fixed)
+    if Counter(f.code for f in after) != +expected:
+        raise EditFailed("the fix would produce code that changes other findings when linted again")
+    return after
+
+
+def with_edit_findings(findings: list[Finding], source: bytes, path: str, config: Config) -> list[Finding]:
+    """`findings` plus those of the fast analysis of `source` they lack (by place and code): while the fixer
+    analyses with LibCST, which computes ESP001-ESP006 facts only, the other rules' findings come from here."""
+    from ..engine import analyze_fast, check_decodable, parse_fast
+
+    text = check_decodable(source, path)
+    tree = parse_fast(text, path)
+    if tree is None:
+        return findings
+    present = {(f.span, f.code) for f in findings}
+    extra = [f for f in analyze_fast(tree, text, path, config) if (f.span, f.code) not in present]
+    return sorted([*findings, *extra], key=lambda f: f.sort_key) if extra else findings

@@ -1,0 +1,244 @@
+"""The body facts of esper_lint.analysis.mask_bodies, on small functions (no torch needed)."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from esper_lint.analysis import mask_bodies as bodies
+from esper_lint.analysis.mask_bodies import MASK_MOD, SCORE_MOD
+
+
+def _fn(source: str) -> bodies.FuncNode:
+    tree = ast.parse(textwrap.dedent(source))
+    node = next(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda)))
+    assert isinstance(node, (ast.FunctionDef, ast.Lambda))
+    return node
+
+
+CHAINED = "a chained comparison (`a < b < c` is `a < b and b < c`)"
+
+
+def _flow(source: str, role: str = MASK_MOD, traced_by_dynamo: bool = False) -> list[tuple[str, bool]]:
+    return [(item.what, item.fixable) for item in bodies.control_flow(_fn(source), role, None, traced_by_dynamo)]
+
+
+def test_derived_names_follow_assignments_in_any_order_and_captured_indexing() -> None:
+    node = _fn(
+        """
+        def padding(b, h, q_idx, kv_idx):
+            out = limit > kv_idx
+            limit = lengths[b]
+            width = WINDOW * 2
+            n = q_idx.shape[0]
+            return out
+        """
+    )
+    derived = bodies.derived_names(node, MASK_MOD)
+    assert derived is not None
+    assert {"b", "h", "q_idx", "kv_idx", "out", "limit"} <= derived
+    assert "width" not in derived and "n" not in derived  # constants and metadata are Python values
+
+
+def test_unusual_parameter_lists_are_unknown() -> None:
+    assert bodies.derived_names(_fn("def m(*args): return args[2] >= args[3]"), MASK_MOD) is None
+    assert bodies.control_flow(_fn("def m(*args): return args[2] >= args[3] and True"), MASK_MOD) == []
+    assert bodies.positional_parameters(_fn("def m(b, h, q, kv, w=4): pass"), MASK_MOD) == ["b", "h", "q", "kv"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def m(b, h, q, kv):\n    if q >= kv:\n        return True\n    return False", [("`if` test", False)]),
+        ("def m(b, h, q, kv):\n    while q > kv:\n        q = q - 1\n    return q", [("`while` test", False)]),
+        ("def m(b, h, q, kv):\n    return q >= kv and q - kv < 8", [("`and`", True)]),
+        ("def m(b, h, q, kv):\n    return q == kv or not q > kv", [("`or`", True)]),
+        ("def m(b, h, q, kv):\n    return not (q < kv)", [("`not`", True)]),
+        ("def m(b, h, q, kv):\n    return 0 <= q - kv < 8", [(CHAINED, False)]),
+        ("def m(b, h, q, kv):\n    return kv < lengths[b].item()", [("`.item()`", False)]),
+        ("def m(b, h, q, kv):\n    return kv < int(lengths[b])", [("`int()`", False)]),
+        ("def m(b, h, q, kv):\n    return min(q, kv) >= 0", [("`min()`", False)]),
+        ("def m(b, h, q, kv):\n    return True if q >= kv else False", [("`x if c else y`", True)]),
+        (
+            "def m(b, h, q, kv):\n    return (q > 0) & (kv < 8) if q >= kv else q == kv",
+            [("`x if c else y`", True)],
+        ),
+        (
+            "def m(b, h, q, kv):\n    return q > 0 if q >= kv else not q == kv",
+            [("`x if c else y`", False), ("`not`", True)],
+        ),
+        ("def m(b, h, q, kv):\n    return q >= kv if lengths[b] else False", [("`x if c else y`", False)]),
+        ("def s(score, b, h, q, kv):\n    return score if q >= kv else bias[h]", [("`x if c else y`", False)]),
+    ],
+)
+def test_control_flow_on_derived_values(source: str, expected: list[tuple[str, bool]]) -> None:
+    assert _flow(source) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def m(b, h, q, kv):\n    if WINDOW > 0:\n        return q - kv < WINDOW\n    return q >= kv",
+        "def m(b, h, q, kv):\n    return (q >= kv) & (q - kv < 8)",
+        "def m(b, h, q, kv):\n    return causal and q >= kv",  # only the last operand is a tensor
+        "def m(b, h, q, kv):\n    return (q >= kv) if causal else (q == kv)",
+        "def m(b, h, q, kv):\n    if q.shape[0] > 1:\n        pass\n    return q >= kv",
+        "def m(b, h, q, kv):\n    if len(q) > 1:\n        pass\n    return q >= kv",
+        "def m(b, h, q, kv):\n    if not torch.is_tensor(q):\n        q = torch.tensor(q)\n    return q >= kv",
+        "def m(b, h, q, kv):\n    assert q.dtype == torch.int32\n    return q >= kv",
+        "def m(b, h, q, kv):\n    if kv is None:\n        return q >= 0\n    return q >= kv",
+        "def m(b, h, q, kv):\n    return q - kv < min(WINDOW, 128)",
+        "def m(b, h, q, kv, int=int):\n    return kv < int(q)",  # `int` is not the builtin here
+        "def m(b, h, q, kv):\n    def inner(x):\n        return x if x else 0\n    return q >= kv",
+    ],
+)
+def test_python_values_and_tensor_operations_are_fine(source: str) -> None:
+    assert _flow(source) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "fixable"),
+    [
+        ("def m(b, h, q, kv):\n    return not q - kv > 8", True),  # integer indices: no NaN
+        ("def m(b, h, q, kv):\n    return not lengths[b] > kv", False),  # a captured tensor may hold NaN
+        ("def m(b, h, q, kv):\n    return not q > 0.5", False),
+        ("def m(b, h, q, kv):\n    return not lengths[b] == kv", True),  # `!=` is exact for every value
+        ("def s(score, b, h, q, kv):\n    return not score > 0", False),
+        ("def m(b, h, q, kv):\n    return not q in kv", False),
+        ("def m(b, h, q, kv):\n    return q >= kv and not q / 2 > kv", False),
+    ],
+)
+def test_not_is_fixable_only_where_the_inverted_comparison_is_exact(source: str, fixable: bool) -> None:
+    role = SCORE_MOD if source.startswith("def s") else MASK_MOD
+    outermost = bodies.control_flow(_fn(source), role)[0]
+    assert outermost.fixable is fixable
+
+
+def test_nested_boolean_operators_are_fixed_as_a_whole() -> None:
+    found = _flow("def m(b, h, q, kv):\n    return q >= kv and (q - kv < 8 or q == 0)")
+    assert found == [("`and`", True)]  # one finding, one fix for the whole expression
+    found = _flow("def m(b, h, q, kv):\n    return q >= kv and (kv < lengths[b].item())")
+    assert found == [("`and`", False), ("`.item()`", False)]
+
+
+def test_builtin_min_max_count_only_without_dynamo() -> None:
+    source = "def m(b, h, q, kv):\n    return max(q - kv, 0) < 8"
+    assert _flow(source, traced_by_dynamo=False) == [("`max()`", False)]
+    assert _flow(source, traced_by_dynamo=True) == []
+
+
+def test_score_mod_control_flow_counts_score_as_derived() -> None:
+    assert _flow("def s(score, b, h, q, kv):\n    return score if score > 0 else 0.0", SCORE_MOD) == [
+        ("`x if c else y`", True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "count"),
+    [
+        ("def s(score, b, h, q, kv):\n    score += q - kv\n    return score", 1),
+        ("def s(score, b, h, q, kv):\n    score.add_(q - kv)\n    return score", 1),
+        ("def s(score, b, h, q, kv):\n    score[...] = 0\n    return score", 1),
+        ("def s(score, b, h, q, kv):\n    score = score * 2\n    score += 1\n    return score", 0),
+        ("def s(score, b, h, q, kv):\n    return score.add(q - kv)", 0),
+        ("def s(score, b, h, q, kv):\n    score.requires_grad_(False)\n    return score", 0),
+        ("def s(x, b, h, q, kv):\n    x *= 2\n    return x", 1),
+    ],
+)
+def test_score_mutations(source: str, count: int) -> None:
+    assert len(bodies.score_mutations(_fn(source))) == count
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("lambda score, b, h, q, kv: q >= kv", [True]),
+        ("def s(score, b, h, q, kv):\n    return (q >= kv) & (b == 0)", [True]),
+        ("def s(score, b, h, q, kv):\n    return bias[h] * (q - kv)", [False]),
+        ("def s(score, b, h, q, kv):\n    return score + bias[h] * (q - kv)", []),
+        ("def s(_score, b, h, q, kv):\n    return bias[h]", []),  # deliberately unused
+        ("def s(score, b, h, q, kv):\n    return torch.where(q >= kv, score, -inf)", []),
+    ],
+)
+def test_score_mod_misuse(source: str, expected: list[bool]) -> None:
+    assert [m.returns_boolean for m in bodies.score_mod_misuse(_fn(source))] == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "role", "expected"),
+    [
+        ("def m(b, h, kv_idx, q_idx): pass", MASK_MOD, ("kv_idx", "q_idx")),
+        ("def m(b, h, k, q): pass", MASK_MOD, ("k", "q")),
+        ("def m(b, h, key_pos, query_pos): pass", MASK_MOD, ("key_pos", "query_pos")),
+        ("def s(score, b, h, kv, q): pass", SCORE_MOD, ("kv", "q")),
+        ("def m(b, h, q_idx, kv_idx): pass", MASK_MOD, None),
+        ("def m(b, h, m, n): pass", MASK_MOD, None),
+        ("def m(b, h, kv_idx, token): pass", MASK_MOD, None),
+        ("def s(score, b, h, q, kv): pass", SCORE_MOD, None),
+        ("def m(b, h, kvq, qk): pass", MASK_MOD, None),
+    ],
+)
+def test_swapped_index_names(source: str, role: str, expected: tuple[str, str] | None) -> None:
+    assert bodies.swapped_index_names(_fn(source), role) == expected
+
+
+def _module_and_mask(source: str) -> tuple[ast.Module, bodies.FuncNode]:
+    tree = ast.parse(textwrap.dedent(source))
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "mask")
+    return tree, node
+
+
+@pytest.mark.parametrize(
+    ("binding", "expected"),
+    [
+        ("def build(n, offset: int):", ["offset"]),
+        ("def build(n, lengths):\n    offset = int(lengths.max())", ["offset"]),
+        ("def build(n, lengths):\n    offset = lengths.max().item() + 1", ["offset"]),
+        ("def build(n):\n    offset = 128", []),  # a constant: the same value every call
+        ("def build(n, offset):", []),  # unannotated: may be a tensor
+        ("def build(n, lengths):\n    offset = lengths.max()", []),  # a 0-d tensor
+        ("def build(n, lengths, offset: int):\n    offset = lengths[0]", []),
+    ],
+)
+def test_captured_python_numbers(binding: str, expected: list[str]) -> None:
+    source = f"{binding}\n    def mask(b, h, q, kv):\n        return q + offset >= kv\n    return mask\n"
+    tree, node = _module_and_mask(source)
+    assert [n.id for n in bodies.captured_python_numbers(tree, node)] == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch\nf = torch.compile(g, dynamic=False)", True),
+        ("import torch\n@torch.compile(dynamic=False)\ndef g(): pass", True),
+        ("import torch\nf = torch.compile(g)", False),
+        ("import torch as th\nf = th.compile(g, dynamic=False)", False),
+        ("import torch\ntorch = None\nf = torch.compile(g, dynamic=False)", False),
+    ],
+)
+def test_compiles_with_static_shapes(source: str, expected: bool) -> None:
+    assert bodies.compiles_with_static_shapes(ast.parse(source)) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch\ndef mask(b, h, q, kv): pass", True),
+        ("import torch as th\ndef mask(b, h, q, kv): pass", False),
+        ("from x import torch\ndef mask(b, h, q, kv): pass", False),
+        ("import torch\ndef mask(b, h, q, kv):\n    torch = 1", False),
+        ("import torch\ndef outer(torch):\n    def mask(b, h, q, kv): pass", False),
+        ("def f():\n    import torch\n    def mask(b, h, q, kv): pass", False),
+    ],
+)
+def test_names_torch_module(source: str, expected: bool) -> None:
+    tree, node = _module_and_mask(source)
+    assert bodies.names_torch_module(tree, node) is expected
+
+
+def test_builtins_shadowed_at_module_level_are_not_builtins() -> None:
+    tree, node = _module_and_mask("def min(a, b): return a\ndef mask(b, h, q, kv):\n    return min(q, kv) >= 0")
+    assert bodies.control_flow(node, MASK_MOD, tree, traced_by_dynamo=False) == []
+    assert [c.what for c in bodies.control_flow(node, MASK_MOD, None, traced_by_dynamo=False)] == ["`min()`"]
