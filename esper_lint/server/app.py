@@ -1,0 +1,361 @@
+"""`esper-lint server`: the language server (pygls over stdio).
+
+Diagnostics are published on open and save at once, and on change after a short pause in typing. Code
+actions: each fixable finding's rule fix (`quickfix`), `# noqa: CODE` for any finding, and the whole
+file's safe fixes (`source.fixAll.esper-lint`). Every edit is computed by the same functions as
+`esper-lint --fix` on the buffer's bytes (linting.py); nothing here decides what a finding or a fix is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from .. import __version__
+from ..config import Config, ConfigError
+from ..findings import FileError, FileResult, Finding
+from ..rules import RULES_BY_CODE
+from .linting import ConfigCache, FixOutcome, add_noqa, fix_buffer, internal_error, lint_buffer
+from .text import Buffer, BufferEncodingError, Edit, Position, UnitCounter, line_edits, span_to_range, split_lines
+
+SOURCE = "esper-lint"
+FIX_ALL_KIND = "source.fixAll.esper-lint"
+# A pause in typing this long (seconds) before a changed buffer is linted: keystrokes in a burst cost one lint.
+DEBOUNCE_SECONDS = 0.15
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass
+class DocumentState:
+    """The last lint of one open buffer, and the fixes computed for that exact text (by rule, None = all)."""
+
+    version: int | None
+    text: str
+    path: str
+    buffer: Buffer | None = None
+    config: Config | None = None
+    result: FileResult | None = None
+    fixes: dict[str | None, FixOutcome] = field(default_factory=dict)
+
+
+class EsperLintServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("esper-lint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        self.configs = ConfigCache()
+        self.documents: dict[str, DocumentState] = {}
+        self.pending_versions: dict[str, int] = {}
+        self._logged: dict[str, str] = {}  # uri -> the last problem logged for it (one line per new problem)
+
+    # ------------------------------------------------------------------ linting
+    def units(self) -> UnitCounter:
+        codec = self.workspace.position_codec
+        return lambda text: int(codec.client_num_units(text))
+
+    def lint(self, uri: str) -> DocumentState | None:
+        """Lint the buffer as it is now and publish its diagnostics."""
+        document = self.workspace.get_text_document(uri)
+        if not _is_python(document.language_id, uri):
+            return None
+        state = DocumentState(document.version, document.source, _path_for(uri, self.workspace.root_path))
+        self.documents[uri] = state
+        try:
+            state.buffer = Buffer.from_text(state.text)
+            state.config = self.configs.for_file(Path(state.path).absolute())
+            state.result = lint_buffer(state.buffer, state.path, state.config)
+        except BufferEncodingError as exc:
+            state.result = FileResult(state.path, errors=[FileError(state.path, str(exc), kind="decode-error")])
+        except ConfigError as exc:
+            self.log_once(uri, f"esper-lint: {exc}", types.MessageType.Error)
+            self.publish(uri, state, [])
+            return state
+        except Exception as exc:  # anything else: log it, keep serving
+            state.result = FileResult(state.path, errors=[internal_error(state.path, "check", exc)])
+        self.publish(uri, state, self.diagnostics(uri, state))
+        return state
+
+    def current(self, uri: str) -> DocumentState | None:
+        """The lint of the buffer's current text (linting again when a change is still pending)."""
+        state = self.documents.get(uri)
+        document = self.workspace.get_text_document(uri)
+        if state is None or state.text != document.source:
+            state = self.lint(uri)
+        return state
+
+    def diagnostics(self, uri: str, state: DocumentState) -> list[types.Diagnostic]:
+        result = state.result
+        if result is None:
+            return []
+        diagnostics = [self.diagnostic(state, finding) for finding in result.findings]
+        for error in result.errors:
+            if error.kind != "syntax-error":
+                # The file was not checked: say so where the user looks, not only in the log.
+                diagnostics.append(self.error_diagnostic(error))
+        if result.errors:  # one log line per new problem, not one per keystroke
+            self.log_once(uri, f"esper-lint: {result.errors[0]}", types.MessageType.Warning)
+        else:
+            self._logged.pop(uri, None)
+        return diagnostics
+
+    def diagnostic(self, state: DocumentState, finding: Finding) -> types.Diagnostic:
+        rule = RULES_BY_CODE.get(finding.code)
+        return types.Diagnostic(
+            range=self.range_of(state, finding),
+            message=finding.message,
+            severity=types.DiagnosticSeverity.Warning,
+            code=finding.code,
+            code_description=types.CodeDescription(href=_help_uri(finding.code)) if rule else None,
+            source=SOURCE,
+            data={"fixable": finding.fixable, "name": finding.name},
+        )
+
+    def error_diagnostic(self, error: FileError) -> types.Diagnostic:
+        line = max((error.line or 1) - 1, 0)
+        start = types.Position(line=line, character=0)
+        return types.Diagnostic(
+            range=types.Range(start=start, end=start),
+            message=error.message,
+            severity=types.DiagnosticSeverity.Error,
+            code=error.kind,
+            source=SOURCE,
+        )
+
+    def range_of(self, state: DocumentState, finding: Finding) -> types.Range:
+        bom = state.buffer.bom_in_text if state.buffer else False
+        start, end = span_to_range(finding.span, split_lines(state.text), self.units(), bom)
+        return types.Range(start=_position(start), end=_position(end))
+
+    def publish(self, uri: str, state: DocumentState, diagnostics: list[types.Diagnostic]) -> None:
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=state.version)
+        )
+
+    def log_once(self, uri: str, message: str, kind: types.MessageType) -> None:
+        if self._logged.get(uri) != message:
+            self._logged[uri] = message
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    # ------------------------------------------------------------------ fixes
+    def fix(self, state: DocumentState, code: str | None) -> FixOutcome:
+        """The fixed text for this buffer (one rule's fix, or all), computed once per text."""
+        if code not in state.fixes:
+            if state.buffer is None or state.config is None:
+                state.fixes[code] = FixOutcome(None, 0)
+            else:
+                outcome = fix_buffer(state.buffer, state.path, state.config, code)
+                if outcome.error is not None and outcome.error.kind == "internal-error":
+                    self.window_log_message(
+                        types.LogMessageParams(type=types.MessageType.Error, message=f"esper-lint: {outcome.error}")
+                    )
+                state.fixes[code] = outcome
+        return state.fixes[code]
+
+    def workspace_edit(self, uri: str, state: DocumentState, new_text: str) -> types.WorkspaceEdit:
+        edits = [_text_edit(e) for e in line_edits(state.text, new_text, self.units())]
+        supports_versions = bool(
+            self.client_capabilities.workspace
+            and self.client_capabilities.workspace.workspace_edit
+            and self.client_capabilities.workspace.workspace_edit.document_changes
+        )
+        if supports_versions:
+            identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=state.version)
+            return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=edits)])
+        return types.WorkspaceEdit(changes={uri: edits})
+
+    def resolves_edits(self) -> bool:
+        """Whether the client asks `codeAction/resolve` for an action's edit (then it is computed only when chosen)."""
+        text_document = self.client_capabilities.text_document
+        code_action = text_document.code_action if text_document else None
+        resolve = code_action.resolve_support if code_action else None
+        return bool(resolve and "edit" in resolve.properties)
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        state = self.current(uri)
+        if state is None or state.result is None:
+            return []
+        only = params.context.only
+        actions: list[types.CodeAction] = []
+        units = self.units()
+        lines = split_lines(state.text)
+        bom = state.buffer.bom_in_text if state.buffer else False
+        for finding in state.result.findings:
+            start, end = span_to_range(finding.span, lines, units, bom)
+            if not _overlaps(start, end, params.range):
+                continue
+            diagnostic = self.diagnostic(state, finding)
+            if _wanted(types.CodeActionKind.QuickFix.value, only):
+                actions.extend(self.finding_actions(uri, state, finding, diagnostic))
+        if _wanted(FIX_ALL_KIND, only) and any(f.fixable for f in state.result.findings):
+            action = types.CodeAction(
+                title="esper-lint: apply all safe fixes",
+                kind=FIX_ALL_KIND,
+                data={"uri": uri, "version": state.version},
+            )
+            if not self.resolves_edits():
+                action = self.resolve(action)
+            if action.edit is not None or action.data is not None:
+                actions.append(action)
+        return actions
+
+    def finding_actions(
+        self, uri: str, state: DocumentState, finding: Finding, diagnostic: types.Diagnostic
+    ) -> list[types.CodeAction]:
+        actions = []
+        if finding.fixable:
+            outcome = self.fix(state, finding.code)
+            if outcome.new_text is not None:
+                rule = RULES_BY_CODE.get(finding.code)
+                label = f"{finding.code} ({rule.name})" if rule else finding.code
+                also = f", with {outcome.fixed - 1} other finding(s) of this rule" if outcome.fixed > 1 else ""
+                actions.append(
+                    types.CodeAction(
+                        title=f"esper-lint: fix {label}{also}",
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic],
+                        is_preferred=True,
+                        edit=self.workspace_edit(uri, state, outcome.new_text),
+                    )
+                )
+        if state.buffer is not None and state.config is not None:
+            with_noqa = add_noqa(state.buffer, state.path, state.config, finding)
+            if with_noqa is not None:
+                actions.append(
+                    types.CodeAction(
+                        title=f"esper-lint: add `# noqa: {finding.code}`",
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic],
+                        edit=self.workspace_edit(uri, state, with_noqa),
+                    )
+                )
+        return actions
+
+    def resolve(self, action: types.CodeAction) -> types.CodeAction:
+        """Fill in the fix-all edit for the buffer the action was offered on (nothing if it changed since)."""
+        data: dict[str, Any] = action.data if isinstance(action.data, dict) else {}
+        uri = data.get("uri")
+        state = self.current(uri) if isinstance(uri, str) else None
+        if state is None or uri is None or state.version != data.get("version"):
+            action.data = None
+            return action
+        outcome = self.fix(state, None)
+        action.data = None
+        if outcome.new_text is not None:
+            action.edit = self.workspace_edit(uri, state, outcome.new_text)
+        return action
+
+
+def _help_uri(code: str) -> str:
+    from ..reporters.sarif import help_uri
+
+    return help_uri(RULES_BY_CODE[code])
+
+
+def _position(position: Position) -> types.Position:
+    return types.Position(line=position.line, character=position.character)
+
+
+def _text_edit(edit: Edit) -> types.TextEdit:
+    return types.TextEdit(
+        range=types.Range(start=_position(edit.start), end=_position(edit.end)), new_text=edit.new_text
+    )
+
+
+def _overlaps(start: Position, end: Position, requested: types.Range) -> bool:
+    return (start.line, start.character) <= (requested.end.line, requested.end.character) and (
+        requested.start.line,
+        requested.start.character,
+    ) <= (end.line, end.character)
+
+
+def _wanted(kind: str, only: Sequence[types.CodeActionKind | str] | None) -> bool:
+    """LSP kinds are hierarchical: asking for `source` includes `source.fixAll.esper-lint`."""
+    if only is None:
+        return True
+    asked = [k.value if isinstance(k, types.CodeActionKind) else k for k in only]
+    return any(kind == k or kind.startswith(f"{k}.") for k in asked)
+
+
+def _is_python(language_id: str | None, uri: str) -> bool:
+    return language_id == "python" or urlparse(uri).path.endswith(PYTHON_SUFFIXES)
+
+
+def _path_for(uri: str, root: str | None) -> str:
+    """The file's path; an unsaved, untitled buffer is linted as if it were a file in the workspace root."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return to_fs_path(uri) or unquote(parsed.path)
+    name = Path(unquote(parsed.path)).name or "untitled"
+    return str(Path(root or ".") / (name if name.endswith(PYTHON_SUFFIXES) else f"{name}.py"))
+
+
+def create_server() -> EsperLintServer:
+    server = EsperLintServer()
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: EsperLintServer, params: types.InitializedParams) -> None:
+        watched = ls.client_capabilities.workspace and ls.client_capabilities.workspace.did_change_watched_files
+        if watched and watched.dynamic_registration:
+            # Re-lint open buffers when a configuration changes on disk (the config cache re-reads it).
+            watcher = types.FileSystemWatcher(glob_pattern="**/pyproject.toml")
+            registration = types.Registration(
+                id="esper-lint-pyproject",
+                method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=[watcher]),
+            )
+            ls.client_register_capability(types.RegistrationParams(registrations=[registration]))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: EsperLintServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.lint(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: EsperLintServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.lint(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    async def did_change(ls: EsperLintServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri, version = params.text_document.uri, params.text_document.version
+        ls.pending_versions[uri] = version
+        await asyncio.sleep(DEBOUNCE_SECONDS)
+        if ls.pending_versions.get(uri) == version and uri in ls.workspace.text_documents:
+            del ls.pending_versions[uri]
+            ls.lint(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: EsperLintServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.documents.pop(uri, None)
+        ls.pending_versions.pop(uri, None)
+        ls._logged.pop(uri, None)
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files_changed(ls: EsperLintServer, params: types.DidChangeWatchedFilesParams) -> None:
+        ls.configs.clear()
+        for uri in list(ls.documents):
+            ls.lint(uri)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND], resolve_provider=True),
+    )
+    def code_action(ls: EsperLintServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return ls.code_actions(params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    def code_action_resolve(ls: EsperLintServer, action: types.CodeAction) -> types.CodeAction:
+        return ls.resolve(action)
+
+    return server
+
+
+def serve() -> None:
+    create_server().start_io()

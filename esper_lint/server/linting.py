@@ -1,0 +1,166 @@
+"""What the language server asks of esper-lint, without any LSP: configuration, findings, fixes.
+
+Everything goes through the public entry points the command line uses (`lint_source`, `fix_source`,
+`load_config`), so a buffer gets exactly the findings and the fixed text that `esper-lint` and
+`esper-lint --fix` give for the same bytes on disk. LibCST is imported only by `fix_source`.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import Config, ConfigError, load_config
+from ..engine import lint_source, might_match
+from ..findings import FileError, FileResult, Finding
+from ..noqa import _NOQA
+from .text import Buffer, BufferEncodingError, split_lines
+
+StatStamp = tuple[tuple[str, int, int] | None, ...]
+
+
+class ConfigCache:
+    """The nearest `[tool.esper-lint]` for each folder, as the CLI finds it, re-read when a candidate
+    pyproject.toml appears, changes or disappears (checked by stat on every lookup: a few
+    microseconds per folder level, and no file watcher needed for correctness)."""
+
+    def __init__(self) -> None:
+        self._by_folder: dict[Path, tuple[StatStamp, Config | ConfigError]] = {}
+
+    def for_file(self, path: Path) -> Config:
+        """The configuration for `path` (raises ConfigError, in one line, for a broken pyproject.toml)."""
+        folder = path.parent
+        stamp = _stamp(folder)
+        cached = self._by_folder.get(folder)
+        if cached is None or cached[0] != stamp:
+            try:
+                loaded: Config | ConfigError = load_config(None, folder)
+            except ConfigError as exc:
+                loaded = exc
+            cached = (stamp, loaded)
+            self._by_folder[folder] = cached
+        if isinstance(cached[1], ConfigError):
+            raise cached[1]
+        return cached[1]
+
+    def clear(self) -> None:
+        self._by_folder.clear()
+
+
+def _stamp(folder: Path) -> StatStamp:
+    """mtime, size and inode of every pyproject.toml that config discovery could read for `folder`."""
+    entries: list[tuple[str, int, int] | None] = []
+    for directory in (folder, *folder.parents):
+        try:
+            info = os.stat(directory / "pyproject.toml")
+        except OSError:
+            entries.append(None)
+            continue
+        entries.append((str(info.st_mtime_ns), info.st_size, info.st_ino))
+    return tuple(entries)
+
+
+def excluded(path: str, config: Config) -> bool:
+    """As for `--stdin-filename`, the way editors run the CLI: excludes apply with `force-exclude` only."""
+    if not config.force_exclude:
+        return False
+    from ..files import _Excluder
+
+    return _Excluder(config).excluded(path)
+
+
+def lint_buffer(buffer: Buffer, path: str, config: Config) -> FileResult:
+    """The CLI's findings for the buffer's bytes; never raises (a failure becomes an internal-error).
+
+    A buffer Python cannot parse is reported here as a syntax error without asking the engine, which
+    would bring in LibCST to double-check: an editor buffer is often half-typed, and the server must
+    not pay for LibCST before a fix is asked for.
+    """
+    if excluded(path, config):
+        return FileResult(path)
+    if might_match(buffer.source, config):
+        error = _syntax_error(buffer.text, path)
+        if error is not None:
+            return FileResult(path, errors=[error])
+    try:
+        return lint_source(buffer.source, path, config)
+    except Exception as exc:  # a bug in a rule must cost this buffer's findings, not the server
+        return FileResult(path, errors=[internal_error(path, "check", exc)])
+
+
+def internal_error(path: str, what: str, exc: Exception) -> FileError:
+    message = f"esper-lint failed to {what} this file ({type(exc).__name__}: {exc}); please report it with the file"
+    return FileError(path, message, kind="internal-error")
+
+
+def _syntax_error(text: str, path: str) -> FileError | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings are not ours to report
+            compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return FileError(path, exc.msg, exc.lineno or 1, exc.offset or 1, "syntax-error")
+    except (ValueError, RecursionError, MemoryError):
+        return None  # NUL bytes, absurd nesting: the engine words these itself
+    return None
+
+
+@dataclass(frozen=True)
+class FixOutcome:
+    """A fix computed for a buffer: the new text (None when nothing changes) and how many findings it fixes."""
+
+    new_text: str | None
+    fixed: int
+    error: FileError | None = None
+
+
+def fix_buffer(buffer: Buffer, path: str, config: Config, code: str | None = None) -> FixOutcome:
+    """`esper-lint --fix` on the buffer's bytes; with `code`, the same fix restricted to that one rule
+    (`--fix --select CODE`). The fix API has no per-finding entry point, so a quick fix for one
+    diagnostic applies its rule's fix to every finding of that rule in the file, as `--fix` would."""
+    from ..fix import fix_source
+
+    if excluded(path, config):
+        return FixOutcome(None, 0)
+    if code is not None:
+        config = replace(config, select=frozenset({code}))
+    try:
+        result = fix_source(buffer.source, path, config)
+    except Exception as exc:  # fix_source guards its own codemod; this is for anything around it
+        return FixOutcome(None, 0, internal_error(path, "fix", exc))
+    if result.new_source is None:
+        return FixOutcome(None, 0, result.errors[0] if result.errors else None)
+    return FixOutcome(buffer.decode(result.new_source), result.fixed)
+
+
+def add_noqa(buffer: Buffer, path: str, config: Config, finding: Finding) -> str | None:
+    """The buffer with `# noqa: CODE` on the finding's line, or None when no comment there silences it
+    (the line ends inside a string, or after a backslash). Each candidate is linted again to prove it."""
+    lines = split_lines(buffer.text)
+    index = finding.span.line - 1
+    if not 0 <= index < len(lines):
+        return None
+    line = lines[index]
+    body = line.rstrip("\r\n")
+    ending = line[len(body) :]
+    candidates = []
+    existing = _NOQA.search(body)
+    if existing is not None and existing.group("codes"):
+        cut = existing.end("codes")
+        candidates.append(f"{body[:cut]}, {finding.code}{body[cut:]}")
+    candidates.append(f"{body}  # noqa: {finding.code}")
+    for candidate in candidates:
+        new_text = "".join([*lines[:index], candidate + ending, *lines[index + 1 :]])
+        try:
+            new_buffer = Buffer.from_text(new_text)
+        except BufferEncodingError:
+            return None
+        result = lint_buffer(new_buffer, path, config)
+        if not result.errors and not any(
+            f.code == finding.code and f.span.line == finding.span.line for f in result.findings
+        ):
+            return new_text
+    return None
