@@ -93,7 +93,8 @@ class EsperLintServer(LanguageServer):
         result = state.result
         if result is None:
             return []
-        diagnostics = [self.diagnostic(state, finding) for finding in result.findings]
+        lines = split_lines(state.text)
+        diagnostics = [self.diagnostic(state, finding, lines) for finding in result.findings]
         for error in result.errors:
             if error.kind != "syntax-error":
                 # The file was not checked: say so where the user looks, not only in the log.
@@ -104,10 +105,10 @@ class EsperLintServer(LanguageServer):
             self._logged.pop(uri, None)
         return diagnostics
 
-    def diagnostic(self, state: DocumentState, finding: Finding) -> types.Diagnostic:
+    def diagnostic(self, state: DocumentState, finding: Finding, lines: list[str]) -> types.Diagnostic:
         rule = RULES_BY_CODE.get(finding.code)
         return types.Diagnostic(
-            range=self.range_of(state, finding),
+            range=self.range_of(state, finding, lines),
             message=finding.message,
             severity=types.DiagnosticSeverity.Warning,
             code=finding.code,
@@ -127,9 +128,9 @@ class EsperLintServer(LanguageServer):
             source=SOURCE,
         )
 
-    def range_of(self, state: DocumentState, finding: Finding) -> types.Range:
+    def range_of(self, state: DocumentState, finding: Finding, lines: list[str]) -> types.Range:
         bom = state.buffer.bom_in_text if state.buffer else False
-        start, end = span_to_range(finding.span, split_lines(state.text), self.units(), bom)
+        start, end = span_to_range(finding.span, lines, self.units(), bom)
         return types.Range(start=_position(start), end=_position(end))
 
     def publish(self, uri: str, state: DocumentState, diagnostics: list[types.Diagnostic]) -> None:
@@ -190,7 +191,7 @@ class EsperLintServer(LanguageServer):
             start, end = span_to_range(finding.span, lines, units, bom)
             if not _overlaps(start, end, params.range):
                 continue
-            diagnostic = self.diagnostic(state, finding)
+            diagnostic = self.diagnostic(state, finding, lines)
             if _wanted(types.CodeActionKind.QuickFix.value, only):
                 actions.extend(self.finding_actions(uri, state, finding, diagnostic))
         if _wanted(FIX_ALL_KIND, only) and any(f.fixable for f in state.result.findings):

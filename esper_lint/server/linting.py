@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import Config, ConfigError, load_config
-from ..engine import lint_source, might_match
+from ..engine import lint_source
 from ..findings import FileError, FileResult, Finding
 from ..noqa import _NOQA
 from .text import Buffer, BufferEncodingError, split_lines
@@ -75,20 +78,48 @@ def excluded(path: str, config: Config) -> bool:
 def lint_buffer(buffer: Buffer, path: str, config: Config) -> FileResult:
     """The CLI's findings for the buffer's bytes; never raises (a failure becomes an internal-error).
 
-    A buffer Python cannot parse is reported here as a syntax error without asking the engine, which
-    would bring in LibCST to double-check: an editor buffer is often half-typed, and the server must
-    not pay for LibCST before a fix is asked for.
+    The engine asks LibCST about a file that CPython cannot parse (LibCST may accept syntax newer than
+    the running Python). An editor buffer is often half-typed, and the server must not pay for LibCST
+    before a fix is asked for: until then, such a buffer is reported as CPython's syntax error.
     """
     if excluded(path, config):
         return FileResult(path)
-    if might_match(buffer.source, config):
-        error = _syntax_error(buffer.text, path)
-        if error is not None:
-            return FileResult(path, errors=[error])
     try:
-        return lint_source(buffer.source, path, config)
+        try:
+            with _without_libcst():
+                return lint_source(buffer.source, path, config)
+        except _NeedsLibcst:
+            error = _syntax_error(buffer.text, path)
+            if error is not None:
+                return FileResult(path, errors=[error])
+            return lint_source(buffer.source, path, config)  # valid but beyond the fast path: rare
     except Exception as exc:  # a bug in a rule must cost this buffer's findings, not the server
         return FileResult(path, errors=[internal_error(path, "check", exc)])
+
+
+class _NeedsLibcst(Exception):
+    """The engine reached for LibCST while the server was keeping it unloaded."""
+
+
+@contextmanager
+def _without_libcst() -> Iterator[None]:
+    """Make `import libcst` fail fast (None in sys.modules) unless a fix has already loaded it.
+
+    The server lints on one thread (the event loop), so nothing else imports in the meantime.
+    """
+    if "libcst" in sys.modules:
+        yield
+        return
+    sys.modules["libcst"] = None  # type: ignore[assignment]
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] == "libcst":
+            raise _NeedsLibcst from None
+        raise
+    finally:
+        if "libcst" in sys.modules and sys.modules["libcst"] is None:
+            del sys.modules["libcst"]
 
 
 def internal_error(path: str, what: str, exc: Exception) -> FileError:
