@@ -44,6 +44,7 @@ class DocumentState:
     config: Config | None = None
     result: FileResult | None = None
     fixes: dict[str | None, FixOutcome] = field(default_factory=dict)
+    noqa: dict[tuple[str, int], str | None] = field(default_factory=dict)  # (code, line) -> text with the comment
 
 
 class EsperLintServer(LanguageServer):
@@ -138,6 +139,11 @@ class EsperLintServer(LanguageServer):
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=state.version)
         )
 
+    def forget(self, uri: str) -> None:
+        self.documents.pop(uri, None)
+        self.pending_versions.pop(uri, None)
+        self._logged.pop(uri, None)
+
     def log_once(self, uri: str, message: str, kind: types.MessageType) -> None:
         if self._logged.get(uri) != message:
             self._logged[uri] = message
@@ -226,7 +232,10 @@ class EsperLintServer(LanguageServer):
                     )
                 )
         if state.buffer is not None and state.config is not None:
-            with_noqa = add_noqa(state.buffer, state.path, state.config, finding)
+            key = (finding.code, finding.span.line)
+            if key not in state.noqa:  # linted again to prove it: once per text, not per cursor move
+                state.noqa[key] = add_noqa(state.buffer, state.path, state.config, finding)
+            with_noqa = state.noqa[key]
             if with_noqa is not None:
                 actions.append(
                     types.CodeAction(
@@ -328,14 +337,14 @@ def create_server() -> EsperLintServer:
         await asyncio.sleep(DEBOUNCE_SECONDS)
         if ls.pending_versions.get(uri) == version and uri in ls.workspace.text_documents:
             del ls.pending_versions[uri]
-            ls.lint(uri)
+            state = ls.documents.get(uri)
+            if state is None or state.version != version:  # a code action may have linted it meanwhile
+                ls.lint(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: EsperLintServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        ls.documents.pop(uri, None)
-        ls.pending_versions.pop(uri, None)
-        ls._logged.pop(uri, None)
+        ls.forget(uri)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
