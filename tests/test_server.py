@@ -362,3 +362,21 @@ def test_line_edits_turn_old_into_new(old: str, new: str) -> None:
         for e in line_edits(old, new)
     ]
     assert apply_text_edits(old, edits) == new
+
+
+def test_save_lints_the_buffer_and_changes_in_a_burst_are_linted_once(client: LspClient, tmp_path: Path) -> None:
+    path = tmp_path / "model.py"
+    path.write_text("x = 1\n")  # the disk never has the finding: only the buffer does
+    assert len(client.open(path, NESTED)) == 1
+    start = len(client.notifications)
+    client.notify("textDocument/didSave", {"textDocument": {"uri": path.as_uri()}})
+    assert [d["code"] for d in client.diagnostics(path.as_uri(), start)] == ["ESP001"]
+
+    start = len(client.notifications)
+    for version in range(2, 12):  # ten keystrokes, sent faster than the typing pause
+        change = {"textDocument": {"uri": path.as_uri(), "version": version}, "contentChanges": [{"text": NESTED}]}
+        client.notify("textDocument/didChange", change)
+    assert len(client.diagnostics(path.as_uri(), start, version=11)) == 1
+    client.settle(0.5)
+    published = [m for m in client.notifications[start:] if m["method"] == "textDocument/publishDiagnostics"]
+    assert len(published) < 10, len(published)
