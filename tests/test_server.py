@@ -24,7 +24,9 @@ from test_server_support import (
 )
 
 from esper_lint.analysis.model import Span
-from esper_lint.server.text import Position, line_edits, span_to_range, split_lines, utf16_units
+from esper_lint.config import Config
+from esper_lint.server.linting import add_noqa, lint_buffer
+from esper_lint.server.text import Buffer, Position, line_edits, span_to_range, split_lines, utf16_units
 
 pytest.importorskip("pygls", reason="the language server needs the [server] extra: pip install 'esper-lint[server]'")
 
@@ -380,3 +382,19 @@ def test_save_lints_the_buffer_and_changes_in_a_burst_are_linted_once(client: Ls
     client.settle(0.5)
     published = [m for m in client.notifications[start:] if m["method"] == "textDocument/publishDiagnostics"]
     assert len(published) < 10, len(published)
+
+
+def _noqa_result(source: str) -> str | None:
+    config = Config(root=Path.cwd())
+    buffer = Buffer.from_text(source)
+    (finding,) = lint_buffer(buffer, "model.py", config).findings
+    return add_noqa(buffer, "model.py", config, finding)
+
+
+def test_noqa_extends_an_existing_list_and_is_withheld_where_no_comment_can_go() -> None:
+    call = "    return create_block_mask(causal, None, None, n, n)"
+    listed = NESTED.replace(call, f"{call}  # noqa: E501")
+    assert _noqa_result(listed) == NESTED.replace(call, f"{call}  # noqa: E501, ESP001")
+    # A comment after a line continuation would be a syntax error: the action is not offered.
+    continued = NESTED.replace(call, "    return create_block_mask(causal, \\\n        None, None, n, n)")
+    assert _noqa_result(continued) is None
