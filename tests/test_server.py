@@ -64,6 +64,15 @@ def fix_action(actions: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((a for a in actions if a["kind"] == "quickfix" and a["title"].startswith("esper-lint: fix")), None)
 
 
+def resolved(client: LspClient, action: dict[str, Any]) -> dict[str, Any]:
+    """The action with its edit, as a client gets it when the user chooses it."""
+    if "edit" in action:
+        return action
+    assert "data" in action, "an action without an edit must say how to resolve it"
+    answer: dict[str, Any] = client.request("codeAction/resolve", action)
+    return answer
+
+
 def test_session_open_code_action_apply_change_shutdown(run_cli: RunCli, client: LspClient, tmp_path: Path) -> None:
     path = tmp_path / "model.py"
     path.write_text(NESTED)
@@ -88,7 +97,8 @@ def test_session_open_code_action_apply_change_shutdown(run_cli: RunCli, client:
         "esper-lint: add `# noqa: ESP001`",
         "esper-lint: apply all safe fixes",
     ]
-    fixed = apply_workspace_edit(NESTED, path.as_uri(), actions[0]["edit"])
+    assert "edit" not in actions[0]  # the client resolves edits: the fix runs only when chosen
+    fixed = apply_workspace_edit(NESTED, path.as_uri(), resolved(client, actions[0])["edit"])
     assert fixed.encode() == cli_fix(run_cli, NESTED.encode(), tmp_path)
     assert client.change(path, fixed, 2) == []  # the fixed buffer has nothing left
 
@@ -98,8 +108,8 @@ def test_session_open_code_action_apply_change_shutdown(run_cli: RunCli, client:
     assert client.shutdown() == 0
 
 
-def test_fix_all_is_resolved_on_demand_or_sent_whole(run_cli: RunCli, tmp_path: Path) -> None:
-    """With `resolveSupport` the fix-all edit is computed only when chosen; without it, it comes along."""
+def test_fixes_are_resolved_on_demand_or_sent_whole(run_cli: RunCli, tmp_path: Path) -> None:
+    """With `resolveSupport` a fix's edit is computed only when chosen; without it, it comes along."""
     path = tmp_path / "model.py"
     path.write_text(NESTED)
     expected = cli_fix(run_cli, NESTED.encode(), tmp_path)
@@ -111,14 +121,16 @@ def test_fix_all_is_resolved_on_demand_or_sent_whole(run_cli: RunCli, tmp_path: 
         try:
             lsp.initialize(capabilities)
             (diagnostic,) = lsp.open(path, NESTED)
-            (action,) = lsp.code_actions(path, diagnostic, only=["source"])
-            assert action["kind"] == "source.fixAll.esper-lint"
-            if "edit" not in action:
-                assert capabilities is DEFAULT_CAPABILITIES
-                action = lsp.request("codeAction/resolve", action)
-            else:
-                assert "changes" in action["edit"]  # the client did not announce documentChanges
-            assert apply_workspace_edit(NESTED, path.as_uri(), action["edit"]).encode() == expected
+            (fix_all,) = lsp.code_actions(path, diagnostic, only=["source"])
+            quick_fix = fix_action(lsp.code_actions(path, diagnostic, only=["quickfix"]))
+            assert fix_all["kind"] == "source.fixAll.esper-lint" and quick_fix is not None
+            for action in (fix_all, quick_fix):
+                if "edit" not in action:
+                    assert capabilities is DEFAULT_CAPABILITIES
+                    action = resolved(lsp, action)
+                else:
+                    assert "changes" in action["edit"]  # the client did not announce documentChanges
+                assert apply_workspace_edit(NESTED, path.as_uri(), action["edit"]).encode() == expected
             assert lsp.shutdown() == 0
         finally:
             lsp.close()
@@ -136,9 +148,18 @@ def test_quick_fix_equals_cli_fix_on_every_fixture(run_cli: RunCli, client: LspC
         version = version_base * 100
         diagnostics = client.open(path, text, version)
         for _ in range(10):  # each quick fix fixes its rule everywhere: a few rounds at most
-            fixable = [d for d in diagnostics if d["data"]["fixable"]]
-            offered = (fix_action(client.code_actions(path, d)) for d in fixable)
-            action = next((a for a in offered if a is not None), None)
+            action = None
+            for diagnostic in (d for d in diagnostics if d["data"]["fixable"]):
+                offered = fix_action(client.code_actions(path, diagnostic))
+                assert offered is not None, "a fixable finding is offered its fix"
+                start = len(client.notifications)
+                action = resolved(client, offered)
+                if "edit" in action:
+                    break
+                # The fixer, which sees the whole module, ruled it out after all: the user is told why.
+                shown = client.wait_for(lambda m: m["method"] == "window/showMessage", start=start)
+                assert shown["params"]["message"].startswith("esper-lint: no fix applied: "), shown
+                action = None
             if action is None:
                 break
             text = apply_workspace_edit(text, path.as_uri(), action["edit"])
@@ -151,10 +172,8 @@ def test_quick_fix_equals_cli_fix_on_every_fixture(run_cli: RunCli, client: LspC
         fixable = [d for d in diagnostics if d["data"]["fixable"]]
         if fixable:
             (fix_all,) = client.code_actions(whole, fixable[0], only=["source.fixAll"])
-            resolved = client.request("codeAction/resolve", fix_all)
-            all_at_once = apply_workspace_edit(
-                editor_text(source)[0], whole.as_uri(), resolved.get("edit", {"changes": {whole.as_uri(): []}})
-            )
+            edit = resolved(client, fix_all).get("edit", {"changes": {whole.as_uri(): []}})
+            all_at_once = apply_workspace_edit(editor_text(source)[0], whole.as_uri(), edit)
             assert editor_bytes(all_at_once, encoding, bom) == expected, fixture.name
         checked += expected != source
     assert checked >= 10  # the fixtures do exercise the fixer
@@ -305,7 +324,10 @@ def test_libcst_is_imported_only_when_a_fix_is_asked_for(tmp_path: Path) -> None
             (diagnostic,) = lsp.open(path, NESTED)
             assert "| pygls" in log.read_text()  # the log is live
             assert "libcst" not in log.read_text()
-            assert fix_action(lsp.code_actions(path, diagnostic)) is not None
+            offered = fix_action(lsp.code_actions(path, diagnostic))
+            assert offered is not None
+            assert "libcst" not in log.read_text()  # offering a fix is not running it
+            assert "edit" in resolved(lsp, offered)
             assert "| libcst" in log.read_text()
             assert lsp.shutdown() == 0
         finally:

@@ -1,7 +1,7 @@
 -- Headless Neovim (0.7+) as the editor: start esper-lint's language server with the built-in LSP client,
 -- open each file, wait for its diagnostics, apply esper-lint's quick fixes through `vim.lsp.buf.code_action`
--- (the user's path: the code-action menu is answered by picking the esper-lint fix) until none is offered,
--- and write the buffer. Driven by tests/test_server_nvim.py, which compares the files with `esper-lint --fix`.
+-- (the user's path: the code-action menu is answered by picking the esper-lint fix; Neovim resolves its edit)
+-- until none is offered or applies, and write the buffer. Driven by tests/test_server_nvim.py, which compares the files with `esper-lint --fix`.
 -- Environment: ESPER_PYTHON (the interpreter with esper-lint), ESPER_FILES (newline-separated paths),
 -- ESPER_REPORT (where to write one line per file: "ok <path> <fixes applied>" or "error <message>").
 local report = {}
@@ -28,6 +28,15 @@ local function run()
   vim.lsp.handlers['textDocument/publishDiagnostics'] = function(err, result, ctx, config)
     show(err, result, ctx, config)
     published[result.uri] = (published[result.uri] or 0) + 1
+  end
+  -- The server says so (window/showMessage) when the fixer rules out a fix the checker offered.
+  local declined = 0
+  local notify = vim.lsp.handlers['window/showMessage']
+  vim.lsp.handlers['window/showMessage'] = function(err, result, ctx, config)
+    if vim.startswith(result.message, 'esper-lint: no fix applied') then
+      declined = declined + 1
+    end
+    return notify(err, result, ctx, config)
   end
   local chosen = nil -- set by the code-action menu: true when an esper-lint fix was picked, false when none
   vim.ui.select = function(items, _, on_choice)
@@ -65,7 +74,7 @@ local function run()
         local lsp = diagnostic.user_data and diagnostic.user_data.lsp or {}
         if lsp.data and lsp.data.fixable then
           vim.api.nvim_win_set_cursor(0, { diagnostic.lnum + 1, diagnostic.col })
-          local tick, seen = vim.api.nvim_buf_get_changedtick(bufnr), count()
+          local tick, seen, refusals = vim.api.nvim_buf_get_changedtick(bufnr), count(), declined
           chosen = nil
           vim.lsp.buf.code_action()
           wait('the code actions', function()
@@ -73,8 +82,10 @@ local function run()
           end)
           if chosen then
             wait('the fix to be applied', function()
-              return vim.api.nvim_buf_get_changedtick(bufnr) ~= tick
+              return vim.api.nvim_buf_get_changedtick(bufnr) ~= tick or declined > refusals
             end)
+          end
+          if chosen and declined == refusals then
             wait('the diagnostics after the fix', function()
               return count() > seen
             end)

@@ -206,33 +206,42 @@ class EsperLintServer(LanguageServer):
             action = types.CodeAction(
                 title="esper-lint: apply all safe fixes",
                 kind=FIX_ALL_KIND,
-                data={"uri": uri, "version": state.version},
+                data={"uri": uri, "version": state.version, "fix": None},
             )
-            if not self.resolves_edits():
-                action = self.resolve(action)
-            if action.edit is not None or action.data is not None:
-                actions.append(action)
+            actions.extend(self.fix_action(action))
         return actions
+
+    def fix_action(self, action: types.CodeAction) -> list[types.CodeAction]:
+        """The action to offer: with its edit left to `codeAction/resolve` when the client asks for it that
+        way (a fix runs LibCST: only when chosen, not each time the cursor rests on a finding), else with
+        its edit, or no action when the fix would change nothing."""
+        if self.resolves_edits():
+            return [action]
+        resolved = self.resolve(action)
+        return [resolved] if resolved.edit is not None else []
 
     def finding_actions(
         self, uri: str, state: DocumentState, finding: Finding, diagnostic: types.Diagnostic
     ) -> list[types.CodeAction]:
         actions = []
-        if finding.fixable:
-            outcome = self.fix(state, finding.code)
-            if outcome.new_text is not None:
-                rule = RULES_BY_CODE.get(finding.code)
-                label = f"{finding.code} ({rule.name})" if rule else finding.code
-                also = f", with {outcome.fixed - 1} other finding(s) of this rule" if outcome.fixed > 1 else ""
-                actions.append(
-                    types.CodeAction(
-                        title=f"esper-lint: fix {label}{also}",
-                        kind=types.CodeActionKind.QuickFix,
-                        diagnostics=[diagnostic],
-                        is_preferred=True,
-                        edit=self.workspace_edit(uri, state, outcome.new_text),
-                    )
-                )
+        if finding.fixable and state.result is not None:
+            rule = RULES_BY_CODE.get(finding.code)
+            label = f"{finding.code} ({rule.name})" if rule else finding.code
+            same_rule = {f.span for f in state.result.findings if f.code == finding.code and f.fixable}
+            also = f", with {len(same_rule) - 1} other finding(s) of this rule" if len(same_rule) > 1 else ""
+            fix = types.CodeAction(
+                title=f"esper-lint: fix {label}{also}",
+                kind=types.CodeActionKind.QuickFix,
+                diagnostics=[diagnostic],
+                is_preferred=True,
+                data={
+                    "uri": uri,
+                    "version": state.version,
+                    "fix": finding.code,
+                    "at": [finding.span.line, finding.span.column],
+                },
+            )
+            actions.extend(self.fix_action(fix))
         if state.buffer is not None and state.config is not None:
             key = (finding.code, finding.span.line)
             if key not in state.noqa:  # linted again to prove it: once per text, not per cursor move
@@ -250,17 +259,27 @@ class EsperLintServer(LanguageServer):
         return actions
 
     def resolve(self, action: types.CodeAction) -> types.CodeAction:
-        """Fill in the fix-all edit for the buffer the action was offered on (nothing if it changed since)."""
+        """Fill in a fix's edit (one rule's, or all) for the buffer it was offered on; none if it changed since.
+
+        A fix the checker called possible can still be ruled out by the fixer, which sees the whole module:
+        the action then comes back without an edit, and the reason is shown.
+        """
         data: dict[str, Any] = action.data if isinstance(action.data, dict) else {}
-        uri = data.get("uri")
+        action.data = None
+        uri, code = data.get("uri"), data.get("fix")
         state = self.current(uri) if isinstance(uri, str) else None
         if state is None or uri is None or state.version != data.get("version"):
-            action.data = None
             return action
-        outcome = self.fix(state, None)
-        action.data = None
+        outcome = self.fix(state, code if isinstance(code, str) else None)
         if outcome.new_text is not None:
             action.edit = self.workspace_edit(uri, state, outcome.new_text)
+        else:
+            at = data.get("at")
+            left = [f.message for f in outcome.remaining if [f.span.line, f.span.column] == at and f.code == code]
+            reason = outcome.error.message if outcome.error else (left[0] if left else "nothing to change")
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=f"esper-lint: no fix applied: {reason}")
+            )
         return action
 
 

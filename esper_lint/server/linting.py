@@ -146,6 +146,7 @@ class FixOutcome:
     new_text: str | None
     fixed: int
     error: FileError | None = None
+    remaining: tuple[Finding, ...] = ()  # what the fixer left (its messages say why a fix was ruled out)
 
 
 def fix_buffer(buffer: Buffer, path: str, config: Config, code: str | None = None) -> FixOutcome:
@@ -163,7 +164,7 @@ def fix_buffer(buffer: Buffer, path: str, config: Config, code: str | None = Non
     except Exception as exc:  # fix_source guards its own codemod; this is for anything around it
         return FixOutcome(None, 0, internal_error(path, "fix", exc))
     if result.new_source is None:
-        return FixOutcome(None, 0, result.errors[0] if result.errors else None)
+        return FixOutcome(None, 0, result.errors[0] if result.errors else None, tuple(result.findings))
     return FixOutcome(buffer.decode(result.new_source), result.fixed)
 
 
