@@ -178,8 +178,7 @@ def _check(**opts: Any) -> int:
 
 def _attach_fixes(result: RunResult, config: Config) -> None:
     """SARIF can carry each safe fix as an edit: compute them (in memory) for files with fixable findings."""
-    from .fix import fix_source
-    from .runner import read_source
+    from .runner import Mode, lint_or_fix_source, read_source
 
     for file_result in result.files:
         if not any(f.fixable for f in file_result.findings):
@@ -188,7 +187,7 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
             source = read_source(file_result.path)
         except OSError:
             continue
-        fixed = fix_source(source, file_result.path, config)
+        fixed = lint_or_fix_source(source, file_result.path, config, Mode.DIFF)
         if fixed.new_source is not None and not fixed.errors:
             file_result.original_source = source
             file_result.new_source = fixed.new_source
@@ -229,12 +228,12 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
     for error in result.all_errors:
         click.echo(str(error), err=True)
     if mode is Mode.DIFF:
-        from .fix import unified_diff
+        from .runner import diff_text
 
         out = sys.stdout if stream is None else stream
         for r in result.files:
             if r.new_source is not None:
-                out.write(unified_diff(r.path, r.original_source or b"", r.new_source))
+                out.write(diff_text(r.path, r.original_source or b"", r.new_source))
     ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:

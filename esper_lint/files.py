@@ -21,6 +21,7 @@ from .config import Config
 from .findings import FileError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+WALKED_SUFFIXES = (*PYTHON_SUFFIXES, ".ipynb")  # Jupyter notebooks too, as ruff (esper_lint/notebook.py)
 _SKIPPED = "it was skipped"
 
 
@@ -216,7 +217,7 @@ def _walk(
             continue
         if is_dir:
             yield from _walk(path, excluder, gitignore, chain, errors, tree)
-        elif entry.name.endswith(PYTHON_SUFFIXES):
+        elif entry.name.endswith(WALKED_SUFFIXES):
             found = _python_entry(entry, path, tree, errors)
             if found is not None:
                 yield found

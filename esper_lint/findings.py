@@ -18,10 +18,17 @@ class Finding:
     fixable: bool = False
     # The function a safe fix would hoist (ESP001/ESP002); used by the fixer, never serialised.
     target: MaskFunction | None = field(default=None, compare=False, repr=False)
+    # In a Jupyter notebook: the 1-based cell (counting every cell, as Jupyter and ruff do); lines are the cell's.
+    cell: int | None = None
 
     @property
-    def sort_key(self) -> tuple[str, Span, str, str]:
-        return (self.path, self.span, self.code, self.message)
+    def sort_key(self) -> tuple[str, int, Span, str, str]:
+        return (self.path, self.cell or 0, self.span, self.code, self.message)
+
+    @property
+    def position(self) -> str:
+        """`path:line:col`, or `path:cell N:line:col` in a notebook (ruff's spelling)."""
+        return position(self.path, self.span.line, self.span.column, self.cell)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,12 +41,19 @@ class Finding:
             "name": self.name,
             "message": self.message,
             "fixable": self.fixable,
+            **({"cell": self.cell} if self.cell is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         span = Span(data["line"], data["column"], data["end_line"], data["end_column"])
-        return cls(data["path"], span, data["code"], data["name"], data["message"], data["fixable"])
+        return cls(
+            data["path"], span, data["code"], data["name"], data["message"], data["fixable"], cell=data.get("cell")
+        )
+
+
+def position(path: str, line: int, column: int, cell: int | None = None) -> str:
+    return f"{path}:cell {cell}:{line}:{column}" if cell is not None else f"{path}:{line}:{column}"
 
 
 @dataclass
@@ -51,11 +65,10 @@ class FileError:
     line: int | None = None
     column: int | None = None
     kind: str = "error"  # syntax-error, decode-error, io-error, internal-error, timeout, ...
+    cell: int | None = None  # in a notebook, the cell `line` counts in
 
     def __str__(self) -> str:
-        where = self.path
-        if self.line is not None:
-            where += f":{self.line}:{self.column or 1}"
+        where = position(self.path, self.line, self.column or 1, self.cell) if self.line is not None else self.path
         return f"{where}: {self.kind.replace('-', ' ')}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,11 +78,13 @@ class FileError:
             "column": self.column,
             "kind": self.kind,
             "message": self.message,
+            **({"cell": self.cell} if self.cell is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileError:
-        return cls(data["path"], data["message"], data.get("line"), data.get("column"), data.get("kind", "error"))
+        line, column, kind = data.get("line"), data.get("column"), data.get("kind", "error")
+        return cls(data["path"], data["message"], line, column, kind, data.get("cell"))
 
 
 @dataclass

@@ -20,6 +20,7 @@ from .config import Config
 from .engine import lint_source, might_match
 from .files import discover
 from .findings import FileError, FileResult, Finding
+from .notebook import is_notebook
 
 
 class Mode(Enum):
@@ -76,10 +77,34 @@ def io_error(path: str, exc: OSError) -> FileError:
 def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> FileResult:
     """In CHECK mode lint; in FIX/DIFF mode compute the fixed source (nothing is written here)."""
     if mode is Mode.CHECK:
-        return lint_source(source, path, config)
+        return lint_any(source, path, config)
+    if is_notebook(path):
+        from .notebook import fix_notebook
+
+        return fix_notebook(source, path, config)
     from .fix import fix_source
 
     return fix_source(source, path, config)
+
+
+def lint_any(source: bytes, path: str, config: Config) -> FileResult:
+    """Lint a Python file, or a Jupyter notebook's code cells (`notebook.py`)."""
+    if is_notebook(path):
+        from .notebook import lint_notebook
+
+        return lint_notebook(source, path, config)
+    return lint_source(source, path, config)
+
+
+def diff_text(path: str, old: bytes, new: bytes) -> str:
+    """`--diff` output for one file: a unified diff, per cell for a notebook."""
+    if is_notebook(path):
+        from .notebook import unified_diff as notebook_diff
+
+        return notebook_diff(path, old, new)
+    from .fix import unified_diff
+
+    return unified_diff(path, old, new)
 
 
 def process_file(path: str, config: Config, mode: Mode) -> FileResult:
@@ -89,14 +114,17 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
     except OSError as exc:
         return FileResult(path, errors=[io_error(path, exc)])
     if mode is Mode.CHECK:
-        return lint_source(source, path, config)
-    from .fix import fix_file, fix_source
+        return lint_any(source, path, config)
+    from .fix import fix_file
+    from .notebook import fix_notebook_file
 
     try:
         # The fixer's write is atomic (temp file + rename, cleaned up on any exception), so the time
         # limit can never leave a half-written file.
         with time_limit(config.timeout):
-            return fix_file(path, source, config) if mode is Mode.FIX else fix_source(source, path, config)
+            if mode is Mode.FIX:
+                return (fix_notebook_file if is_notebook(path) else fix_file)(path, source, config)
+            return lint_or_fix_source(source, path, config, mode)
     except FileTimeout:
         return FileResult(path, errors=[timeout_error(path, config.timeout)], original_source=source)
 
@@ -131,7 +159,7 @@ def run_files(
             results[index] = FileResult(path, errors=[io_error(path, exc)])
             continue
         if not might_match(source, config):
-            results[index] = lint_source(source, path, config)  # no parse: only the decode check
+            results[index] = lint_any(source, path, config)  # no parse: only the decode (or JSON) check
             continue
         if cache is not None:
             cached = cache.get(path, digest(source))
@@ -182,7 +210,7 @@ def check_file(path: str, config: Config) -> _Outcome:
         return FileResult(path, errors=[io_error(path, exc)]), None
     try:
         with time_limit(config.timeout):
-            result = lint_source(source, path, config)
+            result = lint_any(source, path, config)
     except FileTimeout:
         return FileResult(path, errors=[timeout_error(path, config.timeout)]), None
     except Exception as exc:  # a bug must cost one file, not the run

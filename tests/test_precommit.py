@@ -21,7 +21,8 @@ from conftest import NESTED
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+# One worker runs them all, so the hook environment is installed once per run.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pre-commit")]
 
 
 CLEAN = """\
@@ -138,7 +139,7 @@ def test_hooks_pass_force_exclude_and_only_python_files() -> None:
     assert set(hooks) == {"esper-lint", "esper-lint-fix"}
     for hook in hooks.values():
         assert hook["language"] == "python"
-        assert hook["types_or"] == ["python", "pyi"]
+        assert hook["types_or"] == ["python", "pyi", "jupyter"]
         assert "--force-exclude" in hook["entry"].split()
     assert "--fix" in hooks["esper-lint-fix"]["entry"].split()
     assert "--fix" not in hooks["esper-lint"]["entry"].split()

@@ -32,12 +32,13 @@ def render(run: RunResult, ctx: ReportContext) -> str:
             command(
                 "error",
                 # The location is repeated in the text so raw logs stay readable where annotations are not shown.
-                f"{f.path}:{s.line}:{s.column}: {f.code} {f.message}",
+                f"{f.position}: {f.code} {f.message}",
                 file=f.path,
-                line=s.line,
-                col=s.column,
-                endLine=s.end_line,
-                endColumn=s.end_column,
+                # A notebook's lines count in a cell, not in the file GitHub shows: annotate the file.
+                line=s.line if f.cell is None else None,
+                col=s.column if f.cell is None else None,
+                endLine=s.end_line if f.cell is None else None,
+                endColumn=s.end_column if f.cell is None else None,
                 title=f"esper-lint ({f.code} {f.name})",
             )
         )
@@ -48,8 +49,8 @@ def render(run: RunResult, ctx: ReportContext) -> str:
                 "error",
                 f"{e}. Fix the file (or exclude it) so esper-lint can check it.",
                 file=e.path,
-                line=e.line,
-                col=e.column,
+                line=e.line if e.cell is None else None,
+                col=e.column if e.cell is None else None,
                 title=f"esper-lint: {e.kind.replace('-', ' ')}",
             )
         )

@@ -35,13 +35,13 @@ def _finding_case(suite: ET.Element, f: Finding) -> None:
     case = ET.SubElement(
         suite,
         "testcase",
-        name=f"{f.code} ({f.name}) at line {s.line}, column {s.column}",
+        name=f"{f.code} ({f.name}) at {'' if f.cell is None else f'cell {f.cell}, '}line {s.line}, column {s.column}",
         classname=f.path,
         file=f.path,
         line=str(s.line),
     )
     failure = ET.SubElement(case, "failure", message=f.message, type=f.code)
-    failure.text = f"{f.path}:{s.line}:{s.column}: {f.code} {f.message}"
+    failure.text = f"{f.position}: {f.code} {f.message}"
 
 
 def _error_case(suite: ET.Element, e: FileError) -> None:

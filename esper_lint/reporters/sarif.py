@@ -139,17 +139,28 @@ def _result(finding: Finding, rule_index: dict[str, int], fix: dict[str, Any] | 
         "locations": [_location(finding.path, region)],
         "properties": {"fixable": finding.fixable},
     }
+    if finding.cell is not None:
+        # A notebook's region counts lines in the cell (as ruff's); the cell is named beside it.
+        result["properties"]["cell"] = finding.cell
+        result["locations"][0]["logicalLocations"] = [_cell_location(finding.path, finding.cell)]
     if fix is not None and finding.fixable:
         result["fixes"] = [fix]
     return result
 
 
+def _cell_location(path: str, cell: int) -> dict[str, Any]:
+    return {"name": f"cell {cell}", "fullyQualifiedName": f"{path}:cell {cell}", "kind": "module"}
+
+
 def _notification(error: FileError) -> dict[str, Any]:
     region = {"startLine": error.line, "startColumn": error.column or 1} if error.line else None
+    location = _location(error.path, region)
+    if error.cell is not None:
+        location["logicalLocations"] = [_cell_location(error.path, error.cell)]
     return {
         "level": "error",
         "message": {"text": f"{error.kind.replace('-', ' ')}: {error.message}. The file was not checked."},
-        "locations": [_location(error.path, region)],
+        "locations": [location],
     }
 
 

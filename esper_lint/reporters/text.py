@@ -17,7 +17,7 @@ def render(run: RunResult, ctx: ReportContext) -> str:
     lines: list[str] = []
     findings = run.findings
     for f in findings:
-        lines.append(f"{f.path}:{f.span.line}:{f.span.column}: {f.code} {f.message}")
+        lines.append(f"{f.position}: {f.code} {f.message}")
     if ctx.quiet:
         return "\n".join(lines) + ("\n" if lines else "")
     if ctx.statistics and findings:
