@@ -420,3 +420,69 @@ def test_noqa_extends_an_existing_list_and_is_withheld_where_no_comment_can_go()
     # A comment after a line continuation would be a syntax error: the action is not offered.
     continued = NESTED.replace(call, "    return create_block_mask(causal, \\\n        None, None, n, n)")
     assert _noqa_result(continued) is None
+
+
+def test_notebook_cells_get_diagnostics_and_the_cli_fix(run_cli: RunCli, client: LspClient, tmp_path: Path) -> None:
+    """A notebook open in the editor (LSP notebook sync): findings land on their cell, and the quick fix
+    edits the cells exactly as `esper-lint --fix nb.ipynb` rewrites them."""
+    header, body = NESTED.split("\n\n\n", 1)
+    sources = [header + "\n", "# Masks\nSome *markdown*.", body]
+    kinds = ["code", "markdown", "code"]
+    notebook = {
+        "cells": [
+            {
+                "cell_type": kind,
+                "metadata": {},
+                "source": text,
+                **({"outputs": [], "execution_count": None} if kind == "code" else {}),
+            }
+            for kind, text in zip(kinds, sources, strict=True)
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = tmp_path / "masks.ipynb"
+    path.write_text(json.dumps(notebook))
+    run_cli("--fix", "--no-cache", str(path), cwd=tmp_path)
+    expected = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]]
+    assert expected[2] != sources[2]  # the CLI did fix the third cell
+
+    cell_uris = [f"vscode-notebook-cell:{path}#C{n}" for n in range(1, 4)]
+    start = len(client.notifications)
+    client.notify(
+        "notebookDocument/didOpen",
+        {
+            "notebookDocument": {
+                "uri": path.as_uri(),
+                "notebookType": "jupyter-notebook",
+                "version": 1,
+                "cells": [
+                    {"kind": 2 if kind == "code" else 1, "document": uri}
+                    for kind, uri in zip(kinds, cell_uris, strict=True)
+                ],
+            },
+            "cellTextDocuments": [
+                {"uri": uri, "languageId": "python" if kind == "code" else "markdown", "version": 1, "text": text}
+                for kind, uri, text in zip(kinds, cell_uris, sources, strict=True)
+            ],
+        },
+    )
+    (diagnostic,) = client.diagnostics(cell_uris[2], start)
+    assert diagnostic["code"] == "ESP001"
+    assert diagnostic["range"]["start"] == {"line": 4, "character": 29}  # line 5 of the cell, not of the notebook
+    assert client.diagnostics(cell_uris[0], start) == []
+
+    params = {
+        "textDocument": {"uri": cell_uris[2]},
+        "range": diagnostic["range"],
+        "context": {"diagnostics": [diagnostic]},
+    }
+    action = fix_action(client.request("textDocument/codeAction", params))
+    assert action is not None
+    edit = resolved(client, action)["edit"]
+    texts = dict(zip(cell_uris, sources, strict=True))
+    for change in edit["documentChanges"]:
+        uri = change["textDocument"]["uri"]
+        texts[uri] = apply_text_edits(texts[uri], change["edits"])
+    assert [texts[uri] for uri in cell_uris] == expected

@@ -24,11 +24,12 @@ from .. import __version__
 from ..config import Config, ConfigError
 from ..findings import FileError, FileResult, Finding
 from ..rules import RULES_BY_CODE
-from .linting import ConfigCache, FixOutcome, add_noqa, fix_buffer, internal_error, lint_buffer
+from .linting import ConfigCache, FixOutcome, add_noqa, fix_buffer, fix_cells, internal_error, lint_buffer, lint_cells
 from .text import Buffer, BufferEncodingError, Edit, Position, UnitCounter, line_edits, span_to_range, split_lines
 
 SOURCE = "esper-lint"
 FIX_ALL_KIND = "source.fixAll.esper-lint"
+FIX_ALL_TITLE = "esper-lint: apply all safe fixes"
 # A pause in typing this long (seconds) before a changed buffer is linted: keystrokes in a burst cost one lint.
 DEBOUNCE_SECONDS = 0.15
 PYTHON_SUFFIXES = (".py", ".pyi")
@@ -48,11 +49,34 @@ class DocumentState:
     noqa: dict[tuple[str, int], str | None] = field(default_factory=dict)  # (code, line) -> text with the comment
 
 
+@dataclass
+class NotebookState:
+    """The last lint of one open notebook: its cells (document uri or None for markdown) and findings."""
+
+    version: int
+    path: str
+    cell_uris: list[str | None]
+    cells: list[tuple[bool, str]]
+    config: Config | None = None
+    result: FileResult | None = None
+    fixes: dict[str | None, tuple[list[str] | None, int]] = field(default_factory=dict)
+
+    def cell_number(self, uri: str) -> int | None:
+        return self.cell_uris.index(uri) + 1 if uri in self.cell_uris else None
+
+
 class EsperLintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("esper-lint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        python_cells = types.NotebookDocumentFilterWithCells(cells=[types.NotebookCellLanguage(language="python")])
+        super().__init__(
+            "esper-lint",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            notebook_document_sync=types.NotebookDocumentSyncOptions(notebook_selector=[python_cells]),
+        )
         self.configs = ConfigCache()
         self.documents: dict[str, DocumentState] = {}
+        self.notebooks: dict[str, NotebookState] = {}
         self.pending_versions: dict[str, int] = {}
         self._logged: dict[str, str] = {}  # uri -> the last problem logged for it (one line per new problem)
 
@@ -84,6 +108,111 @@ class EsperLintServer(LanguageServer):
         self.publish(uri, state, self.diagnostics(uri, state))
         return state
 
+    def lint_notebook(self, uri: str) -> NotebookState | None:
+        """Lint a notebook's cells as `esper-lint nb.ipynb` would; publish each code cell's diagnostics."""
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        if notebook is None:
+            return None
+        cell_uris: list[str | None] = []
+        cells: list[tuple[bool, str]] = []
+        for cell in notebook.cells:
+            document = self.workspace.text_documents.get(cell.document)
+            code = cell.kind == types.NotebookCellKind.Code and document is not None
+            cell_uris.append(cell.document if code else None)
+            cells.append((code, document.source if code and document is not None else ""))
+        state = NotebookState(notebook.version, _path_for(uri, self.workspace.root_path), cell_uris, cells)
+        self.notebooks[uri] = state
+        try:
+            state.config = self.configs.for_file(Path(state.path).absolute())
+            state.result = lint_cells(state.cells, state.path, state.config)
+        except ConfigError as exc:
+            self.log_once(uri, f"esper-lint: {exc}", types.MessageType.Error)
+        except Exception as exc:  # anything else: log it, keep serving
+            state.result = FileResult(state.path, errors=[internal_error(state.path, "check", exc)])
+        result = state.result or FileResult(state.path)
+        if result.errors:
+            self.log_once(uri, f"esper-lint: {result.errors[0]}", types.MessageType.Warning)
+        else:
+            self._logged.pop(uri, None)
+        first_code_cell = next((n for n, cell_uri in enumerate(cell_uris, 1) if cell_uri), None)
+        for number, cell_uri in enumerate(cell_uris, 1):
+            if cell_uri is None:
+                continue
+            lines = split_lines(cells[number - 1][1])
+            diagnostics = [self.diagnostic(f, lines) for f in result.findings if f.cell == number]
+            diagnostics += [
+                self.error_diagnostic(e)
+                for e in result.errors
+                if e.kind != "syntax-error" and (e.cell or first_code_cell) == number
+            ]
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=cell_uri, diagnostics=diagnostics)
+            )
+        return state
+
+    def notebook_of(self, cell_uri: str) -> tuple[str, NotebookState] | None:
+        notebook = self.workspace.get_notebook_document(cell_uri=cell_uri)
+        if notebook is None:
+            return None
+        state = self.notebooks.get(notebook.uri)
+        if state is None or state.version != notebook.version:
+            state = self.lint_notebook(notebook.uri)
+        return (notebook.uri, state) if state is not None else None
+
+    def notebook_actions(self, cell_uri: str, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """Quick fixes and fix-all for a notebook cell (the fixes are the notebook's: they may edit other cells)."""
+        found = self.notebook_of(cell_uri)
+        if found is None:
+            return []
+        uri, state = found
+        number = state.cell_number(cell_uri)
+        if state.result is None or number is None:
+            return []
+        only = params.context.only
+        lines = split_lines(state.cells[number - 1][1])
+        actions: list[types.CodeAction] = []
+        base = {"notebook": uri, "version": state.version}
+        for finding in state.result.findings:
+            if finding.cell != number or not finding.fixable:
+                continue
+            start, end = span_to_range(finding.span, lines, self.units())
+            if _overlaps(start, end, params.range) and _wanted(types.CodeActionKind.QuickFix.value, only):
+                fix = types.CodeAction(
+                    title=self.fix_title(finding, state.result.findings),
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[self.diagnostic(finding, lines)],
+                    is_preferred=True,
+                    data={**base, "fix": finding.code},
+                )
+                actions.extend(self.fix_action(fix))
+        if _wanted(FIX_ALL_KIND, only) and any(f.fixable for f in state.result.findings):
+            fix_all = types.CodeAction(title=FIX_ALL_TITLE, kind=FIX_ALL_KIND, data={**base, "fix": None})
+            actions.extend(self.fix_action(fix_all))
+        return actions
+
+    def resolve_notebook(self, action: types.CodeAction, data: dict[str, Any]) -> types.CodeAction:
+        state = self.notebooks.get(str(data.get("notebook")))
+        notebook = self.workspace.get_notebook_document(notebook_uri=str(data.get("notebook")))
+        if state is None or notebook is None or state.version != data.get("version") or state.config is None:
+            return action
+        code = data.get("fix")
+        key = code if isinstance(code, str) else None
+        if key not in state.fixes:
+            state.fixes[key] = fix_cells(state.cells, state.path, state.config, key)
+        new_cells, _ = state.fixes[key]
+        if new_cells is None:
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message="esper-lint: no fix applied")
+            )
+            return action
+        changes = []
+        for cell_uri, (_, old), new in zip(state.cell_uris, state.cells, new_cells, strict=True):
+            document = self.workspace.text_documents.get(cell_uri) if cell_uri else None
+            if cell_uri is not None and document is not None and old != new:
+                changes.append((cell_uri, document.version, old, new))
+        action.edit = self.edit_documents(changes)
+        return action
+
     def current(self, uri: str) -> DocumentState | None:
         """The lint of the buffer's current text (linting again when a change is still pending)."""
         state = self.documents.get(uri)
@@ -97,7 +226,8 @@ class EsperLintServer(LanguageServer):
         if result is None:
             return []
         lines = split_lines(state.text)
-        diagnostics = [self.diagnostic(state, finding, lines) for finding in result.findings]
+        bom = state.buffer.bom_in_text if state.buffer else False
+        diagnostics = [self.diagnostic(finding, lines, bom) for finding in result.findings]
         for error in result.errors:
             if error.kind != "syntax-error":
                 # The file was not checked: say so where the user looks, not only in the log.
@@ -108,10 +238,11 @@ class EsperLintServer(LanguageServer):
             self._logged.pop(uri, None)
         return diagnostics
 
-    def diagnostic(self, state: DocumentState, finding: Finding, lines: list[str]) -> types.Diagnostic:
+    def diagnostic(self, finding: Finding, lines: list[str], bom: bool = False) -> types.Diagnostic:
         rule = RULES_BY_CODE.get(finding.code)
+        start, end = span_to_range(finding.span, lines, self.units(), bom)
         return types.Diagnostic(
-            range=self.range_of(state, finding, lines),
+            range=types.Range(start=_position(start), end=_position(end)),
             message=finding.message,
             severity=types.DiagnosticSeverity.Warning,
             code=finding.code,
@@ -130,11 +261,6 @@ class EsperLintServer(LanguageServer):
             code=error.kind,
             source=SOURCE,
         )
-
-    def range_of(self, state: DocumentState, finding: Finding, lines: list[str]) -> types.Range:
-        bom = state.buffer.bom_in_text if state.buffer else False
-        start, end = span_to_range(finding.span, lines, self.units(), bom)
-        return types.Range(start=_position(start), end=_position(end))
 
     def publish(self, uri: str, state: DocumentState, diagnostics: list[types.Diagnostic]) -> None:
         self.text_document_publish_diagnostics(
@@ -167,16 +293,27 @@ class EsperLintServer(LanguageServer):
         return state.fixes[code]
 
     def workspace_edit(self, uri: str, state: DocumentState, new_text: str) -> types.WorkspaceEdit:
-        edits = [_text_edit(e) for e in line_edits(state.text, new_text, self.units())]
+        return self.edit_documents([(uri, state.version, state.text, new_text)])
+
+    def edit_documents(self, changes: list[tuple[str, int | None, str, str]]) -> types.WorkspaceEdit:
+        """Edits turning each document (uri, version, old text) into its new text, versioned where the client can."""
+        edits = {uri: [_text_edit(e) for e in line_edits(old, new, self.units())] for uri, _, old, new in changes}
         supports_versions = bool(
             self.client_capabilities.workspace
             and self.client_capabilities.workspace.workspace_edit
             and self.client_capabilities.workspace.workspace_edit.document_changes
         )
         if supports_versions:
-            identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=state.version)
-            return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=edits)])
-        return types.WorkspaceEdit(changes={uri: edits})
+            return types.WorkspaceEdit(
+                document_changes=[
+                    types.TextDocumentEdit(
+                        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+                        edits=edits[uri],
+                    )
+                    for uri, version, _, _ in changes
+                ]
+            )
+        return types.WorkspaceEdit(changes=edits)
 
     def resolves_edits(self) -> bool:
         """Whether the client asks `codeAction/resolve` for an action's edit (then it is computed only when chosen)."""
@@ -187,6 +324,8 @@ class EsperLintServer(LanguageServer):
 
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
+        if self.workspace.get_notebook_document(cell_uri=uri) is not None:
+            return self.notebook_actions(uri, params)
         state = self.current(uri)
         if state is None or state.result is None:
             return []
@@ -199,12 +338,12 @@ class EsperLintServer(LanguageServer):
             start, end = span_to_range(finding.span, lines, units, bom)
             if not _overlaps(start, end, params.range):
                 continue
-            diagnostic = self.diagnostic(state, finding, lines)
+            diagnostic = self.diagnostic(finding, lines, bom)
             if _wanted(types.CodeActionKind.QuickFix.value, only):
                 actions.extend(self.finding_actions(uri, state, finding, diagnostic))
         if _wanted(FIX_ALL_KIND, only) and any(f.fixable for f in state.result.findings):
             action = types.CodeAction(
-                title="esper-lint: apply all safe fixes",
+                title=FIX_ALL_TITLE,
                 kind=FIX_ALL_KIND,
                 data={"uri": uri, "version": state.version, "fix": None},
             )
@@ -225,12 +364,8 @@ class EsperLintServer(LanguageServer):
     ) -> list[types.CodeAction]:
         actions = []
         if finding.fixable and state.result is not None:
-            rule = RULES_BY_CODE.get(finding.code)
-            label = f"{finding.code} ({rule.name})" if rule else finding.code
-            same_rule = {f.span for f in state.result.findings if f.code == finding.code and f.fixable}
-            also = f", with {len(same_rule) - 1} other finding(s) of this rule" if len(same_rule) > 1 else ""
             fix = types.CodeAction(
-                title=f"esper-lint: fix {label}{also}",
+                title=self.fix_title(finding, state.result.findings),
                 kind=types.CodeActionKind.QuickFix,
                 diagnostics=[diagnostic],
                 is_preferred=True,
@@ -258,6 +393,13 @@ class EsperLintServer(LanguageServer):
                 )
         return actions
 
+    def fix_title(self, finding: Finding, findings: list[Finding]) -> str:
+        rule = RULES_BY_CODE.get(finding.code)
+        label = f"{finding.code} ({rule.name})" if rule else finding.code
+        same_rule = {(f.cell, f.span) for f in findings if f.code == finding.code and f.fixable}
+        also = f", with {len(same_rule) - 1} other finding(s) of this rule" if len(same_rule) > 1 else ""
+        return f"esper-lint: fix {label}{also}"
+
     def resolve(self, action: types.CodeAction) -> types.CodeAction:
         """Fill in a fix's edit (one rule's, or all) for the buffer it was offered on; none if it changed since.
 
@@ -266,6 +408,8 @@ class EsperLintServer(LanguageServer):
         """
         data: dict[str, Any] = action.data if isinstance(action.data, dict) else {}
         action.data = None
+        if "notebook" in data:
+            return self.resolve_notebook(action, data)
         uri, code = data.get("uri"), data.get("fix")
         state = self.current(uri) if isinstance(uri, str) else None
         if state is None or uri is None or state.version != data.get("version"):
@@ -368,11 +512,41 @@ def create_server() -> EsperLintServer:
         ls.forget(uri)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def notebook_opened(ls: EsperLintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+        ls.lint_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+    def notebook_saved(ls: EsperLintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+        ls.lint_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    async def notebook_changed(ls: EsperLintServer, params: types.DidChangeNotebookDocumentParams) -> None:
+        uri, version = params.notebook_document.uri, params.notebook_document.version
+        ls.pending_versions[uri] = version
+        await asyncio.sleep(DEBOUNCE_SECONDS)
+        if ls.pending_versions.get(uri) == version:
+            del ls.pending_versions[uri]
+            state = ls.notebooks.get(uri)
+            if state is None or state.version != version:  # a code action may have linted it meanwhile
+                ls.lint_notebook(uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def notebook_closed(ls: EsperLintServer, params: types.DidCloseNotebookDocumentParams) -> None:
+        uri = params.notebook_document.uri
+        state = ls.notebooks.pop(uri, None)
+        ls.forget(uri)
+        for cell_uri in state.cell_uris if state else []:
+            if cell_uri is not None:
+                ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=cell_uri, diagnostics=[]))
+
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched_files_changed(ls: EsperLintServer, params: types.DidChangeWatchedFilesParams) -> None:
         ls.configs.clear()
         for uri in list(ls.documents):
             ls.lint(uri)
+        for uri in list(ls.notebooks):
+            ls.lint_notebook(uri)
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,

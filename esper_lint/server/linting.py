@@ -8,10 +8,11 @@ Everything goes through the public entry points the command line uses (`lint_sou
 from __future__ import annotations
 
 import ast
+import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -84,17 +85,66 @@ def lint_buffer(buffer: Buffer, path: str, config: Config) -> FileResult:
     """
     if excluded(path, config):
         return FileResult(path)
+    return _checked(path, buffer.text, lambda: lint_source(buffer.source, path, config))
+
+
+def _checked(path: str, python: str, lint: Callable[[], FileResult]) -> FileResult:
+    """`lint()` with LibCST kept unloaded (see lint_buffer); `python` is the code it checks."""
     try:
         try:
             with _without_libcst():
-                return lint_source(buffer.source, path, config)
+                return lint()
         except _NeedsLibcst:
-            error = _syntax_error(buffer.text, path)
+            error = _syntax_error(python, path)
             if error is not None:
                 return FileResult(path, errors=[error])
-            return lint_source(buffer.source, path, config)  # valid but beyond the fast path: rare
+            return lint()  # valid but beyond the fast path: rare
     except Exception as exc:  # a bug in a rule must cost this buffer's findings, not the server
         return FileResult(path, errors=[internal_error(path, "check", exc)])
+
+
+# ---------------------------------------------------------------------- notebooks
+# A notebook open in an editor is its cells: (is a code cell, text), in order, markdown cells included so
+# that cell numbers are Jupyter's. esper-lint reads notebooks as nbformat 4 JSON: build just that.
+Cells = Sequence[tuple[bool, str]]
+
+
+def notebook_json(cells: Cells) -> bytes:
+    def cell(code: bool, text: str) -> dict[str, object]:
+        if code:
+            return {"cell_type": "code", "metadata": {}, "source": text, "outputs": [], "execution_count": None}
+        return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+    document = {"cells": [cell(code, text) for code, text in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def lint_cells(cells: Cells, path: str, config: Config) -> FileResult:
+    """`esper-lint` on the notebook the cells make up; findings carry their 1-based `cell`."""
+    from ..notebook import lint_notebook
+
+    if excluded(path, config):
+        return FileResult(path)
+    python = "\n".join(text for code, text in cells if code)  # only to word a syntax error
+    return _checked(path, python, lambda: lint_notebook(notebook_json(cells), path, config))
+
+
+def fix_cells(cells: Cells, path: str, config: Config, code: str | None = None) -> tuple[list[str] | None, int]:
+    """`esper-lint --fix` (or `--fix --select CODE`) on the notebook: every cell's new text, or None."""
+    from ..notebook import fix_notebook
+
+    if excluded(path, config):
+        return None, 0
+    if code is not None:
+        config = replace(config, select=frozenset({code}))
+    try:
+        result = fix_notebook(notebook_json(cells), path, config)
+    except Exception:  # fix_notebook guards its own work; nothing around it may stop the server
+        return None, 0
+    if result.new_source is None:
+        return None, 0
+    fixed = json.loads(result.new_source)["cells"]
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in fixed], result.fixed
 
 
 class _NeedsLibcst(Exception):
