@@ -486,3 +486,14 @@ def test_notebook_cells_get_diagnostics_and_the_cli_fix(run_cli: RunCli, client:
         uri = change["textDocument"]["uri"]
         texts[uri] = apply_text_edits(texts[uri], change["edits"])
     assert [texts[uri] for uri in cell_uris] == expected
+    # Typing the fixed text into the cell (notebookDocument/didChange) clears its finding; closing clears all.
+    start = len(client.notifications)
+    content = {"document": {"uri": cell_uris[2], "version": 2}, "changes": [{"text": expected[2]}]}
+    client.notify(
+        "notebookDocument/didChange",
+        {"notebookDocument": {"uri": path.as_uri(), "version": 2}, "change": {"cells": {"textContent": [content]}}},
+    )
+    assert client.diagnostics(cell_uris[2], start) == []
+    start = len(client.notifications)
+    client.notify("notebookDocument/didClose", {"notebookDocument": {"uri": path.as_uri()}, "cellTextDocuments": []})
+    assert client.diagnostics(cell_uris[0], start) == []
