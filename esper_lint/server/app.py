@@ -2,8 +2,10 @@
 
 Diagnostics are published on open and save at once, and on change after a short pause in typing. Code
 actions: each fixable finding's rule fix (`quickfix`), `# noqa: CODE` for any finding, and the whole
-file's safe fixes (`source.fixAll.esper-lint`). Every edit is computed by the same functions as
-`esper-lint --fix` on the buffer's bytes (linting.py); nothing here decides what a finding or a fix is.
+file's safe fixes (`source.fixAll.esper-lint`). Jupyter notebooks (LSP notebook sync) are linted and fixed
+as the CLI does `nb.ipynb`, with diagnostics and edits on their cells. Every edit is computed by the same
+functions as `esper-lint --fix` on the buffer's bytes (linting.py); nothing here decides what a finding or a
+fix is.
 """
 
 from __future__ import annotations
