@@ -132,10 +132,11 @@ class EsperLintServer(LanguageServer):
         except Exception as exc:  # anything else: log it, keep serving
             state.result = FileResult(state.path, errors=[internal_error(state.path, "check", exc)])
         result = state.result or FileResult(state.path)
-        if result.errors:
-            self.log_once(uri, f"esper-lint: {result.errors[0]}", types.MessageType.Warning)
-        else:
-            self._logged.pop(uri, None)
+        if state.config is not None:  # (a configuration error is logged above, once)
+            if result.errors:
+                self.log_once(uri, f"esper-lint: {result.errors[0]}", types.MessageType.Warning)
+            else:
+                self._logged.pop(uri, None)
         first_code_cell = next((n for n, cell_uri in enumerate(cell_uris, 1) if cell_uri), None)
         for number, cell_uri in enumerate(cell_uris, 1):
             if cell_uri is None:
