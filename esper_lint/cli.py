@@ -49,6 +49,7 @@ def main() -> None:
     esper-lint --diff src/          show what --fix would change
     esper-lint rule ESP001          a rule's documentation
     esper-lint verify FILE --factory NAME   runtime harness (needs the [harness] extra)
+    esper-lint server               language server for editors (needs the [server] extra)
 
     Checking is the default command: `esper-lint check --help` lists its options (--select, --ignore,
     --output-format, --config, --jobs, ...). Exit codes: 0 clean, 1 findings, 2 errors.
@@ -329,6 +330,14 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
     else:
         click.echo(found.documentation(), nl=False)
     sys.exit(EXIT_OK)
+
+
+@main.command("server")
+def server() -> None:
+    """Language server over stdio, for editors (needs the [server] extra; see docs/editors.md)."""
+    from .server import main as serve
+
+    sys.exit(serve())
 
 
 @main.command("verify")
