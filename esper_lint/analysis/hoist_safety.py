@@ -20,6 +20,7 @@ unsafe one. The analysis calls `hoist_reasons` for each nested mask function and
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 from collections.abc import Callable, Iterator
 
@@ -76,7 +77,51 @@ def definition_time_reasons(tree: ast.Module, fn: FuncNode, future_annotations: 
                     f"its annotation `{ast.unparse(annotation)}` would be evaluated once at import instead of "
                     "each time the `def` runs"
                 )
+    late = _late_module_names(tree, fn, future_annotations)
+    if late:
+        reasons.append(
+            f"its decorators, defaults or annotations read {', '.join(f'`{n}`' for n in late)}, which module "
+            "level does not bind (once and for all) before the enclosing top-level statement"
+        )
     return reasons
+
+
+def _late_module_names(tree: ast.Module, fn: FuncNode, future_annotations: bool) -> list[str]:
+    """Names read at definition time that the hoisted `def` (placed before the top-level statement that
+    encloses it) could not see with the same value: bound only later at module level, rebound later, or
+    not bound by the module at all (a star import). Locals of the enclosing functions are not judged here."""
+    top = next((i for i, s in enumerate(tree.body) if _spans(s, fn)), None)
+    if top is None:
+        return []
+    roots: list[ast.AST] = list(_defaults(fn))
+    if not isinstance(fn, ast.Lambda):
+        roots += fn.decorator_list
+        if not future_annotations:
+            roots += _annotations(fn)
+    local = {n for node in ast.walk(tree.body[top]) for n in _bound_names(node)} | _parameters(tree.body[top])
+    bound_at = _module_facts(tree)[3]
+    late: list[str] = []
+    for root in roots:
+        for name in (n.id for n in ast.walk(root) if isinstance(n, ast.Name)):
+            if name in local or name in late:
+                continue
+            where = bound_at.get(name)
+            if (where is None and not hasattr(builtins, name)) or (where is not None and max(where) >= top):
+                late.append(name)
+    return late
+
+
+def _spans(stmt: ast.stmt, node: ast.AST) -> bool:
+    line = getattr(node, "lineno", 0)
+    return stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno)
+
+
+def _parameters(node: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.arg):
+            found.add(n.arg)
+    return found
 
 
 def _frozen_value(expr: ast.expr, constants: frozenset[str]) -> bool:
@@ -185,7 +230,7 @@ def _annotations(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
 # --------------------------------------------------------------------------- dynamic namespaces
 def dynamic_access_reasons(tree: ast.Module, enclosing: FuncNode) -> list[str]:
     reasons: list[str] = []
-    _, shadowed, module_reasons = _module_facts(tree)
+    _, shadowed, module_reasons, _ = _module_facts(tree)
     for node in ast.walk(enclosing):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in shadowed:
             called = node.func.id
@@ -202,9 +247,22 @@ def dynamic_access_reasons(tree: ast.Module, enclosing: FuncNode) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def _module_facts(tree: ast.Module) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
-    """Computed once per module: its frozen constants, the names it binds at module level, and the
-    reasons module-wide dynamic access rules out every hoist."""
+def _module_facts(
+    tree: ast.Module,
+) -> tuple[frozenset[str], frozenset[str], tuple[str, ...], dict[str, list[int]]]:
+    """Computed once per module: its frozen constants, the names it binds at module level, the reasons
+    module-wide dynamic access rules out every hoist, and for each module-level name the indices of the
+    top-level statements that bind it."""
+    bound_at: dict[str, list[int]] = {}
+    for index, stmt in enumerate(tree.body):
+        for node in _module_scope_nodes(ast.Module(body=[stmt], type_ignores=[])):
+            for name in _bound_names(node):
+                bound_at.setdefault(name, []).append(index)
+        if any(isinstance(n, ast.Global) for n in ast.walk(stmt)):  # `global x` in a function binds it later
+            for n in ast.walk(stmt):
+                if isinstance(n, ast.Global):
+                    for name in n.names:
+                        bound_at.setdefault(name, []).append(len(tree.body))
     module_scope = list(_module_scope_nodes(tree))
     shadowed = frozenset(n for node in module_scope for n in _bound_names(node))
     in_module_scope = {id(n) for n in module_scope}
@@ -219,7 +277,7 @@ def _module_facts(tree: ast.Module) -> tuple[frozenset[str], frozenset[str], tup
             reasons.append(f"the module calls `{called}()`, which would see or change the new module-level name")
         elif called in ("exec", "eval"):
             reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
-    return _module_constants(tree), shadowed, tuple(_unique(reasons))
+    return _module_constants(tree), shadowed, tuple(_unique(reasons)), bound_at
 
 
 # --------------------------------------------------------------------------- the function object's uses
