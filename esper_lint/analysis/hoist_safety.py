@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import re
 from collections.abc import Callable, Iterator
 
 from .model import FunctionKind, MaskUse
@@ -53,6 +54,7 @@ def hoist_reasons(
     reasons += dynamic_access_reasons(tree, enclosing)
     name = _bound_name(fn, parents)
     uses = list(_uses(enclosing, fn, name)) if name else []
+    reasons += _name_reasons(enclosing, name) if name else []
     reasons += use_reasons(fn, uses, parents, is_mask_argument)
     reasons += dominance_reasons(fn, uses, parents)
     return _unique(reasons)
@@ -310,6 +312,24 @@ def _uses(enclosing: FuncNode, fn: FuncNode, name: str) -> Iterator[ast.Name]:
         if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Store):
             yield node
         stack.extend(ast.iter_child_nodes(node))
+
+
+def _name_reasons(enclosing: FuncNode, name: str) -> list[str]:
+    """Where the name is reached other than by plain reads: declarations, and string annotations."""
+    reasons: list[str] = []
+    word = re.compile(rf"\b{re.escape(name)}\b")
+    for node in ast.walk(enclosing):
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            reasons.append(f"`{name}` is declared `global` or `nonlocal` in the enclosing function")
+        annotation = getattr(node, "annotation", None) if isinstance(node, (ast.arg, ast.AnnAssign)) else None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            annotation = node.returns
+        if annotation is not None and any(
+            isinstance(c, ast.Constant) and isinstance(c.value, str) and word.search(c.value)
+            for c in ast.walk(annotation)
+        ):
+            reasons.append(f"`{name}` is referenced from a string annotation, which a rename would not reach")
+    return reasons
 
 
 def _binds_locally(scope: ast.AST, name: str) -> bool:
