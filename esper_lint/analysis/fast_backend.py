@@ -1241,7 +1241,9 @@ class FastAnalyzer:
             fn.unfixable_reasons.append(CLASS_CELL_REASON)
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
-        safety = hoist_reasons(self.tree, node, enclosing, self._is_mask_argument, self.future_annotations)
+        safety = hoist_reasons(
+            self.tree, node, enclosing, self._is_mask_argument, self.future_annotations, self.positions.text
+        )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
 

@@ -24,6 +24,7 @@ import builtins
 import functools
 import re
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from .model import FunctionKind, MaskUse
 
@@ -46,12 +47,15 @@ def hoist_reasons(
     enclosing: FuncNode,
     is_mask_argument: IsMaskArgument,
     future_annotations: bool,
+    text: str | None = None,
 ) -> list[str]:
     """Every reason (worded for "no automatic fix because ...") why hoisting `fn` out of `enclosing`
-    could change what the program does."""
+    could change what the program does. `text`, the module's source, only lets module-wide checks skip a
+    walk of the whole tree when no word they look for occurs in it."""
     parents = _parent_map(enclosing)
-    reasons = definition_time_reasons(tree, fn, future_annotations)
-    reasons += dynamic_access_reasons(tree, enclosing)
+    module = _module_facts(tree, _may_reach_namespaces(text))
+    reasons = definition_time_reasons(tree, fn, future_annotations, module)
+    reasons += dynamic_access_reasons(enclosing, module)
     name = _bound_name(fn, parents)
     uses = list(_uses(enclosing, fn, name)) if name else []
     reasons += _name_reasons(enclosing, name) if name else []
@@ -61,11 +65,13 @@ def hoist_reasons(
 
 
 # --------------------------------------------------------------------------- definition time
-def definition_time_reasons(tree: ast.Module, fn: FuncNode, future_annotations: bool) -> list[str]:
+def definition_time_reasons(
+    tree: ast.Module, fn: FuncNode, future_annotations: bool, module: ModuleSummary
+) -> list[str]:
     reasons: list[str] = []
     if not isinstance(fn, ast.Lambda) and fn.decorator_list:
         reasons.append("it is decorated (a decorator would run once at import instead of each time the `def` runs)")
-    constants = _module_facts(tree)[0]
+    constants = module.constants
     for default in _defaults(fn):
         if not _frozen_value(default, constants):
             reasons.append(
@@ -79,7 +85,7 @@ def definition_time_reasons(tree: ast.Module, fn: FuncNode, future_annotations: 
                     f"its annotation `{ast.unparse(annotation)}` would be evaluated once at import instead of "
                     "each time the `def` runs"
                 )
-    late = _late_module_names(tree, fn, future_annotations)
+    late = _late_module_names(tree, fn, future_annotations, module.bound_at)
     if late:
         reasons.append(
             f"its decorators, defaults or annotations read {', '.join(f'`{n}`' for n in late)}, which module "
@@ -88,20 +94,21 @@ def definition_time_reasons(tree: ast.Module, fn: FuncNode, future_annotations: 
     return reasons
 
 
-def _late_module_names(tree: ast.Module, fn: FuncNode, future_annotations: bool) -> list[str]:
+def _late_module_names(
+    tree: ast.Module, fn: FuncNode, future_annotations: bool, bound_at: dict[str, list[int]]
+) -> list[str]:
     """Names read at definition time that the hoisted `def` (placed before the top-level statement that
     encloses it) could not see with the same value: bound only later at module level, rebound later, or
     not bound by the module at all (a star import). Locals of the enclosing functions are not judged here."""
-    top = next((i for i, s in enumerate(tree.body) if _spans(s, fn)), None)
-    if top is None:
-        return []
     roots: list[ast.AST] = list(_defaults(fn))
     if not isinstance(fn, ast.Lambda):
         roots += fn.decorator_list
         if not future_annotations:
             roots += _annotations(fn)
+    top = next((i for i, s in enumerate(tree.body) if _spans(s, fn)), None) if roots else None
+    if top is None:
+        return []
     local = {n for node in ast.walk(tree.body[top]) for n in _bound_names(node)} | _parameters(tree.body[top])
-    bound_at = _module_facts(tree)[3]
     late: list[str] = []
     for root in roots:
         for name in (n.id for n in ast.walk(root) if isinstance(n, ast.Name)):
@@ -143,27 +150,6 @@ def _reads_frames(node: ast.Attribute) -> bool:
     if node.attr == "stack":  # `inspect.stack()`, not `torch.stack`
         return isinstance(node.value, ast.Name) and node.value.id in _FRAME_MODULES
     return node.attr in _FRAME_ATTRIBUTES
-
-
-def _module_constants(tree: ast.Module) -> frozenset[str]:
-    """Module-level names bound exactly once, by a plain assignment of an immutable literal, and never
-    declared `global`, deleted or bound anywhere else in the module (a function's binding counts only
-    through `global`, which disqualifies the name)."""
-    counts: dict[str, int] = {}
-    literal: set[str] = set()
-    disqualified: set[str] = set()
-    for node in _module_scope_nodes(tree):
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
-        if isinstance(node, ast.Assign) and isinstance(target, ast.Name) and _frozen_value(node.value, frozenset()):
-            literal.add(target.id)
-        for bound in _bound_names(node):
-            counts[bound] = counts.get(bound, 0) + 1
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Global):
-            disqualified.update(node.names)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
-            disqualified.add(node.id)
-    return frozenset(n for n in literal if counts.get(n) == 1 and n not in disqualified)
 
 
 def _module_scope_nodes(tree: ast.Module) -> Iterator[ast.AST]:
@@ -230,9 +216,9 @@ def _annotations(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
 
 
 # --------------------------------------------------------------------------- dynamic namespaces
-def dynamic_access_reasons(tree: ast.Module, enclosing: FuncNode) -> list[str]:
+def dynamic_access_reasons(enclosing: FuncNode, module: ModuleSummary) -> list[str]:
     reasons: list[str] = []
-    _, shadowed, module_reasons, _ = _module_facts(tree)
+    shadowed = module.shadowed
     for node in ast.walk(enclosing):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in shadowed:
             called = node.func.id
@@ -245,41 +231,66 @@ def dynamic_access_reasons(tree: ast.Module, enclosing: FuncNode) -> list[str]:
                 f"the enclosing function inspects frames (`.{node.attr}`), which would no longer see the "
                 "function's name"
             )
-    return reasons + list(module_reasons)
+    return reasons + list(module.reasons)
+
+
+class ModuleSummary(NamedTuple):
+    constants: frozenset[str]
+    shadowed: frozenset[str]
+    reasons: tuple[str, ...]
+    bound_at: dict[str, list[int]]
+
+
+# Words a `global` declaration, a `del`, or a call of `globals`/`eval`/`exec` cannot be written without.
+_NAMESPACE_WORDS = re.compile(r"\bglobal\s|\bdel\b|(?<![.\w])(?:globals|eval|exec)\s*\(")
+
+
+def _may_reach_namespaces(text: str | None) -> bool:
+    return text is None or _NAMESPACE_WORDS.search(text) is not None
 
 
 @functools.lru_cache(maxsize=4)
-def _module_facts(
-    tree: ast.Module,
-) -> tuple[frozenset[str], frozenset[str], tuple[str, ...], dict[str, list[int]]]:
-    """Computed once per module: its frozen constants, the names it binds at module level, the reasons
-    module-wide dynamic access rules out every hoist, and for each module-level name the indices of the
-    top-level statements that bind it."""
+def _module_facts(tree: ast.Module, walk: bool) -> ModuleSummary:
+    """Computed once per module, in two passes: its frozen constants (module-level names bound exactly
+    once, by a plain assignment of an immutable literal, never declared `global` or deleted), the names it
+    binds at module level, the reasons module-wide dynamic access rules out every hoist, and for each
+    module-level name the indices of the top-level statements that bind it (`global` ones: after all)."""
     bound_at: dict[str, list[int]] = {}
+    literal: set[str] = set()
+    in_module_scope: set[int] = set()
     for index, stmt in enumerate(tree.body):
         for node in _module_scope_nodes(ast.Module(body=[stmt], type_ignores=[])):
+            in_module_scope.add(id(node))
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            if isinstance(node, ast.Assign) and isinstance(target, ast.Name) and _frozen_value(node.value, frozenset()):
+                literal.add(target.id)
             for name in _bound_names(node):
                 bound_at.setdefault(name, []).append(index)
-        if any(isinstance(n, ast.Global) for n in ast.walk(stmt)):  # `global x` in a function binds it later
-            for n in ast.walk(stmt):
-                if isinstance(n, ast.Global):
-                    for name in n.names:
-                        bound_at.setdefault(name, []).append(len(tree.body))
-    module_scope = list(_module_scope_nodes(tree))
-    shadowed = frozenset(n for node in module_scope for n in _bound_names(node))
-    in_module_scope = {id(n) for n in module_scope}
+    disqualified: set[str] = set()
+    calls: list[ast.Call] = []
+    for node in ast.walk(tree) if walk else ():  # `walk` False: the text has none of these statements or calls
+        if isinstance(node, ast.Global):
+            disqualified.update(node.names)
+            for name in node.names:
+                bound_at.setdefault(name, []).append(len(tree.body))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+            disqualified.add(node.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls.append(node)
+    shadowed = frozenset(bound_at)
     reasons: list[str] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.func.id in shadowed:
+    for call in calls:
+        called = call.func.id  # type: ignore[attr-defined]
+        if called in shadowed:
             continue
-        called = node.func.id
         # At module level `locals()`, `vars()` and `dir()` are the module's namespace too.
-        namespace = called in ("locals", "vars", "dir") and not node.args and id(node) in in_module_scope
+        namespace = called in ("locals", "vars", "dir") and not call.args and id(call) in in_module_scope
         if called == "globals" or namespace:
             reasons.append(f"the module calls `{called}()`, which would see or change the new module-level name")
         elif called in ("exec", "eval"):
             reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
-    return _module_constants(tree), shadowed, tuple(_unique(reasons)), bound_at
+    constants = frozenset(n for n in literal if len(bound_at.get(n, ())) == 1 and n not in disqualified)
+    return ModuleSummary(constants, shadowed, tuple(_unique(reasons)), bound_at)
 
 
 # --------------------------------------------------------------------------- the function object's uses
