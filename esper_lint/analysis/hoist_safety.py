@@ -257,17 +257,17 @@ def _module_facts(tree: ast.Module, walk: bool) -> ModuleSummary:
     module-level name the indices of the top-level statements that bind it (`global` ones: after all)."""
     bound_at: dict[str, list[int]] = {}
     literal: set[str] = set()
-    in_module_scope: set[int] = set()
+    calls: list[tuple[str, ast.Call, bool]] = []  # (name called, call, evaluated in module scope)
     for index, stmt in enumerate(tree.body):
         for node in _module_scope_nodes(ast.Module(body=[stmt], type_ignores=[])):
-            in_module_scope.add(id(node))
             target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
             if isinstance(node, ast.Assign) and isinstance(target, ast.Name) and _frozen_value(node.value, frozenset()):
                 literal.add(target.id)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                calls.append((node.func.id, node, True))
             for name in _bound_names(node):
                 bound_at.setdefault(name, []).append(index)
     disqualified: set[str] = set()
-    calls: list[ast.Call] = []
     for node in ast.walk(tree) if walk else ():  # `walk` False: the text has none of these statements or calls
         if isinstance(node, ast.Global):
             disqualified.update(node.names)
@@ -276,16 +276,14 @@ def _module_facts(tree: ast.Module, walk: bool) -> ModuleSummary:
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
             disqualified.add(node.id)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            calls.append(node)
+            calls.append((node.func.id, node, False))
     shadowed = frozenset(bound_at)
     reasons: list[str] = []
-    for call in calls:
-        called = call.func.id  # type: ignore[attr-defined]
+    for called, call, module_scope in calls:
         if called in shadowed:
             continue
         # At module level `locals()`, `vars()` and `dir()` are the module's namespace too.
-        namespace = called in ("locals", "vars", "dir") and not call.args and id(call) in in_module_scope
-        if called == "globals" or namespace:
+        if called == "globals" or (called in ("locals", "vars", "dir") and not call.args and module_scope):
             reasons.append(f"the module calls `{called}()`, which would see or change the new module-level name")
         elif called in ("exec", "eval"):
             reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
