@@ -318,3 +318,27 @@ def test_lambda_names_are_readable_and_never_collected(
 def test_def_names_are_kept_unless_collected(name: str, expected: str) -> None:
     assert def_base_name(name) == expected
     assert not _COLLECTED.match(def_base_name(name))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["(eval)('causal')", "exec ('x = 1')", "globals()['causal'] = 1", "global WIDTH\n    WIDTH = 2", "del WIDTH"],
+)
+def test_module_wide_checks_see_every_spelling(statement: str) -> None:
+    """The text prefilter that lets hoist_safety skip a walk of the module must never hide these."""
+    source = f"""
+from torch.nn.attention.flex_attention import create_block_mask
+
+WIDTH = 1
+
+def other():
+    {statement}
+
+def build(n):
+    def causal(b, h, q, kv, w=WIDTH):
+        return q + w >= kv
+    return create_block_mask(causal, None, None, n, n)
+""".encode()
+    esp = [f for f in lint_source(source, "m.py", CONFIG).findings if f.code == "ESP001"]
+    assert esp and not esp[0].fixable, statement
+    assert lint_source(source.replace(statement.encode(), b"pass"), "m.py", CONFIG).findings[0].fixable

@@ -242,7 +242,7 @@ class ModuleSummary(NamedTuple):
 
 
 # Words a `global` declaration, a `del`, or a call of `globals`/`eval`/`exec` cannot be written without.
-_NAMESPACE_WORDS = re.compile(r"\bglobal\s|\bdel\b|(?<![.\w])(?:globals|eval|exec)\s*\(")
+_NAMESPACE_WORDS = re.compile(r"\bglobal\b|\bdel\b|(?<![.\w])(?:globals|eval|exec)\b")
 
 
 def _may_reach_namespaces(text: str | None) -> bool:
