@@ -41,8 +41,8 @@ def test_documented_example_is_flagged_and_its_alternative_is_not(rule: type[Rul
     if rule.code == "ESP006":  # the "use instead" of ESP006 is a suppression comment, not code
         assert "noqa: ESP006" in rule.use_instead
         return
-    assert rule.code in [f.code for f in lint_snippet(rule.example, "libcst", rule.code)]
-    assert rule.code not in [f.code for f in lint_snippet(rule.use_instead, "libcst", rule.code)]
+    assert rule.code in [f.code for f in lint_snippet(rule.example, "ast", rule.code)]
+    assert rule.code not in [f.code for f in lint_snippet(rule.use_instead, "ast", rule.code)]
 
 
 def test_codes_and_names_are_unique_and_well_formed() -> None:
@@ -66,7 +66,7 @@ NESTED = """
 
 
 def _only(source: str, code: str) -> str:
-    [finding] = [f for f in lint_snippet(source, "libcst", code) if f.code == code]
+    [finding] = [f for f in lint_snippet(source, "ast", code) if f.code == code]
     return finding.message
 
 
@@ -88,7 +88,7 @@ def test_esp001_unfixable_says_why() -> None:
                 return q_idx >= kv_idx
             return create_block_mask(causal, None, None, n, n)
     """
-    [finding] = lint_snippet(source, "libcst")
+    [finding] = lint_snippet(source, "ast")
     assert not finding.fixable
     assert "by hand" in finding.message and "`size`" in finding.message
 
@@ -166,8 +166,8 @@ def test_capture_rules_do_not_apply_to_create_mask(code: str) -> None:
             def dense(self, windows, n, limit):
                 return [create_mask(lambda b, h, q, kv: q - kv < w + self.x + limit, None, None, n, n) for w in windows]
     """
-    assert lint_snippet(source, "libcst", code) == []
-    assert code in [f.code for f in lint_snippet(source.replace("create_mask", "create_block_mask"), "libcst", code)]
+    assert lint_snippet(source, "ast", code) == []
+    assert code in [f.code for f in lint_snippet(source.replace("create_mask", "create_block_mask"), "ast", code)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

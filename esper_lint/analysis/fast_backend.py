@@ -32,6 +32,8 @@ from .model import (
     Capture,
     CaptureKind,
     FunctionKind,
+    HoistForm,
+    HoistSite,
     MaskFunction,
     MaskUse,
     ModuleFacts,
@@ -65,7 +67,7 @@ FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 
 # --------------------------------------------------------------------------- scopes and bindings
 class _Scope:
-    __slots__ = ("bindings", "count", "kind", "name", "node", "overwrites", "parent", "prefix")
+    __slots__ = ("bindings", "count", "deleted", "kind", "name", "node", "overwrites", "parent", "prefix")
 
     def __init__(self, kind: str, name: str | None, parent: _Scope | None, node: ast.AST | None) -> None:
         self.kind = kind  # "builtins", "module", "class", "function", "comprehension"
@@ -75,6 +77,7 @@ class _Scope:
         self.bindings: dict[str, list[_Binding]] = {}
         self.count = 0  # LibCST's assignment counter: orders bindings against accesses
         self.overwrites: dict[str, _Scope] = {}  # global / nonlocal declarations
+        self.deleted: set[str] = set()  # `del name`: makes `name` a variable of this scope, as a binding does
         if parent is None or kind == "module":
             self.prefix = ""
         elif kind == "function":
@@ -283,6 +286,8 @@ class _ScopeBuilder:
             if isinstance(node.ctx, ast.Store):
                 self.bind(scope, node.id, "store", node)
             else:
+                if isinstance(node.ctx, ast.Del):
+                    scope.target(node.id).deleted.add(node.id)
                 self.accesses[id(node)] = _Access(scope, scope.count, top_attr)
             return
         if t is ast.Attribute:
@@ -423,6 +428,7 @@ class _ScopeBuilder:
         assert isinstance(node, ast.AugAssign)
         if isinstance(node.target, ast.Name):
             setattr(node.target, _PARENT, node)
+            self.scope_of[id(node.target)] = scope
             self.bind(scope, node.target.id, "other", node.target)
         else:
             self.visit(node.target, scope, node, None)
@@ -640,14 +646,9 @@ class FastAnalyzer:
         self.spellings = apis.spellings()
         self.scopes.relevant = _RelevanceFilter(tree, self.positions.lines, self.spellings)
         self.scopes.visit(tree, self.scopes.module, None, None)
-        self.future_annotations = any(
-            isinstance(s, ast.ImportFrom)
-            and s.module == "__future__"
-            and s.level == 0
-            and any(a.name == "annotations" for a in s.names)
-            for s in tree.body
-        )
+        self.future_annotations = has_future_annotations(tree)
         self._functions: dict[int, MaskFunction] = {}
+        self._top_indices: dict[int, int] | None = None
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -858,6 +859,7 @@ class FastAnalyzer:
             caller=self.qualname(caller),
             per_forward=per_forward,
             mask_is_capture_free=capture_free,
+            arg_node=arg.value,
         )
 
     def _resolve_mask_expr(self, expr: ast.expr, seen: set[int]) -> tuple[list[MaskFunction], bool]:
@@ -893,13 +895,13 @@ class FastAnalyzer:
         for binding in bindings:
             node = binding.node
             if binding.kind == "def" and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.append(self._mask_function(node, node.name))
+                functions.append(self._mask_function(node, node.name, node))
                 continue
             if binding.kind == "import":
                 continue
             value = binding.value if binding.kind == "store" else None
             if isinstance(value, ast.Lambda):
-                functions.append(self._mask_function(value, expr.id))
+                functions.append(self._mask_function(value, expr.id, binding.node))
             elif isinstance(value, (ast.Call, ast.Name, ast.IfExp, ast.Attribute)):
                 fs, k = self._resolve_mask_expr(value, seen)
                 functions.extend(fs)
@@ -924,7 +926,7 @@ class FastAnalyzer:
         return self.qualified_names(expr)
 
     # ----------------------------------------------------------------- the function itself
-    def _mask_function(self, node: FuncNode, name: str) -> MaskFunction:
+    def _mask_function(self, node: FuncNode, name: str, bound: ast.AST | None = None) -> MaskFunction:
         cached = self._functions.get(id(node))
         if cached is not None:
             return cached
@@ -935,6 +937,8 @@ class FastAnalyzer:
             name=name,
             span=self.positions.name_span(node) if not isinstance(node, ast.Lambda) else self.positions.span(node),
             enclosing=self.qualname(enclosing),
+            node=node,
+            binding_node=bound,
         )
         self._functions[id(node)] = fn
         fn_scope = self.scopes.function_scope.get(id(node))
@@ -957,7 +961,173 @@ class FastAnalyzer:
             fn.unfixable_reasons.append(CLASS_CELL_REASON)
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
+        elif not fn.captures and not fn.default_refs:
+            fn.site = self._hoist_site(node, fn)
         return fn
+
+    # ----------------------------------------------------------------- hoist sites (the fixer's facts)
+    # Python's own scoping decides here, not LibCST's: a name bound anywhere in a function is local to
+    # all of it, class bodies are skipped by the functions nested in them, and a class body that binds
+    # a name reads it from the class or from module level, never from the enclosing function.
+    def _hoist_site(self, node: FuncNode, fn: MaskFunction) -> HoistSite:
+        top = self._top_index(node)
+        variable = node.name if not isinstance(node, ast.Lambda) else self._assigned_lambda_variable(node)
+        form = HoistForm.DEF if not isinstance(node, ast.Lambda) else HoistForm.INLINE_LAMBDA
+        if variable is not None and isinstance(node, ast.Lambda):
+            form = HoistForm.ASSIGNED_LAMBDA
+        site = HoistSite(top, form, variable)
+        reasons = fn.unfixable_reasons
+        readers: list[_Scope] = []
+        if variable is None:
+            readers.append(self.scopes.scope_of[id(node)])
+        else:
+            owner = self._binding_scope(node)
+            if owner is None:  # a def under an `if` in a class body: still a class attribute
+                _add_reason(reasons, class_attribute_reason(variable))
+                return site
+            readers.append(owner)
+            bindings = owner.bindings.get(variable, [])
+            binder = node if not isinstance(node, ast.Lambda) else fn.binding_node
+            if not any(b.node is binder for b in bindings):
+                reasons.append(f"`{variable}` is declared `global` or `nonlocal` in the enclosing function")
+            elif len(bindings) > 1:
+                _add_reason(reasons, f"`{variable}` is bound more than once in its scope")
+            if variable in owner.deleted:
+                reasons.append(f"`{variable}` is deleted with `del` in the enclosing function")
+            if owner.node is not None and _in_string_annotation(owner.node, variable):
+                reasons.append(f"`{variable}` is referenced from a string annotation")
+            for name in _names_in([owner.node] if owner.node is not None else []):
+                if name.id == variable and name is not binder:
+                    reader = self.scopes.scope_of.get(id(name))
+                    if reader is not None and self._owner(reader, variable) is owner:
+                        site.references.append(self.positions.span(name))
+                        readers.append(reader)
+        site.shadowing = self._shadowing(readers, owner=readers[0] if variable else None, variable=variable)
+        late = self._late_module_names(node, top)
+        if late:
+            listed = ", ".join(f"`{n}`" for n in late)
+            reasons.append(
+                f"its decorators, defaults or annotations read {listed}, which module level does not bind "
+                "(once and for all) before the enclosing top-level statement"
+            )
+        mangled = self._mangled_name(node, variable)
+        if mangled:
+            reasons.append(mangled)
+        return site
+
+    def _top_index(self, node: ast.AST) -> int:
+        if self._top_indices is None:
+            self._top_indices = {id(stmt): i for i, stmt in enumerate(self.tree.body)}
+        current: ast.AST | None = node
+        while current is not None and id(current) not in self._top_indices:
+            current = self.parent(current)
+        return self._top_indices[id(current)] if current is not None else -1
+
+    def _assigned_lambda_variable(self, node: ast.Lambda) -> str | None:
+        """`v` for `v = lambda ...` alone on its line(s) in a function body: the statement becomes `def v`."""
+        assign = self.parent(node)
+        if not (
+            isinstance(assign, ast.Assign)
+            and assign.value is node
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0], ast.Name)
+        ):
+            return None
+        if self._owning_function(assign) is None or self._shares_a_line(assign):
+            return None  # at class level it stays an attribute: the lambda is replaced in place
+        return assign.targets[0].id
+
+    def _owning_function(self, node: ast.AST) -> FuncNode | None:
+        """The function whose body `node` is in; None at module level or directly in a class body."""
+        for anc in self.ancestors(node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return anc
+            if isinstance(anc, ast.ClassDef):
+                return None
+        return None
+
+    def _shares_a_line(self, stmt: ast.stmt) -> bool:
+        """`a = 1; v = lambda ...`: another statement on the same physical lines (one LibCST line)."""
+        parent = self.parent(stmt)
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(parent, field_name, None)
+            if isinstance(block, list) and any(s is stmt for s in block):
+                for other in block:
+                    if (
+                        other is not stmt
+                        and other.lineno <= (stmt.end_lineno or stmt.lineno)
+                        and ((other.end_lineno or other.lineno) >= stmt.lineno)
+                    ):
+                        return True
+        return False
+
+    def _binding_scope(self, node: FuncNode) -> _Scope | None:
+        """The scope a def (or the `v = lambda` statement) binds its variable in: the enclosing function's."""
+        owner = self._owning_function(node if not isinstance(node, ast.Lambda) else self.parent(node) or node)
+        return self.scopes.function_scope[id(owner)] if owner is not None else None
+
+    def _owner(self, scope: _Scope, name: str) -> _Scope | None:
+        """The scope whose variable `name` is when used in `scope`, as CPython's compiler decides;
+        None for module level (a global or builtin)."""
+        current: _Scope | None = scope
+        first = True
+        while current is not None and current.kind not in ("module", "builtins"):
+            if first or current.kind != "class":  # enclosing class bodies are not on the lookup path
+                declared = current.overwrites.get(name)
+                if declared is not None and declared.kind == "module":
+                    return None  # `global name`
+                if declared is None and (name in current.bindings or name in current.deleted):
+                    return current
+            first = False
+            current = current.parent
+        return None
+
+    def _shadowing(self, readers: list[_Scope], owner: _Scope | None, variable: str | None) -> frozenset[str]:
+        """Names a scope on a reader's lookup path binds (the hoisted binding itself excepted)."""
+        names: set[str] = set()
+        for reader in readers:
+            current: _Scope | None = reader
+            first = True
+            while current is not None and current.kind not in ("module", "builtins"):
+                if first or current.kind != "class":
+                    bound = set(current.bindings) | current.deleted
+                    if current is owner and variable is not None and len(current.bindings.get(variable, [])) == 1:
+                        bound.discard(variable)
+                    names |= bound
+                first = False
+                current = current.parent
+        return frozenset(names)
+
+    def _late_module_names(self, node: FuncNode, top: int) -> list[str]:
+        """Module names read when the def/lambda runs that module level does not bind, finally, before `top`."""
+        late: list[str] = []
+        for name in _names_in(self._definition_time_roots(node)):
+            scope = self.scopes.scope_of.get(id(name))
+            if scope is None or self._owner(scope, name.id) is not None or name.id in late:
+                continue  # a local of an enclosing function: definition_time_refs says so
+            bindings = self.scopes.module.bindings.get(name.id)
+            if bindings:
+                if all(b.node is not None and self._top_index(b.node) < top for b in bindings):
+                    continue
+            elif hasattr(builtins, name.id):
+                continue
+            late.append(name.id)  # bound later, or not at all (a star import, an injected name)
+        return late
+
+    def _mangled_name(self, node: FuncNode, variable: str | None) -> str | None:
+        """Inside a class Python mangles `__x` to `_Class__x`: moved out of it, the name would change."""
+        cls = next((a for a in self.ancestors(node) if isinstance(a, ast.ClassDef)), None)
+        if cls is None or not cls.name.strip("_"):
+            return None
+        found = [variable] if variable is not None and _is_private(variable) else []
+        found += [n for n in _identifiers(node) if _is_private(n)]
+        if not found:
+            return None
+        mangled = f"_{cls.name.lstrip('_')}{found[0]}"
+        return (
+            f"it uses the private name `{found[0]}` inside class `{cls.name}`, where Python mangles it to "
+            f"`{mangled}`; at module level it would name something else"
+        )
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
         captures: dict[str, Capture] = {}
@@ -1156,9 +1326,94 @@ def _names_in(roots: Sequence[ast.AST]) -> list[ast.Name]:
     return [n for root in roots for n in ast.walk(root) if isinstance(n, ast.Name)]
 
 
+def _add_reason(reasons: list[str], reason: str) -> None:
+    if reason not in reasons:
+        reasons.append(reason)
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("__") and not name.endswith("__")
+
+
+def _identifiers(root: ast.AST) -> Iterator[str]:
+    """Every identifier the compiler would mangle inside a class: names, attributes, parameters, keywords."""
+    for n in ast.walk(root):
+        if isinstance(n, ast.Name):
+            yield n.id
+        elif isinstance(n, ast.Attribute):
+            yield n.attr
+        elif isinstance(n, (ast.arg, ast.keyword)) and n.arg:
+            yield n.arg
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield n.name
+        elif isinstance(n, ast.alias):
+            yield n.asname or n.name.partition(".")[0]
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            yield from n.names
+
+
+def _in_string_annotation(root: ast.AST, name: str) -> bool:
+    """Does a string annotation under `root` mention `name`? (Renaming would not reach inside it.)"""
+    word = re.compile(rf"\b{re.escape(name)}\b")
+    for n in ast.walk(root):
+        annotations: list[ast.expr | None] = []
+        if isinstance(n, ast.arg):
+            annotations.append(n.annotation)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            annotations.append(n.returns)
+        elif isinstance(n, ast.AnnAssign):
+            annotations.append(n.annotation)
+        for annotation in annotations:
+            for c in ast.walk(annotation) if annotation is not None else ():
+                if isinstance(c, ast.Constant) and isinstance(c.value, str) and word.search(c.value):
+                    return True
+    return False
+
+
+def module_level_names(text: str) -> frozenset[str]:
+    """Every name module level binds or some code reads from module level (or builtins), by the
+    compiler's own symbol tables: a hoisted function must not take any of them."""
+    import symtable
+
+    top = symtable.symtable(text, "<module>", "exec")
+    names = set(top.get_identifiers())
+    stack = list(top.get_children())
+    while stack:
+        table = stack.pop()
+        is_class = str(table.get_type()) in ("class", "SymbolTableType.CLASS")
+        for sym in table.get_symbols():
+            if sym.is_global() or sym.is_declared_global():
+                names.add(sym.get_name())
+            elif is_class and sym.is_referenced() and not sym.is_free():
+                names.add(sym.get_name())  # a class body reads its own names from module level as well
+        stack.extend(table.get_children())
+    return frozenset(names)
+
+
+def has_future_annotations(tree: ast.Module) -> bool:
+    """`from __future__ import annotations`: annotations are not evaluated when a def runs."""
+    return any(
+        isinstance(s, ast.ImportFrom)
+        and s.module == "__future__"
+        and s.level == 0
+        and any(a.name == "annotations" for a in s.names)
+        for s in tree.body
+    )
+
+
+def enclosing_def(node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The innermost `def` around a node of an analysed tree (lambdas skipped)."""
+    current = getattr(node, _PARENT, None)
+    while current is not None:
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return current
+        current = getattr(current, _PARENT, None)
+    return None
+
+
 def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     """Facts for a module parsed with `ast.parse(text)`."""
     return FastAnalyzer(tree, text, apis).analyze()
 
 
-__all__ = ["FastAnalyzer", "analyze_source"]
+__all__ = ["FastAnalyzer", "analyze_source", "enclosing_def", "has_future_annotations", "module_level_names"]
