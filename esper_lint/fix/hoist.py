@@ -479,11 +479,19 @@ def _reindented(body: cst.BaseExpression, indent_width: int) -> cst.BaseExpressi
             value = updated_node.last_line.value
             if not updated_node.indent or value.strip(" ") or shift <= 0:
                 return updated_node
-            return updated_node.with_changes(last_line=cst.SimpleWhitespace(value[shift:]))
+            lines = [_dedented(line, shift) for line in updated_node.empty_lines]  # comment lines inside
+            return updated_node.with_changes(last_line=cst.SimpleWhitespace(value[shift:]), empty_lines=lines)
 
     result = body.visit(_Shift())
     assert isinstance(result, cst.BaseExpression)
     return result
+
+
+def _dedented(line: cst.EmptyLine, shift: int) -> cst.EmptyLine:
+    value = line.whitespace.value
+    if not line.indent or value.strip(" "):
+        return line
+    return line.with_changes(whitespace=cst.SimpleWhitespace(value[min(shift, len(value)) :]))
 
 
 def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
