@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ast
 import codecs
+import functools
 import io
 import sys
-import threading
 import tokenize
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -153,12 +154,20 @@ def analyze_fast(tree: ast.Module, text: str, path: str, config: Config) -> list
 # recursion limit to match, so code the analysis could check can also be fixed.
 _DEEP_STACK = 256 * 1024 * 1024
 _DEEP_RECURSION = 30_000
-_STACK_LOCK = threading.Lock()
 T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=1)
+def _stack_lock() -> AbstractContextManager[bool]:
+    import threading
+
+    return threading.Lock()
 
 
 def run_deep(work: Callable[[], T]) -> T:
     """`work()` on a thread with a large stack and recursion limit; its exception is raised here."""
+    import threading  # only the fixer needs it
+
     outcome: list[T] = []
     failure: list[BaseException] = []
 
@@ -168,7 +177,7 @@ def run_deep(work: Callable[[], T]) -> T:
         except BaseException as exc:  # handed to the calling thread, which raises it
             failure.append(exc)
 
-    with _STACK_LOCK:  # the stack size and the recursion limit are process-wide
+    with _stack_lock():  # the stack size and the recursion limit are process-wide
         try:
             previous = threading.stack_size(_DEEP_STACK)
         except (ValueError, RuntimeError):  # platform refuses: run on this thread's stack

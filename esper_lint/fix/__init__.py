@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
 import io
 import tokenize
 import warnings
@@ -82,6 +81,8 @@ def fix_file(path: str, source: bytes, config: Config) -> FileResult:
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
     """`--- a/path` / `+++ b/path` unified diff of two versions of a source file (as `ruff --diff`)."""
+    import difflib  # only --diff needs it; checking imports this package for FIXABLE_CODES
+
     display = path.replace("\\", "/").lstrip("/")
     lines = difflib.unified_diff(
         _diff_lines(old), _diff_lines(new), fromfile=f"a/{display}", tofile=f"b/{display}", lineterm="\n"
