@@ -240,6 +240,8 @@ class _ScopeBuilder:
         self.scope_of: dict[int, _Scope] = {}  # id(node) -> scope its expression is evaluated in
         self.function_scope: dict[int, _Scope] = {}  # id(def / lambda / comprehension) -> its scope
         self.calls: list[ast.Call] = []
+        self.names: dict[str, list[ast.Name]] = {}  # every Name visited, by identifier: the renamer's index
+        self.string_annotations: list[ast.Constant] = []  # `x: "T"`: text a rename would not reach
         self.nonlocal_or_global: list[ast.stmt] = []
         # Decides whether a top-level def/class needs a full visit; None visits everything.
         self.relevant: Callable[[ast.stmt], bool] | None = None
@@ -263,6 +265,7 @@ class _ScopeBuilder:
             binding = self.bind(scope, target.id, "store", target)
             binding.value = value
             self.scope_of[id(target)] = scope
+            self.names.setdefault(target.id, []).append(target)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for elt in target.elts:
                 self.bind_target(scope, elt, None, target)
@@ -270,6 +273,14 @@ class _ScopeBuilder:
             self.bind_target(scope, target.value, None, target)
         else:
             self.visit(target, scope, parent, None)
+
+    def annotation(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            self.string_annotations.append(node)
+        elif isinstance(node, (ast.Subscript, ast.BinOp, ast.Tuple, ast.Attribute)):  # `list["T"]`, `"A" | None`
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.annotation(child)
 
     # generic ---------------------------------------------------------------
     def visit_many(self, nodes: Sequence[ast.AST | None], scope: _Scope, parent: ast.AST) -> None:
@@ -283,6 +294,7 @@ class _ScopeBuilder:
         if t is ast.Name:
             assert isinstance(node, ast.Name)
             self.scope_of[id(node)] = scope
+            self.names.setdefault(node.id, []).append(node)
             if isinstance(node.ctx, ast.Store):
                 self.bind(scope, node.id, "store", node)
             else:
@@ -343,6 +355,7 @@ class _ScopeBuilder:
         self.visit_many(node.body, inner, node)
         self.visit_many(node.decorator_list, scope, node)
         if node.returns is not None:
+            self.annotation(node.returns)
             self.visit(node.returns, scope, node, None)
         scope.count += 1
 
@@ -377,6 +390,7 @@ class _ScopeBuilder:
             if default is not None:
                 self.visit(default, outer, a, None)
             if a.annotation is not None:
+                self.annotation(a.annotation)
                 self.visit(a.annotation, outer, a, None)
         inner.count += 1
 
@@ -419,6 +433,7 @@ class _ScopeBuilder:
     def v_annassign(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, ast.AnnAssign)
         self.bind_target(scope, node.target, node.value, node)
+        self.annotation(node.annotation)
         self.visit(node.annotation, scope, node, None)
         if node.value is not None:
             self.visit(node.value, scope, node, None)
@@ -429,6 +444,7 @@ class _ScopeBuilder:
         if isinstance(node.target, ast.Name):
             setattr(node.target, _PARENT, node)
             self.scope_of[id(node.target)] = scope
+            self.names.setdefault(node.target.id, []).append(node.target)
             self.bind(scope, node.target.id, "other", node.target)
         else:
             self.visit(node.target, scope, node, None)
@@ -994,14 +1010,14 @@ class FastAnalyzer:
                 _add_reason(reasons, f"`{variable}` is bound more than once in its scope")
             if variable in owner.deleted:
                 reasons.append(f"`{variable}` is deleted with `del` in the enclosing function")
-            if owner.node is not None and _in_string_annotation(owner.node, variable):
+            if owner.node is not None and self._in_string_annotation(owner.node, variable):
                 reasons.append(f"`{variable}` is referenced from a string annotation")
-            for name in _names_in([owner.node] if owner.node is not None else []):
-                if name.id == variable and name is not binder:
-                    reader = self.scopes.scope_of.get(id(name))
-                    if reader is not None and self._owner(reader, variable) is owner:
-                        site.references.append(self.positions.span(name))
-                        readers.append(reader)
+            for name in self.scopes.names.get(variable, ()):
+                reader = self.scopes.scope_of.get(id(name))
+                # Lexical scoping: whatever resolves to the owner's variable is inside the owner.
+                if name is not binder and reader is not None and self._owner(reader, variable) is owner:
+                    site.references.append(self.positions.span(name))
+                    readers.append(reader)
         site.shadowing = self._shadowing(readers, owner=readers[0] if variable else None, variable=variable)
         late = self._late_module_names(node, top)
         if late:
@@ -1014,6 +1030,15 @@ class FastAnalyzer:
         if mangled:
             reasons.append(mangled)
         return site
+
+    def _in_string_annotation(self, root: ast.AST, name: str) -> bool:
+        """Does a string annotation inside `root` mention `name`? (Renaming would not reach inside it.)"""
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        first, last = getattr(root, "lineno", 0), getattr(root, "end_lineno", 0)
+        return any(
+            first <= c.lineno <= last and isinstance(c.value, str) and word.search(c.value)
+            for c in self.scopes.string_annotations
+        )
 
     def _top_index(self, node: ast.AST) -> int:
         if self._top_indices is None:
@@ -1350,24 +1375,6 @@ def _identifiers(root: ast.AST) -> Iterator[str]:
             yield n.asname or n.name.partition(".")[0]
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             yield from n.names
-
-
-def _in_string_annotation(root: ast.AST, name: str) -> bool:
-    """Does a string annotation under `root` mention `name`? (Renaming would not reach inside it.)"""
-    word = re.compile(rf"\b{re.escape(name)}\b")
-    for n in ast.walk(root):
-        annotations: list[ast.expr | None] = []
-        if isinstance(n, ast.arg):
-            annotations.append(n.annotation)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            annotations.append(n.returns)
-        elif isinstance(n, ast.AnnAssign):
-            annotations.append(n.annotation)
-        for annotation in annotations:
-            for c in ast.walk(annotation) if annotation is not None else ():
-                if isinstance(c, ast.Constant) and isinstance(c.value, str) and word.search(c.value):
-                    return True
-    return False
 
 
 def module_level_names(text: str) -> frozenset[str]:
