@@ -60,7 +60,6 @@ _CONDITIONAL = (
 )
 _SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
-_PARENT = "_esper_parent"
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 
@@ -240,6 +239,9 @@ class _ScopeBuilder:
         self.scope_of: dict[int, _Scope] = {}  # id(node) -> scope its expression is evaluated in
         self.function_scope: dict[int, _Scope] = {}  # id(def / lambda / comprehension) -> its scope
         self.calls: list[ast.Call] = []
+        # Each node's parent, by id: kept here rather than on the nodes, so that a tree has no reference
+        # cycles and is freed as soon as it is dropped (cycles made the garbage collector a third of a run).
+        self.parents: dict[int, ast.AST | None] = {}
         self.names: dict[str, list[ast.Name]] = {}  # every Name visited, by identifier: the renamer's index
         self.string_annotations: list[ast.Constant] = []  # `x: "T"`: text a rename would not reach
         self.nonlocal_or_global: list[ast.stmt] = []
@@ -260,7 +262,7 @@ class _ScopeBuilder:
 
     def bind_target(self, scope: _Scope, target: ast.expr, value: ast.expr | None, parent: ast.AST) -> None:
         """Visit an assignment target: Names are bindings, everything else is visited for its reads."""
-        setattr(target, _PARENT, parent)
+        self.parents[id(target)] = parent
         if isinstance(target, ast.Name):
             binding = self.bind(scope, target.id, "store", target)
             binding.value = value
@@ -289,7 +291,7 @@ class _ScopeBuilder:
                 self.visit(n, scope, parent, None)
 
     def visit(self, node: ast.AST, scope: _Scope, parent: ast.AST | None, top_attr: ast.Attribute | None) -> None:
-        setattr(node, _PARENT, parent)
+        self.parents[id(node)] = parent
         t = type(node)
         if t is ast.Name:
             assert isinstance(node, ast.Name)
@@ -315,7 +317,7 @@ class _ScopeBuilder:
             for a in node.args:
                 self.visit(a, scope, node, None)
             for k in node.keywords:
-                setattr(k, _PARENT, node)
+                self.parents[id(k)] = node
                 self.visit(k.value, scope, k, None)
             return
         method = _DISPATCH.get(t)
@@ -342,7 +344,7 @@ class _ScopeBuilder:
     ) -> None:
         """A top-level def/class that cannot contain a mask-API call: only the name it binds matters
         (it may still be passed as a mask function elsewhere), exactly as a full visit would bind it."""
-        setattr(node, _PARENT, parent)
+        self.parents[id(node)] = parent
         self.bind(scope, node.name, "class" if isinstance(node, ast.ClassDef) else "def", node)
         scope.count += 1
 
@@ -368,7 +370,7 @@ class _ScopeBuilder:
         self.visit(node.body, inner, node, None)
 
     def visit_arguments(self, args: ast.arguments, inner: _Scope, outer: _Scope, owner: ast.AST) -> None:
-        setattr(args, _PARENT, owner)
+        self.parents[id(args)] = owner
         positional = [*args.posonlyargs, *args.args]
         defaults: dict[int, ast.expr] = {}
         for i, d in enumerate(args.defaults):
@@ -384,7 +386,7 @@ class _ScopeBuilder:
         if args.kwarg is not None:
             ordered.append(args.kwarg)
         for a in ordered:
-            setattr(a, _PARENT, args)
+            self.parents[id(a)] = args
             self.bind(inner, a.arg, "param", a)
             default = defaults.get(id(a))
             if default is not None:
@@ -400,7 +402,7 @@ class _ScopeBuilder:
         self.visit_many(node.decorator_list, scope, node)
         self.visit_many(node.bases, scope, node)
         for k in node.keywords:
-            setattr(k, _PARENT, node)
+            self.parents[id(k)] = node
             self.visit(k.value, scope, k, None)
         inner = _Scope("class", node.name, scope, node)
         self.visit_many(node.body, inner, node)
@@ -442,7 +444,7 @@ class _ScopeBuilder:
     def v_augassign(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, ast.AugAssign)
         if isinstance(node.target, ast.Name):
-            setattr(node.target, _PARENT, node)
+            self.parents[id(node.target)] = node
             self.scope_of[id(node.target)] = scope
             self.names.setdefault(node.target.id, []).append(node.target)
             self.bind(scope, node.target.id, "other", node.target)
@@ -469,7 +471,7 @@ class _ScopeBuilder:
     def v_with(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, (ast.With, ast.AsyncWith))
         for item in node.items:
-            setattr(item, _PARENT, node)
+            self.parents[id(item)] = node
             self.visit(item.context_expr, scope, item, None)
             if item.optional_vars is not None:
                 self.bind_target(scope, item.optional_vars, None, item)
@@ -502,7 +504,7 @@ class _ScopeBuilder:
         self.scope_of[id(node)] = scope
         generators = node.generators
         first = generators[0]
-        setattr(first, _PARENT, node)
+        self.parents[id(first)] = node
         self.visit(first.iter, scope, first, None)
         inner = _Scope("comprehension", None, scope, node)
         self.function_scope[id(node)] = inner
@@ -520,7 +522,7 @@ class _ScopeBuilder:
         if i >= len(generators):
             return
         gen = generators[i]
-        setattr(gen, _PARENT, owner)
+        self.parents[id(gen)] = owner
         self.bind_target(scope, gen.target, None, gen)
         self.visit(gen.iter, scope, gen, None)
         self.visit_many(gen.ifs, scope, gen)
@@ -688,15 +690,15 @@ class FastAnalyzer:
         return facts
 
     # ----------------------------------------------------------------- tree helpers
-    @staticmethod
-    def parent(node: ast.AST) -> ast.AST | None:
-        return getattr(node, _PARENT, None)
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self.scopes.parents.get(id(node))
 
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
-        current = getattr(node, _PARENT, None)
+        parents = self.scopes.parents
+        current = parents.get(id(node))
         while current is not None:
             yield current
-            current = getattr(current, _PARENT, None)
+            current = parents.get(id(current))
 
     def is_descendant(self, node: ast.AST, ancestor: ast.AST) -> bool:
         return node is ancestor or any(a is ancestor for a in self.ancestors(node))
@@ -992,6 +994,9 @@ class FastAnalyzer:
         if variable is not None and isinstance(node, ast.Lambda):
             form = HoistForm.ASSIGNED_LAMBDA
         site = HoistSite(top, form, variable)
+        site.enclosing_def = next(
+            (a for a in self.ancestors(node) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None
+        )
         reasons = fn.unfixable_reasons
         readers: list[_Scope] = []
         if variable is None:
@@ -1408,19 +1413,9 @@ def has_future_annotations(tree: ast.Module) -> bool:
     )
 
 
-def enclosing_def(node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """The innermost `def` around a node of an analysed tree (lambdas skipped)."""
-    current = getattr(node, _PARENT, None)
-    while current is not None:
-        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return current
-        current = getattr(current, _PARENT, None)
-    return None
-
-
 def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     """Facts for a module parsed with `ast.parse(text)`."""
     return FastAnalyzer(tree, text, apis).analyze()
 
 
-__all__ = ["FastAnalyzer", "analyze_source", "enclosing_def", "has_future_annotations", "module_level_names"]
+__all__ = ["FastAnalyzer", "analyze_source", "has_future_annotations", "module_level_names"]

@@ -71,6 +71,9 @@ class HoistSite:
     # Names bound by a scope between a reader of the new module-level name and module level: the new
     # name must not be one of them, or that binding would answer the lookup instead.
     shadowing: frozenset[str] = frozenset()
+    # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
+    # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
+    enclosing_def: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import cast
 
 import libcst as cst
 
-from ..analysis.fast_backend import enclosing_def, has_future_annotations
+from ..analysis.fast_backend import has_future_annotations
 from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction, Span
 from ..findings import Finding
 from . import FIXABLE_CODES
@@ -135,7 +135,7 @@ class _Layout:
         for hoist in hoists:
             hoist.unit = self.unit_of[hoist.site.top_index]
             # Every use of a def's variable is inside the def around it: that def is all LibCST must see.
-            hoist.root = enclosing_def(hoist.fn.node) or self.tree.body[hoist.site.top_index]
+            hoist.root = hoist.site.enclosing_def or self.tree.body[hoist.site.top_index]
             first, last = _first_line(hoist.root), hoist.root.end_lineno or hoist.root.lineno
             roots.append((first, last, hoist.root, [hoist]))
         roots.sort(key=lambda r: (r[0], -r[1]))
