@@ -137,6 +137,25 @@ def build(n):
     del causal
     return mask
 """,
+    "bound again later": """
+from torch.nn.attention.flex_attention import create_block_mask
+
+def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+    mask = create_block_mask(causal, None, None, n, n)
+    causal = None
+    return mask, causal
+""",
+    "string annotation": """
+from torch.nn.attention.flex_attention import create_block_mask
+
+def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+    keep: "type[causal]" = None
+    return create_block_mask(causal, None, None, n, n), keep
+""",
     "star import read by a default": """
 from torch.nn.attention.flex_attention import create_block_mask
 from somewhere import *

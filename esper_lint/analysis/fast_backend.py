@@ -1,13 +1,12 @@
-"""Fast analysis backend: the standard library's `ast`, with LibCST's scoping rules re-implemented.
+"""The analysis: one walk over the stdlib `ast`, producing every fact rules and the fixer use.
 
-`ast.parse` runs in C, about ten times faster than LibCST's parser, and this module resolves names with
-one walk instead of LibCST's Scope + QualifiedName metadata passes (which cost about six times the
-parse). It produces the same `ModuleFacts` as `libcst_backend` (the reference): same spans (1-based
-lines, 1-based *character* columns, end exclusive, parentheses excluded), same
-names, captures and reasons. `tests/test_fast_backend.py` compares both backends' findings on every
-fixture and on a generated corpus. The `.node` handles are None here: `--fix` re-analyses with LibCST.
+Checking, `--fix`/`--diff`, the flake8 plugin and the language server all run this (through
+`engine.analyze_bytes`); there is no other implementation (docs/architecture.md says why).
+`ast.parse` runs in C, and names are resolved in the same single walk. Spans are 1-based lines,
+1-based *character* columns, end exclusive, parentheses excluded (as ruff and SARIF).
 
-Name resolution follows LibCST's ScopeProvider, quirks included, so that both backends agree:
+Name resolution for the rules' facts (which binding a name reads, captures, qualified names) uses the
+model LibCST's ScopeProvider had, which the findings were built and checked against:
 - an access sees the bindings of its own scope made by statements that ended before it (a `for`
   target is visible after the target is bound); if there are none it falls back to the parent scope;
   bindings in enclosing scopes are all visible;
@@ -15,6 +14,8 @@ Name resolution follows LibCST's ScopeProvider, quirks included, so that both ba
 - `import a.b.c` binds `a.b.c`, `a.b` and `a`; an attribute chain is resolved through the longest
   dotted prefix that is bound;
 - `global` / `nonlocal` redirect both bindings and lookups.
+What a fix touches (`HoistSite`: which uses to rename, which names would shadow the new one, why a
+move is unsafe) follows CPython's compiler exactly instead: see `_owner` and `module_level_names`.
 """
 
 from __future__ import annotations
