@@ -1024,7 +1024,9 @@ class FastAnalyzer:
                 if name is not binder and reader is not None and self._owner(reader, variable) is owner:
                     site.references.append(self.positions.span(name))
                     readers.append(reader)
-        site.shadowing = self._shadowing(readers, owner=readers[0] if variable else None, variable=variable)
+        site.shadowing = self._shadowing(readers)
+        if variable is not None:
+            site.owner = id(readers[0])
         late = self._late_module_names(node, top)
         if late:
             listed = ", ".join(f"`{n}`" for n in late)
@@ -1113,21 +1115,19 @@ class FastAnalyzer:
             current = current.parent
         return None
 
-    def _shadowing(self, readers: list[_Scope], owner: _Scope | None, variable: str | None) -> frozenset[str]:
-        """Names a scope on a reader's lookup path binds (the hoisted binding itself excepted)."""
-        names: set[str] = set()
+    def _shadowing(self, readers: list[_Scope]) -> dict[str, frozenset[int]]:
+        """Names the scopes on the readers' lookup paths bind, each with those scopes' identities."""
+        found: dict[str, set[int]] = {}
         for reader in readers:
             current: _Scope | None = reader
             first = True
             while current is not None and current.kind not in ("module", "builtins"):
                 if first or current.kind != "class":
-                    bound = set(current.bindings) | current.deleted
-                    if current is owner and variable is not None and len(current.bindings.get(variable, [])) == 1:
-                        bound.discard(variable)
-                    names |= bound
+                    for name in (*current.bindings, *current.deleted):
+                        found.setdefault(name, set()).add(id(current))
                 first = False
                 current = current.parent
-        return frozenset(names)
+        return {name: frozenset(scopes) for name, scopes in found.items()}
 
     def _late_module_names(self, node: FuncNode, top: int) -> list[str]:
         """Module names read when the def/lambda runs that module level does not bind, finally, before `top`."""

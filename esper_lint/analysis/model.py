@@ -68,9 +68,11 @@ class HoistSite:
     variable: str | None  # the enclosing function's variable that is bound to the function (None: inline)
     # Every use of that variable (loads and stores, NFKC-normalised by Python): renamed with the function.
     references: list[Span] = field(default_factory=list)
-    # Names bound by a scope between a reader of the new module-level name and module level: the new
-    # name must not be one of them, or that binding would answer the lookup instead.
-    shadowing: frozenset[str] = frozenset()
+    # Names bound by a scope between a reader of the new module-level name and module level, with the
+    # identities of those scopes: the new name must not be one of them (that binding would answer the
+    # lookup), unless the only such binding is a variable a hoist replaces (`owner`, `variable`).
+    shadowing: dict[str, frozenset[int]] = field(default_factory=dict)
+    owner: int | None = None  # identity of the scope whose `variable` the hoist removes
     # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
     # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
     enclosing_def: Any = field(default=None, compare=False, repr=False)

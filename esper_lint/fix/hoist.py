@@ -298,7 +298,14 @@ def _name(hoists: list[Hoist], names: ModuleNames) -> None:
         if id(hoist) in done:
             continue
         members = groups.get(hoist.share_key, [hoist]) if hoist.share_key is not None else [hoist]
-        shadowing = frozenset().union(*(m.site.shadowing for m in members))
+        # Bindings that go away with the hoists (their def or `v = lambda` is removed) shadow nothing.
+        replaced = {(m.site.owner, m.site.variable) for m in members if m.site.owner is not None}
+        shadowing = frozenset(
+            name
+            for m in members
+            for name, scopes in m.site.shadowing.items()
+            if any((scope, name) not in replaced for scope in scopes)
+        )
         name = names.choose(_base_name(hoist), shadowing)
         for member in members:
             member.name = name
