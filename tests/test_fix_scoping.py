@@ -280,4 +280,3 @@ def test_check_and_fix_agree_on_code_too_deep_to_analyse() -> None:
     fixed = fix_source(source.encode(), "deep.py", CONFIG)
     assert [e.kind for e in checked.errors] == [e.kind for e in fixed.errors] == ["too-complex"]
     assert fixed.new_source is None
-
