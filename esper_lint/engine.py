@@ -299,6 +299,4 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
         result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)
-    for finding in result.findings:
-        finding.target = None  # the fixer's handle on the tree (fix_source keeps it): not kept for a report
     return result
