@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +110,8 @@ class ResultCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _mark_cache_dir(self.directory)
+            import tempfile  # only when writing: a --no-cache run never needs it
+
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))

@@ -137,5 +137,5 @@ def test_interrupted_fix_leaves_each_file_old_or_new(tmp_path: Path, delay: floa
     assert set(after) == set(old), "temporary files were left behind"
     for rel, data in after.items():
         assert data in (old[rel], new[rel]), f"{rel} is neither the old nor the new file"
-    if proc.returncode != 0:  # interrupted before the end (a fast machine may finish first)
+    if proc.returncode not in (0, 1):  # interrupted before the end (a finished run exits 0, or 1 for findings left)
         assert proc.returncode == 130 and b"interrupted" in err

@@ -23,22 +23,17 @@ class ReportContext:
 Reporter = Callable[[RunResult, ReportContext], str]
 
 
-def _registry() -> dict[str, Reporter]:
-    from . import github, json_format, junit, sarif, text
-
-    reporters: dict[str, Reporter] = {
-        "text": text.render,
-        "json": json_format.render,
-        "github": github.render,
-        "sarif": sarif.render,
-        "junit": junit.render,
-    }
-    return reporters
+# Output format -> module in this package; only the one a run asks for is imported.
+_MODULES = {"text": "text", "json": "json_format", "github": "github", "sarif": "sarif", "junit": "junit"}
 
 
 def get_reporter(name: str) -> Reporter:
-    return _registry()[name]
+    import importlib
+
+    module = importlib.import_module(f".{_MODULES[name]}", __name__)
+    render: Reporter = module.render
+    return render
 
 
 def formats() -> list[str]:
-    return list(_registry())
+    return list(_MODULES)
