@@ -11,6 +11,7 @@ Writes go to a temporary file and are renamed into place, so concurrent runs nev
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -112,9 +113,14 @@ class ResultCache:
             self.directory.mkdir(parents=True, exist_ok=True)
             _mark_cache_dir(self.directory)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
-            os.replace(tmp, self.file)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
+                os.replace(tmp, self.file)
+            except BaseException:  # also Ctrl-C: no temporary file is left in the cache folder
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         except OSError:
             return
         self._dirty = False
