@@ -60,8 +60,14 @@ def _error(message: str) -> None:
     click.echo(f"esper-lint: error: {message}", err=True)
 
 
+def _warning(message: str) -> None:
+    click.echo(f"esper-lint: warning: {message}", err=True)
+
+
 @main.command("check")
-@click.argument("paths", nargs=-1, type=click.Path())
+# readable=False: an unreadable file is reported (`a.py: io error: permission denied`) and the others are
+# still checked, instead of click stopping the whole run with a usage error.
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place, then report what remains.")
 @click.option("--diff", is_flag=True, help="Print a unified diff of what --fix would change; write nothing.")
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes ok).")
@@ -160,6 +166,8 @@ def _check(**opts: Any) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
+    for warning in config.warnings:
+        _warning(warning)
 
     if use_stdin:
         return _check_stdin(config, mode, opts)
@@ -226,6 +234,8 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
     from .reporters import ReportContext, get_reporter
     from .runner import Mode
 
+    for warning in result.warnings:
+        _warning(warning)
     for error in result.all_errors:
         click.echo(str(error), err=True)
     if mode is Mode.DIFF:
@@ -278,6 +288,9 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
 
     from .rules import ALL_RULES, get_rule
 
+    if show_all and code is not None:
+        _error(f"give a rule code or --all, not both (`esper-lint rule {code}` or `esper-lint rule --all`)")
+        sys.exit(EXIT_ERROR)
     if show_all or code is None:
         rows = [
             {

@@ -87,6 +87,7 @@ class Config:
     jobs: int | None = None
     cache_dir: Path | None = None
     timeout: float = 60.0  # seconds per file before it is reported as an error
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # shown on stderr; the run goes on
     _api_table: ApiTable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -134,17 +135,29 @@ def _glob_match(rel: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table."""
+def find_pyproject(start: Path, warnings: list[str] | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table.
+
+    A table spelled another way (`[tool.esper_lint]`) is not read; it adds a warning to `warnings`."""
     current = start if start.is_dir() else start.parent
     current = current.resolve()
     for directory in (current, *current.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
-            data = _read_toml(candidate)
-            if "esper-lint" in _tool_table(data, candidate):
+            tool = _tool_table(_read_toml(candidate), candidate)
+            if warnings is not None:
+                warnings.extend(_misspelled_tables(tool, candidate))
+            if "esper-lint" in tool:
                 return candidate
     return None
+
+
+def _misspelled_tables(tool: dict[str, Any], where: Path) -> list[str]:
+    return [
+        f"{where}: [tool.{key}] is not read; the table is spelled [tool.esper-lint]"
+        for key in tool
+        if key != "esper-lint" and key.lower().replace("_", "").replace("-", "") == "esperlint"
+    ]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -169,13 +182,19 @@ def load_config(config_file: Path | None, start: Path) -> Config:
         if not config_file.exists():
             raise ConfigError(f"{config_file}: configuration file does not exist")
         data = _read_toml(config_file)
+        tool = _tool_table(data, config_file)
+        warnings = _misspelled_tables(tool, config_file)
         # Either a pyproject.toml with [tool.esper-lint], or a file whose top level is the table.
-        table = _tool_table(data, config_file).get("esper-lint", data if config_file.name != "pyproject.toml" else {})
-        return _from_table(table, config_file.resolve().parent, config_file)
-    found = find_pyproject(start)
-    if found is None:
-        return Config(root=Path.cwd().resolve())
-    return _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+        table = tool.get("esper-lint", data if config_file.name != "pyproject.toml" else {})
+        config = _from_table(table, config_file.resolve().parent, config_file)
+    else:
+        warnings = []
+        found = find_pyproject(start, warnings)
+        if found is None:
+            config = Config(root=Path.cwd().resolve())
+        else:
+            config = _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+    return replace(config, warnings=tuple(warnings)) if warnings else config
 
 
 def _tool_table(data: dict[str, Any], where: Path) -> dict[str, Any]:
@@ -308,6 +327,8 @@ def apply_cli(
     """Command-line options win over the file, like ruff's."""
     codes = config.select
     if select:
+        if not _split(select):
+            raise ConfigError("--select names no rule code; give codes (`--select ESP001,ESP004`) or leave it out")
         codes = parse_codes(_split(select), "--select")
     if extend_select:
         codes |= parse_codes(_split(extend_select), "--extend-select")

@@ -33,6 +33,7 @@ class Mode(Enum):
 class RunResult:
     files: list[FileResult] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)  # discovery errors (missing paths, ...)
+    warnings: list[str] = field(default_factory=list)  # discovery warnings (no Python files, ...)
 
     @property
     def findings(self) -> list[Finding]:
@@ -104,7 +105,7 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
 
 def run(paths: Sequence[str], config: Config, mode: Mode = Mode.CHECK, use_cache: bool = True) -> RunResult:
     discovery = discover(paths, config)
-    result = RunResult(errors=discovery.errors)
+    result = RunResult(errors=discovery.errors, warnings=discovery.warnings)
     result.files = run_files(discovery.files, config, mode, use_cache=use_cache)
     return result
 
