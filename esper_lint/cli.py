@@ -73,6 +73,7 @@ def _warning(message: str) -> None:
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes ok).")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Add rule codes to the selection (e.g. ESP006).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rule codes to ignore.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to each line with a finding (adopt now, fix later).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
 @click.option("--config", "config_file", type=click.Path(), help="Configuration file (pyproject.toml or a TOML table).")
 @click.option(
@@ -84,11 +85,22 @@ def _warning(message: str) -> None:
 )
 @click.option("-o", "--output-file", type=click.Path(), help="Write the report to this file instead of stdout.")
 @click.option("--stdin-filename", type=click.Path(), help="Path to use for source read from stdin (`-`).")
+@click.option("--exclude", multiple=True, metavar="PATTERNS", help="Paths/globs to exclude, replacing `exclude`.")
 @click.option("--extend-exclude", multiple=True, metavar="PATTERNS", help="More paths/globs to exclude.")
+@click.option(
+    "--per-file-ignores",
+    multiple=True,
+    metavar="PATTERN:CODES",
+    help="Codes to ignore in matching files (e.g. 'tests/*:ESP001'); replaces `per-file-ignores`.",
+)
 @click.option(
     "--force-exclude/--no-force-exclude", default=None, help="Apply excludes to files named on the command line too."
 )
-@click.option("--statistics", is_flag=True, help="Show counts per rule code.")
+@click.option("--statistics", is_flag=True, help="Show counts per rule code instead of each finding.")
+@click.option(
+    "--show-settings", is_flag=True, help="Show the effective settings and where each came from; check nothing."
+)
+@click.option("--show-files", is_flag=True, help="List the files that would be checked; exit.")
 @click.option("--show-fixes", is_flag=True, help="List the fixes applied per file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
@@ -100,14 +112,19 @@ def check(
     select: tuple[str, ...],
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
+    add_noqa: bool,
     exit_zero: bool,
     config_file: str | None,
     output_format: str,
     output_file: str | None,
     stdin_filename: str | None,
+    exclude: tuple[str, ...],
     extend_exclude: tuple[str, ...],
+    per_file_ignores: tuple[str, ...],
     force_exclude: bool | None,
     statistics: bool,
+    show_settings: bool,
+    show_files: bool,
     show_fixes: bool,
     quiet: bool,
     jobs: int | None,
@@ -122,14 +139,19 @@ def check(
         select=select,
         extend_select=extend_select,
         ignore=ignore,
+        add_noqa=add_noqa,
         exit_zero=exit_zero,
         config_file=config_file,
         output_format=output_format,
         output_file=output_file,
         stdin_filename=stdin_filename,
+        exclude=exclude,
         extend_exclude=extend_exclude,
+        per_file_ignores=per_file_ignores,
         force_exclude=force_exclude,
         statistics=statistics,
+        show_settings=show_settings,
+        show_files=show_files,
         show_fixes=show_fixes,
         quiet=quiet,
         jobs=jobs,
@@ -144,6 +166,11 @@ def _check(**opts: Any) -> int:
 
     if opts["fix"] and opts["diff"]:
         _error("--fix and --diff cannot be used together (--diff shows what --fix would do)")
+        return EXIT_ERROR
+    actions = ("fix", "diff", "add_noqa", "show_settings", "show_files")
+    chosen = [f"--{name.replace('_', '-')}" for name in actions if opts[name]]
+    if len(chosen) > 1:
+        _error(f"{' and '.join(chosen)} cannot be used together")
         return EXIT_ERROR
     mode = Mode.FIX if opts["fix"] else Mode.DIFF if opts["diff"] else Mode.CHECK
     paths: list[str] = opts["paths"]
@@ -162,17 +189,32 @@ def _check(**opts: Any) -> int:
             extend_exclude=opts["extend_exclude"],
             force_exclude=opts["force_exclude"],
             jobs=opts["jobs"],
+            exclude=opts["exclude"],
+            per_file_ignores=opts["per_file_ignores"],
         )
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
     for warning in config.warnings:
         _warning(warning)
+    if opts["show_settings"]:
+        from .config import describe
+
+        click.echo(describe(config), nl=False)
+        return EXIT_OK
 
     if use_stdin:
+        if opts["add_noqa"] or opts["show_files"]:
+            _error("--add-noqa and --show-files work on files, not stdin")
+            return EXIT_ERROR
         return _check_stdin(config, mode, opts)
 
     from .runner import run
+
+    if opts["show_files"]:
+        return _show_files(paths, config)
+    if opts["add_noqa"]:
+        return _add_noqa(paths, config, opts)
 
     try:
         result = run(paths, config, mode, use_cache=not opts["no_cache"])
@@ -200,6 +242,70 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
         if fixed.new_source is not None and not fixed.errors:
             file_result.original_source = source
             file_result.new_source = fixed.new_source
+
+
+def _show_files(paths: list[str], config: Config) -> int:
+    from .files import discover
+
+    discovery = discover(paths, config)
+    for warning in discovery.warnings:
+        _warning(warning)
+    for error in discovery.errors:
+        click.echo(str(error), err=True)
+    for path in discovery.files:
+        click.echo(path)
+    return EXIT_ERROR if discovery.errors else EXIT_OK
+
+
+def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
+    """Write `# noqa: CODE` on each line with a finding (atomically, refusing files changed meanwhile)."""
+    import io
+    import tokenize
+
+    from .engine import SourceError, check_decodable
+    from .fix.writer import WriteRefused, write_atomic
+    from .noqa import add_noqa as insert_noqa
+    from .runner import read_source, run
+
+    result = run(paths, config, use_cache=not opts["no_cache"])
+    for warning in result.warnings:
+        _warning(warning)
+    for error in result.all_errors:
+        click.echo(str(error), err=True)
+    added = 0
+    failed = bool(result.all_errors)
+    for file_result in result.files:
+        if not file_result.findings:
+            continue
+        by_line: dict[int, set[str]] = {}
+        for finding in file_result.findings:
+            by_line.setdefault(finding.span.line, set()).add(finding.code)
+        path = file_result.path
+        try:
+            source = read_source(path)
+            text = check_decodable(source, path)
+            new_text, skipped = insert_noqa(text, by_line)
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
+            if new_text != text:
+                write_atomic(path, source, new_text.encode(encoding))
+        except SourceError as exc:
+            click.echo(str(exc.error), err=True)
+            failed = True
+            continue
+        except WriteRefused as exc:
+            click.echo(str(exc.error), err=True)
+            failed = True
+            continue
+        except OSError as exc:
+            click.echo(f"{path}: io error: cannot write: {exc.strerror or exc}; it was left unchanged", err=True)
+            failed = True
+            continue
+        for line in skipped:
+            _warning(f"{path}:{line}: no `# noqa` added: the line ends inside a string or continues with `\\`")
+        added += len(by_line) - len(skipped)
+    if not opts["quiet"]:
+        click.echo(f"Added {added} noqa directive{'' if added == 1 else 's'}.")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _existing_parent(path: Path) -> Path:
@@ -259,8 +365,9 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
     else:
         click.echo(text, nl=False, file=stream)
     code = result.exit_code(opts["exit_zero"])
-    if mode is Mode.DIFF and code == EXIT_OK and any(r.new_source is not None for r in result.files):
-        code = EXIT_FINDINGS
+    if mode is Mode.DIFF and code != EXIT_ERROR:
+        # As ruff: --diff exits 1 when there is a diff, whatever remains for a human to fix.
+        code = EXIT_FINDINGS if any(r.new_source is not None for r in result.files) else EXIT_OK
     return code
 
 

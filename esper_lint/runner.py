@@ -81,7 +81,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
         return lint_source(source, path, config)
     from .fix import fix_source
 
-    return fix_source(source, path, config)
+    return fix_source(source, path, config, written=mode is Mode.FIX)
 
 
 def process_file(path: str, config: Config, mode: Mode) -> FileResult:
@@ -98,7 +98,9 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
         # The fixer's write is atomic (temp file + rename, cleaned up on any exception), so the time
         # limit can never leave a half-written file.
         with time_limit(config.timeout):
-            return fix_file(path, source, config) if mode is Mode.FIX else fix_source(source, path, config)
+            return (
+                fix_file(path, source, config) if mode is Mode.FIX else fix_source(source, path, config, written=False)
+            )
     except FileTimeout:
         return FileResult(path, errors=[timeout_error(path, config.timeout)], original_source=source)
 

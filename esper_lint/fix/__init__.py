@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from ..findings import FileError, FileResult, Finding
 
 if TYPE_CHECKING:  # rules import .safety while the config module is still loading: no cycle at run time
+    from ..analysis.model import Span
     from ..config import Config
     from .hoist import Blocked
 
 FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
 
-__all__ = ["fix_file", "fix_source", "unified_diff"]
+__all__ = ["fix_file", "fix_source", "fixes_by_finding", "unified_diff"]
 
 # The advice rules give for a fixable finding; replaced when the module rules the fix out after all.
 _FIXABLE_ADVICE = (
@@ -30,8 +31,11 @@ _FIXABLE_ADVICE = (
 )
 
 
-def fix_source(source: bytes, path: str, config: Config) -> FileResult:
-    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors."""
+def fix_source(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
+    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors.
+
+    The findings that remain are positioned in the fixed text when it is `written`, else (`--diff`) in
+    `source`, the file on disk."""
     from ..engine import SourceError, analyze, lint_source, might_match, parse, too_deep
     from .hoist import apply_hoists, plan_hoists
 
@@ -63,8 +67,37 @@ def fix_source(source: bytes, path: str, config: Config) -> FileResult:
         return _failed(result, findings, f"{type(exc).__name__}: {exc}")
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) if result.new_source is not None else 0
+    if not written:  # the same findings (_verify checked), as they stand in the original text
+        remaining = [f for f in findings if not any(f is done for done in fixed)]
     result.findings = _mark_blocked(remaining, plan.blocked)
     return result
+
+
+def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str, Span], bytes]:
+    """For each fixable finding, the source with that finding's own fix alone applied (SARIF gives each
+    result its own fix), keyed by (code, span). Findings whose fix cannot be made or checked are left out."""
+    from ..engine import SourceError, analyze, parse
+    from .hoist import apply_hoists, plan_hoists
+
+    try:
+        module = parse(source, path)
+        findings = analyze(module, path, config)
+    except (SourceError, RecursionError):
+        return {}
+    fixes: dict[tuple[str, Span], bytes] = {}
+    for finding in findings:
+        if not finding.fixable or finding.code not in FIXABLE_CODES:
+            continue
+        try:
+            plan = plan_hoists(module, [finding])
+            if not plan.hoists:
+                continue
+            new_source = apply_hoists(module, plan.hoists).bytes
+            _verify(new_source, path, config, findings, [f for h in plan.hoists for f in h.findings])
+        except Exception:
+            continue
+        fixes[(finding.code, finding.span)] = new_source
+    return fixes
 
 
 def fix_file(path: str, source: bytes, config: Config) -> FileResult:

@@ -23,6 +23,20 @@ class ReportContext:
 Reporter = Callable[[RunResult, ReportContext], str]
 
 
+def statistics(run: RunResult) -> list[dict[str, object]]:
+    """`--statistics`: one row per rule code, most frequent first (ruff's order and JSON keys)."""
+    from collections import Counter
+
+    from ..rules import RULES_BY_CODE
+
+    counts = Counter(f.code for f in run.findings)
+    fixable = {f.code for f in run.findings if f.fixable}
+    return [
+        {"code": code, "name": RULES_BY_CODE[code].name, "count": count, "fixable": code in fixable}
+        for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
 def _registry() -> dict[str, Reporter]:
     from . import github, json_format, junit, sarif, text
 
