@@ -221,14 +221,16 @@ def _check(**opts: Any) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    if opts["output_format"] == "sarif" and mode is Mode.CHECK:
+    if opts["output_format"] != "sarif":
+        return _report(result, mode, opts)
+    if mode is Mode.CHECK:
         _attach_fixes(result, config)
-    return _report(result, mode, opts)
+    return _report(result, mode, opts, root=project_root(config, start))
 
 
 def _attach_fixes(result: RunResult, config: Config) -> None:
-    """SARIF can carry each safe fix as an edit: compute them (in memory) for files with fixable findings."""
-    from .fix import fix_source
+    """SARIF can carry each safe fix as an edit: compute each fixable finding's own fix (in memory)."""
+    from .fix import fixes_by_finding
     from .runner import read_source
 
     for file_result in result.files:
@@ -238,10 +240,22 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
             source = read_source(file_result.path)
         except OSError:
             continue
-        fixed = fix_source(source, file_result.path, config)
-        if fixed.new_source is not None and not fixed.errors:
-            file_result.original_source = source
-            file_result.new_source = fixed.new_source
+        fixes = fixes_by_finding(source, file_result.path, config)
+        file_result.original_source = source
+        for finding in file_result.findings:
+            finding.fixed_source = fixes.get((finding.code, finding.span))
+
+
+def project_root(config: Config, start: Path) -> Path:
+    """Where SARIF paths start: the configuration's folder, else the nearest folder above `start` with a
+    pyproject.toml, else the current folder."""
+    if config.source is not None:
+        return config.root
+    current = _existing_parent(start)
+    for directory in (current, *current.parents):
+        if (directory / "pyproject.toml").is_file():
+            return directory
+    return Path.cwd()
 
 
 def _show_files(paths: list[str], config: Config) -> int:
@@ -336,7 +350,9 @@ def _check_stdin(config: Config, mode: Mode, opts: dict[str, Any]) -> int:
     return _report(result, mode, opts)
 
 
-def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str] | None = None) -> int:
+def _report(
+    result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str] | None = None, root: Path | None = None
+) -> int:
     from .reporters import ReportContext, get_reporter
     from .runner import Mode
 
@@ -351,7 +367,9 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
         for r in result.files:
             if r.new_source is not None:
                 out.write(unified_diff(r.path, r.original_source or b"", r.new_source))
-    ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
+    ctx = ReportContext(
+        mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"], root=root
+    )
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:
         try:

@@ -18,6 +18,8 @@ class Finding:
     fixable: bool = False
     # The function a safe fix would hoist (ESP001/ESP002); used by the fixer, never serialised.
     target: MaskFunction | None = field(default=None, compare=False, repr=False)
+    # The file's bytes with this finding's own fix alone applied (SARIF gives each result its own fix).
+    fixed_source: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[str, Span, str, str]:
@@ -46,6 +48,8 @@ class Finding:
 class FileError:
     """A file that could not be checked (or fixed). Always makes the run exit with code 2."""
 
+    NOT_CHECKED = ("not checked", "was skipped", "were not checked", "left unchanged")
+
     path: str
     message: str
     line: int | None = None
@@ -57,6 +61,11 @@ class FileError:
         if self.line is not None:
             where += f":{self.line}:{self.column or 1}"
         return f"{where}: {self.kind.replace('-', ' ')}: {self.message}"
+
+    @property
+    def says_not_checked(self) -> bool:
+        """Whether the message already says the file was not checked (reports add it otherwise)."""
+        return any(words in self.message for words in self.NOT_CHECKED)
 
     def to_dict(self) -> dict[str, Any]:
         return {

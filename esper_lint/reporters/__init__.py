@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..runner import Mode, RunResult
 
@@ -18,6 +19,7 @@ class ReportContext:
     statistics: bool = False
     show_fixes: bool = False
     quiet: bool = False
+    root: Path | None = None  # the project root: SARIF paths are relative to it (default: the current folder)
 
 
 Reporter = Callable[[RunResult, ReportContext], str]
