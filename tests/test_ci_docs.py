@@ -1,6 +1,7 @@
-"""A fresh clone stands alone, and docs/ci.md's snippets are read as the YAML GitHub Actions and pre-commit read: the SARIF upload has the
-permissions it needs and runs even when a file could not be checked, actions are pinned to current major
-versions, and every `rev:` names something that exists (the repository has no release tags yet)."""
+"""A fresh clone stands alone (no test reads a file beside it), and docs/ci.md's snippets hold when read as
+GitHub Actions and pre-commit read them: the SARIF upload has the permissions it needs and runs even when a
+file could not be checked, actions are pinned to current major versions, and every `rev:` names something
+that exists (the repository has no release tags yet)."""
 
 from __future__ import annotations
 
