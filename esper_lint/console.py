@@ -6,7 +6,8 @@ a shell starts background jobs with SIGINT ignored, and that choice is kept):
 - the run: the handler raises `Interrupted`, so `finally` blocks remove temporary files (a fix is written
   to a temporary file and renamed, never half-written). It is not a KeyboardInterrupt, which click would
   turn into `Aborted!` with exit code 1. It also sets a flag that the runner checks between files, so an
-  interrupt swallowed where Python cannot raise (inside a `__del__`) still stops the run after one file;
+  interrupt swallowed where Python cannot raise (inside a `__del__`) still stops the run after one file.
+  A second Ctrl-C meanwhile is ignored: stopping the worker pool halfway could leave workers behind;
 - shutdown: the output has been flushed, so the process exits at once again.
 
 This module imports only small standard modules, so the first phase starts early. Python's own start-up
@@ -45,6 +46,8 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     global _interrupted
+    if _interrupted:
+        return  # a second Ctrl-C while unwinding: let the cleanup (temporary files, worker pool) finish
     _interrupted = True
     raise Interrupted
 
