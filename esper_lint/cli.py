@@ -48,6 +48,7 @@ def main() -> None:
     esper-lint [PATHS]...           check files and folders (default: .)
     esper-lint --fix src/           apply safe fixes, then report what remains
     esper-lint --diff src/          show what --fix would change
+    esper-lint --add-noqa src/      add `# noqa: CODE` where findings are (adopt now, fix later)
     esper-lint rule ESP001          a rule's documentation
     esper-lint verify FILE --factory NAME   runtime harness (needs the [harness] extra)
 
