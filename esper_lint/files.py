@@ -2,8 +2,10 @@
 
 Directories are walked in sorted order (output is deterministic), skipping the usual tool folders,
 configured `exclude`/`extend-exclude` patterns and what `.gitignore` files name (matched with pathspec,
-which implements git's own rules). Symlinked directories are not followed, so a symlink loop cannot
-trap the walk and `--fix` never writes outside the tree it was given.
+which implements git's own rules). Paths named on the command line are checked even when excluded or
+ignored themselves (as ruff does), unless `--force-exclude`; nothing passes silently: a path with no
+Python file, or a named file with another suffix, gives a warning. Symlinked directories are not
+followed, so a symlink loop cannot trap the walk and `--fix` never writes outside the tree it was given.
 """
 
 from __future__ import annotations
@@ -137,10 +139,11 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
         if stat.S_ISDIR(st.st_mode):
             # Like ruff, a folder named on the command line is checked even if it is excluded or
             # git-ignored itself, unless --force-exclude; what lies below it is filtered as usual.
-            if config.force_exclude and (excluder.excluded(path) or _gitignored(path, config, gitignore, True)):
+            ignored = _gitignored(path, config, gitignore, True)
+            if config.force_exclude and (ignored or excluder.excluded(path)):
                 continue
             ancestors = _git_ancestors(path) if config.respect_gitignore else []
-            if ancestors and _gitignored(path, config, gitignore, True):
+            if ignored:
                 ancestors = [os.path.abspath(path)]  # the files above it ignore it all: only its own apply
             for directory in ancestors:
                 gitignore.load(directory)
