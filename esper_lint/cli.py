@@ -168,6 +168,9 @@ def _check(**opts: Any) -> int:
     if opts["fix"] and opts["diff"]:
         _error("--fix and --diff cannot be used together (--diff shows what --fix would do)")
         return EXIT_ERROR
+    if opts["statistics"] and opts["output_format"] not in ("text", "json"):
+        _error(f"--statistics is written as text or json, not {opts['output_format']} (as in ruff)")
+        return EXIT_ERROR
     actions = ("fix", "diff", "add_noqa", "show_settings", "show_files")
     chosen = [f"--{name.replace('_', '-')}" for name in actions if opts[name]]
     if len(chosen) > 1:

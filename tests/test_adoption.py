@@ -163,3 +163,10 @@ def test_diff_exits_1_only_for_a_diff_and_lists_lines_of_the_file_on_disk(run_cl
     unfixable = run_cli("--diff", "--no-cache", "--select", "ESP004", "m.py")
     assert unfixable.exit_code == 0 and unfixable.stdout == "", unfixable.stdout
     assert (tmp_path / "m.py").read_text() == MIXED
+
+
+@pytest.mark.parametrize("output_format", ["sarif", "github", "junit"])
+def test_statistics_in_another_format_is_a_usage_error(run_cli: RunCli, tmp_path: Path, output_format: str) -> None:
+    write(tmp_path, {"m.py": NESTED})
+    result = run_cli("--statistics", "--output-format", output_format, "m.py")
+    assert result.exit_code == 2 and "--statistics is written as text or json" in result.stderr
