@@ -101,7 +101,7 @@ def _warning(message: str) -> None:
 @click.option(
     "--show-settings", is_flag=True, help="Show the effective settings and where each came from; check nothing."
 )
-@click.option("--show-files", is_flag=True, help="List the files that would be checked; exit.")
+@click.option("--show-files", is_flag=True, help="List the files that would be checked; check nothing.")
 @click.option("--show-fixes", is_flag=True, help="List the fixes applied per file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
@@ -280,7 +280,7 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     import io
     import tokenize
 
-    from .engine import SourceError, check_decodable
+    from .engine import SourceError, check_decodable, lint_source
     from .fix.writer import WriteRefused, write_atomic
     from .noqa import add_noqa as insert_noqa
     from .runner import read_source, run
@@ -295,22 +295,19 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     for file_result in result.files:
         if not file_result.findings:
             continue
-        by_line: dict[int, set[str]] = {}
-        for finding in file_result.findings:
-            by_line.setdefault(finding.span.line, set()).add(finding.code)
         path = file_result.path
         try:
             source = read_source(path)
             text = check_decodable(source, path)
+            # The lines come from these very bytes (the file may have changed since the run read it).
+            by_line: dict[int, set[str]] = {}
+            for finding in lint_source(source, path, config).findings:
+                by_line.setdefault(finding.span.line, set()).add(finding.code)
             new_text, skipped = insert_noqa(text, by_line)
             encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
             if new_text != text:
                 write_atomic(path, source, new_text.encode(encoding))
-        except SourceError as exc:
-            click.echo(str(exc.error), err=True)
-            failed = True
-            continue
-        except WriteRefused as exc:
+        except (SourceError, WriteRefused) as exc:
             click.echo(str(exc.error), err=True)
             failed = True
             continue
