@@ -386,7 +386,8 @@ def _report(
     code = result.exit_code(opts["exit_zero"])
     if mode is Mode.DIFF and code != EXIT_ERROR:
         # As ruff: --diff exits 1 when there is a diff, whatever remains for a human to fix.
-        code = EXIT_FINDINGS if any(r.new_source is not None for r in result.files) else EXIT_OK
+        has_diff = any(r.new_source is not None for r in result.files)
+        code = EXIT_FINDINGS if has_diff and not opts["exit_zero"] else EXIT_OK
     return code
 
 

@@ -162,6 +162,7 @@ def test_diff_exits_1_only_for_a_diff_and_lists_lines_of_the_file_on_disk(run_cl
     # Only an unfixable finding left: nothing to diff, exit 0 (as ruff), though a finding remains.
     unfixable = run_cli("--diff", "--no-cache", "--select", "ESP004", "m.py")
     assert unfixable.exit_code == 0 and unfixable.stdout == "", unfixable.stdout
+    assert run_cli("--diff", "--exit-zero", "--no-cache", "m.py").exit_code == 0
     assert (tmp_path / "m.py").read_text() == MIXED
 
 
