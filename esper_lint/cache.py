@@ -23,6 +23,7 @@ from typing import Any
 
 from . import __version__
 from .config import Config
+from .console import interrupts_deferred
 from .findings import FileError, FileResult, Finding
 
 CACHE_DIR_NAME = ".esper_lint_cache"
@@ -112,15 +113,16 @@ class ResultCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _mark_cache_dir(self.directory)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
-                os.replace(tmp, self.file)
-            except BaseException:  # also Ctrl-C: no temporary file is left in the cache folder
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with interrupts_deferred():  # Ctrl-C waits: no temporary file is left in the cache folder
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
+                    os.replace(tmp, self.file)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
         except OSError:
             return
         self._dirty = False

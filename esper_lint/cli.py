@@ -394,15 +394,18 @@ def _report(
 def _write_report(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    from .console import interrupts_deferred
+
     tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:  # also Ctrl-C: never leave the temporary file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with interrupts_deferred():  # Ctrl-C waits for the report to be written (or removed)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 @main.command("rule")
@@ -549,6 +552,10 @@ def entry_point() -> None:
         _error("interrupted")
         sys.exit(130)
     except Exception as exc:  # last line of defence: never show a traceback
+        from .console import Interrupted, was_interrupted
+
+        if was_interrupted():  # Ctrl-C unwound into an error in some cleanup: it is still an interrupt
+            raise Interrupted from None
         _error(f"internal error: {type(exc).__name__}: {exc} (please report this)")
         sys.exit(EXIT_ERROR)
 

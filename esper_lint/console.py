@@ -6,8 +6,10 @@ a shell starts background jobs with SIGINT ignored, and that choice is kept):
 - the run: the handler raises `Interrupted`, so `finally` blocks remove temporary files (a fix is written
   to a temporary file and renamed, never half-written). It is not a KeyboardInterrupt, which click would
   turn into `Aborted!` with exit code 1. It also sets a flag that the runner checks between files, so an
-  interrupt swallowed where Python cannot raise (inside a `__del__`) still stops the run after one file.
-  A second Ctrl-C meanwhile is ignored: stopping the worker pool halfway could leave workers behind;
+  interrupt swallowed where Python cannot raise (inside a `__del__`) still stops the run after one file,
+  and whatever the run then raises or returns, it ends as interrupted. Inside `interrupts_deferred()` (the
+  few lines that create a temporary file and rename it into place) Ctrl-C waits for the step to end. A
+  second Ctrl-C meanwhile is ignored: stopping the worker pool halfway could leave workers behind;
 - shutdown: the output has been flushed, so the process exits at once again.
 
 This module imports only small standard modules, so the first phase starts early. Python's own start-up
@@ -20,6 +22,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 
 EXIT_INTERRUPTED = 130
@@ -44,12 +47,33 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
+def was_interrupted() -> bool:
+    return _interrupted
+
+
+_deferring = 0
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """A short step that must not stop halfway (create a temporary file and rename it over the original):
+    Ctrl-C inside it takes effect when it ends."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    raise_if_interrupted()
+
+
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     global _interrupted
     if _interrupted:
         return  # a second Ctrl-C while unwinding: let the cleanup (temporary files, worker pool) finish
     _interrupted = True
-    raise Interrupted
+    if not _deferring:
+        raise Interrupted
 
 
 def _install(handler: signal.Handlers | object) -> None:
@@ -85,5 +109,7 @@ def entry_point() -> None:
     try:
         run_cli()
     finally:
+        if _interrupted:  # however the run ended after Ctrl-C (an error raised while unwinding, ...)
+            _exit_interrupted()
         _flush_output()  # then an interrupt while Python shuts down need not wait for anything
         _install(_exit_now)
