@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .config import Config
 from .findings import FileError, FileResult, Finding
-from .noqa import NoqaMap, noqa_lines, suppressed
+from .noqa import NoqaMap, file_noqa, file_suppressed, noqa_lines, suppressed
 from .rules import ALL_RULES, Rule
 
 if TYPE_CHECKING:
@@ -233,6 +233,9 @@ def _apply_rules(
     if findings and _noqa_possible(findings, text):
         noqa = _noqa_near(tree, text, {f.span.line for f in findings}) if tree is not None else noqa_lines(text)
         findings = [f for f in findings if not suppressed(noqa, f.span.line, f.code)]
+    if findings:  # `# esper-lint: noqa[: CODES]` anywhere in the file
+        in_file = file_noqa(text)
+        findings = [f for f in findings if not file_suppressed(in_file, f.code)]
     findings.sort(key=lambda f: f.sort_key)
     return _dedupe(findings)
 

@@ -15,15 +15,19 @@ from typing import TYPE_CHECKING
 from ..findings import FileError, FileResult, Finding
 
 if TYPE_CHECKING:  # rules import .safety while the config module is still loading: no cycle at run time
+    from ..analysis.model import Span
     from ..config import Config
 
 FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
 
-__all__ = ["fix_file", "fix_source", "unified_diff"]
+__all__ = ["fix_file", "fix_source", "fixes_by_finding", "unified_diff"]
 
 
-def fix_source(source: bytes, path: str, config: Config) -> FileResult:
-    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors."""
+def fix_source(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
+    """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors.
+
+    The findings that remain are positioned in the fixed text when it is `written`, else (`--diff`) in
+    `source`, the file on disk."""
     from ..analysis.fast_backend import module_level_names
     from ..engine import SourceError, analyze_bytes, lint_source, might_match, run_deep
     from .edits import EditFailed, apply_edit_fixes
@@ -61,8 +65,50 @@ def fix_source(source: bytes, path: str, config: Config) -> FileResult:
         return _failed(result, findings, f"{type(exc).__name__}: {exc}")
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
+    if not written:  # the same findings (_verify checked), as they stand in the original text
+        done = {(f.code, f.span) for f in [*edited.fixed, *fixed]}
+        on_disk = findings if edited.source == source else analyze_bytes(source, path, config).findings
+        remaining = [f for f in on_disk if (f.code, f.span) not in done]
     result.findings = remaining
     return result
+
+
+def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str, Span], bytes]:
+    """For each fixable finding, the source with that finding's own fix alone applied (SARIF gives each
+    result its own fix), keyed by (code, span). Findings whose fix cannot be made or checked are left out."""
+    from ..analysis.fast_backend import module_level_names
+    from ..engine import SourceError, analyze_bytes, run_deep
+    from .edits import apply_to_text
+    from .edits import verify_text as verify_edit
+    from .hoist import apply_hoists, plan_hoists
+
+    try:
+        analysis = analyze_bytes(source, path, config)
+    except SourceError:
+        return {}
+    findings = analysis.findings
+    encoding = _encoding(source)
+    fixes: dict[tuple[str, Span], bytes] = {}
+    for finding in findings:
+        if not finding.fixable:
+            continue
+        try:
+            if finding.edits is not None:
+                new_text = apply_to_text(analysis.text, finding.edits.edits)
+                verify_edit(new_text, path, config, findings, [finding])
+                new_source = new_text.encode(encoding)
+            else:
+                hoists = plan_hoists([finding])
+                if not hoists:
+                    continue
+                taken = module_level_names(analysis.text)
+                new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))  # noqa: B023
+                new_source = new_text.encode(encoding)
+                _verify(new_source, path, config, findings, [f for h in hoists for f in h.findings])
+        except Exception:
+            continue
+        fixes[(finding.code, finding.span)] = new_source
+    return fixes
 
 
 def fix_file(path: str, source: bytes, config: Config) -> FileResult:

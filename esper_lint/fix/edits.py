@@ -140,7 +140,7 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
             if not chosen:
                 break
             new_text = apply_to_text(analysis.text, [e for f in chosen if f.edits for e in f.edits.edits])
-            outcome.findings = _verify(new_text, path, config, findings, chosen)
+            outcome.findings = verify_text(new_text, path, config, findings, chosen)
             new_source = new_text.encode(encoding)
         except EditFailed:
             raise
@@ -160,7 +160,7 @@ def _encoding(source: bytes) -> str:
         return "utf-8"
 
 
-def _verify(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
+def verify_text(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
     from ..engine import analyze_fast
 
     try:
