@@ -11,17 +11,18 @@ Writes go to a temporary file and are renamed into place, so concurrent runs nev
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .config import Config
+from .console import interrupts_deferred
 from .findings import FileError, FileResult, Finding
 
 CACHE_DIR_NAME = ".esper_lint_cache"
@@ -111,10 +112,18 @@ class ResultCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _mark_cache_dir(self.directory)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
-            os.replace(tmp, self.file)
+            import tempfile  # only when writing: a --no-cache run never needs it
+
+            with interrupts_deferred():  # Ctrl-C waits: no temporary file is left in the cache folder
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
+                    os.replace(tmp, self.file)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
         except OSError:
             return
         self._dirty = False

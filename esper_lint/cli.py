@@ -11,6 +11,7 @@ file errors. No Python traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,7 @@ def main() -> None:
     esper-lint [PATHS]...           check files and folders (default: .)
     esper-lint --fix src/           apply safe fixes, then report what remains
     esper-lint --diff src/          show what --fix would change
+    esper-lint --add-noqa src/      add `# noqa: CODE` where findings are (adopt now, fix later)
     esper-lint rule ESP001          a rule's documentation
     esper-lint verify FILE --factory NAME   runtime harness (needs the [harness] extra)
     esper-lint server               language server for editors (needs the [server] extra)
@@ -60,8 +62,14 @@ def _error(message: str) -> None:
     click.echo(f"esper-lint: error: {message}", err=True)
 
 
+def _warning(message: str) -> None:
+    click.echo(f"esper-lint: warning: {message}", err=True)
+
+
 @main.command("check")
-@click.argument("paths", nargs=-1, type=click.Path())
+# readable=False: an unreadable file is reported (`a.py: io error: permission denied`) and the others are
+# still checked, instead of click stopping the whole run with a usage error.
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place, then report what remains.")
 @click.option("--diff", is_flag=True, help="Print a unified diff of what --fix would change; write nothing.")
 @click.option(
@@ -70,6 +78,7 @@ def _error(message: str) -> None:
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes ok).")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Add rule codes to the selection (e.g. ESP006).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rule codes to ignore.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to each line with a finding (adopt now, fix later).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
 @click.option("--config", "config_file", type=click.Path(), help="Configuration file (pyproject.toml or a TOML table).")
 @click.option(
@@ -81,11 +90,22 @@ def _error(message: str) -> None:
 )
 @click.option("-o", "--output-file", type=click.Path(), help="Write the report to this file instead of stdout.")
 @click.option("--stdin-filename", type=click.Path(), help="Path to use for source read from stdin (`-`).")
+@click.option("--exclude", multiple=True, metavar="PATTERNS", help="Paths/globs to exclude, replacing `exclude`.")
 @click.option("--extend-exclude", multiple=True, metavar="PATTERNS", help="More paths/globs to exclude.")
+@click.option(
+    "--per-file-ignores",
+    multiple=True,
+    metavar="PATTERN:CODES",
+    help="Codes to ignore in matching files (e.g. 'tests/*:ESP001'); replaces `per-file-ignores`.",
+)
 @click.option(
     "--force-exclude/--no-force-exclude", default=None, help="Apply excludes to files named on the command line too."
 )
-@click.option("--statistics", is_flag=True, help="Show counts per rule code.")
+@click.option("--statistics", is_flag=True, help="Show counts per rule code instead of each finding.")
+@click.option(
+    "--show-settings", is_flag=True, help="Show the effective settings and where each came from; check nothing."
+)
+@click.option("--show-files", is_flag=True, help="List the files that would be checked; check nothing.")
 @click.option("--show-fixes", is_flag=True, help="List the fixes applied per file.")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
@@ -98,14 +118,19 @@ def check(
     select: tuple[str, ...],
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
+    add_noqa: bool,
     exit_zero: bool,
     config_file: str | None,
     output_format: str,
     output_file: str | None,
     stdin_filename: str | None,
+    exclude: tuple[str, ...],
     extend_exclude: tuple[str, ...],
+    per_file_ignores: tuple[str, ...],
     force_exclude: bool | None,
     statistics: bool,
+    show_settings: bool,
+    show_files: bool,
     show_fixes: bool,
     quiet: bool,
     jobs: int | None,
@@ -121,14 +146,19 @@ def check(
         select=select,
         extend_select=extend_select,
         ignore=ignore,
+        add_noqa=add_noqa,
         exit_zero=exit_zero,
         config_file=config_file,
         output_format=output_format,
         output_file=output_file,
         stdin_filename=stdin_filename,
+        exclude=exclude,
         extend_exclude=extend_exclude,
+        per_file_ignores=per_file_ignores,
         force_exclude=force_exclude,
         statistics=statistics,
+        show_settings=show_settings,
+        show_files=show_files,
         show_fixes=show_fixes,
         quiet=quiet,
         jobs=jobs,
@@ -143,6 +173,14 @@ def _check(**opts: Any) -> int:
 
     if opts["fix"] and opts["diff"]:
         _error("--fix and --diff cannot be used together (--diff shows what --fix would do)")
+        return EXIT_ERROR
+    if opts["statistics"] and opts["output_format"] not in ("text", "json"):
+        _error(f"--statistics is written as text or json, not {opts['output_format']} (as in ruff)")
+        return EXIT_ERROR
+    actions = ("fix", "diff", "add_noqa", "show_settings", "show_files")
+    chosen = [f"--{name.replace('_', '-')}" for name in actions if opts[name]]
+    if len(chosen) > 1:
+        _error(f"{' and '.join(chosen)} cannot be used together")
         return EXIT_ERROR
     mode = Mode.FIX if opts["fix"] else Mode.DIFF if opts["diff"] else Mode.CHECK
     paths: list[str] = opts["paths"]
@@ -162,29 +200,50 @@ def _check(**opts: Any) -> int:
             force_exclude=opts["force_exclude"],
             jobs=opts["jobs"],
             unsafe_fixes=opts["unsafe_fixes"] or None,
+            exclude=opts["exclude"],
+            per_file_ignores=opts["per_file_ignores"],
         )
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
+    for warning in config.warnings:
+        _warning(warning)
+    if opts["show_settings"]:
+        from .config import describe
+
+        click.echo(describe(config), nl=False)
+        return EXIT_OK
 
     if use_stdin:
+        if opts["add_noqa"] or opts["show_files"]:
+            _error("--add-noqa and --show-files work on files, not stdin")
+            return EXIT_ERROR
         return _check_stdin(config, mode, opts)
 
     from .runner import run
+
+    if opts["show_files"]:
+        return _show_files(paths, config)
+    if opts["add_noqa"]:
+        return _add_noqa(paths, config, opts)
 
     try:
         result = run(paths, config, mode, use_cache=not opts["no_cache"])
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    if opts["output_format"] == "sarif" and mode is Mode.CHECK:
+    if opts["output_format"] != "sarif":
+        return _report(result, mode, opts)
+    if mode is Mode.CHECK:
         _attach_fixes(result, config)
-    return _report(result, mode, opts)
+    return _report(result, mode, opts, root=project_root(config, start))
 
 
 def _attach_fixes(result: RunResult, config: Config) -> None:
-    """SARIF can carry each safe fix as an edit: compute them (in memory) for files with fixable findings."""
-    from .runner import Mode, lint_or_fix_source, read_source
+    """SARIF can carry each safe fix as an edit: compute each fixable finding's own fix (in memory)."""
+    from .fix import fixes_by_finding
+    from .notebook import is_notebook
+    from .runner import read_source
 
     for file_result in result.files:
         if not any(f.fixable for f in file_result.findings):
@@ -193,10 +252,85 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
             source = read_source(file_result.path)
         except OSError:
             continue
-        fixed = lint_or_fix_source(source, file_result.path, config, Mode.DIFF)
-        if fixed.new_source is not None and not fixed.errors:
-            file_result.original_source = source
-            file_result.new_source = fixed.new_source
+        if is_notebook(file_result.path):
+            continue  # a notebook's fix is a JSON splice (notebook.py): SARIF carries none for it
+        fixes = fixes_by_finding(source, file_result.path, config)
+        file_result.original_source = source
+        for finding in file_result.findings:
+            finding.fixed_source = fixes.get((finding.code, finding.span))
+
+
+def project_root(config: Config, start: Path) -> Path:
+    """Where SARIF paths start: the configuration's folder, else the nearest folder above `start` with a
+    pyproject.toml, else the current folder."""
+    if config.source is not None:
+        return config.root
+    current = _existing_parent(start)
+    for directory in (current, *current.parents):
+        if (directory / "pyproject.toml").is_file():
+            return directory
+    return Path.cwd()
+
+
+def _show_files(paths: list[str], config: Config) -> int:
+    from .files import discover
+
+    discovery = discover(paths, config)
+    for warning in discovery.warnings:
+        _warning(warning)
+    for error in discovery.errors:
+        click.echo(str(error), err=True)
+    for path in discovery.files:
+        click.echo(path)
+    return EXIT_ERROR if discovery.errors else EXIT_OK
+
+
+def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
+    """Write `# noqa: CODE` on each line with a finding (atomically, refusing files changed meanwhile)."""
+    import io
+    import tokenize
+
+    from .engine import SourceError, check_decodable, lint_source
+    from .fix.writer import WriteRefused, write_atomic
+    from .noqa import add_noqa as insert_noqa
+    from .runner import read_source, run
+
+    result = run(paths, config, use_cache=not opts["no_cache"])
+    for warning in result.warnings:
+        _warning(warning)
+    for error in result.all_errors:
+        click.echo(str(error), err=True)
+    added = 0
+    failed = bool(result.all_errors)
+    for file_result in result.files:
+        if not file_result.findings:
+            continue
+        path = file_result.path
+        try:
+            source = read_source(path)
+            text = check_decodable(source, path)
+            # The lines come from these very bytes (the file may have changed since the run read it).
+            by_line: dict[int, set[str]] = {}
+            for finding in lint_source(source, path, config).findings:
+                by_line.setdefault(finding.span.line, set()).add(finding.code)
+            new_text, skipped = insert_noqa(text, by_line)
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
+            if new_text != text:
+                write_atomic(path, source, new_text.encode(encoding))
+        except (SourceError, WriteRefused) as exc:
+            click.echo(str(exc.error), err=True)
+            failed = True
+            continue
+        except OSError as exc:
+            click.echo(f"{path}: io error: cannot write: {exc.strerror or exc}; it was left unchanged", err=True)
+            failed = True
+            continue
+        for line in skipped:
+            _warning(f"{path}:{line}: no `# noqa` added: the line ends inside a string or continues with `\\`")
+        added += len(by_line) - len(skipped)
+    if not opts["quiet"]:
+        click.echo(f"Added {added} noqa directive{'' if added == 1 else 's'}.")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _existing_parent(path: Path) -> Path:
@@ -227,10 +361,14 @@ def _check_stdin(config: Config, mode: Mode, opts: dict[str, Any]) -> int:
     return _report(result, mode, opts)
 
 
-def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str] | None = None) -> int:
+def _report(
+    result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str] | None = None, root: Path | None = None
+) -> int:
     from .reporters import ReportContext, get_reporter
     from .runner import Mode
 
+    for warning in result.warnings:
+        _warning(warning)
     for error in result.all_errors:
         click.echo(str(error), err=True)
     if mode is Mode.DIFF:
@@ -250,7 +388,9 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
                     out.write(diff_text(r.path, old, r.new_source))
         if raw is not None:
             raw.flush()
-    ctx = ReportContext(mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"])
+    ctx = ReportContext(
+        mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"], root=root
+    )
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:
         try:
@@ -264,18 +404,28 @@ def _report(result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str]
     else:
         click.echo(text, nl=False, file=stream)
     code = result.exit_code(opts["exit_zero"])
-    if mode is Mode.DIFF and code == EXIT_OK and any(r.new_source is not None for r in result.files):
-        code = EXIT_FINDINGS
+    if mode is Mode.DIFF and code != EXIT_ERROR:
+        # As ruff: --diff exits 1 when there is a diff, whatever remains for a human to fix.
+        has_diff = any(r.new_source is not None for r in result.files)
+        code = EXIT_FINDINGS if has_diff and not opts["exit_zero"] else EXIT_OK
     return code
 
 
 def _write_report(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    from .console import interrupts_deferred
+
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with interrupts_deferred():  # Ctrl-C waits for the report to be written (or removed)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 @main.command("rule")
@@ -288,6 +438,9 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
 
     from .rules import ALL_RULES, get_rule
 
+    if show_all and code is not None:
+        _error(f"give a rule code or --all, not both (`esper-lint rule {code}` or `esper-lint rule --all`)")
+        sys.exit(EXIT_ERROR)
     if show_all or code is None:
         rows = [
             {
@@ -427,6 +580,10 @@ def entry_point() -> None:
         _error("interrupted")
         sys.exit(130)
     except Exception as exc:  # last line of defence: never show a traceback
+        from .console import Interrupted, was_interrupted
+
+        if was_interrupted():  # Ctrl-C unwound into an error in some cleanup: it is still an interrupt
+            raise Interrupted from None
         _error(f"internal error: {type(exc).__name__}: {exc} (please report this)")
         sys.exit(EXIT_ERROR)
 

@@ -88,6 +88,9 @@ class Config:
     cache_dir: Path | None = None
     timeout: float = 60.0  # seconds per file before it is reported as an error
     unsafe_fixes: bool = False  # --fix / --diff also apply fixes marked unsafe (ruff's --unsafe-fixes)
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # shown on stderr; the run goes on
+    # Where each setting (by its TOML key) came from, for --show-settings; absent keys are defaults.
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     _api_table: ApiTable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -135,17 +138,29 @@ def _glob_match(rel: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table."""
+def find_pyproject(start: Path, warnings: list[str] | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table.
+
+    A table spelled another way (`[tool.esper_lint]`) is not read; it adds a warning to `warnings`."""
     current = start if start.is_dir() else start.parent
     current = current.resolve()
     for directory in (current, *current.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
-            data = _read_toml(candidate)
-            if "esper-lint" in _tool_table(data, candidate):
+            tool = _tool_table(_read_toml(candidate), candidate)
+            if warnings is not None:
+                warnings.extend(_misspelled_tables(tool, candidate))
+            if "esper-lint" in tool:
                 return candidate
     return None
+
+
+def _misspelled_tables(tool: dict[str, Any], where: Path) -> list[str]:
+    return [
+        f"{where}: [tool.{key}] is not read; the table is spelled [tool.esper-lint]"
+        for key in tool
+        if key != "esper-lint" and key.lower().replace("_", "").replace("-", "") == "esperlint"
+    ]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -170,13 +185,19 @@ def load_config(config_file: Path | None, start: Path) -> Config:
         if not config_file.exists():
             raise ConfigError(f"{config_file}: configuration file does not exist")
         data = _read_toml(config_file)
+        tool = _tool_table(data, config_file)
+        warnings = _misspelled_tables(tool, config_file)
         # Either a pyproject.toml with [tool.esper-lint], or a file whose top level is the table.
-        table = _tool_table(data, config_file).get("esper-lint", data if config_file.name != "pyproject.toml" else {})
-        return _from_table(table, config_file.resolve().parent, config_file)
-    found = find_pyproject(start)
-    if found is None:
-        return Config(root=Path.cwd().resolve())
-    return _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+        table = tool.get("esper-lint", data if config_file.name != "pyproject.toml" else {})
+        config = _from_table(table, config_file.resolve().parent, config_file)
+    else:
+        warnings = []
+        found = find_pyproject(start, warnings)
+        if found is None:
+            config = Config(root=Path.cwd().resolve())
+        else:
+            config = _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+    return replace(config, warnings=tuple(warnings)) if warnings else config
 
 
 def _tool_table(data: dict[str, Any], where: Path) -> dict[str, Any]:
@@ -269,6 +290,7 @@ def _from_table(table: Any, root: Path, where: Path) -> Config:
             changes["cache_dir"] = (root / table["cache-dir"]).resolve()
         except (OSError, ValueError) as exc:  # NUL in the path, a symlink loop, ...
             raise ConfigError(f"{where}: `cache-dir` is not a usable path ({exc})") from None
+    changes["origins"] = tuple((key, str(where)) for key in table)
     return replace(config, **changes)
 
 
@@ -306,26 +328,83 @@ def apply_cli(
     force_exclude: bool | None = None,
     jobs: int | None = None,
     unsafe_fixes: bool | None = None,
+    exclude: Sequence[str] | None = None,
+    per_file_ignores: Sequence[str] | None = None,
 ) -> Config:
-    """Command-line options win over the file, like ruff's."""
+    """Command-line options win over the file, like ruff's (`--exclude`, `--per-file-ignores` replace it)."""
     codes = config.select
+    given: list[str] = []
     if select:
+        if not _split(select):
+            raise ConfigError("--select names no rule code; give codes (`--select ESP001,ESP004`) or leave it out")
         codes = parse_codes(_split(select), "--select")
+        given.append("select")
     if extend_select:
         codes |= parse_codes(_split(extend_select), "--extend-select")
+        given.append("extend-select")
     if ignore:
         codes -= parse_codes(_split(ignore), "--ignore")
+        given.append("ignore")
     changes: dict[str, Any] = {"select": codes}
+    if exclude:
+        changes["exclude"] = tuple(_split(exclude))
+        given.append("exclude")
     if extend_exclude:
         changes["extend_exclude"] = config.extend_exclude + tuple(_split(extend_exclude))
+        given.append("extend-exclude")
+    if per_file_ignores:
+        changes["per_file_ignores"] = tuple(_per_file_ignore(value) for value in per_file_ignores)
+        given.append("per-file-ignores")
     if force_exclude is not None:
         changes["force_exclude"] = force_exclude
+        given.append("force-exclude")
     if jobs is not None:
         changes["jobs"] = jobs
+        given.append("jobs")
     if unsafe_fixes is not None:
         changes["unsafe_fixes"] = unsafe_fixes
+        given.append("unsafe-fixes")
+    changes["origins"] = config.origins + tuple((key, f"command line (--{key})") for key in given)
     return replace(config, **changes)
+
+
+def _per_file_ignore(value: str) -> tuple[str, frozenset[str]]:
+    """`--per-file-ignores 'tests/*:ESP001,ESP004'` (ruff's spelling): a pattern, a colon, codes."""
+    pattern, colon, codes = value.rpartition(":")
+    if not colon or not pattern.strip() or not _split([codes]):
+        raise ConfigError(f"--per-file-ignores {value!r}: expected PATTERN:CODES, e.g. 'tests/*:ESP001,ESP004'")
+    return pattern.strip(), parse_codes(_split([codes]), f"--per-file-ignores {value!r}")
 
 
 def _split(values: Sequence[str]) -> list[str]:
     return [part for value in values for part in value.split(",") if part.strip()]
+
+
+def describe(config: Config) -> str:
+    """`--show-settings`: each effective setting as TOML, with where it came from (file, command line, default)."""
+    origins: dict[str, list[str]] = {}
+    for key, where in config.origins:
+        origins.setdefault(key, []).append(where)
+
+    def origin(*keys: str) -> str:
+        found = [f"{w} ({key})" if w.endswith(".toml") else w for key in keys for w in origins.get(key, [])]
+        return "; ".join(dict.fromkeys(found)) or "default"
+
+    settings: list[tuple[str, Any, str]] = [
+        ("select", sorted(config.select), origin("select", "extend-select", "ignore")),
+        ("exclude", list(config.exclude), origin("exclude")),
+        ("extend-exclude", list(config.extend_exclude), origin("extend-exclude")),
+        ("per-file-ignores", {p: sorted(c) for p, c in config.per_file_ignores}, origin("per-file-ignores")),
+        ("mask-apis", [api.qualified_name for api in config.mask_apis], origin("mask-apis")),
+        ("respect-gitignore", config.respect_gitignore, origin("respect-gitignore")),
+        ("force-exclude", config.force_exclude, origin("force-exclude")),
+        ("jobs", config.jobs if config.jobs is not None else "CPU count", origin("jobs")),
+        ("cache-dir", str(config.cache_dir or config.root / ".esper_lint_cache"), origin("cache-dir")),
+        ("timeout", config.timeout, origin("timeout")),
+    ]
+    lines = [
+        f"# configuration file: {config.source or 'none (defaults)'}",
+        f"# root (relative patterns start here): {config.root}",
+    ]
+    lines += [f"{key} = {json.dumps(value)}  # {where}" for key, value, where in settings]
+    return "\n".join(lines) + "\n"

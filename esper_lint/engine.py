@@ -1,30 +1,31 @@
 """The rule engine: one file's bytes in, its findings (or the reason it could not be checked) out.
 
-Pipeline: text prefilter -> decode check -> parse -> analysis backend -> rules -> noqa.
-Checking uses the fast backend (stdlib `ast`, `analysis/fast_backend.py`); fixing (`--fix`/`--diff`)
-uses the LibCST backend, whose nodes the codemod rewrites. Both produce the same facts, so the same
-findings (`tests/test_fast_backend.py`). Linting never imports, executes or evaluates the code it reads.
+Pipeline: text prefilter -> decode check -> `ast.parse` -> analysis (`analysis/fast_backend.py`) ->
+rules -> noqa. Checking and fixing share it (`analyze_bytes`); the fixer then rewrites what the
+analysis describes (docs/architecture.md). Linting never imports, executes or evaluates the code it reads.
 """
 
 from __future__ import annotations
 
 import ast
 import codecs
+import functools
+import gc
 import io
-import threading
+import sys
 import tokenize
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .config import Config
 from .findings import FileError, FileResult, Finding
-from .noqa import NoqaMap, noqa_lines, suppressed
+from .noqa import NoqaMap, file_noqa, file_suppressed, noqa_lines, suppressed
 from .rules import ALL_RULES, Rule
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from .analysis.model import ModuleFacts
 
 
@@ -96,145 +97,122 @@ def _encoding_error(source: bytes, path: str, reason: str) -> FileError:
     return FileError(path, f"{reason}; {_NOT_CHECKED}", kind="decode-error")
 
 
-# Code nested deeper than this is refused before LibCST sees it: its native parser takes quadratic time
-# on long chains (`a.b.c...`, `x[0][0]...`, `a + b + ...`) and overflows the C stack, a crash rather than
-# an exception, a few thousand levels down. Real code stays far below; CPython's own limits are similar.
-MAX_NESTING = 1000
-# LibCST runs in a thread with this stack when CPython could not vouch for the depth (a syntax error,
-# or syntax newer than this interpreter), so an overflow needs ~30x deeper code than on an 8 MiB stack.
-_PARSER_STACK = 256 * 1024 * 1024
-
-
 def too_deep(path: str, what: str) -> FileError:
     message = f"code is {what}; {_NOT_CHECKED}: split the expression, or exclude the file if it is generated"
     return FileError(path, message, kind="too-complex")
 
 
-def _nesting_depth(tree: ast.AST, limit: int) -> int:
-    """Depth of the deepest node, counted without recursion; stops early past `limit`."""
-    deepest = 0
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                break
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return deepest
-
-
-def _cpython_parse(text: str, path: str) -> tuple[ast.Module | None, SyntaxError | None]:
-    """CPython's parse: the tree, or its syntax error; FileError (as SourceError) for code it cannot take."""
+def _cpython_parse(text: str, path: str) -> ast.Module:
+    """CPython's parse, or a FileError (as SourceError): the one parser every check and fix starts from."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to report
-            return ast.parse(text, filename=path), None
+            return ast.parse(text, filename=path)
     except SyntaxError as exc:
-        return None, exc
+        error = FileError(path, exc.msg, exc.lineno or 1, exc.offset or 1, "syntax-error")
+        raise SourceError(error) from None
     except ValueError as exc:  # NUL bytes
         raise SourceError(FileError(path, f"{exc}; {_NOT_CHECKED}", kind="syntax-error")) from None
     except (RecursionError, MemoryError):
         raise SourceError(too_deep(path, "nested too deeply for Python itself to compile")) from None
 
 
-def _syntax_error(
-    source: bytes, path: str, libcst_error: Exception, cpython_error: SyntaxError | None = None
-) -> FileError:
-    """CPython's own message is clearer than LibCST's: ask `ast` where the error is."""
-    if cpython_error is None:
-        try:
-            _, cpython_error = _cpython_parse(check_decodable(source, path), path)
-        except SourceError as exc:
-            return exc.error
-    if cpython_error is not None:
-        return FileError(path, cpython_error.msg, cpython_error.lineno or 1, cpython_error.offset or 1, "syntax-error")
-    # Python accepts the file, LibCST does not: a LibCST limit (e.g. thousands of implicitly joined strings).
-    line = getattr(libcst_error, "raw_line", None)
-    column = getattr(libcst_error, "raw_column", None)
-    reason = getattr(libcst_error, "message", str(libcst_error)).splitlines()[0]
-    message = (
-        f"LibCST cannot parse this file although Python accepts it ({reason}); {_NOT_CHECKED}: "
-        "exclude it, and please report it to esper-lint"
-    )
-    return FileError(path, message, line, (column or 0) + 1 if line else None, "parse-error")
-
-
-def parse(source: bytes, path: str) -> cst.Module:
-    import libcst as cst  # deferred: files the prefilter rejects never pay for importing LibCST
-
-    text = check_decodable(source, path)
-    tree, cpython_error = _cpython_parse(text, path)
-    if tree is not None and _nesting_depth(tree, MAX_NESTING) > MAX_NESTING:
-        raise SourceError(too_deep(path, f"nested more than {MAX_NESTING} levels deep"))
-    try:
-        return cst.parse_module(source) if tree is not None else _parse_on_big_stack(source)
-    except cst.ParserSyntaxError as exc:
-        raise SourceError(_syntax_error(source, path, exc, cpython_error)) from None
-    except SyntaxError as exc:
-        raise SourceError(FileError(path, f"{exc.msg or exc}; {_NOT_CHECKED}", kind="decode-error")) from None
-    except RecursionError:
-        raise SourceError(too_deep(path, "nested too deeply to parse")) from None
-
-
-_STACK_LOCK = threading.Lock()
-
-
-def _parse_on_big_stack(source: bytes) -> cst.Module:
-    """`cst.parse_module` in a thread with a large stack (see _PARSER_STACK); exceptions come back here."""
-    import libcst as cst
-
-    outcome: list[cst.Module | BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(cst.parse_module(source))
-        except BaseException as exc:  # handed to the calling thread, which raises it
-            outcome.append(exc)
-
-    with _STACK_LOCK:  # the stack size is process-wide: set it only for this one thread
-        try:
-            previous = threading.stack_size(_PARSER_STACK)
-        except (ValueError, RuntimeError):  # platform refuses: parse on this thread's stack
-            return cst.parse_module(source)
-        try:
-            thread = threading.Thread(target=work, name="esper-lint-parse", daemon=True)
-            thread.start()
-        finally:
-            threading.stack_size(previous)
-    thread.join()
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
 @dataclass
 class Analysis:
-    """A parsed module with its findings: what the fixer needs to rewrite it."""
+    """A decoded, parsed module with its findings: what the fixer needs to rewrite it."""
 
-    module: cst.Module
+    text: str
+    tree: ast.Module
     findings: list[Finding]
 
 
-def analyze(module: cst.Module, path: str, config: Config) -> list[Finding]:
-    """Findings from the LibCST backend (the reference; findings carry nodes the fixer rewrites)."""
-    from .analysis.libcst_backend import analyze_module
+def analyze_bytes(source: bytes, path: str, config: Config) -> Analysis:
+    """Decode, parse and analyse one file; SourceError for a file that cannot be checked.
 
-    rules = _rules_for(path, config)
-    if not rules:
-        return []
-    return _apply_rules(analyze_module(module, config.apis), rules, path, module.code)
+    Checking, `--fix`/`--diff`, the flake8 plugin and the language server all come through here: one
+    analysis, so a finding's `fixable` and the fix itself rest on the same facts.
+    """
+    text = check_decodable(source, path)
+    with _collector_paused():
+        tree = _cpython_parse(text, path)
+        try:
+            findings = analyze_fast(tree, text, path, config)
+        except RecursionError:  # the analysis walks recursively: pathologically deep code is a known limit
+            raise SourceError(too_deep(path, "nested too deeply to analyze")) from None
+    return Analysis(text, tree, findings)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a tree is built and analysed.
+
+    `ast.parse` allocates one object per node and the analysis keeps them all alive: the collector's
+    passes over them cost about as much as the parse itself, and find nothing (trees hold no cycles;
+    the few the analysis makes are collected once it is re-enabled).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def analyze_fast(tree: ast.Module, text: str, path: str, config: Config) -> list[Finding]:
-    """Findings from the fast backend for a module parsed with `ast.parse(text)`."""
+    """Findings for a module parsed with `ast.parse(text)`."""
     from .analysis.fast_backend import analyze_source
 
     rules = _rules_for(path, config)
     if not rules:
         return []
     return _apply_rules(analyze_source(tree, text, config.apis), rules, path, text, tree)
+
+
+# The fixer's LibCST visitors recurse per nesting level: they run on a thread with this stack and a
+# recursion limit to match, so code the analysis could check can also be fixed.
+_DEEP_STACK = 256 * 1024 * 1024
+_DEEP_RECURSION = 30_000
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=1)
+def _stack_lock() -> AbstractContextManager[bool]:
+    import threading
+
+    return threading.Lock()
+
+
+def run_deep(work: Callable[[], T]) -> T:
+    """`work()` on a thread with a large stack and recursion limit; its exception is raised here."""
+    import threading  # only the fixer needs it
+
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the calling thread, which raises it
+            failure.append(exc)
+
+    with _stack_lock():  # the stack size and the recursion limit are process-wide
+        try:
+            previous = threading.stack_size(_DEEP_STACK)
+        except (ValueError, RuntimeError):  # platform refuses: run on this thread's stack
+            return work()
+        limit = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(limit, _DEEP_RECURSION))
+            thread = threading.Thread(target=run, name="esper-lint-fix", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+        thread.join()
+        sys.setrecursionlimit(limit)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _rules_for(path: str, config: Config) -> list[Rule]:
@@ -261,6 +239,9 @@ def _apply_rules(
     if findings and _noqa_possible(findings, text):
         noqa = _noqa_near(tree, text, {f.span.line for f in findings}) if tree is not None else noqa_lines(text)
         findings = [f for f in findings if not suppressed(noqa, f.span.line, f.code)]
+    if findings:  # `# esper-lint: noqa[: CODES]` anywhere in the file
+        in_file = file_noqa(text)
+        findings = [f for f in findings if not file_suppressed(in_file, f.code)]
     findings.sort(key=lambda f: f.sort_key)
     return _dedupe(findings)
 
@@ -309,17 +290,6 @@ def _simple_statement_at(body: list[ast.stmt], line: int) -> ast.stmt | None:
     return None
 
 
-def parse_fast(text: str, path: str) -> ast.Module | None:
-    """`ast.parse`, or None when CPython rejects the text: LibCST then decides, as it may accept
-    syntax newer than the running interpreter's, and it reports real syntax errors the same way."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to report
-            return ast.parse(text, filename=path)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple[object, ...]] = set()
@@ -342,17 +312,7 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
             result.errors.append(exc.error)
         return result
     try:
-        text = check_decodable(source, path)
-        tree = parse_fast(text, path)
-        findings = None
-        if tree is not None:
-            try:
-                findings = analyze_fast(tree, text, path, config)
-            except RecursionError:
-                findings = None  # pathologically deep code: the reference path below reports it
-        result.findings = findings if findings is not None else analyze(parse(source, path), path, config)
+        result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)
-    except RecursionError:  # LibCST's metadata recurses per nesting level (from about 400 levels)
-        result.errors.append(too_deep(path, "nested too deeply to analyze"))
     return result

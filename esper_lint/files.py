@@ -2,8 +2,10 @@
 
 Directories are walked in sorted order (output is deterministic), skipping the usual tool folders,
 configured `exclude`/`extend-exclude` patterns and what `.gitignore` files name (matched with pathspec,
-which implements git's own rules). Symlinked directories are not followed, so a symlink loop cannot
-trap the walk and `--fix` never writes outside the tree it was given.
+which implements git's own rules). Paths named on the command line are checked even when excluded or
+ignored themselves (as ruff does), unless `--force-exclude`; nothing passes silently: a path with no
+Python file, or a named file with another suffix, gives a warning. Symlinked directories are not
+followed, so a symlink loop cannot trap the walk and `--fix` never writes outside the tree it was given.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
@@ -25,10 +27,14 @@ WALKED_SUFFIXES = (*PYTHON_SUFFIXES, ".ipynb")  # Jupyter notebooks too, as ruff
 _SKIPPED = "it was skipped"
 
 
+NO_PYTHON_FILES = "No Python files found under the given path(s)"
+
+
 @dataclass
 class Discovery:
     files: list[str]
     errors: list[FileError]
+    warnings: list[str] = field(default_factory=list)  # shown on stderr; they do not change the exit code
 
 
 class _Excluder:
@@ -115,6 +121,7 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
     gitignore = _GitIgnore()
     files: list[str] = []
     errors: list[FileError] = []
+    warnings: list[str] = []
     seen: set[str] = set()
 
     def add(path: str) -> None:
@@ -131,22 +138,31 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
             errors.append(_stat_error(raw, exc))
             continue
         if stat.S_ISDIR(st.st_mode):
-            if config.force_exclude and excluder.excluded(path):
+            # Like ruff, a folder named on the command line is checked even if it is excluded or
+            # git-ignored itself, unless --force-exclude; what lies below it is filtered as usual.
+            ignored = _gitignored(path, config, gitignore, True)
+            if config.force_exclude and (ignored or excluder.excluded(path)):
                 continue
             ancestors = _git_ancestors(path) if config.respect_gitignore else []
+            if ignored:
+                ancestors = [os.path.abspath(path)]  # the files above it ignore it all: only its own apply
             for directory in ancestors:
                 gitignore.load(directory)
             for found in _walk(path, excluder, gitignore if config.respect_gitignore else None, ancestors, errors):
                 add(found)
         elif stat.S_ISREG(st.st_mode):
-            # Files named explicitly are linted whatever their suffix, unless --force-exclude says otherwise
-            # (pre-commit passes staged files explicitly; the configured excludes must still hold).
+            # Files named explicitly are checked, unless --force-exclude says otherwise (pre-commit passes
+            # staged files explicitly; the configured excludes must still hold).
             if config.force_exclude and (excluder.excluded(path) or _gitignored(path, config, gitignore)):
                 continue
+            if not is_python_path(path) and Path(path).suffix:
+                warnings.append(f"{raw}: not a Python file name ({', '.join(PYTHON_SUFFIXES)}); checked as Python")
             add(path)
         else:
             errors.append(_not_regular(raw, st.st_mode))
-    return Discovery(files, errors)
+    if not files and not errors:
+        warnings.append(NO_PYTHON_FILES)
+    return Discovery(files, errors, warnings)
 
 
 def _stat_error(path: str, exc: OSError) -> FileError:
@@ -175,14 +191,15 @@ def _not_regular(path: str, mode: int) -> FileError:
     return FileError(path, f"is {what}, not a Python source file; {_SKIPPED}: lint regular files only", kind="io-error")
 
 
-def _gitignored(path: str, config: Config, gitignore: _GitIgnore) -> bool:
+def _gitignored(path: str, config: Config, gitignore: _GitIgnore, is_dir: bool = False) -> bool:
+    """Whether git ignores `path` (git's rules also ignore everything below an ignored folder)."""
     if not config.respect_gitignore:
         return False
-    directory = os.path.dirname(os.path.abspath(path))
-    ancestors = _git_ancestors(directory)
+    absolute = os.path.abspath(path)
+    ancestors = _git_ancestors(os.path.dirname(absolute))
     for d in ancestors:
         gitignore.load(d)
-    return gitignore.ignored(os.path.abspath(path), False, ancestors)
+    return gitignore.ignored(absolute, is_dir, ancestors)
 
 
 def _walk(

@@ -25,6 +25,8 @@ class Finding:
     cell: int | None = None
     # Text edits that fix it (fix/edits.py), safe or unsafe; applied by --fix, never serialised.
     edits: Fix | None = field(default=None, compare=False, repr=False)
+    # The file's bytes with this finding's own fix alone applied (SARIF gives each result its own fix).
+    fixed_source: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[str, int, Span, str, str]:
@@ -65,6 +67,8 @@ def position(path: str, line: int, column: int, cell: int | None = None) -> str:
 class FileError:
     """A file that could not be checked (or fixed). Always makes the run exit with code 2."""
 
+    NOT_CHECKED = ("not checked", "was skipped", "were not checked", "left unchanged")
+
     path: str
     message: str
     line: int | None = None
@@ -75,6 +79,11 @@ class FileError:
     def __str__(self) -> str:
         where = position(self.path, self.line, self.column or 1, self.cell) if self.line is not None else self.path
         return f"{where}: {self.kind.replace('-', ' ')}: {self.message}"
+
+    @property
+    def says_not_checked(self) -> bool:
+        """Whether the message already says the file was not checked (reports add it otherwise)."""
+        return any(words in self.message for words in self.NOT_CHECKED)
 
     def to_dict(self) -> dict[str, Any]:
         return {

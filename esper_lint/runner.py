@@ -17,6 +17,7 @@ from enum import Enum
 
 from .cache import ResultCache, digest
 from .config import Config
+from .console import raise_if_interrupted
 from .engine import lint_source, might_match
 from .files import discover
 from .findings import FileError, FileResult, Finding
@@ -33,6 +34,7 @@ class Mode(Enum):
 class RunResult:
     files: list[FileResult] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)  # discovery errors (missing paths, ...)
+    warnings: list[str] = field(default_factory=list)  # discovery warnings (no Python files, ...)
 
     @property
     def findings(self) -> list[Finding]:
@@ -84,7 +86,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
         return fix_notebook(source, path, config)
     from .fix import fix_source
 
-    return fix_source(source, path, config, on_disk=mode is Mode.DIFF)
+    return fix_source(source, path, config, written=mode is Mode.FIX)
 
 
 def lint_any(source: bytes, path: str, config: Config) -> FileResult:
@@ -131,7 +133,7 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
 
 def run(paths: Sequence[str], config: Config, mode: Mode = Mode.CHECK, use_cache: bool = True) -> RunResult:
     discovery = discover(paths, config)
-    result = RunResult(errors=discovery.errors)
+    result = RunResult(errors=discovery.errors, warnings=discovery.warnings)
     result.files = run_files(discovery.files, config, mode, use_cache=use_cache)
     return result
 
@@ -147,12 +149,17 @@ def run_files(
     Fixing (`--fix`/`--diff`) writes files and runs serially without the cache.
     """
     if mode is not Mode.CHECK:
-        return [process_file(path, config, mode) for path in files]
+        fixed = []
+        for path in files:
+            raise_if_interrupted()
+            fixed.append(process_file(path, config, mode))
+        return fixed
     cache = ResultCache(config) if use_cache else None
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, str]] = []
     pending_bytes = 0
     for index, path in enumerate(files):
+        raise_if_interrupted()
         try:
             source = read_source(path)
         except OSError as exc:
@@ -264,6 +271,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 def _check_serial(pending: Sequence[tuple[int, str]], config: Config) -> Iterator[_Outcome]:
     for _, path in pending:
+        raise_if_interrupted()
         yield check_file(path, config)
 
 
@@ -274,7 +282,16 @@ def _init_worker(config: Config) -> None:
     global _worker_config
     _worker_config = config
     # Ctrl-C goes to the whole process group: the parent alone handles it and terminates the pool.
+    # SIGINT was blocked when this worker was forked (see _check_parallel): ignore it, then unblock.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _sigint_mask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _sigint_mask(how: int, signals: set[signal.Signals | int]) -> set[signal.Signals | int]:
+    """pthread_sigmask where the platform has it (POSIX); elsewhere Ctrl-C is not held back."""
+    if hasattr(signal, "pthread_sigmask"):
+        return signal.pthread_sigmask(how, signals)
+    return set()  # pragma: no cover - not POSIX
 
 
 def _work(path: str) -> _Outcome:
@@ -293,10 +310,20 @@ def _check_parallel(pending: Sequence[tuple[int, str]], config: Config, workers:
     backstop = config.timeout * 2 + 5
     remaining = [path for _, path in pending]
     while remaining:
-        with context.Pool(min(workers, len(remaining)), _init_worker, (config,)) as pool:
+        # Ctrl-C is held back while the pool starts: a worker interrupted before it ignores SIGINT, or a
+        # pool created but not yet inside `with`, could outlive the run or leave the pool unable to stop.
+        held = _sigint_mask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pool = context.Pool(min(workers, len(remaining)), _init_worker, (config,))
+        except BaseException:
+            _sigint_mask(signal.SIG_SETMASK, held)
+            raise
+        with pool:
             # `with` terminates the pool on the way out, also on Ctrl-C: no worker outlives the run.
+            _sigint_mask(signal.SIG_SETMASK, held)
             results = pool.imap(_work, remaining, chunksize=1)
             for k, path in enumerate(remaining):
+                raise_if_interrupted()
                 try:
                     outcome = results.next(timeout=backstop)
                 except multiprocessing.TimeoutError:

@@ -1,4 +1,4 @@
-"""Shared pytest helpers: run the real CLI in-process, and lint a snippet with either backend."""
+"""Shared pytest helpers: run the real CLI in-process, and lint a snippet."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from esper_lint.cli import main
 from esper_lint.config import Config, apply_cli
-from esper_lint.engine import analyze, analyze_fast, parse
+from esper_lint.engine import analyze_fast
 from esper_lint.findings import Finding
 
-BACKENDS = ("libcst", "fast")
+BACKENDS = ("ast",)  # one analysis since issue 14 (the LibCST backend is gone)
 
 
 @dataclass
@@ -46,14 +46,13 @@ def run_cli(tmp_path: Path) -> Iterator[RunCli]:
     yield run
 
 
-def lint_snippet(source: str, backend: str = "libcst", *codes: str, path: str = "snippet.py") -> list[Finding]:
-    """Findings for dedented `source` from one backend; `codes` are added to the default selection."""
-    text = textwrap.dedent(source)
-    config = apply_cli(Config(root=Path.cwd()), extend_select=list(codes))
-    if backend == "libcst":
-        return analyze(parse(text.encode(), path), path, config)
+def lint_snippet(source: str, backend: str = "ast", *codes: str, path: str = "snippet.py") -> list[Finding]:
+    """Findings for dedented `source`; `codes` are added to the default selection."""
     import ast
 
+    assert backend in BACKENDS
+    text = textwrap.dedent(source)
+    config = apply_cli(Config(root=Path.cwd()), extend_select=list(codes))
     return analyze_fast(ast.parse(text), text, path, config)
 
 

@@ -42,7 +42,7 @@ def test_score_mod_positional_and_keyword_have_the_score_mod_role() -> None:
 
 def test_old_rules_keep_their_scope_a_score_mod_lambda_is_not_esp002() -> None:
     source = IMPORTS + "def attend(q, k, v):\n    return flex_attention(q, k, v, lambda s, b, h, qi, kv: s)\n"
-    assert lint_snippet(source, "fast") == []
+    assert lint_snippet(source, "ast") == []
 
 
 def test_module_level_function_is_resolved_with_its_ast_node() -> None:

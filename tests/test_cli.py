@@ -189,3 +189,16 @@ def test_skips_usual_folders_and_non_python_files(run_cli: RunCli, tmp_path: Pat
     write(tmp_path, {"pkg/m.pyi": NESTED})
     result = run_cli("--output-format", "json")
     assert [f["path"] for f in json.loads(result.stdout)] == ["pkg/m.pyi"]
+
+
+@pytest.mark.parametrize("value", ["", ",", " "])
+def test_empty_select_is_a_usage_error(run_cli: RunCli, project: Path, value: str) -> None:
+    """As ruff: `--select ''` selects nothing, which would pass every file unchecked."""
+    result = run_cli("--select", value, "src")
+    assert result.exit_code == 2 and "--select names no rule code" in result.stderr
+    assert result.stdout == ""
+
+
+def test_rule_code_and_all_together_are_rejected(run_cli: RunCli) -> None:
+    result = run_cli("rule", "ESP001", "--all")
+    assert result.exit_code == 2 and "not both" in result.stderr and result.stdout == ""

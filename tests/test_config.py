@@ -132,3 +132,16 @@ def test_configured_api_is_matched_by_qualified_name(run_cli: RunCli, tmp_path: 
     pyproject(tmp_path, "[[tool.esper-lint.mask-apis]]\nname = 'otherlib.build_block_mask'\nmask-arg = 1\n")
     write(tmp_path, {"m.py": WRAPPER_USE})
     assert run_cli("m.py").exit_code == 0
+
+
+@pytest.mark.parametrize("spelling", ["esper_lint", "esperlint", "Esper-Lint"])
+def test_misspelled_table_is_a_warning_naming_the_right_spelling(
+    run_cli: RunCli, tmp_path: Path, spelling: str
+) -> None:
+    write(tmp_path, {"pyproject.toml": f"[tool.{spelling}]\nselect = ['ESP004']\n", "src/nested.py": NESTED})
+    result = run_cli("src")
+    assert result.stderr == (
+        f"esper-lint: warning: {tmp_path.resolve() / 'pyproject.toml'}: [tool.{spelling}] is not read; "
+        "the table is spelled [tool.esper-lint]\n"
+    )
+    assert result.exit_code == 1 and " ESP001 " in result.stdout  # the defaults, as the warning says

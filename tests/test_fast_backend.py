@@ -1,72 +1,58 @@
-"""The fast (`ast`) backend must describe code exactly as the LibCST reference backend does.
+"""Checking and fixing agree: what `esper-lint` calls fixable, `--fix` fixes, and nothing else changes.
 
-Compared: every fact the rules read (spans, names, captures, reasons, per-forward, capture-freedom) and
-the full findings (code, span, message, fixable), on every fixture file, every rule's own examples, a
-generated corpus, and hand-written corner cases (aliases, non-ASCII columns, scoping quirks).
+There is one analysis (`esper_lint/analysis/fast_backend.py`); `--fix` runs it, rewrites what it
+describes, and re-lints the result. Compared here on every fixture file, every rule's own examples, a
+generated corpus, hand-written corner cases and ordinary library code: the findings `--fix` starts from
+are exactly check's, every finding check calls fixable is fixed, no other finding changes, and the
+fixed file, linted again, reports what `--fix` said remains.
 """
 
 from __future__ import annotations
 
 import ast
+import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 from corpus import corpus_sources
 
-from esper_lint.analysis.fast_backend import analyze_source
-from esper_lint.analysis.libcst_backend import analyze_module
-from esper_lint.analysis.model import ModuleFacts
 from esper_lint.apis import ApiTable, MaskApi
 from esper_lint.config import Config
-from esper_lint.engine import SourceError, analyze, analyze_fast, check_decodable, lint_source, parse
+from esper_lint.engine import SourceError, analyze_bytes, lint_source
 from esper_lint.findings import FileResult
+from esper_lint.fix import fix_source
 from esper_lint.rules import ALL_RULES, RULES_BY_CODE
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_CODES = frozenset(RULES_BY_CODE)
 
 
-def _facts(facts: ModuleFacts) -> list[dict[str, Any]]:
-    return [
-        {
-            "api": u.api,
-            "arg_span": u.arg_span,
-            "call_span": u.call_span,
-            "caller": u.caller,
-            "per_forward": u.per_forward,
-            "capture_free": u.mask_is_capture_free,
-            "functions": [
-                (
-                    f.kind,
-                    f.name,
-                    f.span,
-                    f.enclosing,
-                    f.captures,
-                    f.definition_time_refs,
-                    f.default_refs,
-                    f.unfixable_reasons,
-                )
-                for f in u.functions
-            ],
-        }
-        for u in facts.uses
-    ]
+def _key(result: FileResult) -> list[tuple[object, ...]]:
+    return [(f.code, f.span, f.message, f.fixable) for f in result.findings]
 
 
-def assert_agree(text: str, path: str = "mod.py", apis: ApiTable | None = None) -> int:
-    """Both backends give the same facts and the same findings; returns the number of findings."""
-    config = Config(root=ROOT, select=ALL_CODES)
-    if apis is not None:
-        config = Config(root=ROOT, select=ALL_CODES, mask_apis=tuple(apis))
-    table = config.apis
-    module = parse(text.encode("utf-8"), path)
-    tree = ast.parse(text)
-    assert _facts(analyze_source(tree, text, table)) == _facts(analyze_module(module, table))
-    fast = [f.to_dict() for f in analyze_fast(tree, text, path, config)]
-    reference = [f.to_dict() for f in analyze(module, path, config)]
-    assert fast == reference
-    return len(reference)
+def assert_check_and_fix_agree(text: str, path: str = "mod.py", config: Config | None = None) -> int:
+    """Check's promise is what fix delivers; returns the number of findings check reported."""
+    config = config or Config(root=ROOT, select=ALL_CODES)
+    source = text.encode("utf-8")
+    checked = lint_source(source, path, config)
+    fixed = fix_source(source, path, config)
+    assert [e.to_dict() for e in fixed.errors] == [e.to_dict() for e in checked.errors]
+    promised = [f for f in checked.findings if f.fixable]  # hoists and safe text edits alike
+    if not promised:
+        assert fixed.new_source is None and fixed.fixed == 0
+        assert _key(fixed) == _key(checked)
+        return len(checked.findings)
+    assert fixed.new_source is not None, "check promised a fix that --fix did not make"
+    assert fixed.fixed == len(promised)
+    compile(fixed.new_source, path, "exec", dont_inherit=True)
+    relinted = lint_source(fixed.new_source, path, config)
+    assert _key(relinted) == _key(fixed)
+    assert not [f for f in relinted.findings if f.fixable]
+    # The findings that were not fixable are all still there (lines, and so messages, may have moved).
+    unfixable = sorted((f.code, f.fixable) for f in checked.findings if f not in promised)
+    assert sorted((f.code, f.fixable) for f in relinted.findings) == unfixable
+    return len(checked.findings)
 
 
 def _fixture_files() -> list[Path]:
@@ -74,11 +60,10 @@ def _fixture_files() -> list[Path]:
 
 
 def reference_lint(source: bytes, path: str, config: Config) -> FileResult:
-    """The pipeline before the fast backend: decode check, LibCST parse, LibCST analysis."""
+    """The plain pipeline: no prefilter, no cache, no workers (the fast paths must not change results)."""
     result = FileResult(path)
     try:
-        check_decodable(source, path)
-        result.findings = analyze(parse(source, path), path, config)
+        result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)
     return result
@@ -88,31 +73,35 @@ def reference_lint(source: bytes, path: str, config: Config) -> FileResult:
 def test_agrees_on_fixtures(path: Path) -> None:
     source = path.read_bytes()
     config = Config(root=ROOT, select=ALL_CODES)
-    fast = lint_source(source, str(path), config)
-    reference = reference_lint(source, str(path), config)
-    assert [f.to_dict() for f in fast.findings] == [f.to_dict() for f in reference.findings]
-    assert [e.to_dict() for e in fast.errors] == [e.to_dict() for e in reference.errors]
-    if not reference.errors:
-        assert_agree(check_decodable(source, str(path)), str(path))
+    checked = lint_source(source, str(path), config)
+    assert _key(checked) == _key(reference_lint(source, str(path), config))
+    fixed = fix_source(source, str(path), config)
+    assert not fixed.errors
+    assert fixed.fixed == len([f for f in checked.findings if f.fixable])  # hoists and safe text edits
+    if fixed.new_source is None:
+        assert _key(fixed) == _key(checked)
+    else:
+        assert _key(lint_source(fixed.new_source, str(path), config)) == _key(fixed)
 
 
-def test_fixtures_exist_and_have_findings() -> None:
+def test_fixtures_exist_and_have_fixes() -> None:
     # Guards the parametrised test above against silently comparing nothing.
     config = Config(root=ROOT, select=ALL_CODES)
     files = _fixture_files()
-    assert files
-    assert sum(len(lint_source(p.read_bytes(), str(p), config).findings) for p in files) > 0
+    results = [lint_source(p.read_bytes(), str(p), config) for p in files]
+    assert sum(len(r.findings) for r in results) > 0
+    assert sum(f.fixable for r in results for f in r.findings) > 5
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
 def test_agrees_on_rule_examples(rule: type) -> None:
     for source in (*rule.VALID, *rule.INVALID, rule.example, rule.use_instead):
-        assert_agree(source)
+        assert_check_and_fix_agree(textwrap.dedent(source))
 
 
 def test_agrees_on_generated_corpus() -> None:
     sources = corpus_sources(count=80, seed=1)
-    total = sum(assert_agree(text, rel) for rel, text in sources)
+    total = sum(assert_check_and_fix_agree(text, rel) for rel, text in sources)
     assert total > 100  # the corpus really exercises the rules
 
 
@@ -121,6 +110,7 @@ CORNER_CASES = {
 from torch.nn.attention.flex_attention import create_block_mask
 def f(n):
     x = "→→→"; m = create_block_mask(lambda b, h, q, kv: q >= kv, None, None, n, n)  # éé
+    return x, m
 """,
     "parenthesised_and_keyword": """
 from torch.nn.attention.flex_attention import create_block_mask as cbm
@@ -154,7 +144,7 @@ def f(n, flag):
     a = cbm2(causal if flag else both, None, None, n, n)
     return a, mk(None, None, n, n), cbm(or_masks(causal), None, None, n, n)
 """,
-    "scoping_quirks": """
+    "scoping": """
 from torch.nn.attention.flex_attention import create_block_mask
 class C:
     window = 3
@@ -182,6 +172,7 @@ for w in range(3):
     create_block_mask(module_loop, None, None, 8, 8)
 """,
     "forward_conditions": """
+import torch
 from torch import nn
 from torch.nn.attention.flex_attention import create_block_mask
 def causal(b, h, q, kv):
@@ -195,7 +186,7 @@ class A(nn.Module):
             pass
         with torch.no_grad():
             m3 = create_block_mask(causal, None, None, 4, 4)
-        return m or create_block_mask(causal, None, None, 2, 2)
+        return m or create_block_mask(causal, None, None, 2, 2), m2, m3
 """,
     "decorators_defaults_annotations": """
 from torch.nn.attention.flex_attention import create_block_mask
@@ -211,17 +202,34 @@ def f(n, deco, T):
         return q >= kv
     return [create_block_mask(x, None, None, n, n) for x in (a, d, t)] + [create_block_mask(z, None, None, n, n)]
 """,
+    "late_module_name_in_a_default": """
+from torch.nn.attention.flex_attention import create_block_mask
+def build(n):
+    def causal(b, h, q, kv, offset=OFFSET):
+        return q + offset >= kv
+    return create_block_mask(causal, None, None, n, n)
+OFFSET = 1
+""",
+    "rebound_after_the_call": """
+from torch.nn.attention.flex_attention import create_block_mask
+def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+    mask = create_block_mask(causal, None, None, n, n)
+    causal = None
+    return mask, causal
+""",
 }
 
 
 @pytest.mark.parametrize("name", sorted(CORNER_CASES))
 def test_agrees_on_corner_cases(name: str) -> None:
-    assert_agree(CORNER_CASES[name])
+    assert assert_check_and_fix_agree(CORNER_CASES[name]) > 0
 
 
 def test_agrees_with_configured_apis_on_ordinary_code() -> None:
     # Treating common higher-order functions as "mask APIs" makes every callback in ordinary code a
-    # mask function: a broad check of scoping, captures and loops beyond FlexAttention patterns.
+    # mask function: a broad check of scoping, captures, loops and of the rewrite beyond FlexAttention.
     apis = ApiTable(
         [
             MaskApi("builtins.map", 0, "func"),
@@ -230,12 +238,12 @@ def test_agrees_with_configured_apis_on_ordinary_code() -> None:
             MaskApi("builtins.max", None, "key"),
         ]
     )
+    config = Config(root=ROOT, select=ALL_CODES, mask_apis=tuple(apis))
     checked = 0
     for module in (ast, __import__("functools"), __import__("tokenize")):
         assert module.__file__ is not None
         text = Path(module.__file__).read_text(encoding="utf-8")
-        assert_agree(text, module.__file__, apis)
-        checked += len(_facts(analyze_source(ast.parse(text), text, apis)))
+        checked += assert_check_and_fix_agree(text, module.__file__, config)
     assert checked > 0
 
 
@@ -251,4 +259,4 @@ class A(nn.Module):
     def forward(self, q):
         return create_block_mask(causal, None, None, q.shape[0], q.shape[0])
 """
-    assert assert_agree(text) == 1
+    assert assert_check_and_fix_agree(text) == 1

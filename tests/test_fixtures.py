@@ -1,7 +1,6 @@
 """fixtures/lint: every rule fires exactly where its `.expected` file says, and nowhere else.
 
-Each fixture is checked through the real command line (what users run) and against both analysis
-backends directly, so a divergence between the LibCST and the fast backend shows up per fixture.
+Each fixture is checked through the real command line (what users run) and against the analysis directly.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from check_fixtures import FIXTURES, read_expected
 from conftest import RunCli
 
 from esper_lint.config import load_config
-from esper_lint.engine import analyze, analyze_fast, parse
+from esper_lint.engine import analyze_fast
 from esper_lint.rules import ALL_RULES
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*.py"))
@@ -36,20 +35,8 @@ def test_every_rule_fires_somewhere_and_every_fixture_is_exercised() -> None:
     assert codes == {r.code for r in ALL_RULES}
 
 
-# call_sites.py relies on resolution only the fast backend has (starred sizes, factories, helpers).
-@pytest.mark.parametrize("fixture", [f for f in FIXTURE_FILES if f.name != "call_sites.py"], ids=lambda p: p.name)
-def test_libcst_backend_matches_expectations(fixture: Path) -> None:
-    source = fixture.read_bytes()
-    findings = analyze(parse(source, str(fixture)), str(fixture), CONFIG)
-    got = _lines([(f.span.line, f.span.column, f.code) for f in findings])
-    # The LibCST backend (being retired) computes the facts of ESP001-ESP006 only.
-    legacy = {"ESP001", "ESP002", "ESP003", "ESP004", "ESP005", "ESP006"}
-    expected = [line for line in read_expected(fixture.with_suffix(".expected")) if line.split()[-1] in legacy]
-    assert got == expected
-
-
 @pytest.mark.parametrize("fixture", FIXTURE_FILES, ids=lambda p: p.name)
-def test_fast_backend_matches_expectations(fixture: Path) -> None:
+def test_analysis_matches_expectations(fixture: Path) -> None:
     import ast
 
     text = fixture.read_text(encoding="utf-8")

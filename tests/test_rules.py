@@ -9,12 +9,6 @@ from esper_lint.rules import ALL_RULES, RULES_BY_CODE, Rule
 
 VALID = [(rule, i, src) for rule in ALL_RULES for i, src in enumerate(rule.VALID)]
 INVALID = [(rule, i, src) for rule in ALL_RULES for i, src in enumerate(rule.INVALID)]
-# ESP007 and later rely on facts only the fast backend computes (the LibCST backend is being retired).
-_BOTH_BACKENDS = frozenset({"ESP001", "ESP002", "ESP003", "ESP004", "ESP005", "ESP006"})
-
-
-def _backends(rule: type[Rule]) -> tuple[str, ...]:
-    return BACKENDS if rule.code in _BOTH_BACKENDS else ("fast",)
 
 
 def _id(case: tuple[type[Rule], int, str]) -> str:
@@ -30,8 +24,6 @@ def test_every_rule_has_examples_both_ways() -> None:
 @pytest.mark.parametrize("case", VALID, ids=_id)
 def test_valid_example_has_no_finding_of_its_rule(case: tuple[type[Rule], int, str], backend: str) -> None:
     rule, _, source = case
-    if backend not in _backends(rule):
-        backend = "fast"
     codes = [f.code for f in lint_snippet(source, backend, rule.code)]
     assert rule.code not in codes
 
@@ -40,8 +32,6 @@ def test_valid_example_has_no_finding_of_its_rule(case: tuple[type[Rule], int, s
 @pytest.mark.parametrize("case", INVALID, ids=_id)
 def test_invalid_example_has_a_finding_of_its_rule(case: tuple[type[Rule], int, str], backend: str) -> None:
     rule, _, source = case
-    if backend not in _backends(rule):
-        backend = "fast"
     codes = [f.code for f in lint_snippet(source, backend, rule.code)]
     assert rule.code in codes
 
@@ -51,9 +41,8 @@ def test_documented_example_is_flagged_and_its_alternative_is_not(rule: type[Rul
     if rule.code == "ESP006":  # the "use instead" of ESP006 is a suppression comment, not code
         assert "noqa: ESP006" in rule.use_instead
         return
-    backend = _backends(rule)[0]
-    assert rule.code in [f.code for f in lint_snippet(rule.example, backend, rule.code)]
-    assert rule.code not in [f.code for f in lint_snippet(rule.use_instead, backend, rule.code)]
+    assert rule.code in [f.code for f in lint_snippet(rule.example, "ast", rule.code)]
+    assert rule.code not in [f.code for f in lint_snippet(rule.use_instead, "ast", rule.code)]
 
 
 def test_codes_and_names_are_unique_and_well_formed() -> None:
@@ -77,7 +66,7 @@ NESTED = """
 
 
 def _only(source: str, code: str) -> str:
-    [finding] = [f for f in lint_snippet(source, "libcst", code) if f.code == code]
+    [finding] = [f for f in lint_snippet(source, "ast", code) if f.code == code]
     return finding.message
 
 
@@ -99,7 +88,7 @@ def test_esp001_unfixable_says_why() -> None:
                 return q_idx >= kv_idx
             return create_block_mask(causal, None, None, n, n)
     """
-    [finding] = lint_snippet(source, "libcst")
+    [finding] = lint_snippet(source, "ast")
     assert not finding.fixable
     assert "by hand" in finding.message and "`size`" in finding.message
 
@@ -177,8 +166,8 @@ def test_capture_rules_do_not_apply_to_create_mask(code: str) -> None:
             def dense(self, windows, n, limit):
                 return [create_mask(lambda b, h, q, kv: q - kv < w + self.x + limit, None, None, n, n) for w in windows]
     """
-    assert lint_snippet(source, "libcst", code) == []
-    assert code in [f.code for f in lint_snippet(source.replace("create_mask", "create_block_mask"), "libcst", code)]
+    assert lint_snippet(source, "ast", code) == []
+    assert code in [f.code for f in lint_snippet(source.replace("create_mask", "create_block_mask"), "ast", code)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

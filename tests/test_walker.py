@@ -125,3 +125,48 @@ def test_excluded_folder_named_explicitly_is_still_walked(tmp_path: Path) -> Non
     for path in ("fixtures/blueprints", "fixtures/blueprints/seed.py"):
         forced = esper("--no-cache", "--force-exclude", path, cwd=tmp_path)
         assert forced.returncode == 0 and "seed.py" not in forced.stdout, forced.stdout + forced.stderr
+
+
+def test_unreadable_file_named_explicitly_is_reported_and_the_others_checked(tmp_path: Path) -> None:
+    """click's own path check used to stop the whole run with a usage error, checking nothing."""
+    (tmp_path / "a.py").write_text(FIXABLE)
+    (tmp_path / "a.py").chmod(0)
+    (tmp_path / "ok.py").write_text(FIXABLE)
+    proc = esper("--no-cache", "a.py", "ok.py", cwd=tmp_path, unprivileged=True)
+    assert_one_error(proc, "a.py", "io error", "permission denied")
+    assert "ok.py:8:30: ESP001" in proc.stdout
+
+
+def test_gitignored_folder_named_explicitly_is_checked_unless_force_exclude(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".gitignore").write_text("gen/\n")
+    for name in ("gen/a.py", "gen/sub/b.py", "gen/skip.py", "other/c.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(FIXABLE)
+    (tmp_path / "gen" / ".gitignore").write_text("skip.py\n")
+    walked = esper("--no-cache", ".", cwd=tmp_path)
+    assert "gen" not in walked.stdout and "other/c.py:8:" in walked.stdout, walked.stdout
+    named = esper("--no-cache", "gen", cwd=tmp_path)
+    # The folder is checked; its own .gitignore files still apply below it.
+    assert named.returncode == 1 and (named.stdout.count(": ESP001 "), "skip.py" in named.stdout) == (2, False)
+    file_named = esper("--no-cache", "gen/skip.py", cwd=tmp_path)
+    assert file_named.returncode == 1 and "gen/skip.py:8:" in file_named.stdout
+    for path in ("gen", "gen/a.py"):
+        forced = esper("--no-cache", "--force-exclude", path, cwd=tmp_path)
+        assert (forced.returncode, forced.stdout) == (0, "All checks passed.\n"), forced.stdout
+
+
+def test_no_python_files_is_a_warning_not_a_silent_pass(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("create_block_mask\n")
+    proc = esper("--no-cache", "docs", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stderr == "esper-lint: warning: No Python files found under the given path(s)\n"
+
+
+def test_named_non_python_file_is_checked_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text(FIXABLE)
+    (tmp_path / "script").write_text(FIXABLE)  # no suffix: a script, checked without a word (as ruff)
+    proc = esper("--no-cache", "x.txt", "script", cwd=tmp_path)
+    assert proc.stderr == "esper-lint: warning: x.txt: not a Python file name (.py, .pyi); checked as Python\n"
+    assert "x.txt:8:30: ESP001" in proc.stdout and "script:8:30: ESP001" in proc.stdout

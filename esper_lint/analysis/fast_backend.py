@@ -1,13 +1,12 @@
-"""Fast analysis backend: the standard library's `ast`, with LibCST's scoping rules re-implemented.
+"""The analysis: one walk over the stdlib `ast`, producing every fact rules and the fixer use.
 
-`ast.parse` runs in C, about ten times faster than LibCST's parser, and this module resolves names with
-one walk instead of LibCST's Scope + QualifiedName metadata passes (which cost about six times the
-parse). It produces the same `ModuleFacts` as `libcst_backend` (the reference): same spans (1-based
-lines, 1-based *character* columns, end exclusive, parentheses excluded), same
-names, captures and reasons. `tests/test_fast_backend.py` compares both backends' findings on every
-fixture and on a generated corpus. The `.node` handles are None here: `--fix` re-analyses with LibCST.
+Checking, `--fix`/`--diff`, the flake8 plugin and the language server all run this (through
+`engine.analyze_bytes`); there is no other implementation (docs/architecture.md says why).
+`ast.parse` runs in C, and names are resolved in the same single walk. Spans are 1-based lines,
+1-based *character* columns, end exclusive, parentheses excluded (as ruff and SARIF).
 
-Name resolution follows LibCST's ScopeProvider, quirks included, so that both backends agree:
+Name resolution for the rules' facts (which binding a name reads, captures, qualified names) uses the
+model LibCST's ScopeProvider had, which the findings were built and checked against:
 - an access sees the bindings of its own scope made by statements that ended before it (a `for`
   target is visible after the target is bound); if there are none it falls back to the parent scope;
   bindings in enclosing scopes are all visible;
@@ -15,6 +14,8 @@ Name resolution follows LibCST's ScopeProvider, quirks included, so that both ba
 - `import a.b.c` binds `a.b.c`, `a.b` and `a`; an attribute chain is resolved through the longest
   dotted prefix that is bound;
 - `global` / `nonlocal` redirect both bindings and lookups.
+What a fix touches (`HoistSite`: which uses to rename, which names would shadow the new one, why a
+move is unsafe) follows CPython's compiler exactly instead: see `_owner` and `module_level_names`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from .model import (
     Capture,
     CaptureKind,
     FunctionKind,
+    HoistForm,
+    HoistSite,
     MaskFunction,
     MaskUse,
     ModuleFacts,
@@ -71,14 +74,13 @@ _CONDITIONAL = (
 )
 _SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
-_PARENT = "_esper_parent"
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 
 
 # --------------------------------------------------------------------------- scopes and bindings
 class _Scope:
-    __slots__ = ("bindings", "count", "kind", "name", "node", "overwrites", "parent", "prefix")
+    __slots__ = ("bindings", "count", "deleted", "kind", "name", "node", "overwrites", "parent", "prefix")
 
     def __init__(self, kind: str, name: str | None, parent: _Scope | None, node: ast.AST | None) -> None:
         self.kind = kind  # "builtins", "module", "class", "function", "comprehension"
@@ -88,6 +90,7 @@ class _Scope:
         self.bindings: dict[str, list[_Binding]] = {}
         self.count = 0  # LibCST's assignment counter: orders bindings against accesses
         self.overwrites: dict[str, _Scope] = {}  # global / nonlocal declarations
+        self.deleted: set[str] = set()  # `del name`: makes `name` a variable of this scope, as a binding does
         if parent is None or kind == "module":
             self.prefix = ""
         elif kind == "function":
@@ -250,6 +253,11 @@ class _ScopeBuilder:
         self.scope_of: dict[int, _Scope] = {}  # id(node) -> scope its expression is evaluated in
         self.function_scope: dict[int, _Scope] = {}  # id(def / lambda / comprehension) -> its scope
         self.calls: list[ast.Call] = []
+        # Each node's parent, by id: kept here rather than on the nodes, so that a tree has no reference
+        # cycles and is freed as soon as it is dropped (cycles made the garbage collector a third of a run).
+        self.parents: dict[int, ast.AST | None] = {}
+        self.names: dict[str, list[ast.Name]] = {}  # every Name visited, by identifier: the renamer's index
+        self.string_annotations: list[ast.Constant] = []  # `x: "T"`: text a rename would not reach
         self.nonlocal_or_global: list[ast.stmt] = []
         # Decides whether a top-level def/class needs a full visit; None visits everything.
         self.relevant: Callable[[ast.stmt], bool] | None = None
@@ -268,11 +276,12 @@ class _ScopeBuilder:
 
     def bind_target(self, scope: _Scope, target: ast.expr, value: ast.expr | None, parent: ast.AST) -> None:
         """Visit an assignment target: Names are bindings, everything else is visited for its reads."""
-        setattr(target, _PARENT, parent)
+        self.parents[id(target)] = parent
         if isinstance(target, ast.Name):
             binding = self.bind(scope, target.id, "store", target)
             binding.value = value
             self.scope_of[id(target)] = scope
+            self.names.setdefault(target.id, []).append(target)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for elt in target.elts:
                 self.bind_target(scope, elt, None, target)
@@ -281,6 +290,14 @@ class _ScopeBuilder:
         else:
             self.visit(target, scope, parent, None)
 
+    def annotation(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            self.string_annotations.append(node)
+        elif isinstance(node, (ast.Subscript, ast.BinOp, ast.Tuple, ast.Attribute)):  # `list["T"]`, `"A" | None`
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.annotation(child)
+
     # generic ---------------------------------------------------------------
     def visit_many(self, nodes: Sequence[ast.AST | None], scope: _Scope, parent: ast.AST) -> None:
         for n in nodes:
@@ -288,14 +305,17 @@ class _ScopeBuilder:
                 self.visit(n, scope, parent, None)
 
     def visit(self, node: ast.AST, scope: _Scope, parent: ast.AST | None, top_attr: ast.Attribute | None) -> None:
-        setattr(node, _PARENT, parent)
+        self.parents[id(node)] = parent
         t = type(node)
         if t is ast.Name:
             assert isinstance(node, ast.Name)
             self.scope_of[id(node)] = scope
+            self.names.setdefault(node.id, []).append(node)
             if isinstance(node.ctx, ast.Store):
                 self.bind(scope, node.id, "store", node)
             else:
+                if isinstance(node.ctx, ast.Del):
+                    scope.target(node.id).deleted.add(node.id)
                 self.accesses[id(node)] = _Access(scope, scope.count, top_attr)
             return
         if t is ast.Attribute:
@@ -311,7 +331,7 @@ class _ScopeBuilder:
             for a in node.args:
                 self.visit(a, scope, node, None)
             for k in node.keywords:
-                setattr(k, _PARENT, node)
+                self.parents[id(k)] = node
                 self.visit(k.value, scope, k, None)
             return
         method = _DISPATCH.get(t)
@@ -338,7 +358,7 @@ class _ScopeBuilder:
     ) -> None:
         """A top-level def/class that cannot contain a mask-API call: only the name it binds matters
         (it may still be passed as a mask function elsewhere), exactly as a full visit would bind it."""
-        setattr(node, _PARENT, parent)
+        self.parents[id(node)] = parent
         self.bind(scope, node.name, "class" if isinstance(node, ast.ClassDef) else "def", node)
         scope.count += 1
 
@@ -348,6 +368,7 @@ class _ScopeBuilder:
         self.function_body(node, scope)
         self.visit_many(node.decorator_list, scope, node)
         if node.returns is not None:
+            self.annotation(node.returns)
             self.visit(node.returns, scope, node, None)
         scope.count += 1
 
@@ -367,7 +388,7 @@ class _ScopeBuilder:
         self.visit(node.body, inner, node, None)
 
     def visit_arguments(self, args: ast.arguments, inner: _Scope, outer: _Scope, owner: ast.AST) -> None:
-        setattr(args, _PARENT, owner)
+        self.parents[id(args)] = owner
         positional = [*args.posonlyargs, *args.args]
         defaults: dict[int, ast.expr] = {}
         for i, d in enumerate(args.defaults):
@@ -383,12 +404,13 @@ class _ScopeBuilder:
         if args.kwarg is not None:
             ordered.append(args.kwarg)
         for a in ordered:
-            setattr(a, _PARENT, args)
+            self.parents[id(a)] = args
             self.bind(inner, a.arg, "param", a)
             default = defaults.get(id(a))
             if default is not None:
                 self.visit(default, outer, a, None)
             if a.annotation is not None:
+                self.annotation(a.annotation)
                 self.visit(a.annotation, outer, a, None)
         inner.count += 1
 
@@ -398,7 +420,7 @@ class _ScopeBuilder:
         self.visit_many(node.decorator_list, scope, node)
         self.visit_many(node.bases, scope, node)
         for k in node.keywords:
-            setattr(k, _PARENT, node)
+            self.parents[id(k)] = node
             self.visit(k.value, scope, k, None)
         inner = _Scope("class", node.name, scope, node)
         self.visit_many(node.body, inner, node)
@@ -431,6 +453,7 @@ class _ScopeBuilder:
     def v_annassign(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, ast.AnnAssign)
         self.bind_target(scope, node.target, node.value, node)
+        self.annotation(node.annotation)
         self.visit(node.annotation, scope, node, None)
         if node.value is not None:
             self.visit(node.value, scope, node, None)
@@ -439,7 +462,9 @@ class _ScopeBuilder:
     def v_augassign(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, ast.AugAssign)
         if isinstance(node.target, ast.Name):
-            setattr(node.target, _PARENT, node)
+            self.parents[id(node.target)] = node
+            self.scope_of[id(node.target)] = scope
+            self.names.setdefault(node.target.id, []).append(node.target)
             self.bind(scope, node.target.id, "other", node.target)
         else:
             self.visit(node.target, scope, node, None)
@@ -464,7 +489,7 @@ class _ScopeBuilder:
     def v_with(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, (ast.With, ast.AsyncWith))
         for item in node.items:
-            setattr(item, _PARENT, node)
+            self.parents[id(item)] = node
             self.visit(item.context_expr, scope, item, None)
             if item.optional_vars is not None:
                 self.bind_target(scope, item.optional_vars, None, item)
@@ -497,7 +522,7 @@ class _ScopeBuilder:
         self.scope_of[id(node)] = scope
         generators = node.generators
         first = generators[0]
-        setattr(first, _PARENT, node)
+        self.parents[id(first)] = node
         self.visit(first.iter, scope, first, None)
         inner = _Scope("comprehension", None, scope, node)
         self.function_scope[id(node)] = inner
@@ -515,7 +540,7 @@ class _ScopeBuilder:
         if i >= len(generators):
             return
         gen = generators[i]
-        setattr(gen, _PARENT, owner)
+        self.parents[id(gen)] = owner
         self.bind_target(scope, gen.target, None, gen)
         self.visit(gen.iter, scope, gen, None)
         self.visit_many(gen.ifs, scope, gen)
@@ -683,14 +708,9 @@ class FastAnalyzer:
         self.spellings = apis.spellings() | frozenset(self.helpers)
         self.scopes.relevant = _RelevanceFilter(tree, self.positions.lines, self.spellings)
         self.scopes.visit(tree, self.scopes.module, None, None)
-        self.future_annotations = any(
-            isinstance(s, ast.ImportFrom)
-            and s.module == "__future__"
-            and s.level == 0
-            and any(a.name == "annotations" for a in s.names)
-            for s in tree.body
-        )
+        self.future_annotations = has_future_annotations(tree)
         self._functions: dict[int, MaskFunction] = {}
+        self._top_indices: dict[int, int] | None = None
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -746,15 +766,15 @@ class FastAnalyzer:
         return helpers
 
     # ----------------------------------------------------------------- tree helpers
-    @staticmethod
-    def parent(node: ast.AST) -> ast.AST | None:
-        return getattr(node, _PARENT, None)
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self.scopes.parents.get(id(node))
 
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
-        current = getattr(node, _PARENT, None)
+        parents = self.scopes.parents
+        current = parents.get(id(node))
         while current is not None:
             yield current
-            current = getattr(current, _PARENT, None)
+            current = parents.get(id(current))
 
     def is_descendant(self, node: ast.AST, ancestor: ast.AST) -> bool:
         return node is ancestor or any(a is ancestor for a in self.ancestors(node))
@@ -1141,20 +1161,20 @@ class FastAnalyzer:
         for binding in bindings:
             node = binding.node
             if binding.kind == "def" and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.append(self._mask_function(node, node.name))
+                functions.append(self._mask_function(node, node.name, node))
                 continue
             if binding.kind == "import":
                 continue
             value = binding.value if binding.kind == "store" else None
             if isinstance(value, ast.Lambda):
-                functions.append(self._mask_function(value, expr.id))
+                functions.append(self._mask_function(value, expr.id, binding.node))
             elif isinstance(value, (ast.Call, ast.Name, ast.IfExp, ast.Attribute)):
                 fs, k = self._resolve_mask_expr(value, seen)
                 functions.extend(fs)
                 known = known and k
             else:
                 known = False
-        if sum(not _rebinds_itself(b) for b in bindings) > 1:  # `mask = mask` adds no other value
+        if len(bindings) > 1:
             for f in functions:
                 reason = f"`{expr.id}` is bound more than once in its scope"
                 if f.enclosing is not None and reason not in f.unfixable_reasons:
@@ -1199,7 +1219,7 @@ class FastAnalyzer:
         return self.qualified_names(expr)
 
     # ----------------------------------------------------------------- the function itself
-    def _mask_function(self, node: FuncNode, name: str) -> MaskFunction:
+    def _mask_function(self, node: FuncNode, name: str, bound: ast.AST | None = None) -> MaskFunction:
         cached = self._functions.get(id(node))
         if cached is not None:
             return cached
@@ -1213,6 +1233,8 @@ class FastAnalyzer:
             ast_node=node,
             module_ast=self.tree,
             positions=self.positions,
+            node=node,
+            binding_node=bound,
         )
         self._functions[id(node)] = fn
         fn_scope = self.scopes.function_scope.get(id(node))
@@ -1241,6 +1263,8 @@ class FastAnalyzer:
             fn.unfixable_reasons.append(CLASS_CELL_REASON)
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
+        elif not fn.captures and not fn.default_refs:
+            fn.site = self._hoist_site(node, fn)
         safety = hoist_reasons(
             self.tree, node, enclosing, self._is_mask_argument, self.future_annotations, self.positions.text
         )
@@ -1283,6 +1307,182 @@ class FastAnalyzer:
                 if functions:
                     callees[id(call)] = functions
         return callees
+
+    # ----------------------------------------------------------------- hoist sites (the fixer's facts)
+    # Python's own scoping decides here, not LibCST's: a name bound anywhere in a function is local to
+    # all of it, class bodies are skipped by the functions nested in them, and a class body that binds
+    # a name reads it from the class or from module level, never from the enclosing function.
+    def _hoist_site(self, node: FuncNode, fn: MaskFunction) -> HoistSite:
+        top = self._top_index(node)
+        variable = node.name if not isinstance(node, ast.Lambda) else self._assigned_lambda_variable(node)
+        form = HoistForm.DEF if not isinstance(node, ast.Lambda) else HoistForm.INLINE_LAMBDA
+        if variable is not None and isinstance(node, ast.Lambda):
+            form = HoistForm.ASSIGNED_LAMBDA
+        site = HoistSite(top, form, variable)
+        site.enclosing_def = next(
+            (a for a in self.ancestors(node) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None
+        )
+        reasons = fn.unfixable_reasons
+        readers: list[_Scope] = []
+        if variable is None:
+            readers.append(self.scopes.scope_of[id(node)])
+        else:
+            owner = self._binding_scope(node)
+            if owner is None:  # a def under an `if` in a class body: still a class attribute
+                _add_reason(reasons, class_attribute_reason(variable))
+                return site
+            readers.append(owner)
+            bindings = owner.bindings.get(variable, [])
+            binder = node if not isinstance(node, ast.Lambda) else fn.binding_node
+            if not any(b.node is binder for b in bindings):
+                reasons.append(f"`{variable}` is declared `global` or `nonlocal` in the enclosing function")
+            elif len(bindings) > 1:
+                _add_reason(reasons, f"`{variable}` is bound more than once in its scope")
+            if variable in owner.deleted:
+                reasons.append(f"`{variable}` is deleted with `del` in the enclosing function")
+            if owner.node is not None and self._in_string_annotation(owner.node, variable):
+                reasons.append(f"`{variable}` is referenced from a string annotation")
+            for name in self.scopes.names.get(variable, ()):
+                reader = self.scopes.scope_of.get(id(name))
+                # Lexical scoping: whatever resolves to the owner's variable is inside the owner.
+                if name is not binder and reader is not None and self._owner(reader, variable) is owner:
+                    site.references.append(self.positions.span(name))
+                    readers.append(reader)
+        site.shadowing = self._shadowing(readers)
+        if variable is not None:
+            site.owner = id(readers[0])
+        late = self._late_module_names(node, top)
+        if late:
+            listed = ", ".join(f"`{n}`" for n in late)
+            reasons.append(
+                f"its decorators, defaults or annotations read {listed}, which module level does not bind "
+                "(once and for all) before the enclosing top-level statement"
+            )
+        mangled = self._mangled_name(node, variable)
+        if mangled:
+            reasons.append(mangled)
+        return site
+
+    def _in_string_annotation(self, root: ast.AST, name: str) -> bool:
+        """Does a string annotation inside `root` mention `name`? (Renaming would not reach inside it.)"""
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        first, last = getattr(root, "lineno", 0), getattr(root, "end_lineno", 0)
+        return any(
+            first <= c.lineno <= last and isinstance(c.value, str) and word.search(c.value)
+            for c in self.scopes.string_annotations
+        )
+
+    def _top_index(self, node: ast.AST) -> int:
+        if self._top_indices is None:
+            self._top_indices = {id(stmt): i for i, stmt in enumerate(self.tree.body)}
+        current: ast.AST | None = node
+        while current is not None and id(current) not in self._top_indices:
+            current = self.parent(current)
+        return self._top_indices[id(current)] if current is not None else -1
+
+    def _assigned_lambda_variable(self, node: ast.Lambda) -> str | None:
+        """`v` for `v = lambda ...` alone on its line(s) in a function body: the statement becomes `def v`."""
+        assign = self.parent(node)
+        if not (
+            isinstance(assign, ast.Assign)
+            and assign.value is node
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0], ast.Name)
+        ):
+            return None
+        if self._owning_function(assign) is None or self._shares_a_line(assign):
+            return None  # at class level it stays an attribute: the lambda is replaced in place
+        return assign.targets[0].id
+
+    def _owning_function(self, node: ast.AST) -> FuncNode | None:
+        """The function whose body `node` is in; None at module level or directly in a class body."""
+        for anc in self.ancestors(node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return anc
+            if isinstance(anc, ast.ClassDef):
+                return None
+        return None
+
+    def _shares_a_line(self, stmt: ast.stmt) -> bool:
+        """`a = 1; v = lambda ...`: another statement on the same physical lines (one LibCST line)."""
+        parent = self.parent(stmt)
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(parent, field_name, None)
+            if isinstance(block, list) and any(s is stmt for s in block):
+                for other in block:
+                    if (
+                        other is not stmt
+                        and other.lineno <= (stmt.end_lineno or stmt.lineno)
+                        and ((other.end_lineno or other.lineno) >= stmt.lineno)
+                    ):
+                        return True
+        return False
+
+    def _binding_scope(self, node: FuncNode) -> _Scope | None:
+        """The scope a def (or the `v = lambda` statement) binds its variable in: the enclosing function's."""
+        owner = self._owning_function(node if not isinstance(node, ast.Lambda) else self.parent(node) or node)
+        return self.scopes.function_scope[id(owner)] if owner is not None else None
+
+    def _owner(self, scope: _Scope, name: str) -> _Scope | None:
+        """The scope whose variable `name` is when used in `scope`, as CPython's compiler decides;
+        None for module level (a global or builtin)."""
+        current: _Scope | None = scope
+        first = True
+        while current is not None and current.kind not in ("module", "builtins"):
+            if first or current.kind != "class":  # enclosing class bodies are not on the lookup path
+                declared = current.overwrites.get(name)
+                if declared is not None and declared.kind == "module":
+                    return None  # `global name`
+                if declared is None and (name in current.bindings or name in current.deleted):
+                    return current
+            first = False
+            current = current.parent
+        return None
+
+    def _shadowing(self, readers: list[_Scope]) -> dict[str, frozenset[int]]:
+        """Names the scopes on the readers' lookup paths bind, each with those scopes' identities."""
+        found: dict[str, set[int]] = {}
+        for reader in readers:
+            current: _Scope | None = reader
+            first = True
+            while current is not None and current.kind not in ("module", "builtins"):
+                if first or current.kind != "class":
+                    for name in (*current.bindings, *current.deleted):
+                        found.setdefault(name, set()).add(id(current))
+                first = False
+                current = current.parent
+        return {name: frozenset(scopes) for name, scopes in found.items()}
+
+    def _late_module_names(self, node: FuncNode, top: int) -> list[str]:
+        """Module names read when the def/lambda runs that module level does not bind, finally, before `top`."""
+        late: list[str] = []
+        for name in _names_in(self._definition_time_roots(node)):
+            scope = self.scopes.scope_of.get(id(name))
+            if scope is None or self._owner(scope, name.id) is not None or name.id in late:
+                continue  # a local of an enclosing function: definition_time_refs says so
+            bindings = self.scopes.module.bindings.get(name.id)
+            if bindings:
+                if all(b.node is not None and self._top_index(b.node) < top for b in bindings):
+                    continue
+            elif hasattr(builtins, name.id):
+                continue
+            late.append(name.id)  # bound later, or not at all (a star import, an injected name)
+        return late
+
+    def _mangled_name(self, node: FuncNode, variable: str | None) -> str | None:
+        """Inside a class Python mangles `__x` to `_Class__x`: moved out of it, the name would change."""
+        cls = next((a for a in self.ancestors(node) if isinstance(a, ast.ClassDef)), None)
+        if cls is None or not cls.name.strip("_"):
+            return None
+        found = [variable] if variable is not None and _is_private(variable) else []
+        found += [n for n in _identifiers(node) if _is_private(n)]
+        if not found:
+            return None
+        mangled = f"_{cls.name.lstrip('_')}{found[0]}"
+        return (
+            f"it uses the private name `{found[0]}` inside class `{cls.name}`, where Python mangles it to "
+            f"`{mangled}`; at module level it would name something else"
+        )
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
         captures: dict[str, Capture] = {}
@@ -1460,10 +1660,6 @@ def _is_within(scope: _Scope, ancestor: _Scope) -> bool:
     return False
 
 
-def _rebinds_itself(binding: _Binding) -> bool:
-    return binding.kind == "store" and isinstance(binding.value, ast.Name) and binding.value.id == binding.name
-
-
 def _reads_class_cell(node: ast.AST) -> bool:
     if isinstance(node, ast.Name) and node.id == "__class__":
         return True
@@ -1488,6 +1684,63 @@ def _names_in(roots: Sequence[ast.AST]) -> list[ast.Name]:
 _FLEX_FALLBACK = MaskApi(FLEX_ATTENTION, 3, "score_mod", role="score_mod")
 
 
+def _add_reason(reasons: list[str], reason: str) -> None:
+    if reason not in reasons:
+        reasons.append(reason)
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("__") and not name.endswith("__")
+
+
+def _identifiers(root: ast.AST) -> Iterator[str]:
+    """Every identifier the compiler would mangle inside a class: names, attributes, parameters, keywords."""
+    for n in ast.walk(root):
+        if isinstance(n, ast.Name):
+            yield n.id
+        elif isinstance(n, ast.Attribute):
+            yield n.attr
+        elif isinstance(n, (ast.arg, ast.keyword)) and n.arg:
+            yield n.arg
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield n.name
+        elif isinstance(n, ast.alias):
+            yield n.asname or n.name.partition(".")[0]
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            yield from n.names
+
+
+def module_level_names(text: str) -> frozenset[str]:
+    """Every name module level binds or some code reads from module level (or builtins), by the
+    compiler's own symbol tables: a hoisted function must not take any of them."""
+    import symtable
+
+    top = symtable.symtable(text, "<module>", "exec")
+    names = set(top.get_identifiers())
+    stack = list(top.get_children())
+    while stack:
+        table = stack.pop()
+        is_class = str(table.get_type()) in ("class", "SymbolTableType.CLASS")
+        for sym in table.get_symbols():
+            if sym.is_global() or sym.is_declared_global():
+                names.add(sym.get_name())
+            elif is_class and sym.is_referenced() and not sym.is_free():
+                names.add(sym.get_name())  # a class body reads its own names from module level as well
+        stack.extend(table.get_children())
+    return frozenset(names)
+
+
+def has_future_annotations(tree: ast.Module) -> bool:
+    """`from __future__ import annotations`: annotations are not evaluated when a def runs."""
+    return any(
+        isinstance(s, ast.ImportFrom)
+        and s.module == "__future__"
+        and s.level == 0
+        and any(a.name == "annotations" for a in s.names)
+        for s in tree.body
+    )
+
+
 def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     """Facts for a module parsed with `ast.parse(text)`."""
     analyzer = FastAnalyzer(tree, text, apis)
@@ -1500,4 +1753,4 @@ def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     return FastAnalyzer(tree, text, apis, helpers).analyze()
 
 
-__all__ = ["FastAnalyzer", "analyze_source"]
+__all__ = ["FastAnalyzer", "analyze_source", "has_future_annotations", "module_level_names"]

@@ -20,7 +20,6 @@ unsafe one. The analysis calls `hoist_reasons` for each nested mask function and
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 import re
 from collections.abc import Callable, Iterator
@@ -58,7 +57,6 @@ def hoist_reasons(
     reasons += dynamic_access_reasons(enclosing, module)
     name = _bound_name(fn, parents)
     uses = list(_uses(enclosing, fn, name)) if name else []
-    reasons += _name_reasons(enclosing, name) if name else []
     reasons += use_reasons(fn, uses, parents, is_mask_argument)
     reasons += dominance_reasons(fn, uses, parents)
     return _unique(reasons)
@@ -85,52 +83,7 @@ def definition_time_reasons(
                     f"its annotation `{ast.unparse(annotation)}` would be evaluated once at import instead of "
                     "each time the `def` runs"
                 )
-    late = _late_module_names(tree, fn, future_annotations, module.bound_at)
-    if late:
-        reasons.append(
-            f"its decorators, defaults or annotations read {', '.join(f'`{n}`' for n in late)}, which module "
-            "level does not bind (once and for all) before the enclosing top-level statement"
-        )
     return reasons
-
-
-def _late_module_names(
-    tree: ast.Module, fn: FuncNode, future_annotations: bool, bound_at: dict[str, list[int]]
-) -> list[str]:
-    """Names read at definition time that the hoisted `def` (placed before the top-level statement that
-    encloses it) could not see with the same value: bound only later at module level, rebound later, or
-    not bound by the module at all (a star import). Locals of the enclosing functions are not judged here."""
-    roots: list[ast.AST] = list(_defaults(fn))
-    if not isinstance(fn, ast.Lambda):
-        roots += fn.decorator_list
-        if not future_annotations:
-            roots += _annotations(fn)
-    top = next((i for i, s in enumerate(tree.body) if _spans(s, fn)), None) if roots else None
-    if top is None:
-        return []
-    local = {n for node in ast.walk(tree.body[top]) for n in _bound_names(node)} | _parameters(tree.body[top])
-    late: list[str] = []
-    for root in roots:
-        for name in (n.id for n in ast.walk(root) if isinstance(n, ast.Name)):
-            if name in local or name in late:
-                continue
-            where = bound_at.get(name)
-            if (where is None and not hasattr(builtins, name)) or (where is not None and max(where) >= top):
-                late.append(name)
-    return late
-
-
-def _spans(stmt: ast.stmt, node: ast.AST) -> bool:
-    line = getattr(node, "lineno", 0)
-    return stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno)
-
-
-def _parameters(node: ast.AST) -> set[str]:
-    found: set[str] = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.arg):
-            found.add(n.arg)
-    return found
 
 
 def _frozen_value(expr: ast.expr, constants: frozenset[str]) -> bool:
@@ -323,24 +276,6 @@ def _uses(enclosing: FuncNode, fn: FuncNode, name: str) -> Iterator[ast.Name]:
         stack.extend(ast.iter_child_nodes(node))
 
 
-def _name_reasons(enclosing: FuncNode, name: str) -> list[str]:
-    """Where the name is reached other than by plain reads: declarations, and string annotations."""
-    reasons: list[str] = []
-    word = re.compile(rf"\b{re.escape(name)}\b")
-    for node in ast.walk(enclosing):
-        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
-            reasons.append(f"`{name}` is declared `global` or `nonlocal` in the enclosing function")
-        annotation = getattr(node, "annotation", None) if isinstance(node, (ast.arg, ast.AnnAssign)) else None
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            annotation = node.returns
-        if annotation is not None and any(
-            isinstance(c, ast.Constant) and isinstance(c.value, str) and word.search(c.value)
-            for c in ast.walk(annotation)
-        ):
-            reasons.append(f"`{name}` is referenced from a string annotation, which a rename would not reach")
-    return reasons
-
-
 def _binds_locally(scope: ast.AST, name: str) -> bool:
     if isinstance(scope, _FUNCTIONS):
         a = scope.args
@@ -396,7 +331,7 @@ def _inline_position(fn: ast.Lambda, parents: dict[int, ast.AST], is_mask_argume
 def _how_used(expr: ast.expr, parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument) -> str | None:
     """None when `expr` is called or passed as a mask; otherwise how it is used ("it is returned")."""
     if isinstance(expr, ast.Name) and isinstance(expr.ctx, ast.Del):
-        return "it is deleted with `del`"
+        return None  # the analysis' hoist site reports `del` itself
     current: ast.expr = expr
     parent = parents.get(id(current))
     while isinstance(parent, ast.IfExp) and current is not parent.test:  # `a if flag else b`: either passes through
@@ -405,10 +340,6 @@ def _how_used(expr: ast.expr, parents: dict[int, ast.AST], is_mask_argument: IsM
         return None  # called: the result does not depend on which object it is
     if isinstance(parent, (ast.Call, ast.keyword)) and is_mask_argument(current):
         return None
-    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
-        target = parent.targets[0]
-        if isinstance(expr, ast.Name) and isinstance(target, ast.Name) and target.id == expr.id:
-            return None  # `mask = mask`: the same name again, whose reads are uses too
     return _describe(current, parent)
 
 

@@ -1,8 +1,9 @@
-"""The facts an analysis backend extracts from one module, and that rules decide on.
+"""The facts the analysis (`fast_backend.py`, on the stdlib `ast`) extracts from one module.
 
-Backends (LibCST metadata, or the faster stdlib path) only *describe* the code: which calls reach a
-FlexAttention mask API, which function each mask argument resolves to, and what that function captures.
-Rules turn these facts into findings, so every backend is judged by the same rules.
+The analysis only *describes* the code: which calls reach a FlexAttention mask API, which function each
+mask argument resolves to, what that function captures, and what moving it to module level would touch.
+Rules turn these facts into findings; the fixer (`esper_lint/fix/hoist.py`) rewrites exactly what the
+`HoistSite` of a fixable finding names, so checking and fixing can never disagree.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Capture:
     scope_name: str  # the enclosing function (or comprehension) that binds it
 
 
-# Reasons a capture-free function cannot be hoisted, worded once for both backends and the fixer.
+# Reasons a capture-free function cannot be hoisted, worded once for the analysis and the fixer.
 CLASS_CELL_REASON = "it uses `super()` or `__class__`, which need the enclosing class"
 
 
@@ -47,6 +48,35 @@ def class_attribute_reason(name: str) -> str:
 class FunctionKind(enum.Enum):
     DEF = "def"
     LAMBDA = "lambda"
+
+
+class HoistForm(enum.Enum):
+    DEF = "def"  # a nested `def`: the statement moves
+    ASSIGNED_LAMBDA = "assigned-lambda"  # `v = lambda ...` alone on its line in a function: becomes `def v`
+    INLINE_LAMBDA = "inline-lambda"  # any other lambda: becomes a module-level def, replaced by its name
+
+
+@dataclass
+class HoistSite:
+    """What moving a nested function to module level touches, as Python's scoping rules say.
+
+    Computed once by the analysis for every nested mask function; the fixer rewrites exactly this and
+    decides nothing about names itself (it only picks a free name, avoiding `shadowing`).
+    """
+
+    top_index: int  # index in the module's body of the top-level statement enclosing the function
+    form: HoistForm
+    variable: str | None  # the enclosing function's variable that is bound to the function (None: inline)
+    # Every use of that variable (loads and stores, NFKC-normalised by Python): renamed with the function.
+    references: list[Span] = field(default_factory=list)
+    # Names bound by a scope between a reader of the new module-level name and module level, with the
+    # identities of those scopes: the new name must not be one of them (that binding would answer the
+    # lookup), unless the only such binding is a variable a hoist replaces (`owner`, `variable`).
+    shadowing: dict[str, frozenset[int]] = field(default_factory=dict)
+    owner: int | None = None  # identity of the scope whose `variable` the hoist removes
+    # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
+    # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
+    enclosing_def: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -66,7 +96,7 @@ class MaskFunction:
     # Reasons, beyond captures, why the function cannot be moved mechanically (nonlocal/global,
     # several bindings, the variable is reassigned, ...). Empty means a hoist is provably safe.
     unfixable_reasons: list[str] = field(default_factory=list)
-    # Backend-specific handle used by the fixer (a LibCST node); never used by rules.
+    # The `ast` node of the def / lambda and of the variable it is bound to; never used by rules.
     node: Any = field(default=None, compare=False, repr=False)
     binding_node: Any = field(default=None, compare=False, repr=False)
     # The stdlib `ast` node of the def / lambda, for rules that read the function's body.
@@ -80,6 +110,8 @@ class MaskFunction:
     # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be
     # (only when every binding of the name is a def or a lambda). Lets rules follow `causal(b, h, q, kv)`.
     callees: dict[int, list[MaskFunction]] = field(default_factory=dict, compare=False, repr=False)
+    # Set for nested functions (enclosing is not None): what a hoist would rewrite.
+    site: HoistSite | None = field(default=None, compare=False, repr=False)
 
     @property
     def nested(self) -> bool:
@@ -133,7 +165,7 @@ class MaskUse:
     # True when every mask function is known and captures nothing (module level or capture-free):
     # the BlockMask is then a pure function of the size arguments.
     mask_is_capture_free: bool = False
-    arg_node: Any = field(default=None, compare=False, repr=False)
+    arg_node: Any = field(default=None, compare=False, repr=False)  # the `ast` expression
     role: str = MASK_MOD
     # Every function the argument may be is known (no parameter, import, or unresolved value).
     functions_known: bool = False

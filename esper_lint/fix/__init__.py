@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
 import io
 import tokenize
 import warnings
@@ -16,28 +15,23 @@ from typing import TYPE_CHECKING
 from ..findings import FileError, FileResult, Finding
 
 if TYPE_CHECKING:  # rules import .safety while the config module is still loading: no cycle at run time
+    from ..analysis.model import Span
     from ..config import Config
-    from .hoist import Blocked
 
 FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
 
-__all__ = ["fix_file", "fix_source", "unified_diff", "unified_diff_bytes"]
-
-# The advice rules give for a fixable finding; replaced when the module rules the fix out after all.
-_FIXABLE_ADVICE = (
-    (" Move it to module level (fixable with `esper-lint --fix`).", " Move it to module level by hand"),
-    (" Define it once at module level (fixable with `esper-lint --fix`).", " Define it at module level by hand"),
-)
+__all__ = ["fix_file", "fix_source", "fixes_by_finding", "unified_diff", "unified_diff_bytes"]
 
 
-def fix_source(source: bytes, path: str, config: Config, on_disk: bool = False) -> FileResult:
+def fix_source(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
     """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors.
 
-    The findings that remain are located in the fixed text, or with `on_disk` (`--diff`, which writes
-    nothing) in `source`, the file as it is on disk."""
-    from ..engine import SourceError, analyze, lint_source, might_match, parse, too_deep
-    from .edits import EditFailed, apply_edit_fixes, with_edit_findings
-    from .hoist import apply_hoists, plan_hoists
+    The findings that remain are positioned in the fixed text when it is `written`, else (`--diff`) in
+    `source`, the file on disk."""
+    from ..analysis.fast_backend import module_level_names
+    from ..engine import SourceError, analyze_bytes, lint_source, might_match, run_deep
+    from .edits import EditFailed, apply_edit_fixes
+    from .hoist import RewriteError, apply_hoists, plan_hoists
 
     if not might_match(source, config):
         result = lint_source(source, path, config)
@@ -46,35 +40,75 @@ def fix_source(source: bytes, path: str, config: Config, on_disk: bool = False) 
     result = FileResult(path, original_source=source)
     try:
         edited = apply_edit_fixes(source, path, config, config.unsafe_fixes)  # text-edit fixes first (edits.py)
-        module = parse(edited.source, path)
-        findings = analyze(module, path, config)
+        analysis = analyze_bytes(edited.source, path, config)  # exactly what checking runs
     except EditFailed as exc:
         return _failed(result, lint_source(source, path, config).findings, str(exc))
     except SourceError as exc:
         result.errors.append(exc.error)
         return result
-    except RecursionError:
-        result.errors.append(too_deep(path, "nested too deeply to analyze"))
-        return result
+    findings = analysis.findings
+    hoists = plan_hoists(findings)
     try:
-        plan = plan_hoists(module, findings)
-        if not plan.hoists:
+        if not hoists:
             new_source, fixed, remaining = edited.source, [], findings
         else:
-            new_source = apply_hoists(module, plan.hoists).bytes
-            fixed = [f for h in plan.hoists for f in h.findings]
+            taken = module_level_names(analysis.text)
+            new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))
+            new_source = new_text.encode(_encoding(source))
+            fixed = [f for h in hoists for f in h.findings]
             remaining = _verify(new_source, path, config, findings, fixed)
-            if on_disk and edited.source == source:  # positions of `findings` are those on disk
-                remaining = [f for f in findings if not any(f is done for done in fixed)]
-        remaining = with_edit_findings(remaining, source if on_disk else new_source, path, config)
     except _FixFailed as exc:
         return _failed(result, findings, f"the fix would produce code that {exc}")
+    except RewriteError as exc:
+        return _failed(result, findings, f"the rewrite did not match the analysis: {exc}")
     except Exception as exc:  # a bug in the fixer must not stop the run or damage the file
         return _failed(result, findings, f"{type(exc).__name__}: {exc}")
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
-    result.findings = _mark_blocked(remaining, plan.blocked)
+    if not written:  # the same findings (_verify checked), as they stand in the original text
+        done = {(f.code, f.span) for f in [*edited.fixed, *fixed]}
+        on_disk = findings if edited.source == source else analyze_bytes(source, path, config).findings
+        remaining = [f for f in on_disk if (f.code, f.span) not in done]
+    result.findings = remaining
     return result
+
+
+def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str, Span], bytes]:
+    """For each fixable finding, the source with that finding's own fix alone applied (SARIF gives each
+    result its own fix), keyed by (code, span). Findings whose fix cannot be made or checked are left out."""
+    from ..analysis.fast_backend import module_level_names
+    from ..engine import SourceError, analyze_bytes, run_deep
+    from .edits import apply_to_text
+    from .edits import verify_text as verify_edit
+    from .hoist import apply_hoists, plan_hoists
+
+    try:
+        analysis = analyze_bytes(source, path, config)
+    except SourceError:
+        return {}
+    findings = analysis.findings
+    encoding = _encoding(source)
+    fixes: dict[tuple[str, Span], bytes] = {}
+    for finding in findings:
+        if not finding.fixable:
+            continue
+        try:
+            if finding.edits is not None:
+                new_text = apply_to_text(analysis.text, finding.edits.edits)
+                verify_edit(new_text, path, config, findings, [finding])
+                new_source = new_text.encode(encoding)
+            else:
+                hoists = plan_hoists([finding])
+                if not hoists:
+                    continue
+                taken = module_level_names(analysis.text)
+                new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))  # noqa: B023
+                new_source = new_text.encode(encoding)
+                _verify(new_source, path, config, findings, [f for h in hoists for f in h.findings])
+        except Exception:
+            continue
+        fixes[(finding.code, finding.span)] = new_source
+    return fixes
 
 
 def fix_file(path: str, source: bytes, config: Config) -> FileResult:
@@ -97,6 +131,8 @@ def fix_file(path: str, source: bytes, config: Config) -> FileResult:
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
     """`--- a/path` / `+++ b/path` unified diff of two versions of a source file (as `ruff --diff`)."""
+    import difflib  # only --diff needs it; checking imports this package for FIXABLE_CODES
+
     display = path.replace("\\", "/").lstrip("/")
     lines = difflib.unified_diff(
         _diff_lines(old), _diff_lines(new), fromfile=f"a/{display}", tofile=f"b/{display}", lineterm="\n"
@@ -107,7 +143,7 @@ def unified_diff(path: str, old: bytes, new: bytes) -> str:
 def unified_diff_bytes(path: str, old: bytes, new: bytes) -> bytes:
     """`unified_diff` in the file's own encoding (its coding cookie or BOM), so `patch` applies it to the
     file as it is on disk: a latin-1 file gets a latin-1 diff, not UTF-8."""
-    return unified_diff(path, old, new).encode(_encoding(old), errors="backslashreplace")
+    return unified_diff(path, old, new).encode(_diff_encoding(old), errors="backslashreplace")
 
 
 # ---------------------------------------------------------------------- internals
@@ -116,8 +152,8 @@ class _FixFailed(Exception):
 
 
 def _verify(new_source: bytes, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
-    """Re-parse, compile and re-lint the fixed bytes; the findings that remain."""
-    from ..engine import SourceError, analyze, parse
+    """Compile and re-lint the fixed bytes; the findings that remain."""
+    from ..engine import SourceError, analyze_bytes
 
     try:
         with warnings.catch_warnings():
@@ -126,9 +162,9 @@ def _verify(new_source: bytes, path: str, config: Config, before: list[Finding],
     except (SyntaxError, ValueError) as exc:
         raise _FixFailed(f"does not compile ({exc})") from None
     try:
-        after = analyze(parse(new_source, path), path, config)
+        after = analyze_bytes(new_source, path, config).findings
     except SourceError as exc:
-        raise _FixFailed(f"does not parse ({exc.error.message})") from None
+        raise _FixFailed(f"cannot be analysed ({exc.error.message})") from None
     expected = Counter(f.code for f in before)
     expected.subtract(f.code for f in fixed)
     if Counter(f.code for f in after) != +expected:
@@ -136,6 +172,11 @@ def _verify(new_source: bytes, path: str, config: Config, before: list[Finding],
         detail = f"still has fixable {', '.join(still)}" if still else "changes other findings"
         raise _FixFailed(f"{detail} when linted again")
     return after
+
+
+def _encoding(source: bytes) -> str:
+    """The encoding the file was decoded with (BOM, coding cookie, else UTF-8): the fix is written in it."""
+    return tokenize.detect_encoding(io.BytesIO(source).readline)[0]
 
 
 def _failed(result: FileResult, findings: list[Finding], reason: str) -> FileResult:
@@ -160,34 +201,11 @@ def _unwritten(result: FileResult, source: bytes, config: Config, error: FileErr
     return unchanged
 
 
-def _mark_blocked(findings: list[Finding], blocked: list[Blocked]) -> list[Finding]:
-    """Findings the rules called fixable but the module rules out: say why, and stop calling them fixable."""
-    if not blocked:
-        return findings
-    reasons = {(b.fn.kind, b.fn.name, b.fn.enclosing): b.reason for b in blocked}
-    for finding in findings:
-        fn = finding.target
-        if fn is None or not finding.fixable or finding.code not in FIXABLE_CODES:
-            continue
-        reason = reasons.get((fn.kind, fn.name, fn.enclosing))
-        if reason is None:
-            continue
-        finding.fixable = False
-        for fixable_advice, by_hand in _FIXABLE_ADVICE:
-            if finding.message.endswith(fixable_advice):
-                kept = finding.message[: -len(fixable_advice)]
-                finding.message = f"{kept}{by_hand}: no automatic fix because {reason}."
-                break
-        else:
-            finding.message += f" No automatic fix because {reason}."
-    return findings
-
-
-def _encoding(source: bytes) -> str:
+def _diff_encoding(source: bytes) -> str:
     """The encoding Python reads the file in (BOM, coding cookie, else UTF-8), without the BOM itself
     (difflib's lines carry it already)."""
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        encoding = _encoding(source)
         source.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError):
         return "utf-8"

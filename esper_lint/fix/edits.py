@@ -124,30 +124,29 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
 
     Raises EditFailed when the result would not compile or would change other findings.
     """
-    from ..engine import analyze_fast, check_decodable, parse_fast
+    from ..engine import SourceError, analyze_bytes
 
     encoding = _encoding(source)
     outcome = EditOutcome(source)
-    text = check_decodable(source, path)
     for _ in range(_MAX_ROUNDS):
-        tree = parse_fast(text, path)
-        if tree is None:
-            break
         try:
-            findings = analyze_fast(tree, text, path, config)
+            analysis = analyze_bytes(outcome.source, path, config)  # the one analysis checking runs
+        except SourceError:
+            break  # the caller's own analysis reports why the file cannot be checked
+        try:
+            findings = analysis.findings
             outcome.findings = findings
             chosen = choose(findings, unsafe)
             if not chosen:
                 break
-            new_text = apply_to_text(text, [e for f in chosen if f.edits for e in f.edits.edits])
-            outcome.findings = _verify(new_text, path, config, findings, chosen)
+            new_text = apply_to_text(analysis.text, [e for f in chosen if f.edits for e in f.edits.edits])
+            outcome.findings = verify_text(new_text, path, config, findings, chosen)
             new_source = new_text.encode(encoding)
         except EditFailed:
             raise
         except Exception as exc:  # a bug in a fix must not stop the run or damage the file
             raise EditFailed(f"{type(exc).__name__}: {exc}") from exc
         outcome.fixed.extend(chosen)
-        text = new_text
         outcome.source = new_source
     return outcome
 
@@ -161,7 +160,7 @@ def _encoding(source: bytes) -> str:
         return "utf-8"
 
 
-def _verify(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
+def verify_text(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
     from ..engine import analyze_fast
 
     try:
@@ -177,17 +176,3 @@ def _verify(new_text: str, path: str, config: Config, before: list[Finding], fix
     if Counter(f.code for f in after) != +expected:
         raise EditFailed("the fix would produce code that changes other findings when linted again")
     return after
-
-
-def with_edit_findings(findings: list[Finding], source: bytes, path: str, config: Config) -> list[Finding]:
-    """`findings` plus those of the fast analysis of `source` they lack (by place and code): while the fixer
-    analyses with LibCST, which computes ESP001-ESP006 facts only, the other rules' findings come from here."""
-    from ..engine import analyze_fast, check_decodable, parse_fast
-
-    text = check_decodable(source, path)
-    tree = parse_fast(text, path)
-    if tree is None:
-        return findings
-    present = {(f.span, f.code) for f in findings}
-    extra = [f for f in analyze_fast(tree, text, path, config) if (f.span, f.code) not in present]
-    return sorted([*findings, *extra], key=lambda f: f.sort_key) if extra else findings

@@ -1,40 +1,42 @@
 """The hoisting codemod: move capture-free nested mask functions (ESP001) and lambdas (ESP002) to module level.
 
-Planning works on the parsed module with LibCST's scope metadata (the analysis reported the module's own
-nodes), then one transformer pass rewrites it:
+Every decision comes from the analysis (`MaskFunction.site`, see analysis/model.py): whether the move
+is safe, which uses of the old name to rename, which names would shadow the new one. This module only
+rewrites text, with LibCST as the editing engine and no scope metadata:
+- only the function enclosing each target is parsed with LibCST (a "segment": its own lines, behind a
+  small prefix that makes them a module); the rest of the file is never parsed by LibCST and is kept
+  byte for byte;
+- each target's LibCST node is found by source order (the Nth `def` or `lambda` of the segment is the
+  Nth one `ast` saw there), then checked against the analysis' facts;
 - a nested `def` is removed from its block (a block left empty gets `pass`) and re-inserted, with its
   decorators, docstring, annotations and comments, immediately before the top-level statement enclosing it;
 - `name = lambda ...` alone on its line inside a function becomes `def name(...)` the same way;
-- any other lambda (inline in the call, `x: T = lambda`, walrus, class attribute) becomes a module-level
-  `def` and the lambda expression is replaced in place by its name;
-- when the name must change, every use of the old binding is pointed at the new name.
-Everything else is LibCST's lossless round trip: encoding, BOM, newlines, indentation and comments.
+- any other lambda becomes a module-level `def` and the lambda is replaced in place by its name; its
+  comments move with it and its continuation lines are re-indented for the new place;
+- when the name must change, every use the analysis listed is renamed (in the text, at its span).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+import ast
+import io
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import libcst as cst
-from libcst.metadata import (
-    Assignment,
-    BaseAssignment,
-    ClassScope,
-    FunctionScope,
-    GlobalScope,
-    MetadataWrapper,
-    Scope,
-    ScopeProvider,
-)
 
-# Same question as the analysis answers for definition_time_refs: one implementation.
-from ..analysis.libcst_backend import has_future_annotations
-from ..analysis.model import FunctionKind, MaskFunction, class_attribute_reason
+from ..analysis.fast_backend import has_future_annotations
+from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction, Span
 from ..findings import Finding
 from . import FIXABLE_CODES
 from .naming import ModuleNames, def_base_name, lambda_base_name
+
+
+class RewriteError(Exception):
+    """The rewrite could not match the analysis' facts to the code: nothing is written."""
 
 
 @dataclass
@@ -42,37 +44,233 @@ class Hoist:
     """One function to move, with everything the rewrite needs."""
 
     fn: MaskFunction
+    site: HoistSite
     findings: list[Finding]
-    top_index: int  # index in module.body of the top-level statement enclosing the function
+    unit: int = 0  # index of the top-level statement (LibCST's: `a; b` is one) the def goes before
+    root: ast.stmt | None = None  # the statement parsed with LibCST around it (its segment)
     removed: cst.CSTNode | None = None  # statement that disappears (the def, or the `v = lambda` line)
     lambda_node: cst.Lambda | None = None  # lambda replaced in place by the new name
-    references: list[cst.Name] = field(default_factory=list)  # uses of the old binding to rename
-    readers: list[Scope] = field(default_factory=list)  # scopes that will look the new name up
-    bindings: set[int] = field(default_factory=set)  # ids of the binding nodes that go away
     share_key: str | None = None  # identical source text: may share one definition
     name: str = ""
     leader: Hoist | None = None  # the hoist whose definition this one shares
     built: cst.FunctionDef | None = None  # the module-level def, built during the rewrite
 
 
-@dataclass
-class Blocked:
-    fn: MaskFunction
-    reason: str
+def plan_hoists(findings: Sequence[Finding]) -> list[Hoist]:
+    """The hoists the fixable findings ask for, one per function, in source order."""
+    hoists: dict[int, Hoist] = {}
+    for finding in findings:
+        fn = finding.target
+        if finding.code not in FIXABLE_CODES or not finding.fixable or fn is None or fn.site is None:
+            continue
+        key = id(fn.node)
+        if key in hoists:
+            hoists[key].findings.append(finding)
+        else:
+            hoists[key] = Hoist(fn, fn.site, [finding])
+    return sorted(hoists.values(), key=lambda h: (h.fn.span.line, h.fn.span.column))
 
 
-@dataclass
-class Plan:
-    hoists: list[Hoist]
-    blocked: list[Blocked]
+def apply_hoists(text: str, tree: ast.Module, hoists: list[Hoist], taken: frozenset[str]) -> str:
+    """The module's text with every hoist applied."""
+    layout = _Layout(text, tree)
+    segments = layout.segments(hoists)
+    for segment in segments:
+        segment.locate()
+    _name(hoists, ModuleNames(taken))
+    edits: list[tuple[int, int, str]] = []  # (first line, last line, new text), 1-based and inclusive
+    for segment in segments:
+        if segment.rename():
+            segment.locate()
+        edits.append((segment.first, segment.last, segment.rewrite()))
+    edits.extend(layout.insertions(hoists))
+    lines = layout.lines[:]
+    # Bottom up, so that line numbers above stay valid; at equal start, the segment before the insertion.
+    for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        lines[first - 1 : last] = [new] if new else []
+    return "".join(lines)
 
 
-class _Parents(cst.CSTVisitor):
+# ---------------------------------------------------------------------- where things are
+class _Layout:
+    """The module's lines and top-level statements, and the LibCST conventions of the whole file."""
+
+    def __init__(self, text: str, tree: ast.Module) -> None:
+        self.tree = tree
+        self.future_annotations = has_future_annotations(tree)
+        self.lines = io.StringIO(text, newline="").readlines()  # \n, \r\n and \r, as Python splits
+        # A top-level "unit" is what LibCST calls a statement: `a = 1; b = 2` is one.
+        self.unit_of: list[int] = []
+        self.unit_first: list[int] = []
+        self.unit_last: list[int] = []
+        for stmt in tree.body:
+            first = _first_line(stmt)
+            if self.unit_last and first <= self.unit_last[-1]:
+                self.unit_last[-1] = max(self.unit_last[-1], stmt.end_lineno or stmt.lineno)
+            else:
+                self.unit_first.append(first)
+                self.unit_last.append(stmt.end_lineno or stmt.lineno)
+            self.unit_of.append(len(self.unit_first) - 1)
+        self.newline = next((_ending(line) for line in self.lines if _ending(line)), "\n")
+        self.indent = self._default_indent()
+
+    def _default_indent(self) -> str:
+        """LibCST's `default_indent`: the whitespace of the file's first indented block."""
+        for node in ast.walk(self.tree):
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                block = getattr(node, name, None)
+                if isinstance(block, list) and block and isinstance(node, (ast.stmt, ast.excepthandler)):
+                    inner = block[0]
+                    if inner.lineno > node.lineno:
+                        line = self.lines[_first_line(inner) - 1]
+                        outer = self.lines[_first_line(node) - 1]
+                        whole = line[: len(line) - len(line.lstrip(" \t"))]
+                        parent = outer[: len(outer) - len(outer.lstrip(" \t"))]
+                        return whole[len(parent) :] or "    "
+        return "    "
+
+    def segments(self, hoists: list[Hoist]) -> list[_Segment]:
+        """Group hoists by the outermost function that holds them and their renamed uses."""
+        roots: list[tuple[int, int, ast.stmt, list[Hoist]]] = []
+        for hoist in hoists:
+            hoist.unit = self.unit_of[hoist.site.top_index]
+            # Every use of a def's variable is inside the def around it: that def is all LibCST must see.
+            hoist.root = hoist.site.enclosing_def or self.tree.body[hoist.site.top_index]
+            first, last = _first_line(hoist.root), hoist.root.end_lineno or hoist.root.lineno
+            roots.append((first, last, hoist.root, [hoist]))
+        roots.sort(key=lambda r: (r[0], -r[1]))
+        merged: list[tuple[int, int, ast.stmt, list[Hoist]]] = []
+        for first, last, root, members in roots:
+            if merged and first <= merged[-1][1]:  # inside the previous root (roots never overlap otherwise)
+                merged[-1][3].extend(members)
+                continue
+            merged.append((first, last, root, members))
+        return [_Segment(self, first, last, root, members) for first, last, root, members in merged]
+
+    def insertions(self, hoists: list[Hoist]) -> Iterator[tuple[int, int, str]]:
+        """Each top-level statement that receives hoisted defs: its leading lines, rewritten."""
+        by_unit: dict[int, list[Hoist]] = {}
+        for hoist in hoists:
+            if hoist.leader is None:
+                first = min([hoist.unit] + [h.unit for h in hoists if h.leader is hoist])
+                by_unit.setdefault(first, []).append(hoist)
+        for unit, placed in sorted(by_unit.items()):
+            start = self.unit_last[unit - 1] + 1 if unit else self.unit_first[unit]
+            region = self.lines[start - 1 : self.unit_first[unit] - 1] if unit else []
+            previous = self.tree.body[self.unit_of.index(unit) - 1] if unit else None
+            footer, leading = _footer_split(region, previous is not None and hasattr(previous, "body"))
+            separator, attached = _blank_prefix(leading)
+            out = list(footer)
+            for n, hoist in enumerate(placed):
+                assert hoist.built is not None
+                # PEP 8: two blank lines around top-level definitions (more if the file had more).
+                blank = [self.newline] * 2 if n or (unit and len(separator) < 2) else separator
+                out.extend(blank)
+                out.append(_module_code([hoist.built], self.indent, self.newline))
+            out.extend([self.newline] * 2)
+            out.extend(attached)
+            yield start, self.unit_first[unit] - 1, "".join(out)
+
+
+class _Segment:
+    """One function (or top-level statement) parsed with LibCST: the targets inside it are rewritten."""
+
+    def __init__(self, layout: _Layout, first: int, last: int, root: ast.stmt, hoists: list[Hoist]) -> None:
+        self.layout = layout
+        self.first = first
+        self.last = last
+        self.root = root
+        self.hoists = hoists
+        self.lines = layout.lines[first - 1 : last]
+        line = self.lines[0]
+        self.margin = line[: len(line) - len(line.lstrip(" \t"))]  # the root's own indentation
+        nl, indent = layout.newline, layout.indent
+        # The prefix makes the lines a module whose default indent and newline are the file's (LibCST
+        # takes both from the first block and line), so moved code is written as a full parse would.
+        self.prefix = f"if 1:{nl}{indent}pass{nl}" + (f"if 1:{nl}" if self.margin else "")
+        self.module: cst.Module | None = None
+        defs = [n for n in ast.walk(root) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        lambdas = [n for n in ast.walk(root) if isinstance(n, ast.Lambda)]
+        self.def_order = {id(n): i for i, n in enumerate(sorted(defs, key=_position))}
+        self.lambda_order = {id(n): i for i, n in enumerate(sorted(lambdas, key=_position))}
+
+    def locate(self) -> None:
+        """Parse the segment and find each hoist's LibCST nodes by source order."""
+        source = self.prefix + "".join(self.lines)
+        try:
+            self.module = cst.parse_module(source)
+        except cst.ParserSyntaxError as exc:
+            raise RewriteError(f"LibCST cannot parse lines {self.first}-{self.last}: {exc.message}") from None
+        finder = _Finder()
+        self.module.visit(finder)
+        for hoist in self.hoists:
+            node = hoist.fn.node
+            hoist.removed = hoist.lambda_node = None
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found = finder.defs[self.def_order[id(node)]]
+                if unicodedata.normalize("NFKC", found.name.value) != node.name:
+                    raise RewriteError(f"found `def {found.name.value}` where the analysis saw `{node.name}`")
+                hoist.removed = found
+                eager = _has_definition_time_code(found, self.layout.future_annotations)
+                hoist.share_key = None if eager else _share_text(found)
+                continue
+            assert isinstance(node, ast.Lambda)
+            lam = finder.lambdas[self.lambda_order[id(node)]]
+            if _param_count(lam) != _ast_param_count(node.args):
+                raise RewriteError("the lambda found has other parameters than the analysis saw")
+            if hoist.site.form is HoistForm.ASSIGNED_LAMBDA:
+                line = finder.statement_of(lam)
+                if line is None:
+                    raise RewriteError("the `name = lambda` statement was not found")
+                hoist.removed = line
+            else:
+                hoist.lambda_node = lam
+            comments = hoist.removed is not None and _has_comments(hoist.removed)
+            hoist.share_key = None if _has_defaults(lam) or comments else _share_text(lam)
+
+    def rename(self) -> bool:
+        """Rename, in the text, the uses the analysis listed; True when anything changed."""
+        edits: list[tuple[Span, str, str]] = []
+        for hoist in self.hoists:
+            variable = hoist.site.variable
+            if variable is None or hoist.name == variable:
+                continue
+            edits.extend((span, variable, hoist.name) for span in hoist.site.references)
+        for span, old, new in sorted(edits, key=lambda e: (e[0].line, e[0].column), reverse=True):
+            index = span.line - self.first
+            if not 0 <= index < len(self.lines) or span.end_line != span.line:
+                raise RewriteError(f"a use of `{old}` at line {span.line} is outside the rewritten lines")
+            line = self.lines[index]
+            spelled = line[span.column - 1 : span.end_column - 1]
+            if unicodedata.normalize("NFKC", spelled) != old:
+                raise RewriteError(f"expected `{old}` at {span.line}:{span.column}, found `{spelled}`")
+            self.lines[index] = line[: span.column - 1] + new + line[span.end_column - 1 :]
+        return bool(edits)
+
+    def rewrite(self) -> str:
+        assert self.module is not None
+        result = self.module.visit(_Hoister(self.hoists, len(self.layout.indent)))
+        assert isinstance(result, cst.Module)
+        code = result.code
+        if not code.startswith(self.prefix):
+            raise RewriteError("the rewritten segment lost its prefix")
+        return code[len(self.prefix) :]
+
+
+class _Finder(cst.CSTVisitor):
+    """Defs and lambdas in source order (LibCST visits in source order), and each node's parent."""
+
     def __init__(self) -> None:
+        self.defs: list[cst.FunctionDef] = []
+        self.lambdas: list[cst.Lambda] = []
         self.parent: dict[int, cst.CSTNode] = {}
         self._stack: list[cst.CSTNode] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.FunctionDef):
+            self.defs.append(node)
+        elif isinstance(node, cst.Lambda):
+            self.lambdas.append(node)
         if self._stack:
             self.parent[id(node)] = self._stack[-1]
         self._stack.append(node)
@@ -81,191 +279,55 @@ class _Parents(cst.CSTVisitor):
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self._stack.pop()
 
-
-class _Planner:
-    def __init__(self, module: cst.Module) -> None:
-        self.module = module
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        self.scopes = wrapper.resolve(ScopeProvider)
-        parents = _Parents()
-        module.visit(parents)
-        self.parent = parents.parent
-        self.top_index = {id(stmt): i for i, stmt in enumerate(module.body)}
-        self.future_annotations = has_future_annotations(module)
-        self.names = ModuleNames({s for s in self.scopes.values() if s is not None})
-
-    def top_level(self, node: cst.CSTNode) -> int:
-        current = node
-        while id(current) not in self.top_index:
-            current = self.parent[id(current)]
-        return self.top_index[id(current)]
-
-    def plan(self, findings: Sequence[Finding]) -> Plan:
-        hoists: dict[int, Hoist] = {}
-        blocked: dict[int, Blocked] = {}
-        for finding in findings:
-            fn = finding.target
-            if finding.code not in FIXABLE_CODES or not finding.fixable or fn is None or fn.node is None:
-                continue
-            key = id(fn.node)
-            if key in hoists:
-                hoists[key].findings.append(finding)
-                continue
-            if key in blocked:
-                continue
-            result = self._hoist(fn, finding)
-            if isinstance(result, str):
-                blocked[key] = Blocked(fn, result)
-            else:
-                hoists[key] = result
-        ordered = sorted(hoists.values(), key=lambda h: (h.fn.span.line, h.fn.span.column))
-        self._name(ordered)
-        return Plan(ordered, list(blocked.values()))
-
-    # ------------------------------------------------------------------ one function
-    def _hoist(self, fn: MaskFunction, finding: Finding) -> Hoist | str:
-        node = fn.node
-        top = self.top_level(node)
-        hoist = Hoist(fn, [finding], top)
-        reason = self._late_module_names(node, top)
-        if reason:
-            return reason
-        if isinstance(node, cst.FunctionDef):
-            reason = self._plan_binding(hoist, node, node, node.name.value)
-            if reason:
-                return reason
-            hoist.removed = node
-        elif isinstance(node, cst.Lambda):
-            line = self._lambda_statement(fn, node)
-            if line is not None and isinstance(fn.binding_node, cst.Name):
-                reason = self._plan_binding(hoist, fn.binding_node, node, fn.binding_node.value)
-                if reason:
-                    return reason
-                hoist.removed = line
-            else:
-                hoist.lambda_node = node
-                scope = self.scopes[node]
-                hoist.readers = [scope] if scope is not None else []
-        else:
-            return "the function is neither a `def` nor a `lambda`"
-        if not _has_definition_time_code(node, self.future_annotations) and not _has_comments(hoist.removed):
-            # Running the definition once instead of per copy is unobservable only without decorators,
-            # defaults or eagerly evaluated annotations.
-            hoist.share_key = _share_text(node)
-        return hoist
-
-    def _plan_binding(self, hoist: Hoist, bound: cst.CSTNode, fn_node: cst.CSTNode, name: str) -> str | None:
-        """Find the binding the hoist replaces and the uses to rename; a reason when that is not safe."""
-        scope = self.scopes[fn_node]
-        if isinstance(scope, ClassScope):
-            return class_attribute_reason(name)
-        if not isinstance(scope, FunctionScope):
-            return "it is not defined in a function body"
-        assignment = _assignment_for(scope, name, bound)
-        if assignment is None:
-            return f"`{name}` is declared `global` or `nonlocal` in the enclosing function"
-        hoist.bindings = {id(bound)}
-        hoist.readers = [scope]
-        for access in assignment.references:
-            use = access.node
-            if not isinstance(use, cst.Name):
-                return f"`{name}` is referenced from a string annotation"
-            if isinstance(self.parent.get(id(use)), cst.Del):
-                return f"`{name}` is deleted with `del` in the enclosing function"
-            hoist.references.append(use)
-            reader = self.scopes[use]
-            if reader is not None and reader not in hoist.readers:
-                hoist.readers.append(reader)
+    def statement_of(self, lam: cst.Lambda) -> cst.SimpleStatementLine | None:
+        assign = self.parent.get(id(lam))
+        line = self.parent.get(id(assign)) if assign is not None else None
+        if isinstance(assign, cst.Assign) and isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+            return line
         return None
 
-    def _lambda_statement(self, fn: MaskFunction, node: cst.Lambda) -> cst.SimpleStatementLine | None:
-        """The `name = lambda ...` line, when it is a plain single assignment alone on its line in a function."""
-        assign = self.parent.get(id(node))
-        line = self.parent.get(id(assign)) if assign is not None else None
-        if not (
-            isinstance(assign, cst.Assign)
-            and assign.value is node
-            and len(assign.targets) == 1
-            and assign.targets[0].target is fn.binding_node
-            and isinstance(line, cst.SimpleStatementLine)
-            and len(line.body) == 1
-        ):
-            return None
-        return line if isinstance(self.scopes[node], FunctionScope) else None
 
-    def _late_module_names(self, node: cst.CSTNode, top: int) -> str | None:
-        """Definition-time code that reads a module name not (finally) bound before the new position."""
-        late: list[str] = []
-        for root in _definition_time_roots(node, self.future_annotations):
-            for name in _names(root):
-                scope = self.scopes.get(name)
-                if scope is None:
-                    continue
-                for access in scope.accesses[name]:
-                    if access.node is not name:
-                        continue
-                    if not self._bound_before(access.referents, top, name.value) and name.value not in late:
-                        late.append(name.value)
-        if not late:
-            return None
-        listed = ", ".join(f"`{n}`" for n in late)
-        return (
-            f"its decorators, defaults or annotations read {listed}, which module level does not bind "
-            "(once and for all) before the enclosing top-level statement"
+# ---------------------------------------------------------------------- names and sharing
+def _name(hoists: list[Hoist], names: ModuleNames) -> None:
+    groups: dict[str, list[Hoist]] = {}
+    for hoist in hoists:
+        if hoist.share_key is not None:
+            groups.setdefault(hoist.share_key, []).append(hoist)
+    done: set[int] = set()
+    for hoist in hoists:
+        if id(hoist) in done:
+            continue
+        members = groups.get(hoist.share_key, [hoist]) if hoist.share_key is not None else [hoist]
+        # Bindings that go away with the hoists (their def or `v = lambda` is removed) shadow nothing.
+        replaced = {(m.site.owner, m.site.variable) for m in members if m.site.owner is not None}
+        shadowing = frozenset(
+            name
+            for m in members
+            for name, scopes in m.site.shadowing.items()
+            if any((scope, name) not in replaced for scope in scopes)
         )
-
-    def _bound_before(self, referents: Collection[BaseAssignment], top: int, name: str) -> bool:
-        if not referents:
-            return False  # unresolved (star import, injected name): its value at import time is unknown
-        for referent in referents:
-            if not isinstance(referent.scope, GlobalScope):
-                continue  # builtins qualify; function locals are the analysis' definition_time_refs
-            for binding in referent.scope.assignments[name]:
-                where = getattr(binding, "node", None)
-                if not isinstance(where, cst.CSTNode) or self.top_level(where) >= top:
-                    return False
-        return True
-
-    # ------------------------------------------------------------------ names and sharing
-    def _name(self, hoists: list[Hoist]) -> None:
-        groups: dict[str, list[Hoist]] = {}
-        for hoist in hoists:
-            if hoist.share_key is not None:
-                groups.setdefault(hoist.share_key, []).append(hoist)
-        done: set[int] = set()
-        for hoist in hoists:
-            if id(hoist) in done:
-                continue
-            members = groups.get(hoist.share_key, [hoist]) if hoist.share_key is not None else [hoist]
-            replaced = set().union(*(m.bindings for m in members))
-            readers = [r for m in members for r in m.readers]
-            name = self.names.choose(self._base_name(hoist), readers, replaced)
-            for member in members:
-                member.name = name
-                member.leader = None if member is hoist else hoist
-                done.add(id(member))
-
-    def _base_name(self, hoist: Hoist) -> str:
-        fn = hoist.fn
-        if fn.kind is FunctionKind.DEF and isinstance(fn.node, cst.FunctionDef):
-            return def_base_name(fn.node.name.value)
-        assigned = hoist.removed is not None and isinstance(fn.binding_node, cst.Name)
-        return lambda_base_name(fn.enclosing, fn.binding_node.value if assigned else None)
+        name = names.choose(_base_name(hoist), shadowing)
+        for member in members:
+            member.name = name
+            member.leader = None if member is hoist else hoist
+            done.add(id(member))
 
 
-def plan_hoists(module: cst.Module, findings: Sequence[Finding]) -> Plan:
-    return _Planner(module).plan(findings)
+def _base_name(hoist: Hoist) -> str:
+    fn = hoist.fn
+    if fn.kind is FunctionKind.DEF and hoist.site.variable is not None:
+        return def_base_name(hoist.site.variable)
+    return lambda_base_name(fn.enclosing, hoist.site.variable)
 
 
 # ---------------------------------------------------------------------- the rewrite
 class _Hoister(cst.CSTTransformer):
-    def __init__(self, module: cst.Module, hoists: list[Hoist]) -> None:
+    def __init__(self, hoists: list[Hoist], indent_width: int) -> None:
         super().__init__()
         self.hoists = hoists
+        self.indent_width = indent_width
         self.removed = {id(h.removed): h for h in hoists if h.removed is not None}
         self.lambdas = {id(h.lambda_node): h for h in hoists if h.lambda_node is not None}
-        self.renames = {id(ref): h.name for h in hoists for ref in h.references if ref.value != h.name}
-        self.newline = module.default_newline
 
     def on_leave(
         self, original_node: cst.CSTNodeT, updated_node: cst.CSTNodeT
@@ -275,16 +337,12 @@ class _Hoister(cst.CSTTransformer):
 
     def _leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode | cst.RemovalSentinel:
         key = id(original_node)
-        if key in self.renames and isinstance(updated_node, cst.Name):
-            return updated_node.with_changes(value=self.renames[key])
         if key in self.lambdas and isinstance(updated_node, cst.Lambda):
             hoist = self.lambdas[key]
-            hoist.built = _def_from_lambda(hoist.name, updated_node, [], None)
+            hoist.built = _def_from_lambda(hoist.name, updated_node, [], None, self.indent_width)
             return cst.Name(hoist.name, lpar=updated_node.lpar, rpar=updated_node.rpar)
         if isinstance(updated_node, cst.IndentedBlock) and isinstance(original_node, cst.IndentedBlock):
             return self._remove_from_block(original_node, updated_node)
-        if isinstance(updated_node, cst.Module) and isinstance(original_node, cst.Module):
-            return self._insert(original_node, updated_node)
         return updated_node
 
     def _remove_from_block(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
@@ -323,67 +381,130 @@ class _Hoister(cst.CSTTransformer):
         assert isinstance(stmt, cst.SimpleStatementLine)
         assign = stmt.body[0]
         assert isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Lambda)
-        return _def_from_lambda(hoist.name, assign.value, attached, stmt.trailing_whitespace)
-
-    def _insert(self, original: cst.Module, updated: cst.Module) -> cst.Module:
-        by_top: dict[int, list[Hoist]] = {}
-        for hoist in self.hoists:
-            if hoist.leader is None:
-                first = min([hoist.top_index] + [h.top_index for h in self.hoists if h.leader is hoist])
-                by_top.setdefault(first, []).append(hoist)
-        body: list[cst.BaseStatement] = []
-        assert len(original.body) == len(updated.body)  # top-level statements are never removed
-        for index, updated_stmt in enumerate(updated.body):
-            stmt: cst.BaseStatement = updated_stmt
-            placed = by_top.get(index)
-            if placed:
-                separator, attached = _split_blank(_leading(stmt))
-                for n, hoist in enumerate(placed):
-                    assert hoist.built is not None
-                    _, own = _split_blank(_leading(hoist.built))
-                    # PEP 8: two blank lines around top-level definitions (more if the file had more).
-                    blank = _blank_lines(2) if n or (index and len(separator) < 2) else separator
-                    body.append(_with_leading(hoist.built, [*blank, *own]))
-                stmt = _with_leading(stmt, [*_blank_lines(2), *attached])
-            body.append(stmt)
-        return updated.with_changes(body=body)
-
-
-def apply_hoists(module: cst.Module, hoists: list[Hoist]) -> cst.Module:
-    result = module.visit(_Hoister(module, hoists))
-    assert isinstance(result, cst.Module)
-    return result
+        return _def_from_lambda(hoist.name, assign.value, attached, stmt.trailing_whitespace, self.indent_width)
 
 
 # ---------------------------------------------------------------------- helpers
-def _assignment_for(scope: Scope, name: str, bound: cst.CSTNode) -> Assignment | None:
-    for assignment in scope.assignments[name]:
-        if isinstance(assignment, Assignment) and assignment.node is bound:
-            return assignment
-    return None
+def _first_line(stmt: ast.stmt | ast.excepthandler) -> int:
+    decorators = getattr(stmt, "decorator_list", None)
+    return min([stmt.lineno, *(d.lineno for d in decorators)]) if decorators else stmt.lineno
+
+
+def _position(node: ast.AST) -> tuple[int, int]:
+    return cast("int", getattr(node, "lineno", 0)), cast("int", getattr(node, "col_offset", 0))
+
+
+def _ending(line: str) -> str:
+    return line[len(line.rstrip("\r\n")) :]
+
+
+def _footer_split(region: list[str], after_block: bool) -> tuple[list[str], list[str]]:
+    """LibCST's split of the lines between two top-level statements: comments indented deeper than the
+    next statement belong to the previous block (its footer); the rest lead the next statement."""
+    if not after_block:
+        return [], region
+    end = 0
+    for i, line in enumerate(region):
+        stripped = line.lstrip(" \t")
+        if stripped.startswith("#") and len(stripped) < len(line):
+            end = i + 1
+    return region[:end], region[end:]
+
+
+def _blank_prefix(lines: list[str]) -> tuple[list[str], list[str]]:
+    index = 0
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    return lines[:index], lines[index:]
+
+
+def _module_code(body: list[cst.FunctionDef], indent: str, newline: str) -> str:
+    return cst.Module(body=body, default_indent=indent, default_newline=newline).code
+
+
+def _param_count(lam: cst.Lambda) -> int:
+    return len(_params(lam.params))
+
+
+def _ast_param_count(a: ast.arguments) -> int:
+    return len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + (a.vararg is not None) + (a.kwarg is not None)
 
 
 def _def_from_lambda(
-    name: str, lam: cst.Lambda, leading: list[cst.EmptyLine], header: cst.TrailingWhitespace | None
+    name: str,
+    lam: cst.Lambda,
+    leading: list[cst.EmptyLine],
+    header: cst.TrailingWhitespace | None,
+    indent_width: int,
 ) -> cst.FunctionDef:
-    body = lam.body
+    body = _reindented(lam.body, indent_width)
     if "\n" in cst.Module([]).code_for_node(body) and not body.lpar:
         # A lambda may span lines inside the call's brackets; a `return` needs its own.
         body = body.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    block = cst.IndentedBlock(body=[cst.SimpleStatementLine([cst.Return(body)])])
+    returned = cst.SimpleStatementLine([cst.Return(body)])
+    block = cst.IndentedBlock(body=[returned])
     if header is not None:
         block = block.with_changes(header=header)
-    return cst.FunctionDef(name=cst.Name(name), params=lam.params, body=block, leading_lines=leading)
+    built = cst.FunctionDef(name=cst.Name(name), params=lam.params, body=block, leading_lines=leading)
+    lost = _comments(lam) - _comments(built)  # e.g. `lambda b, h, q, kv:  # why` loses its colon's comment
+    if lost:
+        lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in lost.elements()]
+        block = block.with_changes(body=[returned.with_changes(leading_lines=lines)])
+        built = built.with_changes(body=block)
+    return built
+
+
+def _comments(node: cst.CSTNode) -> Counter[str]:
+    found: Counter[str] = Counter()
+
+    class _Comments(cst.CSTVisitor):
+        def visit_Comment(self, comment: cst.Comment) -> None:
+            found[comment.value] += 1
+
+    node.visit(_Comments())
+    return found
+
+
+def _reindented(body: cst.BaseExpression, indent_width: int) -> cst.BaseExpression:
+    """Continuation lines of a moved lambda start one indent in from the new `return`, keeping their shape."""
+    margins: list[int] = []
+
+    class _Margins(cst.CSTVisitor):
+        def visit_ParenthesizedWhitespace(self, node: cst.ParenthesizedWhitespace) -> None:
+            if node.indent and not node.last_line.value.strip(" "):
+                margins.append(len(node.last_line.value))
+
+    body.visit(_Margins())
+    if not margins:
+        return body
+    shift = min(margins) - indent_width
+
+    class _Shift(cst.CSTTransformer):
+        def leave_ParenthesizedWhitespace(
+            self, original_node: cst.ParenthesizedWhitespace, updated_node: cst.ParenthesizedWhitespace
+        ) -> cst.ParenthesizedWhitespace:
+            value = updated_node.last_line.value
+            if not updated_node.indent or value.strip(" ") or shift <= 0:
+                return updated_node
+            lines = [_dedented(line, shift) for line in updated_node.empty_lines]  # comment lines inside
+            return updated_node.with_changes(last_line=cst.SimpleWhitespace(value[shift:]), empty_lines=lines)
+
+    result = body.visit(_Shift())
+    assert isinstance(result, cst.BaseExpression)
+    return result
+
+
+def _dedented(line: cst.EmptyLine, shift: int) -> cst.EmptyLine:
+    value = line.whitespace.value
+    if not line.indent or value.strip(" "):
+        return line
+    return line.with_changes(whitespace=cst.SimpleWhitespace(value[min(shift, len(value)) :]))
 
 
 def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
     """Blank lines and comments above a statement (above its first decorator, if any)."""
     assert isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
     return stmt.leading_lines
-
-
-def _with_leading(stmt: cst.BaseStatement, lines: list[cst.EmptyLine]) -> cst.BaseStatement:
-    return stmt.with_changes(leading_lines=lines)
 
 
 def _split_attached(lines: Sequence[cst.EmptyLine]) -> tuple[list[cst.EmptyLine], list[cst.EmptyLine]]:
@@ -409,37 +530,27 @@ def _split_blank(lines: Sequence[cst.EmptyLine]) -> tuple[list[cst.EmptyLine], l
     return list(lines[:index]), list(lines[index:])
 
 
-def _blank_lines(n: int) -> list[cst.EmptyLine]:
-    return [cst.EmptyLine() for _ in range(n)]
+def _has_definition_time_code(node: cst.FunctionDef, future_annotations: bool) -> bool:
+    """Decorators, defaults or eager annotations run when the def runs: one definition per copy, never shared."""
+    every = _params(node.params)
+    annotated = node.returns is not None or any(p.annotation is not None for p in every)
+    return bool(node.decorators) or _has_defaults(node) or (annotated and not future_annotations)
 
 
-def _definition_time_roots(node: cst.CSTNode, future_annotations: bool) -> list[cst.CSTNode]:
-    """Expressions evaluated when the def/lambda itself runs: defaults, decorators, eager annotations."""
-    if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
-        return []
-    params = node.params
+def _params(params: cst.Parameters) -> list[cst.Param]:
     every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    roots: list[cst.CSTNode] = [p.default for p in every if p.default is not None]
-    if isinstance(node, cst.FunctionDef):
-        roots.extend(d.decorator for d in node.decorators)
-        if not future_annotations:
-            roots.extend(p.annotation.annotation for p in every if p.annotation is not None)
-            if node.returns is not None:
-                roots.append(node.returns.annotation)
-    return roots
+    every.extend(s for s in (params.star_arg, params.star_kwarg) if isinstance(s, cst.Param))
+    return every
 
 
-def _has_definition_time_code(node: cst.CSTNode, future_annotations: bool) -> bool:
-    return bool(_definition_time_roots(node, future_annotations))
+def _has_defaults(node: cst.FunctionDef | cst.Lambda) -> bool:
+    return any(p.default is not None for p in _params(node.params))
 
 
 def _share_text(node: cst.CSTNode) -> str:
     """The function's code, comments included, without blank lines before it: equal texts, equal functions."""
     if isinstance(node, cst.FunctionDef):
-        node = _with_leading(node, _split_blank(_leading(node))[1])
+        node = node.with_changes(leading_lines=_split_blank(node.leading_lines)[1])
     return type(node).__name__ + ":" + cst.Module([]).code_for_node(node)
 
 
@@ -450,15 +561,4 @@ def _has_comments(removed: cst.CSTNode | None) -> bool:
     return removed.trailing_whitespace.comment is not None or any(e.comment for e in removed.leading_lines)
 
 
-class _NameCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found: list[cst.Name] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.found.append(node)
-
-
-def _names(root: cst.CSTNode) -> list[cst.Name]:
-    collector = _NameCollector()
-    root.visit(collector)
-    return collector.found
+__all__ = ["Hoist", "RewriteError", "apply_hoists", "plan_hoists"]

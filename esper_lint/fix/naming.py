@@ -14,38 +14,28 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from collections.abc import Iterable, Iterator
-
-import libcst as cst
-from libcst.metadata import BuiltinScope, GlobalScope, Scope
+from collections.abc import Iterator
 
 _BUILTINS = frozenset(dir(builtins))
 
 
 class ModuleNames:
-    """What the module already uses at module level, plus the names this fix has handed out."""
+    """What the module already uses at module level (the analysis' `module_level_names`), plus the
+    names this fix has handed out."""
 
-    def __init__(self, scopes: Iterable[Scope]) -> None:
-        self.taken: set[str] = set()
-        for scope in scopes:
-            if isinstance(scope, GlobalScope):
-                self.taken.update(a.name for a in scope.assignments)
-            for access in scope.accesses:
-                referents = access.referents
-                if not referents or any(isinstance(r.scope, (GlobalScope, BuiltinScope)) for r in referents):
-                    name = access.node.value if isinstance(access.node, cst.Name) else None
-                    if name is not None:
-                        self.taken.add(name)
+    def __init__(self, taken: frozenset[str]) -> None:
+        self.taken: set[str] = set(taken)
 
-    def usable(self, name: str, readers: Iterable[Scope], replaced: set[int]) -> bool:
-        """Can module-level `name` be read from every scope in `readers`? `replaced`: ids of bindings going away."""
+    def usable(self, name: str, shadowing: frozenset[str]) -> bool:
+        """Can a new module-level `name` be read where the hoist puts it? `shadowing`: names a scope on a
+        reader's lookup path binds (from the analysis, Python's scoping rules)."""
         if not name.isidentifier() or keyword.iskeyword(name) or name in _BUILTINS or name in self.taken:
             return False
-        return not any(_bound_between(name, scope, replaced) for scope in readers)
+        return name not in shadowing
 
-    def choose(self, base: str, readers: list[Scope], replaced: set[int]) -> str:
+    def choose(self, base: str, shadowing: frozenset[str]) -> str:
         for candidate in _candidates(base):
-            if self.usable(candidate, readers, replaced):
+            if self.usable(candidate, shadowing):
                 self.taken.add(candidate)
                 return candidate
         raise AssertionError("unreachable: the candidate sequence is infinite")
@@ -57,16 +47,6 @@ def _candidates(base: str) -> Iterator[str]:
     while True:
         yield f"{base}_{n}"
         n += 1
-
-
-def _bound_between(name: str, scope: Scope | None, replaced: set[int]) -> bool:
-    """True when a function or class scope from `scope` up to module level binds `name` (other than `replaced`)."""
-    while scope is not None and not isinstance(scope, (GlobalScope, BuiltinScope)):
-        for assignment in scope.assignments[name]:
-            if id(getattr(assignment, "node", None)) not in replaced:
-                return True
-        scope = scope.parent
-    return False
 
 
 # Names test runners pick up by themselves at module level: pytest collects `test*` functions (and

@@ -18,6 +18,7 @@ import os
 import stat
 import tempfile
 
+from ..console import interrupts_deferred
 from ..findings import FileError
 
 
@@ -52,18 +53,23 @@ def write_atomic(path: str, expected: bytes, new: bytes) -> None:
     """Replace `path` (whose contents must still be `expected`) by `new`; WriteRefused or OSError if not."""
     st = check_writable(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".esper-lint.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        with open(path, "rb") as current:
-            if current.read() != expected:
-                raise _refuse(path, "changed on disk while it was being fixed; nothing was written. Run --fix again.")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # Ctrl-C waits for this step: it could otherwise land between creating the temporary file and the
+    # `try` that removes it.
+    with interrupts_deferred():
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".esper-lint.tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(new)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            with open(path, "rb") as current:
+                if current.read() != expected:
+                    raise _refuse(
+                        path, "changed on disk while it was being fixed; nothing was written. Run --fix again."
+                    )
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise

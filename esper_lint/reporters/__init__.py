@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..runner import Mode, RunResult
 
@@ -18,27 +19,37 @@ class ReportContext:
     statistics: bool = False
     show_fixes: bool = False
     quiet: bool = False
+    root: Path | None = None  # the project root: SARIF paths are relative to it (default: the current folder)
 
 
 Reporter = Callable[[RunResult, ReportContext], str]
 
 
-def _registry() -> dict[str, Reporter]:
-    from . import github, json_format, junit, sarif, text
+def statistics(run: RunResult) -> list[dict[str, object]]:
+    """`--statistics`: one row per rule code, most frequent first (ruff's order and JSON keys)."""
+    from collections import Counter
 
-    reporters: dict[str, Reporter] = {
-        "text": text.render,
-        "json": json_format.render,
-        "github": github.render,
-        "sarif": sarif.render,
-        "junit": junit.render,
-    }
-    return reporters
+    from ..rules import RULES_BY_CODE
+
+    counts = Counter(f.code for f in run.findings)
+    fixable = {f.code for f in run.findings if f.fixable}
+    return [
+        {"code": code, "name": RULES_BY_CODE[code].name, "count": count, "fixable": code in fixable}
+        for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+# Output format -> module in this package; only the one a run asks for is imported.
+_MODULES = {"text": "text", "json": "json_format", "github": "github", "sarif": "sarif", "junit": "junit"}
 
 
 def get_reporter(name: str) -> Reporter:
-    return _registry()[name]
+    import importlib
+
+    module = importlib.import_module(f".{_MODULES[name]}", __name__)
+    render: Reporter = module.render
+    return render
 
 
 def formats() -> list[str]:
-    return list(_registry())
+    return list(_MODULES)

@@ -48,7 +48,8 @@ def _error_case(suite: ET.Element, e: FileError) -> None:
     case = ET.SubElement(suite, "testcase", name=f"{e.kind} in {e.path}", classname=e.path, file=e.path)
     if e.line is not None:
         case.set("line", str(e.line))
-    error = ET.SubElement(case, "error", message=f"{e.message}. The file was not checked.", type=e.kind)
+    message = e.message if e.says_not_checked else f"{e.message}. The file was not checked."
+    error = ET.SubElement(case, "error", message=message, type=e.kind)
     error.text = str(e)
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-from ..rules import RULES_BY_CODE
 from ..runner import Mode, RunResult
-from . import ReportContext
+from . import ReportContext, statistics
 
 
 def _plural(n: int, word: str) -> str:
@@ -16,19 +13,18 @@ def _plural(n: int, word: str) -> str:
 def render(run: RunResult, ctx: ReportContext) -> str:
     lines: list[str] = []
     findings = run.findings
-    for f in findings:
-        lines.append(f"{f.position}: {f.code} {f.message}")
+    if ctx.statistics:
+        # As ruff: the table replaces the listing, and -q keeps it.
+        rows = statistics(run)
+        width = max((len(str(row["count"])) for row in rows), default=1)
+        for row in rows:
+            mark = "[*] " if row["fixable"] else ""
+            lines.append(f"{row['count']:>{width}}\t{row['code']}\t{mark}{row['name']}")
+    else:
+        for f in findings:
+            lines.append(f"{f.position}: {f.code} {f.message}")
     if ctx.quiet:
         return "\n".join(lines) + ("\n" if lines else "")
-    if ctx.statistics and findings:
-        if lines:
-            lines.append("")
-        counts = Counter(f.code for f in findings)
-        fixable = Counter(f.code for f in findings if f.fixable)
-        width = max(len(str(c)) for c in counts.values())
-        for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            mark = " [*]" if fixable[code] else ""
-            lines.append(f"{count:>{width}}\t{code}\t{RULES_BY_CODE[code].name}{mark}")
     if ctx.show_fixes and run.fixed:
         if lines:
             lines.append("")

@@ -249,7 +249,7 @@ class EsperLintServer(LanguageServer):
             message=finding.message,
             severity=types.DiagnosticSeverity.Warning,
             code=finding.code,
-            code_description=types.CodeDescription(href=_help_uri(finding.code)) if rule else None,
+            code_description=_code_description(finding.code) if rule else None,
             source=SOURCE,
             data={"fixable": finding.fixable, "name": finding.name},
         )
@@ -430,10 +430,12 @@ class EsperLintServer(LanguageServer):
         return action
 
 
-def _help_uri(code: str) -> str:
+def _code_description(code: str) -> types.CodeDescription | None:
+    """A link to the rule's page where the package declares where its docs live (as SARIF's helpUri)."""
     from ..reporters.sarif import help_uri
 
-    return help_uri(RULES_BY_CODE[code])
+    uri = help_uri(RULES_BY_CODE[code])
+    return types.CodeDescription(href=uri) if uri else None
 
 
 def _position(position: Position) -> types.Position:

@@ -1,4 +1,4 @@
-"""Defined under `if` whose other branch raises, and `mask = mask`: every use still follows the definition."""
+"""Defined under `if` whose other branch raises: every use still follows the definition."""
 
 # expect: fixed
 from torch.nn.attention.flex_attention import create_block_mask
@@ -12,7 +12,6 @@ def build(n, flag=True):
 
     else:
         raise ValueError("no mask")
-    causal = causal
     return create_block_mask(causal, None, None, n, n)
 
 
