@@ -96,7 +96,9 @@ def _excepthook(kind: type[BaseException], value: BaseException, traceback: Trac
 
 def _flush_output() -> None:
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError):  # a closed pipe: nothing more can be shown
+        # A closed pipe (OSError), or a stream the command closed itself (ValueError: the language server
+        # closes stdout when the editor says `exit`): nothing more can be shown.
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
 
 

@@ -10,6 +10,8 @@ import pytest
 from conftest import NESTED, RunCli, write
 from test_cli import LOOP_AND_LAMBDA
 
+from esper_lint.rules import ALL_RULES
+
 # Three findings in one file: ESP001 (8:30, fixable), ESP004 (12:32, not fixable), ESP002 (13:39, fixable).
 MIXED = NESTED + "\n\n" + LOOP_AND_LAMBDA.split("\n", 3)[3].replace("def build(", "def build2(")
 
@@ -100,9 +102,8 @@ def test_show_settings_says_where_each_value_came_from(run_cli: RunCli, tmp_path
     assert result.exit_code == 0, result.stderr
     toml = tmp_path.resolve() / "pyproject.toml"
     settings = {line.split(" = ")[0]: line.split(" = ", 1)[1] for line in result.stdout.splitlines() if " = " in line}
-    assert settings["select"] == (
-        f'["ESP001", "ESP002", "ESP004", "ESP005", "ESP006"]  # {toml} (extend-select); command line (--ignore)'
-    )
+    selected = sorted({r.code for r in ALL_RULES if r.default_enabled} - {"ESP003"} | {"ESP006"})
+    assert settings["select"] == (json.dumps(selected) + f"  # {toml} (extend-select); command line (--ignore)")
     assert settings["timeout"] == f"5.0  # {toml} (timeout)"
     assert settings["per-file-ignores"] == '{"tests/*": ["ESP001"]}  # command line (--per-file-ignores)'
     assert settings["force-exclude"] == "false  # default"
