@@ -235,7 +235,7 @@ results = [build(2), build(3)]
 print(results, [getattr(r.mask_mod, "tag", None) for r in results])
 try:
     build(2, flag=False)
-except NameError as exc:
+except (NameError, ValueError) as exc:
     print(type(exc).__name__)
 print([x if isinstance(x, (bool, str)) else type(x).__name__ for x in LOG], len({id(x) for x in LOG if callable(x)}))
 """
@@ -246,11 +246,12 @@ def programs(draw: st.DrawFn) -> tuple[str, bool]:
     decorator, safe_decorator = draw(st.sampled_from(DECORATORS))
     default, safe_default = draw(st.sampled_from(DEFAULTS))
     uses = draw(st.lists(st.sampled_from(USES), max_size=2, unique=True))
-    conditional = draw(st.booleans())
+    condition = draw(st.sampled_from(["", "pass", "raise ValueError('no mask')"]))
+    conditional = condition == "pass"  # the path without the definition must keep failing with NameError
     definition = [decorator] if decorator else []
     definition += [f"def causal(b, h, q, kv{default}):", *(f"    {line}" for line in BODIES[default])]
-    if conditional:  # the path without the definition must keep failing with NameError
-        definition = ["if flag:", *(f"    {line}" for line in definition), "else:", "    pass"]
+    if condition:  # under `if flag:`; an `else` that raises keeps every later use after the definition
+        definition = ["if flag:", *(f"    {line}" for line in definition), "else:", f"    {condition}"]
     lines = [*definition, *(use for use, _ in uses if use)]
     text = PROGRAM.replace("{body}", "\n".join(f"    {line}" for line in lines))
     safe = safe_decorator and safe_default and not conditional and all(s for _, s in uses)
