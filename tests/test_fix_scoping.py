@@ -139,20 +139,20 @@ def build(n):
         causal = 1
 
     class Reader:
-        seen = causal
+        mask = create_block_mask(causal, None, None, n, n)
 
-    return create_block_mask(causal, None, None, n, n), Holder.seen, Reader.seen is causal
+    return create_block_mask(causal, None, None, n, n), Holder.seen, Reader.mask(0, 0, 1, 2)
 
 
-mask, seen, same = build(4)
-print(mask(0, 0, 2, 1), seen, same)
+mask, seen, other = build(4)
+print(mask(0, 0, 2, 1), seen, other)
 """
     )
     result, text = fixed_and_compared(run_program, source)
-    assert result.fixed == 1
+    assert result.fixed == 2  # one finding per call
     assert "def causal_2(b, h, q, kv):" in text
     assert "        seen = causal\n        causal = 1" in text  # the class body is untouched
-    assert "    class Reader:\n        seen = causal_2" in text  # this one read the function
+    assert "    class Reader:\n        mask = create_block_mask(causal_2," in text  # this one read the function
 
 
 def test_an_attribute_of_the_enclosing_class_does_not_force_a_rename(run_program: object) -> None:

@@ -1265,8 +1265,11 @@ class FastAnalyzer:
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
         elif not fn.captures and not fn.default_refs:
             fn.site = self._hoist_site(node, fn)
+        # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
+        # name reads another variable); without a hoist site the safety checks find the uses themselves.
+        uses = fn.site.reference_nodes if fn.site is not None and fn.site.variable is not None else None
         safety = hoist_reasons(
-            self.tree, node, enclosing, self._is_mask_argument, self.future_annotations, self.positions.text
+            self.tree, node, enclosing, self._is_mask_argument, self.future_annotations, self.positions.text, uses
         )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
@@ -1347,6 +1350,7 @@ class FastAnalyzer:
                 # Lexical scoping: whatever resolves to the owner's variable is inside the owner.
                 if name is not binder and reader is not None and self._owner(reader, variable) is owner:
                     site.references.append(self.positions.span(name))
+                    site.reference_nodes.append(name)
                     readers.append(reader)
         site.shadowing = self._shadowing(readers)
         if variable is not None:

@@ -47,16 +47,21 @@ def hoist_reasons(
     is_mask_argument: IsMaskArgument,
     future_annotations: bool,
     text: str | None = None,
+    resolved_uses: list[ast.Name] | None = None,
 ) -> list[str]:
     """Every reason (worded for "no automatic fix because ...") why hoisting `fn` out of `enclosing`
     could change what the program does. `text`, the module's source, only lets module-wide checks skip a
-    walk of the whole tree when no word they look for occurs in it."""
+    walk of the whole tree when no word they look for occurs in it. `resolved_uses`: the reads of the
+    function's variable as the analysis resolved them (else found here, more conservatively)."""
     parents = _parent_map(enclosing)
     module = _module_facts(tree, _may_reach_namespaces(text))
     reasons = definition_time_reasons(tree, fn, future_annotations, module)
     reasons += dynamic_access_reasons(enclosing, module)
     name = _bound_name(fn, parents)
-    uses = list(_uses(enclosing, fn, name)) if name else []
+    if resolved_uses is not None:
+        uses = [u for u in resolved_uses if not isinstance(u.ctx, ast.Store)]
+    else:
+        uses = list(_uses(enclosing, fn, name)) if name else []
     reasons += use_reasons(fn, uses, parents, is_mask_argument)
     reasons += dominance_reasons(fn, uses, parents)
     return _unique(reasons)

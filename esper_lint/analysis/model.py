@@ -69,6 +69,8 @@ class HoistSite:
     variable: str | None  # the enclosing function's variable that is bound to the function (None: inline)
     # Every use of that variable (loads and stores, NFKC-normalised by Python): renamed with the function.
     references: list[Span] = field(default_factory=list)
+    # The same uses as `ast.Name` nodes (for the safety checks: how the function object is used).
+    reference_nodes: list[Any] = field(default_factory=list, compare=False, repr=False)
     # Names bound by a scope between a reader of the new module-level name and module level, with the
     # identities of those scopes: the new name must not be one of them (that binding would answer the
     # lookup), unless the only such binding is a variable a hoist replaces (`owner`, `variable`).
