@@ -64,7 +64,7 @@ def test_a_user_project_runs_the_fixture_and_sees_the_table_on_failure(tmp_path:
     assert ("1 failed, 2 passed" if cuda else "1 failed, 1 passed, 1 skipped") in out, out
     # The failing test shows the assertion on the report and the report's own table.
     assert "FAILED tests/test_attention.py::test_every_mask_computes_what_it_was_built_from" in out
-    assert "VerifyReport(file=" in out and "masks_consistent=False" in out
+    assert "VerifyReport(equivalent=True, masks_consistent=False, mask_mod_retained=True" in out
     assert "esper-lint verify" in out and "masks_consistent:   false" in out and "calls with a stale mask_mod" in out
     # Without CUDA the marked test is skipped with the reason, never silently.
     if not cuda:

@@ -80,11 +80,10 @@ class VerifyReport:
     def __str__(self) -> str:
         return self.table()
 
-    def __repr__(self) -> str:  # what pytest shows in a failed `assert report.equivalent`
+    def __repr__(self) -> str:  # what pytest shows in a failed `assert report.equivalent`: short, verdict first
         return (
-            f"VerifyReport(file={self.file!r}, equivalent={self.equivalent}, "
-            f"masks_consistent={self.masks_consistent}, mask_mod_retained={self.mask_mod_retained}, "
-            f"problems={self.problems!r})"
+            f"VerifyReport(equivalent={self.equivalent}, masks_consistent={self.masks_consistent}, "
+            f"mask_mod_retained={self.mask_mod_retained}, module={self.module!r}, problems={len(self.problems)})"
         )
 
 

@@ -11,8 +11,9 @@ INSTALL_HINT = "pip install 'esper-lint[harness]'"
 _EXAMPLE = '{"dim": 64}'
 DEFAULT_SEQ_LENS: tuple[int, ...] = (16, 32, 48, 64, 80, 96, 112, 128, 144, 160)
 # Defaults sized so that a CPU run answers the ticket's questions (retention, functions created per miss,
-# equivalence) in under a minute on a 2-core machine; memory growth rates need `--iterations 200` or more.
-DEFAULT_ITERATIONS = 40
+# equivalence, memory growth) in under a minute on a 2-core machine: 120 forwards leave the 100 after
+# warm-up that a growth rate needs with the 10 default lengths.
+DEFAULT_ITERATIONS = 120
 DEFAULT_LATENCY_ROUNDS = 16  # timed pairs (one forward per variant each), the unit of the bootstrap
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float16", "bfloat16")

@@ -109,8 +109,15 @@ def render_text(report: dict[str, Any]) -> str:
             f"{latency['fixed_median_ms']:.3f} ms",
         )
     )
+    rows.append(
+        (
+            "  forward CPU time, median",
+            f"{latency['original_median_cpu_ms']:.3f} ms",
+            f"{latency['fixed_median_cpu_ms']:.3f} ms",
+        )
+    )
     ratio = latency["ratio_fixed_over_original"]
-    rows.append(("  latency ratio fixed/original", "", "n/a" if ratio is None else f"{ratio:.3f}"))
+    rows.append((f"  ratio fixed/original ({latency['clock']})", "", "n/a" if ratio is None else f"{ratio:.3f}"))
     if "compile" in v["original"]:
         section(f"torch.compile (backend {v['original']['compile']['backend']})")
         row("  frames compiled", lambda s: s["compile"]["frames_compiled"])
@@ -125,7 +132,7 @@ def render_text(report: dict[str, Any]) -> str:
     for label, a, b in rows:
         add(f"{label:<{widths[0]}}  {a:>{widths[1]}}  {b:>{widths[2]}}".rstrip())
     add("")
-    add(f"latency: {latency['verdict']} (median ratio of {latency['pairs']} timed pairs)")
+    add(f"latency: {latency['verdict']} (median ratio of {latency['pairs']} timed pairs, {latency['clock']})")
     memory_note = v["original"]["memory"]["growth_note"]
     add(f"memory growth: {memory_note}")
     if report["problems"]:

@@ -313,6 +313,9 @@ class Worker:
             why = no_cuda_reason(torch.__version__, torch.version.cuda)
             raise CheckError(f"--device cuda: {why}; use --device cpu (or auto)")
         self.device = torch.device(requested)
+        # Two workers run at once for most phases: half the cores each, so that their intra-op threads
+        # do not spin against each other (the same count in both keeps the outputs comparable).
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
         self.dtype = getattr(torch, self.opts["dtype"])
         self.recorder = Recorder(fa.create_block_mask, fa.flex_attention)
         self._warm_up()
@@ -552,10 +555,10 @@ class Worker:
         x = self.make_input(seq_len)
         with torch.no_grad():
             self.sync()
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             self.model(x)
             self.sync()
-            return {"seconds": time.perf_counter() - begin}
+            return {"seconds": time.perf_counter() - begin, "cpu_seconds": time.process_time() - begin_cpu}
 
     def compile(self, backend: str) -> dict[str, Any]:
         import torch._dynamo
@@ -740,14 +743,15 @@ def _slope_per_1000(points: list[tuple[int, int]]) -> float | None:
 
 
 def _growth_per_1000(samples: list[dict[str, Any]], key: str, warmup: int) -> dict[str, float] | None:
-    """Least-squares growth per 1,000 forwards after warm-up, with the lowest and highest segment rate."""
+    """Least-squares growth per 1,000 forwards after warm-up, and the spread: the lowest and highest of that
+    rate and the same rate fitted on each segment (a step between two segments shows in none of them)."""
     points = [(s["iteration"], s[key]) for s in samples if s["iteration"] > warmup and s.get(key) is not None]
     overall = _slope_per_1000(points)
     if overall is None:
         return None
     size = max(2, len(points) // GROWTH_SEGMENTS)
     segments = [_slope_per_1000(points[i : i + size]) for i in range(0, len(points) - size + 1, size)]
-    rates = [r for r in segments if r is not None] or [overall]
+    rates = [overall, *(r for r in segments if r is not None)]
     return {"per_1000": overall, "low": min(rates), "high": max(rates)}
 
 
