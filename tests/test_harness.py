@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from esper_lint.cli import main
-from esper_lint.harness import HarnessError, VerifyOptions, cli_support, driver, options, verify
+from esper_lint.harness import HarnessError, VerifyOptions, cli_support, driver, options, report, verify
 from esper_lint.harness.options import parse_input_shape, parse_kwargs, parse_seq_lens, type_phrase
 from esper_lint.harness.source import check_factory, locate, read_sources
 from esper_lint.harness.stats import MIN_PAIRS, median_ratio
@@ -218,6 +218,13 @@ def test_a_real_slowdown_is_significant_and_its_interval_excludes_one() -> None:
     assert estimate.significant and 1.0 < estimate.low <= estimate.ratio <= estimate.high
     assert estimate.verdict().startswith("fixed is slower")
     assert median_ratio([1 / r for r in slower]).verdict().startswith("fixed is faster")
+
+
+def test_a_growth_whose_spread_reaches_zero_is_marked_unclear() -> None:
+    mib, kib = 2**20, 2**10
+    assert report._growth({"per_1000": 10 * mib, "low": 0.0, "high": 30 * mib}) == "10.0 MiB (unclear)"
+    assert report._growth({"per_1000": 700 * kib, "low": 500 * kib, "high": 900 * kib}) == "700.0 KiB"
+    assert report._range({"per_1000": 1.0, "low": -kib, "high": 2 * kib}) == "-1.0 KiB .. 2.0 KiB"
 
 
 def test_too_few_pairs_give_no_verdict() -> None:

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch", reason="the runtime harness needs the `harn
 
 from esper_lint.cli import main  # noqa: E402
 from esper_lint.harness import HarnessError, VerifyOptions, VerifyReport, driver  # noqa: E402
+from esper_lint.harness.report import render_text  # noqa: E402
 from esper_lint.harness.source import Sources  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -155,6 +156,8 @@ def test_growth_is_reported_with_its_spread_from_enough_forwards() -> None:
         for key in ("tracemalloc_bytes", "rss_bytes"):
             growth = memory["growth_per_1000_iterations"][key]
             assert growth["low"] <= growth["per_1000"] <= growth["high"]
+    table = render_text(report)
+    assert "Python heap growth / 1k forwards" in table and "    spread" in table and "too short" not in table
 
 
 def test_self_capture_is_a_cycle_that_only_the_gc_frees() -> None:

@@ -98,7 +98,7 @@ def render_text(report: dict[str, Any]) -> str:
         ):
             if key in v["original"]["memory"]["samples"][0]:
                 row(f"  {label}", lambda s, k=key: _growth(s["memory"]["growth_per_1000_iterations"].get(k)))
-                row("    range over segments", lambda s, k=key: _range(s["memory"]["growth_per_1000_iterations"][k]))
+                row("    spread", lambda s, k=key: _range(s["memory"]["growth_per_1000_iterations"][k]))
     else:
         rows.append(("  memory growth", "too short to tell", ""))
     latency = report["latency"]
@@ -143,7 +143,10 @@ def render_text(report: dict[str, Any]) -> str:
 
 
 def _growth(value: dict[str, float] | None) -> str:
-    return "n/a" if value is None else _bytes(value["per_1000"])
+    if value is None:
+        return "n/a"
+    unclear = value["low"] <= 0 <= value["high"]  # the spread reaches zero: no growth shown
+    return f"{_bytes(value['per_1000'])}{' (unclear)' if unclear else ''}"
 
 
 def _range(value: dict[str, float] | None) -> str:

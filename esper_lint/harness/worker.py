@@ -530,7 +530,10 @@ class Worker:
         if measured >= MIN_GROWTH_ITERATIONS:
             keys = [key for key in samples[0] if key.endswith("_bytes")]
             growth = {key: _growth_per_1000(samples, key, warmup) for key in keys}
-            note = f"from {measured} forwards after {warmup} warm-up forwards; range over {GROWTH_SEGMENTS} segments"
+            note = (
+                f"from {measured} forwards after {warmup} warm-up forwards; spread: the overall rate and "
+                f"{GROWTH_SEGMENTS} segments' rates (a spread that reaches 0 shows no growth: 'unclear')"
+            )
         else:
             needed = next(n for n in range(iterations, 100 * MIN_GROWTH_ITERATIONS) if _measured(n, len(seq_lens)))
             note = (
