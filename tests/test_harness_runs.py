@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,8 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch", reason="the runtime harness needs the `harness` extra (torch)")
 
 from esper_lint.cli import main  # noqa: E402
-from esper_lint.harness import HarnessError, VerifyOptions, driver  # noqa: E402
+from esper_lint.harness import HarnessError, VerifyOptions, VerifyReport, driver  # noqa: E402
+from esper_lint.harness.report import render_text  # noqa: E402
 from esper_lint.harness.source import Sources  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -22,14 +27,21 @@ SMALL_CACHE = 2
 SMALL_LENS = (16, 32, 48)  # one more than the cache holds: every pass evicts
 
 
-def _run(file: str, factory: str, kwargs: dict[str, Any] | None = None, device: str = "cpu") -> dict[str, Any]:
+def _run(
+    file: str,
+    factory: str,
+    kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+    seq_lens: tuple[int, ...] = SMALL_LENS,
+    iterations: int = 2,
+) -> dict[str, Any]:
     options = VerifyOptions(
         path=BLUEPRINTS / file,
         factory=factory,
-        kwargs={"dim": 32, "n_heads": 2, "cache_size": SMALL_CACHE} if kwargs is None else kwargs,
-        input_shape=(1, None, 32),
-        seq_lens=SMALL_LENS,
-        iterations=12,
+        kwargs={"dim": 16, "n_heads": 2, "cache_size": SMALL_CACHE} if kwargs is None else kwargs,
+        input_shape=(1, None, 16),
+        seq_lens=seq_lens,
+        iterations=iterations,
         latency_rounds=1,
         device=device,
     )
@@ -46,15 +58,15 @@ def seed_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[s
         "--factory",
         "make_transformer_seed",
         "--kwargs",
-        '{"dim": 32, "n_heads": 2}',
+        '{"dim": 16, "n_heads": 2}',
         "--input-shape",
-        "1,T,32",
+        "1,T,16",
         "--seq-lens",
         "16,32,48,64,80,96,112,128,144",
         "--iterations",
         "20",
         "--latency-rounds",
-        "1",
+        "5",
         "--device",
         "cpu",
         "--json",
@@ -79,6 +91,11 @@ def test_seed_is_equivalent_and_keeps_its_mask_function(seed_cli: tuple[int, str
     assert report["fix"]["changed"] and report["fix"]["fixes_applied"] == 1
     assert "equivalent:         true" in output and "mask_mod_retained:  true" in output
     assert (out / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The Python API's report carries exactly the JSON's fields.
+    assert [f.name for f in fields(VerifyReport)] == list(report)
+    assert VerifyReport(**report).ok
+    # stderr is not a terminal here: no progress bar, not even its label.
+    assert "long-running inference" not in output
 
 
 def test_seed_retention_before_and_after_the_fix(seed_cli: tuple[int, str, dict[str, Any], Path]) -> None:
@@ -103,19 +120,44 @@ def test_seed_retention_before_and_after_the_fix(seed_cli: tuple[int, str, dict[
 
 
 def test_seed_long_run_and_latency_are_reported(seed_cli: tuple[int, str, dict[str, Any], Path]) -> None:
-    _, _, report, _ = seed_cli
+    _, output, report, _ = seed_cli
     for name in ("original", "fixed"):
         memory = report["variants"][name]["memory"]
         assert memory["iterations"] == 20 and memory["samples"][-1]["iteration"] == 20
         assert memory["block_mask_builds"] == 20  # 9 lengths cycling through 8 entries: every forward misses
-        assert {"tracemalloc_bytes", "rss_bytes"} <= set(memory["growth_per_1000_iterations"])
+        # 20 forwards say nothing about a growth rate: none is reported, and the report says so.
+        assert not memory["growth_measured"] and memory["growth_per_1000_iterations"] == {}
+        assert memory["growth_note"].startswith("too short to tell: 10 forwards after warm-up")
+    assert "memory growth: too short to tell" in output and "/ 1k" not in output
     assert report["variants"]["original"]["memory"]["distinct_functions_created"] == 20
     assert report["variants"]["fixed"]["memory"]["distinct_functions_created"] == 1
     latency = report["latency"]
-    assert latency["forwards_per_variant"] == 9 and latency["original_median_ms"] > 0
-    assert latency["ratio_fixed_over_original"] == pytest.approx(
-        latency["fixed_median_ms"] / latency["original_median_ms"]
+    assert latency["pairs"] == 5 and latency["original_median_ms"] > 0 and latency["fixed_median_ms"] > 0
+    low, high = report["latency_ratio_ci"]
+    assert low <= report["latency_ratio"] == latency["ratio_fixed_over_original"] <= high
+    assert report["latency_significant"] is (not low <= 1.0 <= high)
+    # On the CPU the verdict is on CPU time (wall time on a shared machine measures the wait for a core);
+    # the wall-clock ratio is reported beside it.
+    assert latency["clock"] == "process CPU time" and latency["original_median_cpu_ms"] > 0
+    wall_low, wall_high = latency["wall_ratio_ci95"]
+    assert wall_low <= latency["wall_ratio"] <= wall_high
+    assert f"latency: {latency['verdict']}" in output
+
+
+def test_growth_is_reported_with_its_spread_from_enough_forwards() -> None:
+    # One length: after the first forward every one is a cache hit, so 120 forwards stay cheap.
+    report = _run(
+        "transformer_seed.py", "make_transformer_seed", {"dim": 16, "n_heads": 2}, seq_lens=(16,), iterations=120
     )
+    for name in ("original", "fixed"):
+        memory = report["variants"][name]["memory"]
+        assert memory["growth_measured"] and memory["measured_iterations"] == 120 - memory["warmup_iterations"] >= 100
+        assert memory["growth_note"].startswith(f"from {memory['measured_iterations']} forwards after")
+        for key in ("tracemalloc_bytes", "rss_bytes"):
+            growth = memory["growth_per_1000_iterations"][key]
+            assert growth["low"] <= growth["per_1000"] <= growth["high"]
+    table = render_text(report)
+    assert "Python heap growth / 1k forwards" in table and "    spread" in table and "too short" not in table
 
 
 def test_self_capture_is_a_cycle_that_only_the_gc_frees() -> None:
@@ -142,8 +184,8 @@ def test_tensor_capture_keeps_each_cached_table_alive() -> None:
 
 def test_late_binding_outputs_differ_from_the_mask_as_built(tmp_path: Path) -> None:
     args = ["verify", str(BLUEPRINTS / "seed_late_binding.py"), "--factory", "make_late_binding_seed"]
-    args += ["--kwargs", '{"dim": 32, "n_heads": 2, "cache_size": 2}', "--input-shape", "1,T,32"]
-    args += ["--seq-lens", ",".join(map(str, SMALL_LENS)), "--iterations", "3", "--latency-rounds", "1"]
+    args += ["--kwargs", '{"dim": 16, "n_heads": 2, "cache_size": 2}', "--input-shape", "1,T,16"]
+    args += ["--seq-lens", ",".join(map(str, SMALL_LENS)), "--iterations", "1", "--latency-rounds", "1"]
     args += ["-q", "--json", str(tmp_path / "report.json")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
@@ -160,8 +202,20 @@ def test_late_binding_outputs_differ_from_the_mask_as_built(tmp_path: Path) -> N
     assert any("no longer computes" in p for p in report["problems"])
 
 
-def test_package_with_registry_runs_each_variant_once() -> None:
-    report = _run("seedpkg/attention.py", "make_package_seed")
+def test_package_with_registry_runs_each_variant_once_through_the_python_api() -> None:
+    # The API as a user's script calls it, in a fresh interpreter: the caller never imports torch.
+    code = (
+        "import json, sys; from esper_lint.harness import verify; "
+        f"report = verify({str(BLUEPRINTS / 'seedpkg' / 'attention.py')!r}, factory='make_package_seed', "
+        "kwargs={'dim': 16, 'n_heads': 2, 'cache_size': 2}, input_shape='1,T,16', seq_lens=(16, 32, 48), "
+        "iterations=1, latency_rounds=1, device='cpu'); "
+        "print(json.dumps({'torch_imported': 'torch' in sys.modules, 'report': report.to_dict()}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["torch_imported"] is False
+    report = answer["report"]
     assert report["module"] == "seedpkg.attention"
     assert report["equivalent"] and report["fix"]["changed"]
     assert report["variants"]["fixed"]["retention"]["distinct_functions_created"] == 1
@@ -178,18 +232,83 @@ def test_a_fix_that_changes_behaviour_is_not_equivalent(monkeypatch: pytest.Monk
     assert not report["comparison"]["block_masks_equal"]
 
 
-def test_factory_errors_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(HarnessError, match=r"factory 'nope' not found.*make_transformer_seed"):
-        _run("transformer_seed.py", "nope")
+def test_errors_say_whose_they_are_in_one_line(tmp_path: Path) -> None:
     model = tmp_path / "broken_model.py"
-    model.write_text("def make():\n    raise ValueError('bad config')\n")
-    with pytest.raises(HarnessError, match=r"ValueError: bad config \(at .*broken_model.py:2\)"):
-        driver.run(VerifyOptions(path=model, factory="make", seq_lens=(16,), iterations=1, latency_rounds=1))
+    model.write_text("def make():\n    raise ValueError('bad config')\n\n\ndef make_number():\n    return 3\n")
+    options = VerifyOptions(path=model, factory="make", seq_lens=(16,), iterations=1, latency_rounds=1, device="cpu")
+    module_error = (
+        r"^original variant: ValueError: bad config \(at .*broken_model.py:2\) \(raised in the module under test\)$"
+    )
+    with pytest.raises(HarnessError, match=module_error):
+        driver.run(options)
+    # The harness's own checks are neither the module's error nor a harness fault, and read as English.
+    with pytest.raises(
+        HarnessError, match=r"^make_number\(\.\.\.\) returned an int; the factory must return an nn.Module"
+    ) as caught:
+        driver.run(VerifyOptions(**{**vars(options), "factory": "make_number"}))
+    assert "raised in" not in str(caught.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA; this one has it")
+def test_cuda_without_cuda_says_so_plainly() -> None:
+    with pytest.raises(HarnessError) as caught:
+        _run("transformer_seed.py", "make_transformer_seed", {"dim": 16, "n_heads": 2}, device="cuda")
+    why = "was built without CUDA support" if torch.version.cuda is None else "sees no CUDA device"
+    assert str(caught.value).startswith(f"--device cuda: torch {torch.__version__}") and why in str(caught.value)
+    assert "raised in" not in str(caught.value) and "variant" not in str(caught.value)
+
+
+def _cpp_compiler() -> str | None:
+    return next((c for c in ("g++", "clang++", "c++") if shutil.which(c)), None)
+
+
+def test_mask_reading_b_under_broadcast_batch_is_reported(tmp_path: Path) -> None:
+    """ESP007 at run time: eager attention is right, the BlockMask (batch 0's) is not, compiled output is off."""
+    if _cpp_compiler() is None:
+        pytest.skip("torch.compile on CPU (inductor) needs a C++ compiler (g++ or clang++); none is on PATH")
+    args = ["verify", str(BLUEPRINTS / "seed_batch_lengths.py"), "--factory", "make_batch_lengths_seed"]
+    # Batch 2, T=64: sample 1 keeps 32 tokens, so blocks that batch 0 marks full cover its padding.
+    args += ["--kwargs", '{"dim": 16, "n_heads": 2}', "--input-shape", "2,T,16", "--seq-lens", "64"]
+    args += ["--iterations", "1", "--latency-rounds", "1", "--compile", "-q", "--json", str(tmp_path / "r.json")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["masks_consistent"] is False and report["equivalent"] is True  # no fix: same code twice
+    for name in ("original", "fixed"):
+        eq = report["variants"][name]["equivalence"]
+        assert eq["broadcast_mask_calls"] == eq["checked_calls"] == eq["forwards"] > 0
+        assert eq["reference_mismatches"] == 0 and eq["stale_mask_mod_calls"] == 0  # eager is right
+        compiled = report["variants"][name]["compile"]
+        assert compiled["forwards_off_eager"] == 1 and compiled["max_abs_diff_vs_eager"] > 1e-3  # rounding: ~1e-6
+    assert any("B=None or H=None" in p and "ESP007" in p for p in report["problems"])
+    assert any("compiled forwards differ from the eager ones" in p for p in report["problems"])
+
+
+def test_the_batch_lengths_blueprint_is_fine_when_built_per_batch(tmp_path: Path) -> None:
+    """The same blueprint with B=<batch> is consistent: the check above is about B=None, not the mask."""
+    source = (BLUEPRINTS / "seed_batch_lengths.py").read_text().replace("B=None, H=None", "B=batch, H=None")
+    fixed = tmp_path / "per_batch.py"
+    fixed.write_text(source)
+    options = VerifyOptions(
+        path=fixed,
+        factory="make_batch_lengths_seed",
+        kwargs={"dim": 16, "n_heads": 2},
+        input_shape=(2, None, 16),
+        seq_lens=(64,),
+        iterations=1,
+        latency_rounds=1,
+        device="cpu",
+    )
+    report = driver.run(options)
+    assert report["masks_consistent"] is True, report["problems"]
+    assert report["variants"]["original"]["equivalence"]["broadcast_mask_calls"] == 0
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_seed_on_cuda() -> None:
-    report = _run("transformer_seed.py", "make_transformer_seed", {"dim": 32, "n_heads": 2}, device="cuda")
+    report = _run(
+        "transformer_seed.py", "make_transformer_seed", {"dim": 16, "n_heads": 2}, device="cuda", iterations=120
+    )
     assert report["device"].startswith("cuda") and report["equivalent"] and report["mask_mod_retained"]
     assert "cuda_allocated_bytes" in report["variants"]["original"]["memory"]["growth_per_1000_iterations"]

@@ -22,7 +22,7 @@ def run_verify(options: VerifyOptions, json_out: Path | None, plot_out: Path | N
     with contextlib.ExitStack() as stack:
 
         def on_phase(label: str, total: int) -> Any:
-            if quiet:
+            if quiet or not sys.stderr.isatty():  # a progress bar is for a person watching, not for a log
                 return None
             bar: Any = click.progressbar(length=total, label=label, file=sys.stderr)
             stack.enter_context(bar)

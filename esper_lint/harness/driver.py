@@ -1,8 +1,9 @@
 """Plan and drive a verify run: two worker processes (original, fixed), the same phases, one report.
 
 Each variant runs in its own subprocess so that import-time side effects (registries that refuse a
-second registration) cannot collide and each process's memory belongs to one variant only. Phases that
-measure time or memory run one worker at a time; latency alternates between the two workers.
+second registration) cannot collide and each process's memory belongs to one variant only. The parent
+never imports torch. Phases that count, compare or measure per-process memory run in both workers at
+once; latency is timed one forward at a time, in pairs that alternate which variant goes first.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from .options import INSTALL_HINT, HarnessError, VerifyOptions
-from .source import locate, read_sources
+from .source import check_factory, locate, read_sources
+from .stats import RatioEstimate, median_ratio
 
 VARIANTS = ("original", "fixed")
 ProgressCallback = Callable[[int], None]
@@ -66,8 +69,7 @@ class _WorkerProcess:
                     on_progress(message["progress"])
                 continue
             if "error" in message:
-                where = "the module under test" if message.get("user") else "the harness"
-                raise HarnessError(f"{self.variant} variant: {message['error']} (raised in {where})")
+                raise _worker_error(self.variant, message)
             result: dict[str, Any] = message["ok"]
             return result
 
@@ -82,7 +84,9 @@ class _WorkerProcess:
         detail = f": {tail[0].strip()}" if tail else ""
         return HarnessError(f"{self.variant} variant: the worker process stopped (exit code {code}){detail}")
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
         if self.proc.poll() is None:
             try:
                 self.send({"cmd": "exit"})
@@ -94,6 +98,29 @@ class _WorkerProcess:
             if stream is not None:
                 stream.close()
         self._log.close()
+
+
+class _PhaseClock:
+    """Wall-clock seconds per phase, so that a slow run says where its time went."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = round(now - self._last, 3)
+        self._last = now
+
+
+def _worker_error(variant: str, message: dict[str, Any]) -> HarnessError:
+    """Say whose error it is: a failed check on the run's inputs, the module under test, or the harness."""
+    origin, error = message.get("origin"), message["error"]
+    if origin == "check":
+        return HarnessError(error)
+    if origin == "module":
+        return HarnessError(f"{variant} variant: {error} (raised in the module under test)")
+    return HarnessError(f"{variant} variant: {error} (an error in esper-lint's harness, not in your module)")
 
 
 def check_torch() -> None:
@@ -110,14 +137,17 @@ def run(
     `on_phase(label, total)` is called before long phases and may return a callback that receives the
     number of steps done so far (used for the progress bar).
     """
-    check_torch()
     if not options.path.is_file():
         raise HarnessError(f"{options.path}: no such file")
     location = locate(options.path)
+    # Static checks first: a wrong file or factory name is reported before torch is even looked for.
+    check_factory(options.path, options.factory, location.is_package)
+    check_torch()
     sources = read_sources(options.path)
     with tempfile.TemporaryDirectory(prefix="esper-lint-verify-") as tmp:
         workdir = Path(tmp)
         workers: dict[str, _WorkerProcess] = {}
+        failed = True
         try:
             for variant in VARIANTS:
                 (workdir / variant).mkdir()
@@ -137,23 +167,43 @@ def run(
                         "options": options.to_json(),
                     }
                 )
-            # Both workers import torch and the module concurrently; everything timed runs one at a time.
+            # Both workers import torch and the module concurrently; only latency is timed one at a time.
+            clock = _PhaseClock()
             sections: dict[str, dict[str, Any]] = {v: {"setup": workers[v].receive()} for v in VARIANTS}
+            clock.lap("setup")
             for phase in ("equivalence", "retention"):
-                for variant in VARIANTS:
-                    sections[variant][phase] = workers[variant].call({"cmd": phase})
+                _in_both(workers, sections, phase, {"cmd": phase})
+                clock.lap(phase)
             _memory(options, workers, sections, on_phase)
-            latency = _latency(options, workers)
+            clock.lap("memory")
+            latency = _latency(options, workers, sections["original"]["setup"]["device"])
+            clock.lap("latency")
             if options.compile:
-                for variant in VARIANTS:
-                    sections[variant]["compile"] = workers[variant].call(
-                        {"cmd": "compile", "backend": options.compile_backend}
-                    )
-            comparison = _compare(workdir, options)
+                _in_both(workers, sections, "compile", {"cmd": "compile", "backend": options.compile_backend})
+                clock.lap("compile")
+            dirs = [str(workdir / v) for v in VARIANTS]
+            comparison = workers["original"].call({"cmd": "compare", "dirs": dirs, "compiled": options.compile})
+            clock.lap("compare")
+            comparison["phase_seconds"] = clock.laps
+            failed = False
         finally:
             for worker in workers.values():
-                worker.close()
+                worker.close(kill=failed)
     return _assemble(options, location.name, sources, sections, comparison, latency)
+
+
+def _in_both(
+    workers: dict[str, _WorkerProcess],
+    sections: dict[str, dict[str, Any]],
+    phase: str,
+    message: dict[str, Any],
+    progress: dict[str, ProgressCallback] | None = None,
+) -> None:
+    """The same command in both workers at once (for phases whose figures do not depend on timing)."""
+    for variant in VARIANTS:
+        workers[variant].send(message)
+    for variant in VARIANTS:
+        sections[variant][phase] = workers[variant].receive((progress or {}).get(variant))
 
 
 def _memory(
@@ -163,84 +213,61 @@ def _memory(
     on_phase: Callable[[str, int], ProgressCallback | None] | None,
 ) -> None:
     callback = on_phase("long-running inference", 2 * options.iterations) if on_phase else None
-    for offset, variant in enumerate(VARIANTS):
+    done = dict.fromkeys(VARIANTS, 0)
 
-        def step(done: int, base: int = offset * options.iterations) -> None:
+    def stepper(variant: str) -> ProgressCallback:
+        def step(count: int) -> None:
+            done[variant] = count
             if callback is not None:
-                callback(base + done)
+                callback(sum(done.values()))
 
-        sections[variant]["memory"] = workers[variant].call({"cmd": "memory"}, step)
+        return step
+
+    _in_both(workers, sections, "memory", {"cmd": "memory"}, {v: stepper(v) for v in VARIANTS})
 
 
-def _latency(options: VerifyOptions, workers: dict[str, _WorkerProcess]) -> dict[str, Any]:
-    """Rounds of forwards, alternating which variant goes first, so drift hits both equally."""
-    count = len(options.seq_lens)
-    seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
+def _latency(options: VerifyOptions, workers: dict[str, _WorkerProcess], device: str) -> dict[str, Any]:
+    """Timed pairs: one forward of each variant at the same length, back to back, alternating who goes first.
+
+    On the CPU the verdict uses each forward's process CPU time: on a shared machine wall time mostly
+    measures how long the process waited for a core, which no pairing cancels. On CUDA it uses wall time
+    (CPU time there is the host waiting for the device).
+    """
+    clocks = ("seconds", "cpu_seconds")
+    seconds: dict[str, dict[str, list[float]]] = {v: {c: [] for c in clocks} for v in VARIANTS}
     for round_ in range(options.latency_rounds):
-        order = VARIANTS if round_ % 2 == 0 else VARIANTS[::-1]
-        for variant in order:
-            reply = workers[variant].call({"cmd": "latency", "count": count, "start": round_ * count})
-            seconds[variant].extend(reply["seconds"])
-    medians = {v: statistics.median(seconds[v]) * 1000 if seconds[v] else None for v in VARIANTS}
-    original, fixed = medians["original"], medians["fixed"]
+        seq_len = options.seq_lens[round_ % len(options.seq_lens)]
+        for variant in VARIANTS if round_ % 2 == 0 else VARIANTS[::-1]:
+            reply = workers[variant].call({"cmd": "latency", "seq_len": seq_len})
+            for clock in clocks:
+                seconds[variant][clock].append(reply[clock])
+    clock = "cpu_seconds" if device == "cpu" else "seconds"
+    estimates = {c: _ratio_estimate(seconds["original"][c], seconds["fixed"][c], options.seed) for c in clocks}
+    estimate = estimates[clock]
+    wall = {v: seconds[v]["seconds"] for v in VARIANTS}
+    wall_estimate = estimates["seconds"]
     return {
-        "forwards_per_variant": len(seconds["original"]),
-        "rounds": options.latency_rounds,
-        "original_median_ms": original,
-        "fixed_median_ms": fixed,
-        "ratio_fixed_over_original": fixed / original if original and fixed is not None else None,
+        "clock": "process CPU time" if clock == "cpu_seconds" else "wall clock",
+        "wall_ratio": wall_estimate.ratio if wall_estimate else None,
+        "wall_ratio_ci95": [wall_estimate.low, wall_estimate.high] if wall_estimate else None,
+        "pairs": options.latency_rounds,
+        "original_median_ms": statistics.median(wall["original"]) * 1000,
+        "fixed_median_ms": statistics.median(wall["fixed"]) * 1000,
         # The fastest forward is the least disturbed by other load on a shared machine.
-        "original_min_ms": min(seconds["original"]) * 1000 if seconds["original"] else None,
-        "fixed_min_ms": min(seconds["fixed"]) * 1000 if seconds["fixed"] else None,
+        "original_min_ms": min(wall["original"]) * 1000,
+        "fixed_min_ms": min(wall["fixed"]) * 1000,
+        "original_median_cpu_ms": statistics.median(seconds["original"]["cpu_seconds"]) * 1000,
+        "fixed_median_cpu_ms": statistics.median(seconds["fixed"]["cpu_seconds"]) * 1000,
+        "ratio_fixed_over_original": estimate.ratio if estimate else None,
+        "ratio_ci95": [estimate.low, estimate.high] if estimate else None,
+        "significant": estimate.significant if estimate else False,
+        "verdict": estimate.verdict() if estimate else "not measured",
     }
 
 
-def _compare(workdir: Path, options: VerifyOptions) -> dict[str, Any]:
-    import torch
-
-    runs = {v: torch.load(workdir / v / "equivalence.pt", weights_only=True) for v in VARIANTS}
-    a, b = runs["original"], runs["fixed"]
-    result: dict[str, Any] = {"forwards": len(a["outputs"])}
-    result.update(_compare_outputs(a["outputs"], b["outputs"]))
-    masks_a, masks_b = a["block_masks"], b["block_masks"]
-    result["block_masks_built"] = {"original": len(masks_a), "fixed": len(masks_b)}
-    differing = [i for i, (x, y) in enumerate(zip(masks_a, masks_b, strict=False)) if not _masks_equal(x, y)]
-    result["block_masks_equal"] = len(masks_a) == len(masks_b) and not differing
-    result["block_masks_differing"] = differing
-    if options.compile:
-        compiled = {v: torch.load(workdir / v / "compile.pt", weights_only=True) for v in VARIANTS}
-        result["compiled"] = _compare_outputs(compiled["original"]["outputs"], compiled["fixed"]["outputs"])
-    return result
-
-
-def _compare_outputs(a: list[Any], b: list[Any]) -> dict[str, Any]:
-    if len(a) != len(b):
-        return {"bit_identical": False, "max_abs_diff": None, "shape_mismatch": True}
-    identical = True
-    max_diff = 0.0
-    for x, y in zip(a, b, strict=True):
-        if x.shape != y.shape or x.dtype != y.dtype:
-            return {"bit_identical": False, "max_abs_diff": None, "shape_mismatch": True}
-        if not x.equal(y):
-            identical = False
-            diff = (x.double() - y.double()).abs().max().item() if x.numel() else 0.0
-            max_diff = max(max_diff, diff if diff == diff else float("inf"))  # NaN counts as a difference
-    return {"bit_identical": identical, "max_abs_diff": max_diff, "shape_mismatch": False}
-
-
-def _masks_equal(x: dict[str, Any], y: dict[str, Any]) -> bool:
-    if x["seq_lengths"] != y["seq_lengths"] or x["block_size"] != y["block_size"]:
-        return False
-    for name, value in x.items():
-        other = y.get(name)
-        if name in ("seq_lengths", "block_size"):
-            continue
-        if value is None or other is None:
-            if value is not other:
-                return False
-        elif not value.equal(other):
-            return False
-    return True
+def _ratio_estimate(original: list[float], fixed: list[float], seed: int) -> RatioEstimate | None:
+    ratios = [f / o for o, f in zip(original, fixed, strict=True) if o > 0]
+    return median_ratio(ratios, seed=seed) if ratios else None
 
 
 def _assemble(
@@ -279,6 +306,23 @@ def _assemble(
                 f"{eq['stale_mask_mod_calls']} used a mask_mod that no longer computes its BlockMask's mask "
                 "(a closure over a variable that changed later, e.g. a loop variable)"
             )
+        if eq["broadcast_mask_calls"]:
+            inconsistent.append(variant)
+            problems.append(
+                f"{variant}: {eq['broadcast_mask_calls']} of {eq['checked_calls']} flex_attention calls use a "
+                "BlockMask built with B=None or H=None (computed for batch 0 / head 0, then broadcast) whose "
+                "mask_mod gives a different mask for other batches or heads: eager outputs are still right, "
+                "compiled kernels skip the blocks batch 0 marks full (ESP007); pass B=<batch size> / H=<heads>"
+            )
+        if sections[variant].get("compile", {}).get("forwards_off_eager"):
+            compiled_section = sections[variant]["compile"]
+            inconsistent.append(variant)
+            problems.append(
+                f"{variant}: {compiled_section['forwards_off_eager']} compiled forwards differ from the eager ones "
+                f"(max abs diff {compiled_section['max_abs_diff_vs_eager']:.3g}), which match attention under each "
+                "mask as built: the compiled kernel did not compute the mask its BlockMask was built from (e.g. a "
+                "mask that reads `b` or `h` while the BlockMask was built with B=None or H=None)"
+            )
     original_retention = sections["original"]["retention"]
     return {
         "equivalent": equivalent,
@@ -286,7 +330,10 @@ def _assemble(
         "mask_mod_retained": bool(
             original_retention["mask_mod_is_function_passed"] and original_retention["function_alive_while_cached"]
         ),
-        "masks_consistent": not inconsistent,
+        "masks_consistent": not inconsistent,  # every mask computed what it was built from, eager and compiled
+        "latency_ratio": latency["ratio_fixed_over_original"],
+        "latency_ratio_ci": latency["ratio_ci95"],
+        "latency_significant": latency["significant"],
         "device": setup["original"]["device"],
         "device_name": setup["original"]["device_name"],
         "torch_version": setup["original"]["torch_version"],
@@ -303,5 +350,6 @@ def _assemble(
         "comparison": comparison,
         "latency": latency,
         "problems": problems,
+        "phase_seconds": comparison.pop("phase_seconds"),
         "variants": sections,
     }

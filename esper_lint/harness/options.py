@@ -10,6 +10,13 @@ from typing import Any
 INSTALL_HINT = "pip install 'esper-lint[harness]'"
 _EXAMPLE = '{"dim": 64}'
 DEFAULT_SEQ_LENS: tuple[int, ...] = (16, 32, 48, 64, 80, 96, 112, 128, 144, 160)
+# Defaults sized so that a CPU run answers the ticket's questions (retention, functions created per miss,
+# equivalence, memory growth) in under a minute on a 2-core machine: 120 forwards leave the 100 after
+# warm-up that a growth rate needs with the 10 default lengths.
+DEFAULT_ITERATIONS = 120
+DEFAULT_LATENCY_ROUNDS = 16  # timed pairs (one forward per variant each), the unit of the bootstrap
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 class HarnessError(Exception):
@@ -23,14 +30,27 @@ class VerifyOptions:
     kwargs: dict[str, Any] = field(default_factory=dict)
     input_shape: tuple[int | None, ...] = (2, None, 64)  # None marks `T`, the sequence length
     seq_lens: tuple[int, ...] = DEFAULT_SEQ_LENS
-    iterations: int = 200
+    iterations: int = DEFAULT_ITERATIONS
     device: str = "auto"
     compile: bool = False
     compile_backend: str = "inductor"
-    latency_rounds: int = 5
+    latency_rounds: int = DEFAULT_LATENCY_ROUNDS
     seed: int = 0
     dtype: str = "float32"
     atol: float = 0.0  # outputs must be bit-identical unless a tolerance is given
+
+    def __post_init__(self) -> None:
+        """The CLI's option types enforce these; the Python API (`verify(...)`) relies on this check."""
+        if self.device not in DEVICES:
+            raise HarnessError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        if self.dtype not in DTYPES:
+            raise HarnessError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        for name in ("iterations", "latency_rounds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise HarnessError(f"{name} must be a positive integer, not {value!r}")
+        if not self.seq_lens or not (self.atol >= 0):
+            raise HarnessError("seq_lens must name at least one length and atol must be 0 or more")
 
     def shape_for(self, seq_len: int) -> list[int]:
         return [seq_len if dim is None else dim for dim in self.input_shape]
@@ -89,3 +109,18 @@ def parse_seq_lens(text: str) -> tuple[int, ...]:
             raise HarnessError(f"--seq-lens {text!r}: {part!r} is not a positive integer (e.g. 16,32,64)")
         lens.append(int(part))
     return tuple(lens)
+
+
+def no_cuda_reason(torch_version: str, cuda_build: str | None) -> str:
+    """Why `--device cuda` cannot run: a CPU-only torch build, or no device visible."""
+    if cuda_build is None:
+        return f"torch {torch_version} was built without CUDA support"
+    return f"torch {torch_version} (CUDA {cuda_build}) sees no CUDA device"
+
+
+def type_phrase(value: Any) -> str:
+    """`None`, `an int`, `a list`: what a value is, in a sentence."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"

@@ -73,6 +73,7 @@ def render_text(report: dict[str, Any]) -> str:
     row("  outputs off the built mask", lambda s: s["equivalence"]["reference_mismatches"])
     row("  max diff vs built mask", lambda s: f"{s['equivalence']['reference_max_abs_diff']:.3g}")
     row("  calls with a stale mask_mod", lambda s: s["equivalence"]["stale_mask_mod_calls"])
+    row("  calls whose mask varies over B/H=None", lambda s: s["equivalence"]["broadcast_mask_calls"])
     section("Retention")
     row("  BlockMask.mask_mod is the function", lambda s: _yes(s["retention"]["mask_mod_is_function_passed"]))
     row("  function alive while cached", lambda s: _yes(s["retention"]["function_alive_while_cached"]))
@@ -88,29 +89,41 @@ def render_text(report: dict[str, Any]) -> str:
     section(f"Long-running inference ({v['original']['memory']['iterations']} forwards)")
     row("  BlockMasks built", lambda s: s["memory"]["block_mask_builds"])
     row("  mask functions created", lambda s: s["memory"]["distinct_functions_created"])
-    for key, label in (
-        ("tracemalloc_bytes", "Python heap growth / 1k iters"),
-        ("rss_bytes", "RSS growth / 1k iters"),
-        ("cuda_allocated_bytes", "CUDA allocated growth / 1k"),
-        ("cuda_reserved_bytes", "CUDA reserved growth / 1k"),
-    ):
-        if key in v["original"]["memory"]["samples"][0]:
-            row(f"  {label}", lambda s, k=key: _bytes(s["memory"]["growth_per_1000_iterations"].get(k)))
+    if all(v[name]["memory"]["growth_measured"] for name in VARIANTS):
+        for key, label in (
+            ("tracemalloc_bytes", "Python heap growth / 1k forwards"),
+            ("rss_bytes", "RSS growth / 1k forwards"),
+            ("cuda_allocated_bytes", "CUDA allocated growth / 1k"),
+            ("cuda_reserved_bytes", "CUDA reserved growth / 1k"),
+        ):
+            if key in v["original"]["memory"]["samples"][0]:
+                row(f"  {label}", lambda s, k=key: _growth(s["memory"]["growth_per_1000_iterations"].get(k)))
+                row("    spread", lambda s, k=key: _range(s["memory"]["growth_per_1000_iterations"][k]))
+    else:
+        rows.append(("  memory growth", "too short to tell", ""))
     latency = report["latency"]
     rows.append(
         (
-            "  forward latency, median",
+            f"  forward latency, median of {latency['pairs']}",
             f"{latency['original_median_ms']:.3f} ms",
             f"{latency['fixed_median_ms']:.3f} ms",
         )
     )
+    rows.append(
+        (
+            "  forward CPU time, median",
+            f"{latency['original_median_cpu_ms']:.3f} ms",
+            f"{latency['fixed_median_cpu_ms']:.3f} ms",
+        )
+    )
     ratio = latency["ratio_fixed_over_original"]
-    rows.append(("  latency ratio fixed/original", "", "n/a" if ratio is None else f"{ratio:.3f}"))
+    rows.append((f"  ratio fixed/original ({latency['clock']})", "", "n/a" if ratio is None else f"{ratio:.3f}"))
     if "compile" in v["original"]:
         section(f"torch.compile (backend {v['original']['compile']['backend']})")
         row("  frames compiled", lambda s: s["compile"]["frames_compiled"])
         row("  recompiles after first pass", lambda s: s["compile"]["recompiles_after_first_pass"])
         row("  graph breaks", lambda s: s["compile"]["graph_breaks"])
+        row("  forwards off the eager outputs", lambda s: s["compile"]["forwards_off_eager"])
         compiled = comparison["compiled"]
         rows.append(("  compiled max abs diff", _diff(compiled["max_abs_diff"], compiled["bit_identical"]), ""))
 
@@ -118,11 +131,26 @@ def render_text(report: dict[str, Any]) -> str:
     add(f"{'':<{widths[0]}}  {'original':>{widths[1]}}  {'fixed':>{widths[2]}}")
     for label, a, b in rows:
         add(f"{label:<{widths[0]}}  {a:>{widths[1]}}  {b:>{widths[2]}}".rstrip())
+    add("")
+    add(f"latency: {latency['verdict']} (median ratio of {latency['pairs']} timed pairs, {latency['clock']})")
+    memory_note = v["original"]["memory"]["growth_note"]
+    add(f"memory growth: {memory_note}")
     if report["problems"]:
         add("")
         for problem in report["problems"]:
             add(f"problem: {problem}")
     return "\n".join(lines) + "\n"
+
+
+def _growth(value: dict[str, float] | None) -> str:
+    if value is None:
+        return "n/a"
+    unclear = value["low"] <= 0 <= value["high"]  # the spread reaches zero: no growth shown
+    return f"{_bytes(value['per_1000'])}{' (unclear)' if unclear else ''}"
+
+
+def _range(value: dict[str, float] | None) -> str:
+    return "n/a" if value is None else f"{_bytes(value['low'])} .. {_bytes(value['high'])}"
 
 
 def _captures(captures: list[dict[str, Any]]) -> str:

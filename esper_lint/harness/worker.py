@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import flex_attention as fa
 
+from esper_lint.harness.options import no_cuda_reason, type_phrase
+
 _BLOCK_MASK_FIELDS = (
     "kv_num_blocks",
     "kv_indices",
@@ -52,8 +54,11 @@ _MAX_DENSE_ELEMENTS = 64 * 1024 * 1024
 _TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10, torch.float16: 1e-2, torch.bfloat16: 3e-2}
 
 
-class UserCodeError(Exception):
-    """The module under test failed (import, factory, forward): reported with its location."""
+class CheckError(Exception):
+    """A check the harness makes on what it was given failed (device, factory, what the module returns).
+
+    Reported as its message alone: neither the module's exception nor a fault of the harness.
+    """
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,6 +91,7 @@ class Recorder:
         self.checked_calls = 0
         self.unchecked_reasons: dict[str, int] = {}
         self.stale_calls = 0
+        self.broadcast_calls = 0  # BlockMask built for batch 0 / head 0 while the mask differs across b or h
         self.reference_max_abs_diff = 0.0
         self.reference_mismatches = 0
 
@@ -161,22 +167,32 @@ class Recorder:
         if entry is None or built is not block_mask:
             return self._unchecked("BlockMask not built by create_block_mask")
         _, dense, (batch, heads, q_len, kv_len, device) = entry
-        if dense is None:
+        # B/H of None or 1 build the mask for batch 0 / head 0 and broadcast it; the call's own sizes are
+        # where the mask function is meant to hold.
+        call_batch = q.shape[0] if batch in (None, 1) else batch
+        call_heads = q.shape[1] if heads in (None, 1) else heads
+        if dense is None or call_batch * call_heads * q_len * kv_len > _MAX_DENSE_ELEMENTS:
             return self._unchecked("mask too large to materialise")
         self.checked_calls += 1
         # Stale: the function the BlockMask keeps no longer computes the mask its block structure encodes.
         now = fa.create_mask(built.mask_mod, batch, heads, q_len, kv_len, device=device)
-        if not torch.equal(now, dense):
-            self.stale_calls += 1
+        stale = not torch.equal(now, dense)
+        self.stale_calls += stale
+        reference_mask = dense
+        if not stale and (call_batch, call_heads) != (dense.shape[0], dense.shape[1]):
+            # The mask at every batch and head: what eager attention applies (element by element) and what
+            # the BlockMask's broadcast block structure must agree with for compiled kernels to apply it too.
+            reference_mask = fa.create_mask(built.mask_mod, call_batch, call_heads, q_len, kv_len, device=device)
+            self.broadcast_calls += not torch.equal(reference_mask, dense.expand_as(reference_mask))
         out_t = out[0] if isinstance(out, tuple) else out
         with torch.no_grad():
             reference = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=dense, scale=a.get("scale"), enable_gqa=bool(a.get("enable_gqa", False))
+                q, k, v, attn_mask=reference_mask, scale=a.get("scale"), enable_gqa=bool(a.get("enable_gqa", False))
             )
-            reference = torch.where(dense.any(dim=-1, keepdim=True), reference, torch.zeros_like(reference))
-            diff = (out_t.float() - reference.float()).abs().max().item() if out_t.numel() else 0.0
+            reference = torch.where(reference_mask.any(dim=-1, keepdim=True), reference, torch.zeros_like(reference))
+        diff, off = _off_by(out_t, reference)
         self.reference_max_abs_diff = max(self.reference_max_abs_diff, diff)
-        if diff > _TOLERANCE.get(out_t.dtype, 1e-4) * max(1.0, reference.abs().max().item()):
+        if off:
             self.reference_mismatches += 1
 
 
@@ -253,10 +269,10 @@ def resolve_factory(module: types.ModuleType, name: str) -> Any:
                 if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == module.__name__
             )
             hint = f" (callables defined there: {', '.join(candidates)})" if candidates else ""
-            raise UserCodeError(f"factory {name!r} not found in {module.__name__}{hint}; pass --factory NAME")
+            raise CheckError(f"factory {name!r} not found in {module.__name__}{hint}; pass --factory NAME")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise UserCodeError(f"{name!r} is a {type(obj).__name__}, not a factory function or nn.Module class")
+        raise CheckError(f"{name!r} is {type_phrase(obj)}, not a factory function or nn.Module class")
     return obj
 
 
@@ -294,8 +310,12 @@ class Worker:
         if requested == "auto":
             requested = "cuda" if torch.cuda.is_available() else "cpu"
         if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise UserCodeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
+            why = no_cuda_reason(torch.__version__, torch.version.cuda)
+            raise CheckError(f"--device cuda: {why}; use --device cpu (or auto)")
         self.device = torch.device(requested)
+        # Two workers run at once for most phases: half the cores each, so that their intra-op threads
+        # do not spin against each other (the same count in both keeps the outputs comparable).
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
         self.dtype = getattr(torch, self.opts["dtype"])
         self.recorder = Recorder(fa.create_block_mask, fa.flex_attention)
         self._warm_up()
@@ -304,7 +324,7 @@ class Worker:
             self.module = import_variant(setup)
         except SyntaxError as exc:
             variant = setup["variant"]
-            raise UserCodeError(f"the {variant} source does not compile: {exc.msg} (line {exc.lineno})") from None
+            raise CheckError(f"the {variant} source does not compile: {exc.msg} (line {exc.lineno})") from None
         self.factory = resolve_factory(self.module, self.opts["factory"])
         self.out_dir = Path(setup["out_dir"])
 
@@ -329,8 +349,8 @@ class Worker:
         if isinstance(result, type):
             result = result()
         if not isinstance(result, nn.Module):
-            raise UserCodeError(
-                f"{self.opts['factory']}(...) gave a {type(result).__name__}; the factory must return an nn.Module "
+            raise CheckError(
+                f"{self.opts['factory']}(...) returned {type_phrase(result)}; the factory must return an nn.Module "
                 "instance or class (or be the class itself)"
             )
         return result.to(device=self.device, dtype=self.dtype).eval()
@@ -352,7 +372,7 @@ class Worker:
     def _output(result: Any) -> torch.Tensor:
         out = result[0] if isinstance(result, (tuple, list)) else result
         if not isinstance(out, torch.Tensor):
-            raise UserCodeError(f"forward returned a {type(out).__name__}; the harness compares tensor outputs")
+            raise CheckError(f"forward returned {type_phrase(out)}; the harness compares tensor outputs")
         return out.detach().cpu()
 
     # phases --------------------------------------------------------------------------------------
@@ -392,6 +412,7 @@ class Worker:
             "checked_calls": rec.checked_calls,
             "unchecked_calls": dict(rec.unchecked_reasons),
             "stale_mask_mod_calls": rec.stale_calls,
+            "broadcast_mask_calls": rec.broadcast_calls,
             "reference_mismatches": rec.reference_mismatches,
             "reference_max_abs_diff": rec.reference_max_abs_diff,
         }
@@ -411,7 +432,7 @@ class Worker:
             with torch.no_grad():
                 model(self.make_input(seq_lens[0]))
                 if rec.first is None:
-                    raise UserCodeError("forward built no BlockMask through create_block_mask; nothing to measure")
+                    raise CheckError("forward built no BlockMask through create_block_mask; nothing to measure")
                 bm_ref, fn_ref = rec.first
                 block_mask = bm_ref()
                 result["block_mask_cached"] = block_mask is not None
@@ -503,31 +524,44 @@ class Worker:
                         self.progress(i, iterations)
         finally:
             tracemalloc.stop()
-        warmup = min(iterations // 2, max(2 * len(seq_lens), iterations // 10))
-        growth = {key: _growth_per_1000(samples, key, warmup) for key in samples[0] if key.endswith("_bytes")}
+        warmup = _warmup_iterations(iterations, len(seq_lens))
+        measured = iterations - warmup
+        growth: dict[str, Any] = {}
+        if measured >= MIN_GROWTH_ITERATIONS:
+            keys = [key for key in samples[0] if key.endswith("_bytes")]
+            growth = {key: _growth_per_1000(samples, key, warmup) for key in keys}
+            note = (
+                f"from {measured} forwards after {warmup} warm-up forwards; spread: the overall rate and "
+                f"{GROWTH_SEGMENTS} segments' rates (a spread that reaches 0 shows no growth: 'unclear')"
+            )
+        else:
+            needed = next(n for n in range(iterations, 100 * MIN_GROWTH_ITERATIONS) if _measured(n, len(seq_lens)))
+            note = (
+                f"too short to tell: {measured} forwards after warm-up, a growth rate needs at least "
+                f"{MIN_GROWTH_ITERATIONS} (--iterations {needed} or more)"
+            )
         return {
             "iterations": iterations,
             "warmup_iterations": warmup,
+            "measured_iterations": measured,
             "block_mask_builds": rec.builds,
             "distinct_functions_created": rec.distinct_functions,
             "functions_alive": sum(1 for r in rec.live_functions if r() is not None),
+            "growth_measured": bool(growth),
+            "growth_note": note,
             "growth_per_1000_iterations": growth,
             "samples": samples,
         }
 
-    def latency(self, count: int, start: int) -> dict[str, Any]:
-        """`count` timed forwards on the long-run module, continuing its walk through the lengths."""
-        seq_lens = self.opts["seq_lens"]
-        times = []
+    def latency(self, seq_len: int) -> dict[str, Any]:
+        """One timed forward of the long-run module: the parent pairs it with the other variant's."""
+        x = self.make_input(seq_len)
         with torch.no_grad():
-            for i in range(start, start + count):
-                x = self.make_input(seq_lens[i % len(seq_lens)])
-                self.sync()
-                begin = time.perf_counter()
-                self.model(x)
-                self.sync()
-                times.append(time.perf_counter() - begin)
-        return {"seconds": times}
+            self.sync()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
+            self.model(x)
+            self.sync()
+            return {"seconds": time.perf_counter() - begin, "cpu_seconds": time.process_time() - begin_cpu}
 
     def compile(self, backend: str) -> dict[str, Any]:
         import torch._dynamo
@@ -547,8 +581,14 @@ class Worker:
                 for seq_len in seq_lens:
                     compiled(self.make_input(seq_len))
         torch.save({"outputs": outputs}, self.out_dir / "compile.pt")
+        # Eager outputs were checked call by call against attention under each mask as built, so compiled
+        # outputs off the eager ones are off that mask too (e.g. a mask reading `b` under B=None, ESP007).
+        eager = torch.load(self.out_dir / "equivalence.pt", weights_only=True)["outputs"][: len(outputs)]
+        off_eager = [_off_by(c, e) for c, e in zip(outputs, eager, strict=True)]
         breaks = counters["graph_break"]
         return {
+            "max_abs_diff_vs_eager": max((d for d, _ in off_eager), default=0.0),
+            "forwards_off_eager": sum(1 for _, off in off_eager if off),
             "backend": backend,
             "frames_compiled": counters["frames"]["total"],
             "frames_compiled_first_pass": first_pass,
@@ -557,6 +597,66 @@ class Worker:
             "graph_breaks": sum(breaks.values()),
             "graph_break_reasons": {reason.splitlines()[0]: n for reason, n in breaks.items()},
         }
+
+
+# --------------------------------------------------------------------------------------------------
+# Comparing the two variants' saved outputs and BlockMasks (run in the original's worker)
+# --------------------------------------------------------------------------------------------------
+
+
+def compare(dirs: list[Path], compiled: bool) -> dict[str, Any]:
+    runs = [torch.load(d / "equivalence.pt", weights_only=True) for d in dirs]
+    a, b = runs
+    result: dict[str, Any] = {"forwards": len(a["outputs"])}
+    result.update(_compare_outputs(a["outputs"], b["outputs"]))
+    masks_a, masks_b = a["block_masks"], b["block_masks"]
+    result["block_masks_built"] = {"original": len(masks_a), "fixed": len(masks_b)}
+    differing = [i for i, (x, y) in enumerate(zip(masks_a, masks_b, strict=False)) if not _masks_equal(x, y)]
+    result["block_masks_equal"] = len(masks_a) == len(masks_b) and not differing
+    result["block_masks_differing"] = differing
+    if compiled:
+        outputs = [torch.load(d / "compile.pt", weights_only=True)["outputs"] for d in dirs]
+        result["compiled"] = _compare_outputs(*outputs)
+    return result
+
+
+def _compare_outputs(a: list[Any], b: list[Any]) -> dict[str, Any]:
+    if len(a) != len(b):
+        return {"bit_identical": False, "max_abs_diff": None, "shape_mismatch": True}
+    identical = True
+    max_diff = 0.0
+    for x, y in zip(a, b, strict=True):
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return {"bit_identical": False, "max_abs_diff": None, "shape_mismatch": True}
+        if not x.equal(y):
+            identical = False
+            diff = (x.double() - y.double()).abs().max().item() if x.numel() else 0.0
+            max_diff = max(max_diff, diff if diff == diff else float("inf"))  # NaN counts as a difference
+    return {"bit_identical": identical, "max_abs_diff": max_diff, "shape_mismatch": False}
+
+
+def _masks_equal(x: dict[str, Any], y: dict[str, Any]) -> bool:
+    if x["seq_lengths"] != y["seq_lengths"] or x["block_size"] != y["block_size"]:
+        return False
+    for name, value in x.items():
+        other = y.get(name)
+        if name in ("seq_lengths", "block_size"):
+            continue
+        if value is None or other is None:
+            if value is not other:
+                return False
+        elif not value.equal(other):
+            return False
+    return True
+
+
+def _off_by(out: torch.Tensor, reference: torch.Tensor) -> tuple[float, bool]:
+    """The largest difference, and whether it exceeds the dtype's tolerance at the reference's scale."""
+    if out.shape != reference.shape or not out.numel():
+        return (float("inf"), True) if out.shape != reference.shape else (0.0, False)
+    diff = (out.float() - reference.float()).abs().max().item()
+    limit = _TOLERANCE.get(reference.dtype, 1e-4) * max(1.0, reference.abs().max().item())
+    return diff, not diff <= limit  # NaN counts as off
 
 
 def _cpu_name() -> str:
@@ -625,12 +725,37 @@ def _captured_tensor_bytes(functions: list[Any]) -> int:
     return sum(tensors.values())
 
 
-def _growth_per_1000(samples: list[dict[str, Any]], key: str, warmup: int) -> float | None:
-    points = [(s["iteration"], s[key]) for s in samples if s["iteration"] > warmup and s.get(key) is not None]
-    if len(points) < 2 or len({x for x, _ in points}) < 2:
+# A growth rate from a few dozen forwards is allocator noise (one run read 39.8 MiB per 1k forwards for one
+# variant and 0 B for the identical other): below this many forwards after warm-up none is reported.
+MIN_GROWTH_ITERATIONS = 100
+GROWTH_SEGMENTS = 4  # the spread: the same rate fitted on consecutive quarters of the measured window
+
+
+def _warmup_iterations(iterations: int, lengths: int) -> int:
+    return min(iterations // 2, max(2 * lengths, iterations // 10))
+
+
+def _measured(iterations: int, lengths: int) -> bool:
+    return iterations - _warmup_iterations(iterations, lengths) >= MIN_GROWTH_ITERATIONS
+
+
+def _slope_per_1000(points: list[tuple[int, int]]) -> float | None:
+    if len({x for x, _ in points}) < 2:
         return None
-    slope = statistics.linear_regression([float(x) for x, _ in points], [float(y) for _, y in points]).slope
-    return slope * 1000
+    return 1000 * statistics.linear_regression([float(x) for x, _ in points], [float(y) for _, y in points]).slope
+
+
+def _growth_per_1000(samples: list[dict[str, Any]], key: str, warmup: int) -> dict[str, float] | None:
+    """Least-squares growth per 1,000 forwards after warm-up, and the spread: the lowest and highest of that
+    rate and the same rate fitted on each segment (a step between two segments shows in none of them)."""
+    points = [(s["iteration"], s[key]) for s in samples if s["iteration"] > warmup and s.get(key) is not None]
+    overall = _slope_per_1000(points)
+    if overall is None:
+        return None
+    size = max(2, len(points) // GROWTH_SEGMENTS)
+    segments = [_slope_per_1000(points[i : i + size]) for i in range(0, len(points) - size + 1, size)]
+    rates = [overall, *(r for r in segments if r is not None)]
+    return {"per_1000": overall, "low": min(rates), "high": max(rates)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -650,13 +775,15 @@ def _user_frames(exc: BaseException, root: str | None) -> list[traceback.FrameSu
     ]
 
 
-def _describe(exc: BaseException, root: str | None) -> str:
-    """One line: the exception, and where in the user's code it was raised."""
-    message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserCodeError) else str(exc)
+def _describe(exc: BaseException, root: str | None) -> dict[str, str]:
+    """One line and whose error it is: a failed check ("check"), the user's code ("module"), or ours."""
+    if isinstance(exc, CheckError):
+        return {"error": str(exc), "origin": "check"}
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
     frames = _user_frames(exc, root)
-    if frames and not isinstance(exc, UserCodeError):
-        message += f" (at {frames[-1].filename}:{frames[-1].lineno})"
-    return message
+    if frames:
+        return {"error": f"{message} (at {frames[-1].filename}:{frames[-1].lineno})", "origin": "module"}
+    return {"error": message, "origin": "harness"}
 
 
 def main() -> None:
@@ -684,16 +811,17 @@ def main() -> None:
             elif command == "memory":
                 reply = worker.memory()
             elif command == "latency":
-                reply = worker.latency(message["count"], message["start"])
+                reply = worker.latency(message["seq_len"])
+            elif command == "compare":
+                reply = compare([Path(d) for d in message["dirs"]], message["compiled"])
             elif command == "compile":
                 reply = worker.compile(message["backend"])
             else:
                 raise RuntimeError(f"unknown command {command!r}")
             proto.write(json.dumps({"ok": reply}) + "\n")
         except Exception as exc:
-            user = isinstance(exc, UserCodeError) or bool(_user_frames(exc, root))
             traceback.print_exc()  # full detail in the worker's log
-            proto.write(json.dumps({"error": _describe(exc, root), "user": user}) + "\n")
+            proto.write(json.dumps(_describe(exc, root)) + "\n")
         proto.flush()
 
 
