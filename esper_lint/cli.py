@@ -293,6 +293,8 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     from .engine import SourceError, check_decodable, lint_source
     from .fix.writer import WriteRefused, write_atomic
     from .noqa import add_noqa as insert_noqa
+    from .notebook import NotebookError, is_notebook
+    from .notebook import add_noqa as notebook_add_noqa
     from .runner import read_source, run
 
     result = run(paths, config, use_cache=not opts["no_cache"])
@@ -308,16 +310,24 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
         path = file_result.path
         try:
             source = read_source(path)
-            text = check_decodable(source, path)
-            # The lines come from these very bytes (the file may have changed since the run read it).
-            by_line: dict[int, set[str]] = {}
-            for finding in lint_source(source, path, config).findings:
-                by_line.setdefault(finding.span.line, set()).add(finding.code)
-            new_text, skipped = insert_noqa(text, by_line)
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
-            if new_text != text:
-                write_atomic(path, source, new_text.encode(encoding))
-        except (SourceError, WriteRefused) as exc:
+            if is_notebook(path):  # the comments go into the cells' `source`, the JSON is kept as it is
+                new_source, added_here, skipped = notebook_add_noqa(source, path, config)
+                if new_source != source:
+                    write_atomic(path, source, new_source)
+                added += added_here
+            else:
+                text = check_decodable(source, path)
+                # The lines come from these very bytes (the file may have changed since the run read it).
+                by_line: dict[int, set[str]] = {}
+                for finding in lint_source(source, path, config).findings:
+                    by_line.setdefault(finding.span.line, set()).add(finding.code)
+                new_text, skipped_lines = insert_noqa(text, by_line)
+                encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
+                if new_text != text:
+                    write_atomic(path, source, new_text.encode(encoding))
+                skipped = [str(line) for line in skipped_lines]
+                added += len(by_line) - len(skipped)
+        except (SourceError, WriteRefused, NotebookError) as exc:
             click.echo(str(exc.error), err=True)
             failed = True
             continue
@@ -325,9 +335,8 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
             click.echo(f"{path}: io error: cannot write: {exc.strerror or exc}; it was left unchanged", err=True)
             failed = True
             continue
-        for line in skipped:
-            _warning(f"{path}:{line}: no `# noqa` added: the line ends inside a string or continues with `\\`")
-        added += len(by_line) - len(skipped)
+        for place in skipped:
+            _warning(f"{path}:{place}: no `# noqa` added: the line ends inside a string or continues with `\\`")
     if not opts["quiet"]:
         click.echo(f"Added {added} noqa directive{'' if added == 1 else 's'}.")
     return EXIT_ERROR if failed else EXIT_OK

@@ -467,6 +467,48 @@ def fix_notebook_file(path: str, source: bytes, config: Config) -> FileResult:
     return unchanged
 
 
+def add_noqa(source: bytes, path: str, config: Config) -> tuple[bytes, int, list[str]]:
+    """`# noqa: CODES` on each cell line with a finding, spliced into the notebook's JSON as `--fix` splices
+    (only the `source` of the changed cells); the new bytes, how many lines got one, and the places
+    (`cell 3:2`) that cannot take one. Raises NotebookError for an unreadable notebook."""
+    from .engine import lint_source
+    from .noqa import add_noqa as insert_noqa
+
+    notebook = load(source, path)
+    if notebook is None:
+        return source, 0, []
+    by_cell: dict[int, dict[int, set[str]]] = {}
+    for finding in lint_source(notebook.python.encode("utf-8"), path, config).findings:
+        where = notebook.locate(finding.span.line)
+        if where is not None:
+            by_cell.setdefault(where[0], {}).setdefault(where[1], set()).add(finding.code)
+    added = 0
+    skipped: list[str] = []
+    new_sources: dict[int, str] = {}
+    for cell in notebook.cells:
+        by_line = by_cell.get(cell.number)
+        if not by_line:
+            continue
+        # Comments go into the masked cell (magics are `pass` placeholders the tokenizer reads), then the
+        # magics are put back; a finding is never on a placeholder line.
+        python, cell_skipped = insert_noqa(cell.python, by_line)
+        restored = _restore_magics(python, cell.magics)
+        if restored is None:
+            cell_skipped = sorted(by_line)
+            restored = cell.text
+        skipped += [f"cell {cell.number}:{line}" for line in cell_skipped]
+        added += len(by_line) - len(cell_skipped)
+        if restored != cell.text:
+            new_sources[cell.index] = restored
+    if not new_sources:
+        return source, added, skipped
+    try:
+        text = splice_sources(notebook, new_sources)
+    except _Unsafe as exc:
+        raise _error(path, f"no `# noqa` added: {exc}") from None
+    return (b"\xef\xbb\xbf" if notebook.bom else b"") + text.encode("utf-8"), added, skipped
+
+
 class _Unsafe(Exception):
     """The fixed module cannot be put back into the notebook cell by cell without doubt."""
 

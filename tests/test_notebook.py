@@ -321,3 +321,29 @@ def test_stdin_with_a_notebook_filename(run_cli: RunCli, tmp_path: Path) -> None
     fixed = run_cli("-", "--stdin-filename", "nb.ipynb", "--fix", stdin=source)
     assert fixed.exit_code == 0
     assert_only_source_changed(source.encode(), fixed.stdout.encode(), 3)
+
+
+def test_add_noqa_writes_the_comment_into_the_cell(run_cli: RunCli, tmp_path: Path) -> None:
+    # The comment goes into the cell's `source` (magics kept), never the notebook rewritten as Python text.
+    cell = NESTED.replace("    return create_block_mask", "    %time x = 1\n    return create_block_mask")
+    write(tmp_path / "nb.ipynb", notebook(IMPORTS, cell))
+    old = (tmp_path / "nb.ipynb").read_bytes()
+    result = run_cli("--no-cache", "--add-noqa", "nb.ipynb")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "Added 1 noqa directive.\n", "")
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    assert_only_source_changed(old, new, 2)
+    assert json.loads(new)["cells"][2]["source"] == [
+        "def build(n):\n",
+        "    def causal(b, h, q_idx, kv_idx):\n",
+        "        return q_idx >= kv_idx\n",
+        "\n",
+        "    %time x = 1\n",
+        "    return create_block_mask(causal, None, None, n, n)  # noqa: ESP001\n",
+    ]
+    assert run_cli("--no-cache", "nb.ipynb").exit_code == 0
+
+
+def test_a_named_notebook_is_checked_without_a_warning(run_cli: RunCli, tmp_path: Path) -> None:
+    shutil.copy(FIXTURE, tmp_path / "nb.ipynb")
+    result = run_cli("--no-cache", "nb.ipynb")
+    assert result.stderr == ""
