@@ -534,7 +534,10 @@ def _split(notebook: Notebook, fixed_python: str) -> list[str]:
 def _cells_to_update(notebook: Notebook, fixed_python: str, fixable_cells: set[int | None]) -> dict[int, str]:
     """The new source of each changed cell that stays self-contained (by cell index), magics restored."""
     new_sources: dict[int, str] = {}
+    imported: set[str] = set()  # names the cells before this one import: the kernel has them when it runs
     for cell, python in zip(notebook.cells, _split(notebook, fixed_python), strict=True):
+        imported_before = set(imported)
+        imported |= _imported_names(cell.python)
         if python == _terminated(cell.python):
             continue
         if cell.number not in fixable_cells:
@@ -544,7 +547,7 @@ def _cells_to_update(notebook: Notebook, fixed_python: str, fixable_cells: set[i
             compile(python, f"cell {cell.number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             raise _Unsafe(f"cell {cell.number} would not compile on its own ({exc})") from None
-        if _free_names(python) - _free_names(cell.python):
+        if _free_names(python) - _free_names(cell.python) - imported_before:
             continue  # it would use a function now defined in another cell: left for the next pass
         restored = _restore_magics(python, cell.magics)
         if restored is None:
@@ -567,6 +570,20 @@ def _free_names(text: str) -> set[str]:
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
     return loaded - bound
+
+
+def _imported_names(text: str) -> set[str]:
+    """Names a cell binds with `import` at its top level (as `_free_names`, coarsely)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    return {
+        (alias.asname or alias.name).split(".")[0]
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
 
 
 def _terminated(text: str) -> str:

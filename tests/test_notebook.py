@@ -347,3 +347,21 @@ def test_a_named_notebook_is_checked_without_a_warning(run_cli: RunCli, tmp_path
     shutil.copy(FIXTURE, tmp_path / "nb.ipynb")
     result = run_cli("--no-cache", "nb.ipynb")
     assert result.stderr == ""
+
+
+def test_a_text_edit_fix_may_read_a_module_an_earlier_cell_imports(run_cli: RunCli, tmp_path: Path) -> None:
+    # ESP010's fix reads `torch`, imported in cell 1: the kernel has it, so the cell is fixed (was: left
+    # unfixed by --fix while the finding still said "fixable").
+    compiled = (
+        "def causal(b, h, q_idx, kv_idx):\n    return q_idx >= kv_idx\n\n\n"
+        "m = create_block_mask(causal, None, None, 128, 128, _compile=True)\n"
+    )
+    write(tmp_path / "nb.ipynb", notebook("import torch\n" + IMPORTS, compiled))
+    old = (tmp_path / "nb.ipynb").read_bytes()
+    assert run_cli("--no-cache", "--fix", "nb.ipynb").exit_code == 0
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    assert_only_source_changed(old, new, 2)
+    assert (
+        json.loads(new)["cells"][2]["source"][-1]
+        == "m = torch.compile(create_block_mask)(causal, None, None, 128, 128)\n"
+    )
