@@ -121,6 +121,7 @@ class Config:
                 (a.qualified_name, a.mask_position, a.mask_keyword, a.builds_block_mask) for a in self.mask_apis
             ],
             "root": str(self.root),
+            "unsafe_fixes": self.unsafe_fixes,  # unsafe fixes count as fixable then
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -156,6 +156,20 @@ def test_diff_shows_unsafe_fixes_only_with_the_flag(run_cli: RunCli, tmp_path: P
     assert "create_block_mask(causal, None, None, 128, 128)" in (tmp_path / "attend.py").read_text(encoding="utf-8")
 
 
+def test_with_unsafe_fixes_the_unsafe_ones_count_as_fixable(run_cli: RunCli, tmp_path: Path) -> None:
+    # `--fix --unsafe-fixes` applies them, so the summary, --statistics and SARIF say so (as ruff); the
+    # cache (left on here) must not serve the plain run's answer to the unsafe one.
+    (tmp_path / "attend.py").write_text(ESP009_SOURCE, encoding="utf-8")
+    plain = run_cli("attend.py")
+    assert "(0 fixable with --fix)" in plain.stdout
+    unsafe = run_cli("--unsafe-fixes", "attend.py")
+    n = len([line for line in unsafe.stdout.splitlines() if ": ESP009 " in line])
+    assert n and f"({n} fixable with --fix)" in unsafe.stdout
+    assert "[*] unused-batch-head-dims" in run_cli("--unsafe-fixes", "--statistics", "attend.py").stdout
+    sarif = run_cli("--unsafe-fixes", "--output-format", "sarif", "attend.py").stdout
+    assert '"fixes"' in sarif and '"fixes"' not in run_cli("--output-format", "sarif", "attend.py").stdout
+
+
 def test_bytes_outside_the_edits_are_kept() -> None:
     source = (
         "# -*- coding: latin-1 -*-\r\n"
