@@ -94,12 +94,15 @@ def _error(path: str, message: str) -> NotebookError:
 
 
 def load(source: bytes, path: str) -> Notebook | None:
-    """The notebook's code cells, joined; None for a notebook in another language; NotebookError if unreadable."""
+    """The notebook's code cells, joined; None for an empty file or a notebook in another language;
+    NotebookError if unreadable."""
     bom = source.startswith(b"\xef\xbb\xbf")
     try:
         text = source[3 if bom else 0 :].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _error(path, f"not valid UTF-8 (byte {exc.start}: {exc.reason}); notebooks are UTF-8 JSON") from None
+    if not text.strip():
+        return None  # an empty file (`touch new.ipynb`): no cells, nothing to check (as ruff)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -124,6 +124,16 @@ def test_an_unreadable_notebook_is_an_error(run_cli: RunCli, tmp_path: Path, con
     assert (tmp_path / "bad.ipynb").read_bytes() == content.encode("latin-1")
 
 
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n  \n"])
+def test_an_empty_notebook_file_is_an_empty_notebook(run_cli: RunCli, tmp_path: Path, content: bytes) -> None:
+    # `touch new.ipynb` (or an editor's new file) is no error, as in ruff; nothing is written.
+    (tmp_path / "new.ipynb").write_bytes(content)
+    for args in (("new.ipynb",), ("--fix", "new.ipynb"), ("--diff", "new.ipynb"), ("--add-noqa", "new.ipynb")):
+        result = run_cli("--no-cache", *args)
+        assert result.exit_code == 0 and "error" not in result.stderr, (args, result.stdout + result.stderr)
+    assert (tmp_path / "new.ipynb").read_bytes() == content
+
+
 def test_the_walker_finds_notebooks(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     shutil.copy(FIXTURE, tmp_path / "sub" / "nb.ipynb")
