@@ -464,11 +464,21 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if output_format == "json":
             click.echo(json.dumps(rows, indent=2))
         else:
-            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<6} {'Name':<26} Summary")
-            for row in rows:
-                state = "on" if row["default"] else "off"
-                fix = row["fix"] if row["fix"] in ("safe", "unsafe") else "-"
-                click.echo(f"{row['code']:<7} {state:<8} {fix:<6} {row['name']:<26} {row['summary']}")
+            table = [("Code", "Default", "Fix", "Name", "Summary")] + [
+                (
+                    str(row["code"]),
+                    "on" if row["default"] else "off",
+                    str(row["fix"]) if row["fix"] in ("safe", "unsafe") else "-",
+                    str(row["name"]),
+                    str(row["summary"]),
+                )
+                for row in rows
+            ]
+            widths = [max(len(line[i]) for line in table) for i in range(4)]  # columns as wide as their text
+            for line in table:
+                click.echo(
+                    "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[4]
+                )
             click.echo("\n`esper-lint rule CODE` shows a rule's documentation.")
         sys.exit(EXIT_OK)
     found = get_rule(code)
