@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -240,3 +241,41 @@ def test_a_failing_edit_leaves_the_file_unchanged_and_says_why(
     [error] = result.errors
     assert error.kind == "internal-error" and reason in error.message and "left unchanged" in error.message
     assert [f.code for f in result.findings] == ["ESP010"]  # the findings are still reported
+
+
+def test_diff_reports_what_remains_where_it_is_on_disk(run_cli: RunCli, tmp_path: Path) -> None:
+    # The ESP010 fix removes a line, then the hoist fixes ESP001 below it: --diff must not list the hoisted
+    # ESP001 as remaining (it did: its span, taken after the edit, no longer matched the file's).
+    source = HEADER + textwrap.dedent("""\
+
+        m = create_block_mask(
+            causal,
+            None,
+            None,
+            128,
+            128,
+            _compile=True,
+        )
+
+
+        def build(n):
+            def inner(b, h, q_idx, kv_idx):
+                return q_idx >= kv_idx
+
+            return create_block_mask(inner, None, None, n, n)
+
+
+        def swapped(b, h, kv_idx, q_idx):
+            return kv_idx <= q_idx
+
+
+        ms = create_block_mask(swapped, None, None, 128, 128)
+        """)
+    (tmp_path / "mix.py").write_text(source, encoding="utf-8")
+    checked = run_cli("--no-cache", "--output-format", "json", "mix.py")
+    on_disk = {f["code"]: (f["line"], f["column"]) for f in json.loads(checked.stdout)}
+    assert set(on_disk) == {"ESP001", "ESP010", "ESP014"}
+    diff = run_cli("--no-cache", "--diff", "--output-format", "json", "mix.py")
+    assert diff.exit_code == 1 and "+def inner(" in diff.stdout
+    remaining = json.loads(diff.stdout[diff.stdout.index("\n[") + 1 :])
+    assert [(f["code"], (f["line"], f["column"])) for f in remaining] == [("ESP014", on_disk["ESP014"])]
