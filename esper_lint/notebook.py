@@ -364,8 +364,9 @@ def lint_notebook(source: bytes, path: str, config: Config) -> FileResult:
 
 
 # ---------------------------------------------------------------------- fix
-def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
-    """Apply every safe fix to the notebook's cells; `new_source` is the notebook's new JSON bytes.
+def fix_notebook(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
+    """Apply every safe fix to the notebook's cells; `new_source` is the notebook's new JSON bytes. The
+    findings that remain are positioned in the fixed cells when it is `written`, else (`--diff`) in `source`.
 
     The whole module is fixed at once, and each changed cell is taken only if it stays self-contained:
     the fixer shares one definition between identical functions, which across cells would make a later
@@ -373,7 +374,7 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
     into its own cell (under a fresh name, as the shared one now exists); passes stop when nothing changes.
     """
     from .engine import lint_source
-    from .fix import fix_source
+    from .fix import fix_source, remaining_on_disk
 
     result = FileResult(path, original_source=source)
     try:
@@ -383,6 +384,7 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
         return result
     if current is None:
         return result
+    original = current
     before = lint_source(current.python.encode("utf-8"), path, config)
     if any(f.fixable for f in before.findings) and _awaits_at_top_level(current.python):
         unchanged = lint_notebook(source, path, config)
@@ -419,9 +421,14 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
         return unchanged
     new_source = (b"\xef\xbb\xbf" if current.bom else b"") + current.text.encode("utf-8")
     remaining = lint_source(current.python.encode("utf-8"), path, config)
-    result.findings = _map_findings(current, remaining.findings)
-    result.errors = _map_errors(current, remaining.errors)
     result.new_source = new_source if new_source != source else None
+    if not written and result.new_source is not None:  # as they stand in the notebook on disk
+        on_disk = remaining_on_disk(remaining.findings, current.python, before.findings, original.python)
+        result.findings = _map_findings(original, on_disk)
+        result.errors = _map_errors(original, before.errors)
+    else:
+        result.findings = _map_findings(current, remaining.findings)
+        result.errors = _map_errors(current, remaining.errors)
     result.fixed = max(0, len(before.findings) - len(remaining.findings)) if result.new_source is not None else 0
     return result
 

@@ -375,3 +375,16 @@ def test_a_text_edit_fix_may_read_a_module_an_earlier_cell_imports(run_cli: RunC
         json.loads(new)["cells"][2]["source"][-1]
         == "m = torch.compile(create_block_mask)(causal, None, None, 128, 128)\n"
     )
+
+
+def test_diff_reports_what_remains_where_it_is_in_the_cell_on_disk(run_cli: RunCli, tmp_path: Path) -> None:
+    # The hoist adds lines above `swapped` in the same cell: --diff must give ESP014's line as the cell has it
+    # now (it gave the fixed cell's line).
+    cell = NESTED + "\n\ndef swapped(b, h, kv_idx, q_idx):\n    return kv_idx <= q_idx\n\n\n"
+    cell += "ms = create_block_mask(swapped, None, None, 128, 128)\n"
+    write(tmp_path / "nb.ipynb", notebook(IMPORTS, cell))
+    assert findings(tmp_path / "nb.ipynb") == [(3, 5, 30, "ESP001"), (3, 8, 5, "ESP014")]
+    result = run_cli("--no-cache", "--diff", "--output-format", "json", "nb.ipynb")
+    assert result.exit_code == 1 and "+def causal(" in result.stdout
+    remaining = json.loads(result.stdout[result.stdout.index("\n[") + 1 :])
+    assert [(f["cell"], f["line"], f["column"], f["code"]) for f in remaining] == [(3, 8, 5, "ESP014")]

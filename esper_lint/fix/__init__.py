@@ -68,7 +68,7 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
     if not written and result.new_source is not None:  # the same findings (verified), as in the original text
         final_text = new_text if hoists else analysis.text
         on_disk = analysis if edited.source == source else analyze_bytes(source, path, config)
-        remaining = _as_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
+        remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
     result.findings = remaining
     return result
 
@@ -174,7 +174,7 @@ def _verify(new_source: bytes, path: str, config: Config, before: list[Finding],
     return after
 
 
-def _as_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str) -> list[Finding]:
+def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str) -> list[Finding]:
     """The findings of the original text that are still there after the fix: each remaining finding matched,
     through the lines the fix left unchanged, to the original's finding of its code at the same place (the
     fixes move lines: spans alone cannot tell; a finding on a changed line takes one of its code)."""
