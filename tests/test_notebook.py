@@ -388,3 +388,26 @@ def test_diff_reports_what_remains_where_it_is_in_the_cell_on_disk(run_cli: RunC
     assert result.exit_code == 1 and "+def causal(" in result.stdout
     remaining = json.loads(result.stdout[result.stdout.index("\n[") + 1 :])
     assert [(f["cell"], f["line"], f["column"], f["code"]) for f in remaining] == [(3, 8, 5, "ESP014")]
+
+
+def test_unsafe_fixes_apply_in_a_notebook(run_cli: RunCli, tmp_path: Path) -> None:
+    # ESP009's unsafe fix: with --unsafe-fixes the cell is fixed (it was an internal error: the cell "had
+    # nothing to fix" as unsafe findings did not count as fixable); without it, nothing changes.
+    cell = (
+        "def causal(b, h, q_idx, kv_idx):\n    return q_idx >= kv_idx\n\n\n"
+        "def wasteful(q, k, v):\n    block_mask = create_block_mask(causal, 8, 16, 4096, 4096)\n"
+        "    return flex_attention(q, k, v, block_mask=block_mask)\n"
+    )
+    write(
+        tmp_path / "nb.ipynb", notebook(IMPORTS.replace("create_block_mask", "create_block_mask, flex_attention"), cell)
+    )
+    old = (tmp_path / "nb.ipynb").read_bytes()
+    plain = run_cli("--no-cache", "--fix", "nb.ipynb")
+    assert plain.exit_code == 1 and plain.stderr == "" and (tmp_path / "nb.ipynb").read_bytes() == old
+    unsafe = run_cli("--no-cache", "--fix", "--unsafe-fixes", "nb.ipynb")
+    assert (unsafe.exit_code, unsafe.stderr) == (0, ""), unsafe.stdout + unsafe.stderr
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    assert_only_source_changed(old, new, 2)
+    assert (
+        "    block_mask = create_block_mask(causal, None, None, 4096, 4096)\n" in json.loads(new)["cells"][2]["source"]
+    )
