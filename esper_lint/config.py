@@ -402,6 +402,7 @@ def describe(config: Config) -> str:
         ("jobs", config.jobs if config.jobs is not None else "CPU count", origin("jobs")),
         ("cache-dir", str(config.cache_dir or config.root / ".esper_lint_cache"), origin("cache-dir")),
         ("timeout", config.timeout, origin("timeout")),
+        ("unsafe-fixes", config.unsafe_fixes, origin("unsafe-fixes")),
     ]
     lines = [
         f"# configuration file: {config.source or 'none (defaults)'}",
