@@ -31,6 +31,7 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".esper_lint_cache",
     ".git",
     ".hg",
+    ".ipynb_checkpoints",  # Jupyter's autosaved copies of each notebook (as ruff)
     ".mypy_cache",
     ".nox",
     ".pytest_cache",

@@ -411,3 +411,13 @@ def test_unsafe_fixes_apply_in_a_notebook(run_cli: RunCli, tmp_path: Path) -> No
     assert (
         "    block_mask = create_block_mask(causal, None, None, 4096, 4096)\n" in json.loads(new)["cells"][2]["source"]
     )
+
+
+def test_jupyter_checkpoints_are_not_walked(run_cli: RunCli, tmp_path: Path) -> None:
+    # Jupyter autosaves a copy of each notebook in .ipynb_checkpoints/: a second finding, and --fix would
+    # rewrite the copy (ruff excludes the folder by default too).
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    shutil.copy(FIXTURE, tmp_path / "nb.ipynb")
+    shutil.copy(FIXTURE, tmp_path / ".ipynb_checkpoints" / "nb-checkpoint.ipynb")
+    result = run_cli("--no-cache", "--output-format", "json", ".")
+    assert [f["path"] for f in json.loads(result.stdout)] == ["nb.ipynb"]
