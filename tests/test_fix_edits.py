@@ -169,6 +169,7 @@ def test_with_unsafe_fixes_the_unsafe_ones_count_as_fixable(run_cli: RunCli, tmp
     assert "[*] unused-batch-head-dims" in run_cli("--unsafe-fixes", "--statistics", "attend.py").stdout
     sarif = run_cli("--unsafe-fixes", "--output-format", "sarif", "attend.py").stdout
     assert '"fixes"' in sarif and '"fixes"' not in run_cli("--output-format", "sarif", "attend.py").stdout
+    assert "(what `esper-lint --fix --unsafe-fixes` does for it)" in sarif  # the unsafe fix says so
 
 
 def test_bytes_outside_the_edits_are_kept() -> None:
