@@ -293,6 +293,8 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     from .engine import SourceError, check_decodable, lint_source
     from .fix.writer import WriteRefused, write_atomic
     from .noqa import add_noqa as insert_noqa
+    from .notebook import NotebookError, is_notebook
+    from .notebook import add_noqa as notebook_add_noqa
     from .runner import read_source, run
 
     result = run(paths, config, use_cache=not opts["no_cache"])
@@ -308,16 +310,24 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
         path = file_result.path
         try:
             source = read_source(path)
-            text = check_decodable(source, path)
-            # The lines come from these very bytes (the file may have changed since the run read it).
-            by_line: dict[int, set[str]] = {}
-            for finding in lint_source(source, path, config).findings:
-                by_line.setdefault(finding.span.line, set()).add(finding.code)
-            new_text, skipped = insert_noqa(text, by_line)
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
-            if new_text != text:
-                write_atomic(path, source, new_text.encode(encoding))
-        except (SourceError, WriteRefused) as exc:
+            if is_notebook(path):  # the comments go into the cells' `source`, the JSON is kept as it is
+                new_source, added_here, skipped = notebook_add_noqa(source, path, config)
+                if new_source != source:
+                    write_atomic(path, source, new_source)
+                added += added_here
+            else:
+                text = check_decodable(source, path)
+                # The lines come from these very bytes (the file may have changed since the run read it).
+                by_line: dict[int, set[str]] = {}
+                for finding in lint_source(source, path, config).findings:
+                    by_line.setdefault(finding.span.line, set()).add(finding.code)
+                new_text, skipped_lines = insert_noqa(text, by_line)
+                encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
+                if new_text != text:
+                    write_atomic(path, source, new_text.encode(encoding))
+                skipped = [str(line) for line in skipped_lines]
+                added += len(by_line) - len(skipped)
+        except (SourceError, WriteRefused, NotebookError) as exc:
             click.echo(str(exc.error), err=True)
             failed = True
             continue
@@ -325,9 +335,8 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
             click.echo(f"{path}: io error: cannot write: {exc.strerror or exc}; it was left unchanged", err=True)
             failed = True
             continue
-        for line in skipped:
-            _warning(f"{path}:{line}: no `# noqa` added: the line ends inside a string or continues with `\\`")
-        added += len(by_line) - len(skipped)
+        for place in skipped:
+            _warning(f"{path}:{place}: no `# noqa` added: the line ends inside a string or continues with `\\`")
     if not opts["quiet"]:
         click.echo(f"Added {added} noqa directive{'' if added == 1 else 's'}.")
     return EXIT_ERROR if failed else EXIT_OK
@@ -455,11 +464,21 @@ def rule(code: str | None, show_all: bool, output_format: str) -> None:
         if output_format == "json":
             click.echo(json.dumps(rows, indent=2))
         else:
-            click.echo(f"{'Code':<7} {'Default':<8} {'Fix':<6} {'Name':<26} Summary")
-            for row in rows:
-                state = "on" if row["default"] else "off"
-                fix = row["fix"] if row["fix"] in ("safe", "unsafe") else "-"
-                click.echo(f"{row['code']:<7} {state:<8} {fix:<6} {row['name']:<26} {row['summary']}")
+            table = [("Code", "Default", "Fix", "Name", "Summary")] + [
+                (
+                    str(row["code"]),
+                    "on" if row["default"] else "off",
+                    str(row["fix"]) if row["fix"] in ("safe", "unsafe") else "-",
+                    str(row["name"]),
+                    str(row["summary"]),
+                )
+                for row in rows
+            ]
+            widths = [max(len(line[i]) for line in table) for i in range(4)]  # columns as wide as their text
+            for line in table:
+                click.echo(
+                    "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[4]
+                )
             click.echo("\n`esper-lint rule CODE` shows a rule's documentation.")
         sys.exit(EXIT_OK)
     found = get_rule(code)

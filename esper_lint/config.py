@@ -31,6 +31,7 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".esper_lint_cache",
     ".git",
     ".hg",
+    ".ipynb_checkpoints",  # Jupyter's autosaved copies of each notebook (as ruff)
     ".mypy_cache",
     ".nox",
     ".pytest_cache",
@@ -121,6 +122,7 @@ class Config:
                 (a.qualified_name, a.mask_position, a.mask_keyword, a.builds_block_mask) for a in self.mask_apis
             ],
             "root": str(self.root),
+            "unsafe_fixes": self.unsafe_fixes,  # unsafe fixes count as fixable then
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -401,6 +403,7 @@ def describe(config: Config) -> str:
         ("jobs", config.jobs if config.jobs is not None else "CPU count", origin("jobs")),
         ("cache-dir", str(config.cache_dir or config.root / ".esper_lint_cache"), origin("cache-dir")),
         ("timeout", config.timeout, origin("timeout")),
+        ("unsafe-fixes", config.unsafe_fixes, origin("unsafe-fixes")),
     ]
     lines = [
         f"# configuration file: {config.source or 'none (defaults)'}",

@@ -139,6 +139,9 @@ def analyze_bytes(source: bytes, path: str, config: Config) -> Analysis:
             findings = analyze_fast(tree, text, path, config)
         except RecursionError:  # the analysis walks recursively: pathologically deep code is a known limit
             raise SourceError(too_deep(path, "nested too deeply to analyze")) from None
+    if config.unsafe_fixes:  # `--unsafe-fixes` applies them: counted, offered and carried as fixable, as ruff
+        for finding in findings:
+            finding.fixable = finding.fixable or (finding.edits is not None and not finding.edits.safe)
     return Analysis(text, tree, findings)
 
 

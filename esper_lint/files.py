@@ -155,7 +155,7 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
             # staged files explicitly; the configured excludes must still hold).
             if config.force_exclude and (excluder.excluded(path) or _gitignored(path, config, gitignore)):
                 continue
-            if not is_python_path(path) and Path(path).suffix:
+            if not path.endswith(WALKED_SUFFIXES) and Path(path).suffix:  # a notebook is read as one
                 warnings.append(f"{raw}: not a Python file name ({', '.join(PYTHON_SUFFIXES)}); checked as Python")
             add(path)
         else:
@@ -255,7 +255,3 @@ def _python_entry(entry: os.DirEntry[str], path: str, tree: str, errors: list[Fi
     if entry.is_symlink() and not os.path.realpath(path).startswith(tree + os.sep):
         return None
     return path
-
-
-def is_python_path(path: str) -> bool:
-    return Path(path).suffix in PYTHON_SUFFIXES

@@ -94,12 +94,15 @@ def _error(path: str, message: str) -> NotebookError:
 
 
 def load(source: bytes, path: str) -> Notebook | None:
-    """The notebook's code cells, joined; None for a notebook in another language; NotebookError if unreadable."""
+    """The notebook's code cells, joined; None for an empty file or a notebook in another language;
+    NotebookError if unreadable."""
     bom = source.startswith(b"\xef\xbb\xbf")
     try:
         text = source[3 if bom else 0 :].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _error(path, f"not valid UTF-8 (byte {exc.start}: {exc.reason}); notebooks are UTF-8 JSON") from None
+    if not text.strip():
+        return None  # an empty file (`touch new.ipynb`): no cells, nothing to check (as ruff)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -361,8 +364,9 @@ def lint_notebook(source: bytes, path: str, config: Config) -> FileResult:
 
 
 # ---------------------------------------------------------------------- fix
-def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
-    """Apply every safe fix to the notebook's cells; `new_source` is the notebook's new JSON bytes.
+def fix_notebook(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
+    """Apply every safe fix to the notebook's cells; `new_source` is the notebook's new JSON bytes. The
+    findings that remain are positioned in the fixed cells when it is `written`, else (`--diff`) in `source`.
 
     The whole module is fixed at once, and each changed cell is taken only if it stays self-contained:
     the fixer shares one definition between identical functions, which across cells would make a later
@@ -370,7 +374,7 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
     into its own cell (under a fresh name, as the shared one now exists); passes stop when nothing changes.
     """
     from .engine import lint_source
-    from .fix import fix_source
+    from .fix import fix_source, remaining_on_disk
 
     result = FileResult(path, original_source=source)
     try:
@@ -380,6 +384,7 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
         return result
     if current is None:
         return result
+    original = current
     before = lint_source(current.python.encode("utf-8"), path, config)
     if any(f.fixable for f in before.findings) and _awaits_at_top_level(current.python):
         unchanged = lint_notebook(source, path, config)
@@ -416,9 +421,14 @@ def fix_notebook(source: bytes, path: str, config: Config) -> FileResult:
         return unchanged
     new_source = (b"\xef\xbb\xbf" if current.bom else b"") + current.text.encode("utf-8")
     remaining = lint_source(current.python.encode("utf-8"), path, config)
-    result.findings = _map_findings(current, remaining.findings)
-    result.errors = _map_errors(current, remaining.errors)
     result.new_source = new_source if new_source != source else None
+    if not written and result.new_source is not None:  # as they stand in the notebook on disk
+        on_disk = remaining_on_disk(remaining.findings, current.python, before.findings, original.python)
+        result.findings = _map_findings(original, on_disk)
+        result.errors = _map_errors(original, before.errors)
+    else:
+        result.findings = _map_findings(current, remaining.findings)
+        result.errors = _map_errors(current, remaining.errors)
     result.fixed = max(0, len(before.findings) - len(remaining.findings)) if result.new_source is not None else 0
     return result
 
@@ -467,6 +477,48 @@ def fix_notebook_file(path: str, source: bytes, config: Config) -> FileResult:
     return unchanged
 
 
+def add_noqa(source: bytes, path: str, config: Config) -> tuple[bytes, int, list[str]]:
+    """`# noqa: CODES` on each cell line with a finding, spliced into the notebook's JSON as `--fix` splices
+    (only the `source` of the changed cells); the new bytes, how many lines got one, and the places
+    (`cell 3:2`) that cannot take one. Raises NotebookError for an unreadable notebook."""
+    from .engine import lint_source
+    from .noqa import add_noqa as insert_noqa
+
+    notebook = load(source, path)
+    if notebook is None:
+        return source, 0, []
+    by_cell: dict[int, dict[int, set[str]]] = {}
+    for finding in lint_source(notebook.python.encode("utf-8"), path, config).findings:
+        where = notebook.locate(finding.span.line)
+        if where is not None:
+            by_cell.setdefault(where[0], {}).setdefault(where[1], set()).add(finding.code)
+    added = 0
+    skipped: list[str] = []
+    new_sources: dict[int, str] = {}
+    for cell in notebook.cells:
+        by_line = by_cell.get(cell.number)
+        if not by_line:
+            continue
+        # Comments go into the masked cell (magics are `pass` placeholders the tokenizer reads), then the
+        # magics are put back; a finding is never on a placeholder line.
+        python, cell_skipped = insert_noqa(cell.python, by_line)
+        restored = _restore_magics(python, cell.magics)
+        if restored is None:
+            cell_skipped = sorted(by_line)
+            restored = cell.text
+        skipped += [f"cell {cell.number}:{line}" for line in cell_skipped]
+        added += len(by_line) - len(cell_skipped)
+        if restored != cell.text:
+            new_sources[cell.index] = restored
+    if not new_sources:
+        return source, added, skipped
+    try:
+        text = splice_sources(notebook, new_sources)
+    except _Unsafe as exc:
+        raise _error(path, f"no `# noqa` added: {exc}") from None
+    return (b"\xef\xbb\xbf" if notebook.bom else b"") + text.encode("utf-8"), added, skipped
+
+
 class _Unsafe(Exception):
     """The fixed module cannot be put back into the notebook cell by cell without doubt."""
 
@@ -492,7 +544,10 @@ def _split(notebook: Notebook, fixed_python: str) -> list[str]:
 def _cells_to_update(notebook: Notebook, fixed_python: str, fixable_cells: set[int | None]) -> dict[int, str]:
     """The new source of each changed cell that stays self-contained (by cell index), magics restored."""
     new_sources: dict[int, str] = {}
+    imported: set[str] = set()  # names the cells before this one import: the kernel has them when it runs
     for cell, python in zip(notebook.cells, _split(notebook, fixed_python), strict=True):
+        imported_before = set(imported)
+        imported |= _imported_names(cell.python)
         if python == _terminated(cell.python):
             continue
         if cell.number not in fixable_cells:
@@ -502,7 +557,7 @@ def _cells_to_update(notebook: Notebook, fixed_python: str, fixable_cells: set[i
             compile(python, f"cell {cell.number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             raise _Unsafe(f"cell {cell.number} would not compile on its own ({exc})") from None
-        if _free_names(python) - _free_names(cell.python):
+        if _free_names(python) - _free_names(cell.python) - imported_before:
             continue  # it would use a function now defined in another cell: left for the next pass
         restored = _restore_magics(python, cell.magics)
         if restored is None:
@@ -525,6 +580,20 @@ def _free_names(text: str) -> set[str]:
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
     return loaded - bound
+
+
+def _imported_names(text: str) -> set[str]:
+    """Names a cell binds with `import` at its top level (as `_free_names`, coarsely)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    return {
+        (alias.asname or alias.name).split(".")[0]
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
 
 
 def _terminated(text: str) -> str:

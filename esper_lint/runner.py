@@ -83,7 +83,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
     if is_notebook(path):
         from .notebook import fix_notebook
 
-        return fix_notebook(source, path, config)
+        return fix_notebook(source, path, config, written=mode is Mode.FIX)
     from .fix import fix_source
 
     return fix_source(source, path, config, written=mode is Mode.FIX)

@@ -108,6 +108,9 @@ def test_show_settings_says_where_each_value_came_from(run_cli: RunCli, tmp_path
     assert settings["per-file-ignores"] == '{"tests/*": ["ESP001"]}  # command line (--per-file-ignores)'
     assert settings["force-exclude"] == "false  # default"
     assert f"# configuration file: {toml}" in result.stdout
+    assert settings["unsafe-fixes"] == "false  # default"
+    unsafe = run_cli("--show-settings", "--unsafe-fixes").stdout
+    assert "unsafe-fixes = true  # command line (--unsafe-fixes)" in unsafe.splitlines()
 
 
 def test_show_files_lists_what_would_be_checked(run_cli: RunCli, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -156,6 +157,21 @@ def test_diff_shows_unsafe_fixes_only_with_the_flag(run_cli: RunCli, tmp_path: P
     assert "create_block_mask(causal, None, None, 128, 128)" in (tmp_path / "attend.py").read_text(encoding="utf-8")
 
 
+def test_with_unsafe_fixes_the_unsafe_ones_count_as_fixable(run_cli: RunCli, tmp_path: Path) -> None:
+    # `--fix --unsafe-fixes` applies them, so the summary, --statistics and SARIF say so (as ruff); the
+    # cache (left on here) must not serve the plain run's answer to the unsafe one.
+    (tmp_path / "attend.py").write_text(ESP009_SOURCE, encoding="utf-8")
+    plain = run_cli("attend.py")
+    assert "(0 fixable with --fix)" in plain.stdout
+    unsafe = run_cli("--unsafe-fixes", "attend.py")
+    n = len([line for line in unsafe.stdout.splitlines() if ": ESP009 " in line])
+    assert n and f"({n} fixable with --fix)" in unsafe.stdout
+    assert "[*] unused-batch-head-dims" in run_cli("--unsafe-fixes", "--statistics", "attend.py").stdout
+    sarif = run_cli("--unsafe-fixes", "--output-format", "sarif", "attend.py").stdout
+    assert '"fixes"' in sarif and '"fixes"' not in run_cli("--output-format", "sarif", "attend.py").stdout
+    assert "(what `esper-lint --fix --unsafe-fixes` does for it)" in sarif  # the unsafe fix says so
+
+
 def test_bytes_outside_the_edits_are_kept() -> None:
     source = (
         "# -*- coding: latin-1 -*-\r\n"
@@ -226,3 +242,41 @@ def test_a_failing_edit_leaves_the_file_unchanged_and_says_why(
     [error] = result.errors
     assert error.kind == "internal-error" and reason in error.message and "left unchanged" in error.message
     assert [f.code for f in result.findings] == ["ESP010"]  # the findings are still reported
+
+
+def test_diff_reports_what_remains_where_it_is_on_disk(run_cli: RunCli, tmp_path: Path) -> None:
+    # The ESP010 fix removes a line, then the hoist fixes ESP001 below it: --diff must not list the hoisted
+    # ESP001 as remaining (it did: its span, taken after the edit, no longer matched the file's).
+    source = HEADER + textwrap.dedent("""\
+
+        m = create_block_mask(
+            causal,
+            None,
+            None,
+            128,
+            128,
+            _compile=True,
+        )
+
+
+        def build(n):
+            def inner(b, h, q_idx, kv_idx):
+                return q_idx >= kv_idx
+
+            return create_block_mask(inner, None, None, n, n)
+
+
+        def swapped(b, h, kv_idx, q_idx):
+            return kv_idx <= q_idx
+
+
+        ms = create_block_mask(swapped, None, None, 128, 128)
+        """)
+    (tmp_path / "mix.py").write_text(source, encoding="utf-8")
+    checked = run_cli("--no-cache", "--output-format", "json", "mix.py")
+    on_disk = {f["code"]: (f["line"], f["column"]) for f in json.loads(checked.stdout)}
+    assert set(on_disk) == {"ESP001", "ESP010", "ESP014"}
+    diff = run_cli("--no-cache", "--diff", "--output-format", "json", "mix.py")
+    assert diff.exit_code == 1 and "+def inner(" in diff.stdout
+    remaining = json.loads(diff.stdout[diff.stdout.index("\n[") + 1 :])
+    assert [(f["code"], (f["line"], f["column"])) for f in remaining] == [("ESP014", on_disk["ESP014"])]

@@ -283,3 +283,31 @@ def test_the_plugin_is_inert_without_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "esper_verify" not in done.stdout and "1 passed" in done.stdout
+
+
+def test_ctrl_c_while_a_worker_exits_leaves_no_worker_running(tmp_path: Path) -> None:
+    # Ctrl-C lands while the first worker is asked to exit: the second must not be left behind (it was).
+    from esper_lint.console import Interrupted
+
+    workers = [driver._WorkerProcess(v, tmp_path) for v in driver.VARIANTS]
+
+    first_wait = workers[0].proc.wait
+    calls: list[float | None] = []
+
+    def interrupted_wait(timeout: float | None = None) -> int:
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise Interrupted
+        return first_wait(timeout)
+
+    workers[0].proc.wait = interrupted_wait  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Interrupted):
+            driver._close_all(workers, kill=False)
+    finally:
+        workers[0].proc.wait = first_wait  # type: ignore[method-assign]
+        for worker in workers:
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+                worker.proc.wait()
+    assert workers[1].proc.returncode is not None

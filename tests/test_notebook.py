@@ -124,6 +124,16 @@ def test_an_unreadable_notebook_is_an_error(run_cli: RunCli, tmp_path: Path, con
     assert (tmp_path / "bad.ipynb").read_bytes() == content.encode("latin-1")
 
 
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n  \n"])
+def test_an_empty_notebook_file_is_an_empty_notebook(run_cli: RunCli, tmp_path: Path, content: bytes) -> None:
+    # `touch new.ipynb` (or an editor's new file) is no error, as in ruff; nothing is written.
+    (tmp_path / "new.ipynb").write_bytes(content)
+    for args in (("new.ipynb",), ("--fix", "new.ipynb"), ("--diff", "new.ipynb"), ("--add-noqa", "new.ipynb")):
+        result = run_cli("--no-cache", *args)
+        assert result.exit_code == 0 and "error" not in result.stderr, (args, result.stdout + result.stderr)
+    assert (tmp_path / "new.ipynb").read_bytes() == content
+
+
 def test_the_walker_finds_notebooks(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     shutil.copy(FIXTURE, tmp_path / "sub" / "nb.ipynb")
@@ -321,3 +331,93 @@ def test_stdin_with_a_notebook_filename(run_cli: RunCli, tmp_path: Path) -> None
     fixed = run_cli("-", "--stdin-filename", "nb.ipynb", "--fix", stdin=source)
     assert fixed.exit_code == 0
     assert_only_source_changed(source.encode(), fixed.stdout.encode(), 3)
+
+
+def test_add_noqa_writes_the_comment_into_the_cell(run_cli: RunCli, tmp_path: Path) -> None:
+    # The comment goes into the cell's `source` (magics kept), never the notebook rewritten as Python text.
+    cell = NESTED.replace("    return create_block_mask", "    %time x = 1\n    return create_block_mask")
+    write(tmp_path / "nb.ipynb", notebook(IMPORTS, cell))
+    old = (tmp_path / "nb.ipynb").read_bytes()
+    result = run_cli("--no-cache", "--add-noqa", "nb.ipynb")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "Added 1 noqa directive.\n", "")
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    assert_only_source_changed(old, new, 2)
+    assert json.loads(new)["cells"][2]["source"] == [
+        "def build(n):\n",
+        "    def causal(b, h, q_idx, kv_idx):\n",
+        "        return q_idx >= kv_idx\n",
+        "\n",
+        "    %time x = 1\n",
+        "    return create_block_mask(causal, None, None, n, n)  # noqa: ESP001\n",
+    ]
+    assert run_cli("--no-cache", "nb.ipynb").exit_code == 0
+
+
+def test_a_named_notebook_is_checked_without_a_warning(run_cli: RunCli, tmp_path: Path) -> None:
+    shutil.copy(FIXTURE, tmp_path / "nb.ipynb")
+    result = run_cli("--no-cache", "nb.ipynb")
+    assert result.stderr == ""
+
+
+def test_a_text_edit_fix_may_read_a_module_an_earlier_cell_imports(run_cli: RunCli, tmp_path: Path) -> None:
+    # ESP010's fix reads `torch`, imported in cell 1: the kernel has it, so the cell is fixed (was: left
+    # unfixed by --fix while the finding still said "fixable").
+    compiled = (
+        "def causal(b, h, q_idx, kv_idx):\n    return q_idx >= kv_idx\n\n\n"
+        "m = create_block_mask(causal, None, None, 128, 128, _compile=True)\n"
+    )
+    write(tmp_path / "nb.ipynb", notebook("import torch\n" + IMPORTS, compiled))
+    old = (tmp_path / "nb.ipynb").read_bytes()
+    assert run_cli("--no-cache", "--fix", "nb.ipynb").exit_code == 0
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    assert_only_source_changed(old, new, 2)
+    assert (
+        json.loads(new)["cells"][2]["source"][-1]
+        == "m = torch.compile(create_block_mask)(causal, None, None, 128, 128)\n"
+    )
+
+
+def test_diff_reports_what_remains_where_it_is_in_the_cell_on_disk(run_cli: RunCli, tmp_path: Path) -> None:
+    # The hoist adds lines above `swapped` in the same cell: --diff must give ESP014's line as the cell has it
+    # now (it gave the fixed cell's line).
+    cell = NESTED + "\n\ndef swapped(b, h, kv_idx, q_idx):\n    return kv_idx <= q_idx\n\n\n"
+    cell += "ms = create_block_mask(swapped, None, None, 128, 128)\n"
+    write(tmp_path / "nb.ipynb", notebook(IMPORTS, cell))
+    assert findings(tmp_path / "nb.ipynb") == [(3, 5, 30, "ESP001"), (3, 8, 5, "ESP014")]
+    result = run_cli("--no-cache", "--diff", "--output-format", "json", "nb.ipynb")
+    assert result.exit_code == 1 and "+def causal(" in result.stdout
+    remaining = json.loads(result.stdout[result.stdout.index("\n[") + 1 :])
+    assert [(f["cell"], f["line"], f["column"], f["code"]) for f in remaining] == [(3, 8, 5, "ESP014")]
+
+
+def test_unsafe_fixes_apply_in_a_notebook(run_cli: RunCli, tmp_path: Path) -> None:
+    # ESP009's unsafe fix: with --unsafe-fixes the cell is fixed (it was an internal error: the cell "had
+    # nothing to fix" as unsafe findings did not count as fixable); without it, nothing changes.
+    cell = (
+        "def causal(b, h, q_idx, kv_idx):\n    return q_idx >= kv_idx\n\n\n"
+        "def wasteful(q, k, v):\n    block_mask = create_block_mask(causal, 8, 16, 4096, 4096)\n"
+        "    return flex_attention(q, k, v, block_mask=block_mask)\n"
+    )
+    write(
+        tmp_path / "nb.ipynb", notebook(IMPORTS.replace("create_block_mask", "create_block_mask, flex_attention"), cell)
+    )
+    old = (tmp_path / "nb.ipynb").read_bytes()
+    plain = run_cli("--no-cache", "--fix", "nb.ipynb")
+    assert plain.exit_code == 1 and plain.stderr == "" and (tmp_path / "nb.ipynb").read_bytes() == old
+    unsafe = run_cli("--no-cache", "--fix", "--unsafe-fixes", "nb.ipynb")
+    assert (unsafe.exit_code, unsafe.stderr) == (0, ""), unsafe.stdout + unsafe.stderr
+    new = (tmp_path / "nb.ipynb").read_bytes()
+    assert_only_source_changed(old, new, 2)
+    assert (
+        "    block_mask = create_block_mask(causal, None, None, 4096, 4096)\n" in json.loads(new)["cells"][2]["source"]
+    )
+
+
+def test_jupyter_checkpoints_are_not_walked(run_cli: RunCli, tmp_path: Path) -> None:
+    # Jupyter autosaves a copy of each notebook in .ipynb_checkpoints/: a second finding, and --fix would
+    # rewrite the copy (ruff excludes the folder by default too).
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    shutil.copy(FIXTURE, tmp_path / "nb.ipynb")
+    shutil.copy(FIXTURE, tmp_path / ".ipynb_checkpoints" / "nb-checkpoint.ipynb")
+    result = run_cli("--no-cache", "--output-format", "json", ".")
+    assert [f["path"] for f in json.loads(result.stdout)] == ["nb.ipynb"]

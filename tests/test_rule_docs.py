@@ -84,6 +84,10 @@ def test_rule_all_lists_every_rule_with_state_and_fix() -> None:
         assert state == ("on" if rule.default_enabled else "off")
         assert fix == (rule.fix if rule.fix in ("safe", "unsafe") else "-")
         assert name == rule.name
+    # Columns line up, two spaces apart at least, whatever the longest name or fix word.
+    starts = {line.index(rule.summary) for rule in ALL_RULES for line in proc.stdout.splitlines() if rule.code in line}
+    assert len(starts) == 1
+    assert all("  " + r.summary in proc.stdout for r in ALL_RULES)
 
 
 def test_rule_all_as_json() -> None:

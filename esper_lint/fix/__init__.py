@@ -65,10 +65,10 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
         return _failed(result, findings, f"{type(exc).__name__}: {exc}")
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
-    if not written:  # the same findings (_verify checked), as they stand in the original text
-        done = {(f.code, f.span) for f in [*edited.fixed, *fixed]}
-        on_disk = findings if edited.source == source else analyze_bytes(source, path, config).findings
-        remaining = [f for f in on_disk if (f.code, f.span) not in done]
+    if not written and result.new_source is not None:  # the same findings (verified), as in the original text
+        final_text = new_text if hoists else analysis.text
+        on_disk = analysis if edited.source == source else analyze_bytes(source, path, config)
+        remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
     result.findings = remaining
     return result
 
@@ -172,6 +172,43 @@ def _verify(new_source: bytes, path: str, config: Config, before: list[Finding],
         detail = f"still has fixable {', '.join(still)}" if still else "changes other findings"
         raise _FixFailed(f"{detail} when linted again")
     return after
+
+
+def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str) -> list[Finding]:
+    """The findings of the original text that are still there after the fix: each remaining finding matched,
+    through the lines the fix left unchanged, to the original's finding of its code at the same place (the
+    fixes move lines: spans alone cannot tell; a finding on a changed line takes one of its code)."""
+    import difflib
+
+    old_lines = io.StringIO(old_text, newline="").readlines()
+    new_lines = io.StringIO(new_text, newline="").readlines()
+    new_to_old: dict[int, int] = {}
+    for block in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_matching_blocks():
+        new_to_old.update((block.b + k + 1, block.a + k + 1) for k in range(block.size))
+    pool = list(on_disk)
+    kept: list[Finding] = []
+    unplaced: list[Finding] = []
+    for finding in remaining:
+        span = finding.span
+        start, end = new_to_old.get(span.line), new_to_old.get(span.end_line)
+        place = (start, span.column, end, span.end_column)
+        match = next((f for f in pool if f.code == finding.code and start and end and _place(f) == place), None)
+        if match is None:
+            unplaced.append(finding)
+            continue
+        pool.remove(match)
+        kept.append(match)
+    for finding in unplaced:
+        match = next((f for f in pool if f.code == finding.code), None)
+        if match is not None:
+            pool.remove(match)
+            kept.append(match)
+    return sorted(kept, key=lambda f: f.sort_key)
+
+
+def _place(finding: Finding) -> tuple[int, int, int, int]:
+    span = finding.span
+    return (span.line, span.column, span.end_line, span.end_column)
 
 
 def _encoding(source: bytes) -> str:

@@ -87,6 +87,7 @@ class _WorkerProcess:
     def close(self, kill: bool = False) -> None:
         if kill and self.proc.poll() is None:
             self.proc.kill()
+            self.proc.wait()
         if self.proc.poll() is None:
             try:
                 self.send({"cmd": "exit"})
@@ -98,6 +99,18 @@ class _WorkerProcess:
             if stream is not None:
                 stream.close()
         self._log.close()
+
+
+def _close_all(workers: list[_WorkerProcess], kill: bool) -> None:
+    """Close every worker. Ctrl-C while one exits (it may take seconds) kills them all, the others too, so
+    that an interrupted `verify` leaves no worker running."""
+    try:
+        for worker in workers:
+            worker.close(kill=kill)
+    except BaseException:
+        for worker in workers:
+            worker.close(kill=True)
+        raise
 
 
 class _PhaseClock:
@@ -187,8 +200,7 @@ def run(
             comparison["phase_seconds"] = clock.laps
             failed = False
         finally:
-            for worker in workers.values():
-                worker.close(kill=failed)
+            _close_all(list(workers.values()), kill=failed)
     return _assemble(options, location.name, sources, sections, comparison, latency)
 
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..findings import FileError, FileResult, Finding
-from ..rules import ALL_RULES, Rule
+from ..rules import ALL_RULES, RULES_BY_CODE, Rule
 from ..runner import Mode, RunResult
 from . import ReportContext
 
@@ -166,7 +166,9 @@ def finding_fix(finding: Finding, original: bytes | None, root: Path | None = No
     if finding.fixed_source is None or original is None or not finding.fixable:
         return None
     s = finding.span
-    description = f"Fix {finding.code} at line {s.line}, column {s.column} (what `esper-lint --fix` does for it)."
+    unsafe = RULES_BY_CODE[finding.code].fix == "unsafe"  # carried only under --unsafe-fixes
+    command = "esper-lint --fix --unsafe-fixes" if unsafe else "esper-lint --fix"
+    description = f"Fix {finding.code} at line {s.line}, column {s.column} (what `{command}` does for it)."
     fix: dict[str, Any] | None = source_edit(finding.path, original, finding.fixed_source, description, root)
     return fix
 
