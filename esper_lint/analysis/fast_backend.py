@@ -1155,7 +1155,7 @@ class FastAnalyzer:
             return [], False
         functions = []
         known = True
-        bindings = self.bindings(expr)
+        bindings = [b for b in self.bindings(expr) if self._self_assignment(b) is None]
         if not bindings:
             return [], False
         for binding in bindings:
@@ -1296,7 +1296,7 @@ class FastAnalyzer:
             for call in ast.walk(root):
                 if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
                     continue
-                bindings = self.bindings(call.func)
+                bindings = [b for b in self.bindings(call.func) if self._self_assignment(b) is None]
                 functions: list[MaskFunction] = []
                 for binding in bindings:
                     target = binding.node if binding.kind == "def" else binding.value
@@ -1335,7 +1335,15 @@ class FastAnalyzer:
                 _add_reason(reasons, class_attribute_reason(variable))
                 return site
             readers.append(owner)
-            bindings = owner.bindings.get(variable, [])
+            # `mask = mask` rebinds the variable to the value it already has: the fix deletes it.
+            bindings = []
+            for b in owner.bindings.get(variable, []):
+                assign = self._self_assignment(b)
+                if assign is None:
+                    bindings.append(b)
+                else:
+                    site.self_assignments.append(assign)
+            skipped = {id(n) for a in site.self_assignments for n in (a.targets[0], a.value)}
             binder = node if not isinstance(node, ast.Lambda) else fn.binding_node
             if not any(b.node is binder for b in bindings):
                 reasons.append(f"`{variable}` is declared `global` or `nonlocal` in the enclosing function")
@@ -1349,8 +1357,9 @@ class FastAnalyzer:
                 reader = self.scopes.scope_of.get(id(name))
                 # Lexical scoping: whatever resolves to the owner's variable is inside the owner.
                 if name is not binder and reader is not None and self._owner(reader, variable) is owner:
-                    site.references.append(self.positions.span(name))
-                    site.reference_nodes.append(name)
+                    if id(name) not in skipped:  # deleted with its statement: nothing to rename
+                        site.references.append(self.positions.span(name))
+                    site.reference_nodes.append(name)  # the read in `mask = mask` is checked all the same
                     readers.append(reader)
         site.shadowing = self._shadowing(readers)
         if variable is not None:
@@ -1366,6 +1375,20 @@ class FastAnalyzer:
         if mangled:
             reasons.append(mangled)
         return site
+
+    def _self_assignment(self, binding: _Binding) -> ast.Assign | None:
+        """`mask = mask` alone on its line, in the function whose variable it is: the statement, else None.
+        Run after the variable is bound it changes nothing; run before, it fails (the dominance check)."""
+        target, value = binding.node, binding.value
+        if binding.kind != "store" or not isinstance(target, ast.Name) or not isinstance(value, ast.Name):
+            return None
+        assign = self.parent(target)
+        if not (isinstance(assign, ast.Assign) and assign.targets == [target] and value.id == target.id):
+            return None
+        scope = self.scopes.scope_of.get(id(target))
+        if scope is not binding.scope or scope.kind != "function" or self.scopes.scope_of.get(id(value)) is not scope:
+            return None
+        return None if self._shares_a_line(assign) else assign
 
     def _in_string_annotation(self, root: ast.AST, name: str) -> bool:
         """Does a string annotation inside `root` mention `name`? (Renaming would not reach inside it.)"""

@@ -343,9 +343,16 @@ def _how_used(expr: ast.expr, parents: dict[int, ast.AST], is_mask_argument: IsM
         current, parent = parent, parents.get(id(parent))
     if isinstance(parent, ast.Call) and parent.func is current:
         return None  # called: the result does not depend on which object it is
+    if isinstance(parent, ast.Assign) and _rebinds_itself(parent):
+        return None  # `mask = mask`: the analysis lets the fix delete it only when it rebinds the same variable
     if isinstance(parent, (ast.Call, ast.keyword)) and is_mask_argument(current):
         return None
     return _describe(current, parent)
+
+
+def _rebinds_itself(assign: ast.Assign) -> bool:
+    target = assign.targets[0] if len(assign.targets) == 1 else None
+    return isinstance(target, ast.Name) and isinstance(assign.value, ast.Name) and target.id == assign.value.id
 
 
 def _describe(expr: ast.expr, parent: ast.AST | None) -> str:

@@ -79,6 +79,8 @@ class HoistSite:
     # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
     # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
     enclosing_def: Any = field(default=None, compare=False, repr=False)
+    # `mask = mask` statements (`ast.Assign`) in the owner: the fix deletes them with the binding.
+    self_assignments: list[Any] = field(default_factory=list, compare=False, repr=False)
 
 
 @dataclass

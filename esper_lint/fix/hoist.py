@@ -23,7 +23,7 @@ import io
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import libcst as cst
@@ -50,6 +50,7 @@ class Hoist:
     root: ast.stmt | None = None  # the statement parsed with LibCST around it (its segment)
     removed: cst.CSTNode | None = None  # statement that disappears (the def, or the `v = lambda` line)
     lambda_node: cst.Lambda | None = None  # lambda replaced in place by the new name
+    dropped: list[cst.SimpleStatementLine] = field(default_factory=list)  # its `mask = mask` lines
     share_key: str | None = None  # identical source text: may share one definition
     name: str = ""
     leader: Hoist | None = None  # the hoist whose definition this one shares
@@ -193,6 +194,8 @@ class _Segment:
         lambdas = [n for n in ast.walk(root) if isinstance(n, ast.Lambda)]
         self.def_order = {id(n): i for i, n in enumerate(sorted(defs, key=_position))}
         self.lambda_order = {id(n): i for i, n in enumerate(sorted(lambdas, key=_position))}
+        assigns = [n for n in ast.walk(root) if isinstance(n, ast.Assign)]
+        self.assign_order = {id(n): i for i, n in enumerate(sorted(assigns, key=_position))}
 
     def locate(self) -> None:
         """Parse the segment and find each hoist's LibCST nodes by source order."""
@@ -206,6 +209,7 @@ class _Segment:
         for hoist in self.hoists:
             node = hoist.fn.node
             hoist.removed = hoist.lambda_node = None
+            hoist.dropped = [self._self_assignment(finder, a) for a in hoist.site.self_assignments]
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 found = finder.defs[self.def_order[id(node)]]
                 if unicodedata.normalize("NFKC", found.name.value) != node.name:
@@ -227,6 +231,20 @@ class _Segment:
                 hoist.lambda_node = lam
             comments = hoist.removed is not None and _has_comments(hoist.removed)
             hoist.share_key = None if _has_defaults(lam) or comments else _share_text(lam)
+
+    def _self_assignment(self, finder: _Finder, assign: ast.Assign) -> cst.SimpleStatementLine:
+        found = finder.assigns[self.assign_order[id(assign)]]
+        line = finder.parent.get(id(found))
+        target, value = found.targets[0].target if len(found.targets) == 1 else None, found.value
+        if not (
+            isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and isinstance(target, cst.Name)
+            and isinstance(value, cst.Name)
+            and unicodedata.normalize("NFKC", target.value) == unicodedata.normalize("NFKC", value.value)
+        ):
+            raise RewriteError(f"line {assign.lineno} is not the `name = name` statement the analysis saw")
+        return line
 
     def rename(self) -> bool:
         """Rename, in the text, the uses the analysis listed; True when anything changed."""
@@ -263,6 +281,7 @@ class _Finder(cst.CSTVisitor):
     def __init__(self) -> None:
         self.defs: list[cst.FunctionDef] = []
         self.lambdas: list[cst.Lambda] = []
+        self.assigns: list[cst.Assign] = []
         self.parent: dict[int, cst.CSTNode] = {}
         self._stack: list[cst.CSTNode] = []
 
@@ -271,6 +290,8 @@ class _Finder(cst.CSTVisitor):
             self.defs.append(node)
         elif isinstance(node, cst.Lambda):
             self.lambdas.append(node)
+        elif isinstance(node, cst.Assign):
+            self.assigns.append(node)
         if self._stack:
             self.parent[id(node)] = self._stack[-1]
         self._stack.append(node)
@@ -328,6 +349,7 @@ class _Hoister(cst.CSTTransformer):
         self.indent_width = indent_width
         self.removed = {id(h.removed): h for h in hoists if h.removed is not None}
         self.lambdas = {id(h.lambda_node): h for h in hoists if h.lambda_node is not None}
+        self.dropped = {id(line) for h in hoists for line in h.dropped}
 
     def on_leave(
         self, original_node: cst.CSTNodeT, updated_node: cst.CSTNodeT
@@ -347,13 +369,22 @@ class _Hoister(cst.CSTTransformer):
 
     def _remove_from_block(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
         """Take hoisted statements out of a block; comments not attached to them stay in the block."""
-        if not any(id(stmt) in self.removed for stmt in original.body):
+        if not any(id(stmt) in self.removed or id(stmt) in self.dropped for stmt in original.body):
             return updated
         body: list[cst.BaseStatement] = []
         carried: list[cst.EmptyLine] = []  # lines left behind by removed statements, for the next one
         removed_first = False
         for old, new in zip(original.body, updated.body, strict=True):
             hoist = self.removed.get(id(old))
+            if id(old) in self.dropped and isinstance(new, cst.SimpleStatementLine):
+                # `mask = mask` goes with the variable; its comments stay, for the next statement.
+                removed_first = removed_first or not body
+                comment = new.trailing_whitespace.comment
+                own = [cst.EmptyLine(comment=comment)] if comment is not None else []
+                kept = [*new.leading_lines, *own]
+                if any(line.comment is not None for line in kept):
+                    carried = _join_lines(carried, kept)
+                continue
             if hoist is None:
                 if carried or (removed_first and not body):
                     lines = _join_lines(carried, list(_leading(new)))
