@@ -959,6 +959,9 @@ class FastAnalyzer:
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self._runs_every_forward(call, caller)
+        for f in functions:
+            if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
+                f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
         return MaskUse(
             api=api.qualified_name,
             arg_span=self.positions.span(arg.value),
@@ -1319,9 +1322,15 @@ class FastAnalyzer:
         top = self._top_index(node)
         variable = node.name if not isinstance(node, ast.Lambda) else self._assigned_lambda_variable(node)
         form = HoistForm.DEF if not isinstance(node, ast.Lambda) else HoistForm.INLINE_LAMBDA
+        binder: ast.AST | None = node if not isinstance(node, ast.Lambda) else fn.binding_node
         if variable is not None and isinstance(node, ast.Lambda):
             form = HoistForm.ASSIGNED_LAMBDA
+        elif isinstance(node, ast.Lambda) and (walrus := self._walrus_target(node)) is not None:
+            form, variable, binder = HoistForm.WALRUS_LAMBDA, walrus.id, walrus
         site = HoistSite(top, form, variable)
+        named = self.parent(node)
+        if form is HoistForm.INLINE_LAMBDA and isinstance(named, ast.NamedExpr) and isinstance(named.target, ast.Name):
+            site.walrus = named.target.id
         site.enclosing_def = next(
             (a for a in self.ancestors(node) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None
         )
@@ -1344,7 +1353,6 @@ class FastAnalyzer:
                 else:
                     site.self_assignments.append(assign)
             skipped = {id(n) for a in site.self_assignments for n in (a.targets[0], a.value)}
-            binder = node if not isinstance(node, ast.Lambda) else fn.binding_node
             if not any(b.node is binder for b in bindings):
                 reasons.append(f"`{variable}` is declared `global` or `nonlocal` in the enclosing function")
             elif len(bindings) > 1:
@@ -1420,6 +1428,33 @@ class FastAnalyzer:
         if self._owning_function(assign) is None or self._shares_a_line(assign):
             return None  # at class level it stays an attribute: the lambda is replaced in place
         return assign.targets[0].id
+
+    def _walrus_target(self, node: ast.Lambda) -> ast.Name | None:
+        """`fn` for `create_mask(fn := lambda ..., ...)` where the walrus runs whenever its statement does, in
+        a function's own body: the fix replaces `fn := lambda ...` by the hoisted def's name (`fn`).
+        Anything that may skip it (`a if c else (fn := ...)`, `x or (fn := ...)`, a comprehension, a
+        lambda, an `assert`) keeps the inline form, which leaves the walrus in place."""
+        named = self.parent(node)
+        if not (isinstance(named, ast.NamedExpr) and named.value is node and isinstance(named.target, ast.Name)):
+            return None
+        child: ast.AST = named
+        parent = self.parent(named)
+        while isinstance(parent, (ast.expr, ast.keyword)):
+            skippable = (
+                isinstance(parent, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
+                or (isinstance(parent, ast.IfExp) and child is not parent.test)
+                or (isinstance(parent, ast.BoolOp) and child is not parent.values[0])
+            )
+            if skippable:
+                return None
+            child, parent = parent, self.parent(parent)
+        if not isinstance(parent, ast.stmt) or isinstance(parent, (ast.Assert, ast.ClassDef, *_FUNCTIONS)):
+            return None  # in a decorator, default or annotation; or an `assert` (skipped under -O)
+        owner = self._owning_function(parent)
+        scope = self.scopes.function_scope.get(id(owner)) if isinstance(owner, _FUNCTIONS) else None
+        if scope is None or self.scopes.scope_of.get(id(named.target)) is not scope:
+            return None
+        return named.target
 
     def _owning_function(self, node: ast.AST) -> FuncNode | None:
         """The function whose body `node` is in; None at module level or directly in a class body."""

@@ -50,6 +50,7 @@ class Hoist:
     root: ast.stmt | None = None  # the statement parsed with LibCST around it (its segment)
     removed: cst.CSTNode | None = None  # statement that disappears (the def, or the `v = lambda` line)
     lambda_node: cst.Lambda | None = None  # lambda replaced in place by the new name
+    walrus: cst.NamedExpr | None = None  # `fn := lambda ...` replaced in place by the new name
     dropped: list[cst.SimpleStatementLine] = field(default_factory=list)  # its `mask = mask` lines
     share_key: str | None = None  # identical source text: may share one definition
     name: str = ""
@@ -208,7 +209,7 @@ class _Segment:
         self.module.visit(finder)
         for hoist in self.hoists:
             node = hoist.fn.node
-            hoist.removed = hoist.lambda_node = None
+            hoist.removed = hoist.lambda_node = hoist.walrus = None
             hoist.dropped = [self._self_assignment(finder, a) for a in hoist.site.self_assignments]
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 found = finder.defs[self.def_order[id(node)]]
@@ -227,6 +228,11 @@ class _Segment:
                 if line is None:
                     raise RewriteError("the `name = lambda` statement was not found")
                 hoist.removed = line
+            elif hoist.site.form is HoistForm.WALRUS_LAMBDA:
+                named = finder.parent.get(id(lam))
+                if not isinstance(named, cst.NamedExpr) or named.value is not lam:
+                    raise RewriteError("the `name := lambda` expression was not found")
+                hoist.walrus = named
             else:
                 hoist.lambda_node = lam
             comments = hoist.removed is not None and _has_comments(hoist.removed)
@@ -338,7 +344,8 @@ def _base_name(hoist: Hoist) -> str:
     fn = hoist.fn
     if fn.kind is FunctionKind.DEF and hoist.site.variable is not None:
         return def_base_name(hoist.site.variable)
-    return lambda_base_name(fn.enclosing, hoist.site.variable)
+    lam = fn.node if isinstance(fn.node, ast.Lambda) else None
+    return lambda_base_name(fn.enclosing, hoist.site.variable or hoist.site.walrus, hoist.site.role, lam)
 
 
 # ---------------------------------------------------------------------- the rewrite
@@ -349,6 +356,7 @@ class _Hoister(cst.CSTTransformer):
         self.indent_width = indent_width
         self.removed = {id(h.removed): h for h in hoists if h.removed is not None}
         self.lambdas = {id(h.lambda_node): h for h in hoists if h.lambda_node is not None}
+        self.walruses = {id(h.walrus): h for h in hoists if h.walrus is not None}
         self.dropped = {id(line) for h in hoists for line in h.dropped}
 
     def on_leave(
@@ -363,6 +371,14 @@ class _Hoister(cst.CSTTransformer):
             hoist = self.lambdas[key]
             hoist.built = _def_from_lambda(hoist.name, updated_node, [], None, self.indent_width)
             return cst.Name(hoist.name, lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if key in self.walruses and isinstance(updated_node, cst.NamedExpr):
+            hoist = self.walruses[key]
+            assert isinstance(updated_node.value, cst.Lambda)
+            hoist.built = _def_from_lambda(hoist.name, updated_node.value, [], None, self.indent_width)
+            # A bare name needs no parentheses; they go unless they hold a comment.
+            parens = cst.Module([]).code_for_node(updated_node.with_changes(target=cst.Name("x"), value=cst.Name("x")))
+            keep = "#" in parens
+            return cst.Name(hoist.name, lpar=updated_node.lpar if keep else [], rpar=updated_node.rpar if keep else [])
         if isinstance(updated_node, cst.IndentedBlock) and isinstance(original_node, cst.IndentedBlock):
             return self._remove_from_block(original_node, updated_node)
         return updated_node
@@ -497,18 +513,26 @@ def _comments(node: cst.CSTNode) -> Counter[str]:
 
 
 def _reindented(body: cst.BaseExpression, indent_width: int) -> cst.BaseExpression:
-    """Continuation lines of a moved lambda start one indent in from the new `return`, keeping their shape."""
+    """Continuation lines of a moved lambda start one indent in from the new `return`, and a line that
+    starts with a closing bracket level with it (`return (` ... `)`), keeping their shape."""
     margins: list[int] = []
+    closers: list[int] = []  # margins of the lines that start with `)`, `]` or `}`
+    closing: set[int] = set()
 
     class _Margins(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.RightParen, cst.RightSquareBracket, cst.RightCurlyBrace)):
+                closing.add(id(node.whitespace_before))
+            return super().on_visit(node)
+
         def visit_ParenthesizedWhitespace(self, node: cst.ParenthesizedWhitespace) -> None:
             if node.indent and not node.last_line.value.strip(" "):
-                margins.append(len(node.last_line.value))
+                (closers if id(node) in closing else margins).append(len(node.last_line.value))
 
     body.visit(_Margins())
-    if not margins:
+    if not margins and not closers:
         return body
-    shift = min(margins) - indent_width
+    shift = min([*(m - indent_width for m in margins), *closers])
 
     class _Shift(cst.CSTTransformer):
         def leave_ParenthesizedWhitespace(
