@@ -11,6 +11,8 @@ rewrites text, with LibCST as the editing engine and no scope metadata:
 - a nested `def` is removed from its block (a block left empty gets `pass`) and re-inserted, with its
   decorators, docstring, annotations and comments, immediately before the top-level statement enclosing it;
 - `name = lambda ...` alone on its line inside a function becomes `def name(...)` the same way;
+  `mask = mask` lines of that variable (HoistSite.self_assignments) are deleted, keeping their comments;
+- `fn := lambda ...` that always runs with its statement becomes `def fn(...)`, the walrus its name;
 - any other lambda becomes a module-level `def` and the lambda is replaced in place by its name; its
   comments move with it and its continuation lines are re-indented for the new place;
 - when the name must change, every use the analysis listed is renamed (in the text, at its span).
