@@ -260,3 +260,67 @@ class A(nn.Module):
         return create_block_mask(causal, None, None, q.shape[0], q.shape[0])
 """
     assert assert_check_and_fix_agree(text) == 1
+
+
+# ----------------------------------------------------------------- hoist sites: `mask = mask`, walrus
+def _targets(source: str) -> list[tuple[str, object]]:
+    findings = analyze_bytes(textwrap.dedent(source).encode(), "m.py", Config(root=Path(".")))
+    return [(f.code, f.target) for f in findings.findings if f.target is not None]
+
+
+def test_a_self_assignment_is_not_a_second_binding_and_the_site_lists_it() -> None:
+    ((code, fn),) = _targets(
+        """
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        def build(n):
+            def causal(b, h, q, kv):
+                return q >= kv
+            causal = causal
+            return create_block_mask(causal, None, None, n, n)
+        """
+    )
+    assert code == "ESP001" and fn.unfixable_reasons == []
+    assert [a.lineno for a in fn.site.self_assignments] == [7]
+    assert [r.line for r in fn.site.references] == [8]  # `causal = causal` is deleted, not renamed
+
+
+@pytest.mark.parametrize(
+    "rebinding",
+    ["x = 1; causal = causal", "causal: object = causal", "causal = causal = causal", "causal = (causal)"],
+)
+def test_other_rebindings_still_decline(rebinding: str) -> None:
+    source = f"""
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        def build(n):
+            def causal(b, h, q, kv):
+                return q >= kv
+            {rebinding}
+            return create_block_mask(causal, None, None, n, n)
+        """
+    reasons = [r for _, fn in _targets(source) for r in fn.unfixable_reasons]
+    if rebinding == "causal = (causal)":  # the same statement as `causal = causal` for Python
+        assert reasons == []
+    else:
+        assert any("bound more than once" in r for r in reasons)
+
+
+def test_a_walrus_that_always_runs_is_hoisted_under_its_variable() -> None:
+    targets = _targets(
+        """
+        from torch.nn.attention.flex_attention import create_mask
+
+        def full(b, h, q, kv):
+            return q >= 0
+
+        def build(n, flag):
+            dense = create_mask(fn := lambda b, h, q, kv: q >= kv, None, None, n, n)
+            other = create_mask((kept := lambda b, h, q, kv: q > kv) if flag else full, None, None, n, n)
+            return dense, fn(0, 0, 1, 0), other
+        """
+    )
+    sites = {fn.site.variable or fn.site.walrus: fn.site for _, fn in targets}
+    assert sites["fn"].form.value == "walrus-lambda" and [r.line for r in sites["fn"].references] == [10]
+    # Maybe skipped: the walrus stays, only the lambda moves (named after `kept`, which then clashes).
+    assert sites["kept"].form.value == "inline-lambda" and sites["kept"].variable is None

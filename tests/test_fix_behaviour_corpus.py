@@ -287,7 +287,8 @@ def test_generated_programs_keep_their_output_or_are_declined(program: tuple[str
         ("Server.__init__", None, "server_mask_mod"),  # a dunder says nothing: its class does
         ("Model._mask", None, "mask_mod"),  # not `mask_mask_mod`
         ("Attention.make_mask", None, "make_mask_mod"),
-        ("test_sandwich_flex_matches_sdpa_with_grads", None, "sandwich_flex_matches_sdpa_with_grads_mask_mod"),
+        ("test_sandwich_flex_matches_sdpa_with_grads", None, "sandwich_flex_mask_mod"),  # a few words only
+        ("build_the_attention_mask", None, "build_mask_mod"),  # whole words, no trailing `the`
         ("TestVisionAttention.test_td_layout", None, "td_layout_mask_mod"),
         ("TestAttention.setUp", None, "mask_mod"),
         ("testing", None, "mask_mod_testing"),
@@ -301,6 +302,42 @@ def test_lambda_names_are_readable_and_never_collected(
     name = lambda_base_name(enclosing, variable)
     assert name == expected
     assert not _COLLECTED.match(name) and "__" not in name and name.isidentifier()
+
+
+@pytest.mark.parametrize(
+    ("lambda_source", "role", "expected"),
+    [
+        ("lambda b, h, q, kv: q >= kv", "mask_mod", "causal_mask"),  # says what it does
+        ("lambda b, h, q_idx, kv_idx: kv_idx <= q_idx", "mask_mod", "causal_mask"),
+        ("lambda b, h, q, kv: kv >= q", "mask_mod", "run_checks_mask_mod"),  # not causal: the stem
+        ("lambda b, h, q, kv: q >= kv + 1", "mask_mod", "run_checks_mask_mod"),
+        ("lambda score, b, h, q, kv: score * 2", "score_mod", "run_checks_score_mod"),  # the keyword's role
+    ],
+)
+def test_inline_lambda_names_say_what_they_do_or_how_they_are_passed(
+    lambda_source: str, role: str, expected: str
+) -> None:
+    lam = ast.parse(lambda_source, mode="eval").body
+    assert isinstance(lam, ast.Lambda)
+    assert lambda_base_name("test_run_checks_over_every_layout_and_dtype", None, role, lam) == expected
+
+
+def test_generated_names_keep_rewritten_lines_short() -> None:
+    """attention-gym's test_sandwich: the inline lambda once became a 47-character name, and the call line
+    went past the repository's 99 characters."""
+    source = (
+        "from torch.nn.attention.flex_attention import create_block_mask\n\n\n"
+        "def test_sandwich_flex_matches_sdpa_with_grads():\n"
+        "    S = 256\n"
+        "    block_mask = create_block_mask(lambda b, h, q, kv: q >= kv, None, None, S, S, device='cpu')\n"
+        "    block_mask2 = create_block_mask(lambda b, h, q, kv: q - kv < 8, None, None, S, S, device='cpu')\n"
+        "    return block_mask, block_mask2\n"
+    )
+    result = fix_source(source.encode(), "test_sandwich.py", CONFIG)
+    assert result.new_source is not None
+    fixed = result.new_source.decode()
+    assert "def causal_mask(b, h, q, kv):" in fixed and "def sandwich_flex_mask_mod(b, h, q, kv):" in fixed
+    assert max(len(line) for line in fixed.splitlines()) <= 99
 
 
 @pytest.mark.parametrize(

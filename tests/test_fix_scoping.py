@@ -183,7 +183,7 @@ def outer(n):
     build_mask_mod = "outer local"
 
     def build():
-        return create_block_mask(lambda b, h, q, kv: q >= kv, None, None, n, n), build_mask_mod
+        return create_block_mask(lambda b, h, q, kv: q - kv < 2, None, None, n, n), build_mask_mod
 
     return build()
 
@@ -280,3 +280,32 @@ def test_check_and_fix_agree_on_code_too_deep_to_analyse() -> None:
     fixed = fix_source(source.encode(), "deep.py", CONFIG)
     assert [e.kind for e in checked.errors] == [e.kind for e in fixed.errors] == ["too-complex"]
     assert fixed.new_source is None
+
+
+def test_a_parenthesised_lambda_body_is_reindented_with_its_closing_bracket(run_program: object) -> None:
+    """torchtitan's test_fused_mla_override: `lambda ...: (` / body / `)` in a method's call."""
+    source = (
+        IMPORT
+        + """
+
+class Check:
+    def test_causal(self, n):
+        mask = create_block_mask(
+            lambda batch_idx, head_idx, query_idx, key_value_idx: (
+                query_idx >= key_value_idx
+            ),
+            None,
+            None,
+            n,
+            n,
+        )
+        return mask
+
+
+print(Check().test_causal(4)(0, 0, 2, 1))
+"""
+    )
+    result, text = fixed_and_compared(run_program, source)
+    assert result.fixed == 1
+    hoisted = text[text.index("def causal_mask") : text.index("class Check")].rstrip()
+    assert hoisted.splitlines()[1:] == ["    return (", "        query_idx >= key_value_idx", "    )"]

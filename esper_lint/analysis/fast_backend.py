@@ -959,6 +959,9 @@ class FastAnalyzer:
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self._runs_every_forward(call, caller)
+        for f in functions:
+            if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
+                f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
         return MaskUse(
             api=api.qualified_name,
             arg_span=self.positions.span(arg.value),
@@ -1155,7 +1158,7 @@ class FastAnalyzer:
             return [], False
         functions = []
         known = True
-        bindings = self.bindings(expr)
+        bindings = [b for b in self.bindings(expr) if self._self_assignment(b) is None]
         if not bindings:
             return [], False
         for binding in bindings:
@@ -1296,7 +1299,7 @@ class FastAnalyzer:
             for call in ast.walk(root):
                 if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
                     continue
-                bindings = self.bindings(call.func)
+                bindings = [b for b in self.bindings(call.func) if self._self_assignment(b) is None]
                 functions: list[MaskFunction] = []
                 for binding in bindings:
                     target = binding.node if binding.kind == "def" else binding.value
@@ -1319,9 +1322,15 @@ class FastAnalyzer:
         top = self._top_index(node)
         variable = node.name if not isinstance(node, ast.Lambda) else self._assigned_lambda_variable(node)
         form = HoistForm.DEF if not isinstance(node, ast.Lambda) else HoistForm.INLINE_LAMBDA
+        binder: ast.AST | None = node if not isinstance(node, ast.Lambda) else fn.binding_node
         if variable is not None and isinstance(node, ast.Lambda):
             form = HoistForm.ASSIGNED_LAMBDA
+        elif isinstance(node, ast.Lambda) and (walrus := self._walrus_target(node)) is not None:
+            form, variable, binder = HoistForm.WALRUS_LAMBDA, walrus.id, walrus
         site = HoistSite(top, form, variable)
+        named = self.parent(node)
+        if form is HoistForm.INLINE_LAMBDA and isinstance(named, ast.NamedExpr) and isinstance(named.target, ast.Name):
+            site.walrus = named.target.id
         site.enclosing_def = next(
             (a for a in self.ancestors(node) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None
         )
@@ -1335,8 +1344,15 @@ class FastAnalyzer:
                 _add_reason(reasons, class_attribute_reason(variable))
                 return site
             readers.append(owner)
-            bindings = owner.bindings.get(variable, [])
-            binder = node if not isinstance(node, ast.Lambda) else fn.binding_node
+            # `mask = mask` rebinds the variable to the value it already has: the fix deletes it.
+            bindings = []
+            for b in owner.bindings.get(variable, []):
+                assign = self._self_assignment(b)
+                if assign is None:
+                    bindings.append(b)
+                else:
+                    site.self_assignments.append(assign)
+            skipped = {id(n) for a in site.self_assignments for n in (a.targets[0], a.value)}
             if not any(b.node is binder for b in bindings):
                 reasons.append(f"`{variable}` is declared `global` or `nonlocal` in the enclosing function")
             elif len(bindings) > 1:
@@ -1349,8 +1365,9 @@ class FastAnalyzer:
                 reader = self.scopes.scope_of.get(id(name))
                 # Lexical scoping: whatever resolves to the owner's variable is inside the owner.
                 if name is not binder and reader is not None and self._owner(reader, variable) is owner:
-                    site.references.append(self.positions.span(name))
-                    site.reference_nodes.append(name)
+                    if id(name) not in skipped:  # deleted with its statement: nothing to rename
+                        site.references.append(self.positions.span(name))
+                    site.reference_nodes.append(name)  # the read in `mask = mask` is checked all the same
                     readers.append(reader)
         site.shadowing = self._shadowing(readers)
         if variable is not None:
@@ -1366,6 +1383,20 @@ class FastAnalyzer:
         if mangled:
             reasons.append(mangled)
         return site
+
+    def _self_assignment(self, binding: _Binding) -> ast.Assign | None:
+        """`mask = mask` alone on its line, in the function whose variable it is: the statement, else None.
+        Run after the variable is bound it changes nothing; run before, it fails (the dominance check)."""
+        target, value = binding.node, binding.value
+        if binding.kind != "store" or not isinstance(target, ast.Name) or not isinstance(value, ast.Name):
+            return None
+        assign = self.parent(target)
+        if not (isinstance(assign, ast.Assign) and assign.targets == [target] and value.id == target.id):
+            return None
+        scope = self.scopes.scope_of.get(id(target))
+        if scope is not binding.scope or scope.kind != "function" or self.scopes.scope_of.get(id(value)) is not scope:
+            return None
+        return None if self._shares_a_line(assign) else assign
 
     def _in_string_annotation(self, root: ast.AST, name: str) -> bool:
         """Does a string annotation inside `root` mention `name`? (Renaming would not reach inside it.)"""
@@ -1397,6 +1428,33 @@ class FastAnalyzer:
         if self._owning_function(assign) is None or self._shares_a_line(assign):
             return None  # at class level it stays an attribute: the lambda is replaced in place
         return assign.targets[0].id
+
+    def _walrus_target(self, node: ast.Lambda) -> ast.Name | None:
+        """`fn` for `create_mask(fn := lambda ..., ...)` where the walrus runs whenever its statement does, in
+        a function's own body: the fix replaces `fn := lambda ...` by the hoisted def's name (`fn`).
+        Anything that may skip it (`a if c else (fn := ...)`, `x or (fn := ...)`, a comprehension, a
+        lambda, an `assert`) keeps the inline form, which leaves the walrus in place."""
+        named = self.parent(node)
+        if not (isinstance(named, ast.NamedExpr) and named.value is node and isinstance(named.target, ast.Name)):
+            return None
+        child: ast.AST = named
+        parent = self.parent(named)
+        while isinstance(parent, (ast.expr, ast.keyword)):
+            skippable = (
+                isinstance(parent, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
+                or (isinstance(parent, ast.IfExp) and child is not parent.test)
+                or (isinstance(parent, ast.BoolOp) and child is not parent.values[0])
+            )
+            if skippable:
+                return None
+            child, parent = parent, self.parent(parent)
+        if not isinstance(parent, ast.stmt) or isinstance(parent, (ast.Assert, ast.ClassDef, *_FUNCTIONS)):
+            return None  # in a decorator, default or annotation; or an `assert` (skipped under -O)
+        owner = self._owning_function(parent)
+        scope = self.scopes.function_scope.get(id(owner)) if isinstance(owner, _FUNCTIONS) else None
+        if scope is None or self.scopes.scope_of.get(id(named.target)) is not scope:
+            return None
+        return named.target
 
     def _owning_function(self, node: ast.AST) -> FuncNode | None:
         """The function whose body `node` is in; None at module level or directly in a class body."""

@@ -63,7 +63,9 @@ def hoist_reasons(
     else:
         uses = list(_uses(enclosing, fn, name)) if name else []
     reasons += use_reasons(fn, uses, parents, is_mask_argument)
-    reasons += dominance_reasons(fn, uses, parents)
+    # An inline walrus the fix leaves in place keeps its variable bound where it was: nothing to dominate.
+    kept_walrus = resolved_uses is None and isinstance(parents.get(id(fn)), ast.NamedExpr)
+    reasons += [] if kept_walrus else dominance_reasons(fn, uses, parents)
     return _unique(reasons)
 
 
@@ -343,9 +345,16 @@ def _how_used(expr: ast.expr, parents: dict[int, ast.AST], is_mask_argument: IsM
         current, parent = parent, parents.get(id(parent))
     if isinstance(parent, ast.Call) and parent.func is current:
         return None  # called: the result does not depend on which object it is
+    if isinstance(parent, ast.Assign) and _rebinds_itself(parent):
+        return None  # `mask = mask`: the analysis lets the fix delete it only when it rebinds the same variable
     if isinstance(parent, (ast.Call, ast.keyword)) and is_mask_argument(current):
         return None
     return _describe(current, parent)
+
+
+def _rebinds_itself(assign: ast.Assign) -> bool:
+    target = assign.targets[0] if len(assign.targets) == 1 else None
+    return isinstance(target, ast.Name) and isinstance(assign.value, ast.Name) and target.id == assign.value.id
 
 
 def _describe(expr: ast.expr, parent: ast.AST | None) -> str:
@@ -381,9 +390,17 @@ def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: dict[int, ast
     if statement is None:
         return []
     dominated = _dominated_statements(statement, parents)
+    walrus = isinstance(parents.get(id(fn)), ast.NamedExpr)
     for use in uses:
+        if _is_inside(use, fn, parents):
+            continue  # its own body (recursion): runs after the binding
         if _is_inside(use, statement, parents):
-            continue  # its own body (recursion) or its own line: runs after the binding
+            if not walrus:
+                continue  # the statement that binds it (`v = v` in its own line is not a use)
+            return [
+                f"`{use.id}` is read on line {use.lineno} in the statement whose walrus binds it, where it may "
+                "run first and fail, and hoisted, it would not"
+            ]
         if not any(_is_inside(use, s, parents) for s in dominated):
             return [
                 f"the use on line {use.lineno} can run without the definition running first (a conditional "
@@ -411,9 +428,15 @@ def _dominated_statements(statement: ast.stmt, parents: dict[int, ast.AST]) -> l
 
 
 def _defining_statement(fn: FuncNode, parents: dict[int, ast.AST]) -> ast.stmt | None:
+    """The statement that binds the function's variable. A walrus: the statement it is in (a use elsewhere
+    in that statement may run before it, so such uses count as undominated)."""
     if not isinstance(fn, ast.Lambda):
         return fn
     parent = parents.get(id(fn))
+    if isinstance(parent, ast.NamedExpr):
+        while parent is not None and not isinstance(parent, ast.stmt):
+            parent = parents.get(id(parent))
+        return parent
     return parent if isinstance(parent, (ast.Assign, ast.AnnAssign)) else None
 
 

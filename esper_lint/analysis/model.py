@@ -37,6 +37,12 @@ class Capture:
     scope_name: str  # the enclosing function (or comprehension) that binds it
 
 
+# What a function argument of an API is used as: `mask_mod(b, h, q_idx, kv_idx)` or
+# `score_mod(score, b, h, q_idx, kv_idx)`. Rules say which roles they check (`Rule.roles`).
+MASK_MOD = "mask_mod"
+SCORE_MOD = "score_mod"
+
+
 # Reasons a capture-free function cannot be hoisted, worded once for the analysis and the fixer.
 CLASS_CELL_REASON = "it uses `super()` or `__class__`, which need the enclosing class"
 
@@ -53,6 +59,8 @@ class FunctionKind(enum.Enum):
 class HoistForm(enum.Enum):
     DEF = "def"  # a nested `def`: the statement moves
     ASSIGNED_LAMBDA = "assigned-lambda"  # `v = lambda ...` alone on its line in a function: becomes `def v`
+    # `create_mask(fn := lambda ...)` run whenever its statement runs: `fn := lambda ...` becomes `fn`
+    WALRUS_LAMBDA = "walrus-lambda"
     INLINE_LAMBDA = "inline-lambda"  # any other lambda: becomes a module-level def, replaced by its name
 
 
@@ -79,6 +87,12 @@ class HoistSite:
     # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
     # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
     enclosing_def: Any = field(default=None, compare=False, repr=False)
+    # `mask = mask` statements (`ast.Assign`) in the owner: the fix deletes them with the binding.
+    self_assignments: list[Any] = field(default_factory=list, compare=False, repr=False)
+    # For naming an inline lambda: the parameter it is passed as (`mask_mod`, `score_mod`), and the
+    # variable of a walrus the fix leaves in place (`(window := lambda ...) if flag else m`).
+    role: str = MASK_MOD
+    walrus: str | None = None
 
 
 @dataclass
@@ -121,12 +135,6 @@ class MaskFunction:
 
     def captures_of(self, kind: CaptureKind) -> list[Capture]:
         return [c for c in self.captures if c.kind is kind]
-
-
-# What a function argument of an API is used as: `mask_mod(b, h, q_idx, kv_idx)` or
-# `score_mod(score, b, h, q_idx, kv_idx)`. Rules say which roles they check (`Rule.roles`).
-MASK_MOD = "mask_mod"
-SCORE_MOD = "score_mod"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ rewrites text, with LibCST as the editing engine and no scope metadata:
 - a nested `def` is removed from its block (a block left empty gets `pass`) and re-inserted, with its
   decorators, docstring, annotations and comments, immediately before the top-level statement enclosing it;
 - `name = lambda ...` alone on its line inside a function becomes `def name(...)` the same way;
+  `mask = mask` lines of that variable (HoistSite.self_assignments) are deleted, keeping their comments;
+- `fn := lambda ...` that always runs with its statement becomes `def fn(...)`, the walrus its name;
 - any other lambda becomes a module-level `def` and the lambda is replaced in place by its name; its
   comments move with it and its continuation lines are re-indented for the new place;
 - when the name must change, every use the analysis listed is renamed (in the text, at its span).
@@ -23,7 +25,7 @@ import io
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import libcst as cst
@@ -50,6 +52,8 @@ class Hoist:
     root: ast.stmt | None = None  # the statement parsed with LibCST around it (its segment)
     removed: cst.CSTNode | None = None  # statement that disappears (the def, or the `v = lambda` line)
     lambda_node: cst.Lambda | None = None  # lambda replaced in place by the new name
+    walrus: cst.NamedExpr | None = None  # `fn := lambda ...` replaced in place by the new name
+    dropped: list[cst.SimpleStatementLine] = field(default_factory=list)  # its `mask = mask` lines
     share_key: str | None = None  # identical source text: may share one definition
     name: str = ""
     leader: Hoist | None = None  # the hoist whose definition this one shares
@@ -193,6 +197,8 @@ class _Segment:
         lambdas = [n for n in ast.walk(root) if isinstance(n, ast.Lambda)]
         self.def_order = {id(n): i for i, n in enumerate(sorted(defs, key=_position))}
         self.lambda_order = {id(n): i for i, n in enumerate(sorted(lambdas, key=_position))}
+        assigns = [n for n in ast.walk(root) if isinstance(n, ast.Assign)]
+        self.assign_order = {id(n): i for i, n in enumerate(sorted(assigns, key=_position))}
 
     def locate(self) -> None:
         """Parse the segment and find each hoist's LibCST nodes by source order."""
@@ -205,7 +211,8 @@ class _Segment:
         self.module.visit(finder)
         for hoist in self.hoists:
             node = hoist.fn.node
-            hoist.removed = hoist.lambda_node = None
+            hoist.removed = hoist.lambda_node = hoist.walrus = None
+            hoist.dropped = [self._self_assignment(finder, a) for a in hoist.site.self_assignments]
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 found = finder.defs[self.def_order[id(node)]]
                 if unicodedata.normalize("NFKC", found.name.value) != node.name:
@@ -223,10 +230,29 @@ class _Segment:
                 if line is None:
                     raise RewriteError("the `name = lambda` statement was not found")
                 hoist.removed = line
+            elif hoist.site.form is HoistForm.WALRUS_LAMBDA:
+                named = finder.parent.get(id(lam))
+                if not isinstance(named, cst.NamedExpr) or named.value is not lam:
+                    raise RewriteError("the `name := lambda` expression was not found")
+                hoist.walrus = named
             else:
                 hoist.lambda_node = lam
             comments = hoist.removed is not None and _has_comments(hoist.removed)
             hoist.share_key = None if _has_defaults(lam) or comments else _share_text(lam)
+
+    def _self_assignment(self, finder: _Finder, assign: ast.Assign) -> cst.SimpleStatementLine:
+        found = finder.assigns[self.assign_order[id(assign)]]
+        line = finder.parent.get(id(found))
+        target, value = found.targets[0].target if len(found.targets) == 1 else None, found.value
+        if not (
+            isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and isinstance(target, cst.Name)
+            and isinstance(value, cst.Name)
+            and unicodedata.normalize("NFKC", target.value) == unicodedata.normalize("NFKC", value.value)
+        ):
+            raise RewriteError(f"line {assign.lineno} is not the `name = name` statement the analysis saw")
+        return line
 
     def rename(self) -> bool:
         """Rename, in the text, the uses the analysis listed; True when anything changed."""
@@ -263,6 +289,7 @@ class _Finder(cst.CSTVisitor):
     def __init__(self) -> None:
         self.defs: list[cst.FunctionDef] = []
         self.lambdas: list[cst.Lambda] = []
+        self.assigns: list[cst.Assign] = []
         self.parent: dict[int, cst.CSTNode] = {}
         self._stack: list[cst.CSTNode] = []
 
@@ -271,6 +298,8 @@ class _Finder(cst.CSTVisitor):
             self.defs.append(node)
         elif isinstance(node, cst.Lambda):
             self.lambdas.append(node)
+        elif isinstance(node, cst.Assign):
+            self.assigns.append(node)
         if self._stack:
             self.parent[id(node)] = self._stack[-1]
         self._stack.append(node)
@@ -317,7 +346,8 @@ def _base_name(hoist: Hoist) -> str:
     fn = hoist.fn
     if fn.kind is FunctionKind.DEF and hoist.site.variable is not None:
         return def_base_name(hoist.site.variable)
-    return lambda_base_name(fn.enclosing, hoist.site.variable)
+    lam = fn.node if isinstance(fn.node, ast.Lambda) else None
+    return lambda_base_name(fn.enclosing, hoist.site.variable or hoist.site.walrus, hoist.site.role, lam)
 
 
 # ---------------------------------------------------------------------- the rewrite
@@ -328,6 +358,8 @@ class _Hoister(cst.CSTTransformer):
         self.indent_width = indent_width
         self.removed = {id(h.removed): h for h in hoists if h.removed is not None}
         self.lambdas = {id(h.lambda_node): h for h in hoists if h.lambda_node is not None}
+        self.walruses = {id(h.walrus): h for h in hoists if h.walrus is not None}
+        self.dropped = {id(line) for h in hoists for line in h.dropped}
 
     def on_leave(
         self, original_node: cst.CSTNodeT, updated_node: cst.CSTNodeT
@@ -341,19 +373,36 @@ class _Hoister(cst.CSTTransformer):
             hoist = self.lambdas[key]
             hoist.built = _def_from_lambda(hoist.name, updated_node, [], None, self.indent_width)
             return cst.Name(hoist.name, lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if key in self.walruses and isinstance(updated_node, cst.NamedExpr):
+            hoist = self.walruses[key]
+            assert isinstance(updated_node.value, cst.Lambda)
+            hoist.built = _def_from_lambda(hoist.name, updated_node.value, [], None, self.indent_width)
+            # A bare name needs no parentheses; they go unless they hold a comment.
+            parens = cst.Module([]).code_for_node(updated_node.with_changes(target=cst.Name("x"), value=cst.Name("x")))
+            keep = "#" in parens
+            return cst.Name(hoist.name, lpar=updated_node.lpar if keep else [], rpar=updated_node.rpar if keep else [])
         if isinstance(updated_node, cst.IndentedBlock) and isinstance(original_node, cst.IndentedBlock):
             return self._remove_from_block(original_node, updated_node)
         return updated_node
 
     def _remove_from_block(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
         """Take hoisted statements out of a block; comments not attached to them stay in the block."""
-        if not any(id(stmt) in self.removed for stmt in original.body):
+        if not any(id(stmt) in self.removed or id(stmt) in self.dropped for stmt in original.body):
             return updated
         body: list[cst.BaseStatement] = []
         carried: list[cst.EmptyLine] = []  # lines left behind by removed statements, for the next one
         removed_first = False
         for old, new in zip(original.body, updated.body, strict=True):
             hoist = self.removed.get(id(old))
+            if id(old) in self.dropped and isinstance(new, cst.SimpleStatementLine):
+                # `mask = mask` goes with the variable; its comments stay, for the next statement.
+                removed_first = removed_first or not body
+                comment = new.trailing_whitespace.comment
+                own = [cst.EmptyLine(comment=comment)] if comment is not None else []
+                kept = [*new.leading_lines, *own]
+                if any(line.comment is not None for line in kept):
+                    carried = _join_lines(carried, kept)
+                continue
             if hoist is None:
                 if carried or (removed_first and not body):
                     lines = _join_lines(carried, list(_leading(new)))
@@ -466,18 +515,26 @@ def _comments(node: cst.CSTNode) -> Counter[str]:
 
 
 def _reindented(body: cst.BaseExpression, indent_width: int) -> cst.BaseExpression:
-    """Continuation lines of a moved lambda start one indent in from the new `return`, keeping their shape."""
+    """Continuation lines of a moved lambda start one indent in from the new `return`, and a line that
+    starts with a closing bracket level with it (`return (` ... `)`), keeping their shape."""
     margins: list[int] = []
+    closers: list[int] = []  # margins of the lines that start with `)`, `]` or `}`
+    closing: set[int] = set()
 
     class _Margins(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.RightParen, cst.RightSquareBracket, cst.RightCurlyBrace)):
+                closing.add(id(node.whitespace_before))
+            return super().on_visit(node)
+
         def visit_ParenthesizedWhitespace(self, node: cst.ParenthesizedWhitespace) -> None:
             if node.indent and not node.last_line.value.strip(" "):
-                margins.append(len(node.last_line.value))
+                (closers if id(node) in closing else margins).append(len(node.last_line.value))
 
     body.visit(_Margins())
-    if not margins:
+    if not margins and not closers:
         return body
-    shift = min(margins) - indent_width
+    shift = min([*(m - indent_width for m in margins), *closers])
 
     class _Shift(cst.CSTTransformer):
         def leave_ParenthesizedWhitespace(

@@ -11,6 +11,7 @@ Candidates are tried in order: the function's own name, then `name_2`, `name_3`,
 
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import re
@@ -64,19 +65,28 @@ def def_base_name(name: str) -> str:
     return f"mask_{_tidy(name)}" if stem is None else stem or "mask_mod"
 
 
-def lambda_base_name(enclosing: str | None, variable: str | None, role: str = "mask_mod") -> str:
-    """`mask = lambda ...` keeps `mask`; an inline lambda in `build` becomes `build_mask_mod`.
+def lambda_base_name(
+    enclosing: str | None, variable: str | None, role: str = "mask_mod", lam: ast.Lambda | None = None
+) -> str:
+    """`mask = lambda ...` (or `mask := lambda ...`) keeps `mask`; an inline lambda that says what it does
+    is named for it (`lambda b, h, q, kv: q >= kv` is `causal_mask`); any other inline lambda in `build`
+    becomes `build_mask_mod`.
 
     `role` is the parameter the lambda is passed as (`mask_mod`, `score_mod`). The stem comes from the
-    enclosing function, without test-runner prefixes or runs of underscores; a dunder method (`__init__`)
+    enclosing function, without test-runner prefixes or runs of underscores, and at most a few words
+    (`test_sandwich_flex_matches_sdpa` gives `sandwich_flex_mask_mod`); a dunder method (`__init__`)
     says nothing about the mask, so its class names it instead; a stem already ending in the role's first
     word (`_mask`) is not repeated (`mask_mod`, not `mask_mask_mod`)."""
     if variable and variable != "<lambda>":
         return def_base_name(variable)
+    known = _what_it_does(lam) if lam is not None and role == "mask_mod" else None
+    if known is not None:
+        return known
     full = _enclosing_stem(enclosing)
     stem = _uncollected(full)
     if stem is None:
-        return f"{role}_{full}"  # `testing` -> `mask_mod_testing`
+        return f"{role}_{_short(full)}"  # `testing` -> `mask_mod_testing`
+    stem = _short(stem)
     head = role.split("_", 1)[0]
     if not stem:
         return role
@@ -95,6 +105,43 @@ def _enclosing_stem(enclosing: str | None) -> str:
     if stem[:1].isupper():  # a class name: CamelCase -> snake_case
         stem = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).lower()
     return _tidy(stem)
+
+
+_STEM_LENGTH = 16  # characters of whole words kept from the enclosing function's name
+_LINKING_WORDS = frozenset(
+    {"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "over", "the", "to", "vs", "with"}
+)
+
+
+def _short(stem: str) -> str:
+    """The first words of `stem`, up to _STEM_LENGTH characters (always at least one word)."""
+    words = stem.split("_")
+    kept = words[:1]
+    for word in words[1:]:
+        if len("_".join([*kept, word])) > _STEM_LENGTH:
+            break
+        kept.append(word)
+    while len(kept) > 1 and kept[-1].lower() in _LINKING_WORDS:  # `run_checks_over` -> `run_checks`
+        kept.pop()
+    return "_".join(kept)
+
+
+def _what_it_does(lam: ast.Lambda) -> str | None:
+    """A name for the few masks recognisable at a glance: `q >= kv` (or `kv <= q`) is causal."""
+    params = [*lam.args.posonlyargs, *lam.args.args]
+    body = lam.body
+    if len(params) != 4 or not isinstance(body, ast.Compare) or len(body.ops) != 1:
+        return None
+    left, right = body.left, body.comparators[0]
+    if not (isinstance(left, ast.Name) and isinstance(right, ast.Name)):
+        return None
+    q, kv = params[2].arg, params[3].arg
+    op = body.ops[0]
+    if (isinstance(op, ast.GtE) and (left.id, right.id) == (q, kv)) or (
+        isinstance(op, ast.LtE) and (left.id, right.id) == (kv, q)
+    ):
+        return "causal_mask"
+    return None
 
 
 def _tidy(name: str) -> str:
