@@ -22,8 +22,10 @@ plain positional ones is not analysed.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .model import MASK_MOD, SCORE_MOD
 
@@ -90,6 +92,21 @@ def local_names(node: FuncNode) -> set[str]:
     return found
 
 
+_T = TypeVar("_T")
+
+
+def _per_module(compute: Callable[[ast.Module], _T]) -> Callable[[ast.Module], _T]:
+    """Compute a fact of the whole module once per tree (rules ask for each mask function in it)."""
+    results: weakref.WeakKeyDictionary[ast.Module, _T] = weakref.WeakKeyDictionary()
+
+    def cached(module: ast.Module) -> _T:
+        if module not in results:
+            results[module] = compute(module)
+        return results[module]
+
+    return cached
+
+
 def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
     """The module's own statements and expressions (in `if`/`try`/loops too), not function or class bodies."""
     stack: list[ast.AST] = list(module.body)
@@ -101,6 +118,7 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         stack.extend(ast.iter_child_nodes(current))
 
 
+@_per_module
 def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
     for n in _module_level_nodes(module):
@@ -119,26 +137,32 @@ def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     return found
 
 
-def enclosing_functions(module: ast.Module, node: FuncNode) -> list[FuncNode] | None:
-    """The functions around `node`, outermost first; None when `node` is not in `module`.
-
-    Iterative (a parent map built while searching), so deeply nested generated code cannot exhaust the stack."""
+@_per_module
+def _parents(module: ast.Module) -> dict[int, ast.AST]:
+    """Each node's parent, by the node's id (iterative: deeply nested generated code cannot exhaust the
+    stack; ids, not attributes on the nodes, so the tree holds no reference cycle)."""
     parents: dict[int, ast.AST] = {}
     stack: list[ast.AST] = [module]
     while stack:
         current = stack.pop()
-        if current is node:
-            chain: list[FuncNode] = []
-            parent = parents.get(id(current))
-            while parent is not None:
-                if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    chain.append(parent)
-                parent = parents.get(id(parent))
-            return chain[::-1]
         for child in ast.iter_child_nodes(current):
             parents[id(child)] = current
             stack.append(child)
-    return None
+    return parents
+
+
+def enclosing_functions(module: ast.Module, node: FuncNode) -> list[FuncNode] | None:
+    """The functions around `node`, outermost first; None when `node` is not in `module`."""
+    parents = _parents(module)
+    if id(node) not in parents:  # both trees are alive, so an id found here is this very node
+        return None
+    chain: list[FuncNode] = []
+    parent = parents.get(id(node))
+    while parent is not None:
+        if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            chain.append(parent)
+        parent = parents.get(id(parent))
+    return chain[::-1]
 
 
 def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
@@ -609,8 +633,11 @@ def captured_python_numbers(module: ast.Module | None, node: FuncNode) -> list[a
 
 def compiles_with_static_shapes(module: ast.Module | None) -> bool:
     """The module calls `torch.compile(..., dynamic=False)` (a call or a decorator), `torch` being the module."""
-    if module is None or not _torch_imported(module):
-        return False
+    return module is not None and _torch_imported(module) and _calls_compile_with_static_shapes(module)
+
+
+@_per_module
+def _calls_compile_with_static_shapes(module: ast.Module) -> bool:
     for n in ast.walk(module):
         if (
             isinstance(n, ast.Call)
