@@ -203,6 +203,7 @@ class ModuleSummary(NamedTuple):
 _NAMESPACE_WORDS = re.compile(r"\bglobal\b|\bdel\b|(?<![.\w])(?:globals|eval|exec)\b")
 
 
+@functools.lru_cache(maxsize=2)  # asked for each mask function of the same module's text
 def _may_reach_namespaces(text: str | None) -> bool:
     return text is None or _NAMESPACE_WORDS.search(text) is not None
 
@@ -453,9 +454,12 @@ def mark_suppressed_uses(uses: list[MaskUse], is_suppressed: Callable[[int, str]
 # --------------------------------------------------------------------------- helpers
 def _parent_map(tree: ast.AST) -> dict[int, ast.AST]:
     parents: dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
+    stack = [tree]
+    while stack:  # each node's children listed once (ast.walk would list them a second time)
+        node = stack.pop()
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
+            stack.append(child)
     return parents
 
 

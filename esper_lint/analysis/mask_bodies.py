@@ -22,12 +22,30 @@ plain positional ones is not analysed.
 from __future__ import annotations
 
 import ast
+import functools
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 from .model import MASK_MOD, SCORE_MOD
+
+_Node = TypeVar("_Node", bound=ast.AST)
+_T = TypeVar("_T")
+
+
+def _once_per_node(compute: Callable[[_Node], _T]) -> Callable[[_Node], _T]:
+    """Compute a fact of a tree or function once per node (rules ask again for each mask function): kept
+    while the node lives. The result is shared, so it must not be changed (sets are frozen)."""
+    results: weakref.WeakKeyDictionary[_Node, _T] = weakref.WeakKeyDictionary()
+
+    def cached(node: _Node) -> _T:
+        if node not in results:
+            results[node] = compute(node)
+        return results[node]
+
+    return cached
+
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 # How many positional parameters torch passes to each role.
@@ -73,7 +91,8 @@ def walk_body(node: FuncNode) -> Iterator[ast.AST]:
         stack.extend(reversed(list(ast.iter_child_nodes(current))))
 
 
-def local_names(node: FuncNode) -> set[str]:
+@_once_per_node
+def local_names(node: FuncNode) -> frozenset[str]:
     """Names bound in the function's own scope (parameters included)."""
     args = node.args
     found = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
@@ -89,22 +108,7 @@ def local_names(node: FuncNode) -> set[str]:
             found.add(n.name)
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             found.update(n.names)
-    return found
-
-
-_T = TypeVar("_T")
-
-
-def _per_module(compute: Callable[[ast.Module], _T]) -> Callable[[ast.Module], _T]:
-    """Compute a fact of the whole module once per tree (rules ask for each mask function in it)."""
-    results: weakref.WeakKeyDictionary[ast.Module, _T] = weakref.WeakKeyDictionary()
-
-    def cached(module: ast.Module) -> _T:
-        if module not in results:
-            results[module] = compute(module)
-        return results[module]
-
-    return cached
+    return frozenset(found)
 
 
 def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
@@ -118,7 +122,7 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         stack.extend(ast.iter_child_nodes(current))
 
 
-@_per_module
+@_once_per_node
 def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
     for n in _module_level_nodes(module):
@@ -137,32 +141,36 @@ def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     return found
 
 
-@_per_module
-def _parents(module: ast.Module) -> dict[int, ast.AST]:
-    """Each node's parent, by the node's id (iterative: deeply nested generated code cannot exhaust the
-    stack; ids, not attributes on the nodes, so the tree holds no reference cycle)."""
-    parents: dict[int, ast.AST] = {}
-    stack: list[ast.AST] = [module]
-    while stack:
-        current = stack.pop()
-        for child in ast.iter_child_nodes(current):
-            parents[id(child)] = current
-            stack.append(child)
-    return parents
-
-
 def enclosing_functions(module: ast.Module, node: FuncNode) -> list[FuncNode] | None:
-    """The functions around `node`, outermost first; None when `node` is not in `module`."""
-    parents = _parents(module)
-    if id(node) not in parents:  # both trees are alive, so an id found here is this very node
-        return None
-    chain: list[FuncNode] = []
-    parent = parents.get(id(node))
-    while parent is not None:
-        if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            chain.append(parent)
-        parent = parents.get(id(parent))
-    return chain[::-1]
+    """The functions around `node`, outermost first; None when `node` is not in `module`.
+
+    Looks only inside nodes whose lines hold `node`'s first line (a decorated definition starts at its first
+    decorator); should positions ever not nest, it searches the whole tree. Iterative, with the path kept
+    on the stack, so deeply nested generated code cannot exhaust the stack."""
+    line = node.lineno
+    for prune in (True, False):
+        stack: list[tuple[ast.AST, tuple[FuncNode, ...]]] = [(module, ())]
+        while stack:
+            current, outer = stack.pop()
+            if current is node:
+                return list(outer)
+            if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                outer = (*outer, current)
+            for child in ast.iter_child_nodes(current):
+                if not prune or _may_hold_line(child, line):
+                    stack.append((child, outer))
+    return None
+
+
+def _may_hold_line(node: ast.AST, line: int) -> bool:
+    first = getattr(node, "lineno", None)
+    last = getattr(node, "end_lineno", None)
+    if first is None or last is None:
+        return True  # no position (arguments, comprehension, operators, ...): look inside
+    decorators = getattr(node, "decorator_list", None)
+    if decorators:
+        first = min(first, *(d.lineno for d in decorators))
+    return bool(first <= line <= last)
 
 
 def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
@@ -260,12 +268,17 @@ def _stored_names(target: ast.expr) -> Iterator[str]:
 
 def free_builtins(node: FuncNode, module: ast.Module | None = None) -> set[str]:
     """Builtin names that are still the builtins inside `node` (not bound there, around it, or in `module`)."""
-    import builtins
-
     shadowed = _shadowed(module, node)
     if shadowed is None:
         return set()
-    return {name for name in dir(builtins) if not name.startswith("_")} - local_names(node) - shadowed
+    return set(_builtin_names() - local_names(node) - shadowed)
+
+
+@functools.cache
+def _builtin_names() -> frozenset[str]:
+    import builtins
+
+    return frozenset(name for name in dir(builtins) if not name.startswith("_"))
 
 
 def derived_names(node: FuncNode, role: str) -> set[str] | None:
@@ -636,7 +649,7 @@ def compiles_with_static_shapes(module: ast.Module | None) -> bool:
     return module is not None and _torch_imported(module) and _calls_compile_with_static_shapes(module)
 
 
-@_per_module
+@_once_per_node
 def _calls_compile_with_static_shapes(module: ast.Module) -> bool:
     for n in ast.walk(module):
         if (
