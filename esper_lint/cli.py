@@ -11,21 +11,14 @@ file errors. No Python traceback reaches the user.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
-
-if TYPE_CHECKING:
-    from .config import Config
-    from .runner import Mode, RunResult
-
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+from .check_command import EXIT_ERROR, EXIT_OK, run_check
+from .check_command import echo_error as _error
 
 
 class _DefaultGroup(click.Group):
@@ -56,14 +49,6 @@ def main() -> None:
     Checking is the default command: `esper-lint check --help` lists its options (--select, --ignore,
     --output-format, --config, --jobs, ...). Exit codes: 0 clean, 1 findings, 2 errors.
     """
-
-
-def _error(message: str) -> None:
-    click.echo(f"esper-lint: error: {message}", err=True)
-
-
-def _warning(message: str) -> None:
-    click.echo(f"esper-lint: warning: {message}", err=True)
 
 
 @main.command("check")
@@ -137,7 +122,7 @@ def check(
     no_cache: bool,
 ) -> None:
     """Check PATHS (files or folders; default: the current folder). `-` reads stdin."""
-    code = _check(
+    code = run_check(
         # Like ruff: --stdin-filename without paths means the source comes from stdin.
         paths=list(paths) or (["-"] if stdin_filename else ["."]),
         fix=fix,
@@ -165,276 +150,6 @@ def check(
         no_cache=no_cache,
     )
     sys.exit(code)
-
-
-def _check(**opts: Any) -> int:
-    from .config import ConfigError, apply_cli, load_config
-    from .runner import Mode
-
-    if opts["fix"] and opts["diff"]:
-        _error("--fix and --diff cannot be used together (--diff shows what --fix would do)")
-        return EXIT_ERROR
-    if opts["statistics"] and opts["output_format"] not in ("text", "json"):
-        _error(f"--statistics is written as text or json, not {opts['output_format']} (as in ruff)")
-        return EXIT_ERROR
-    actions = ("fix", "diff", "add_noqa", "show_settings", "show_files")
-    chosen = [f"--{name.replace('_', '-')}" for name in actions if opts[name]]
-    if len(chosen) > 1:
-        _error(f"{' and '.join(chosen)} cannot be used together")
-        return EXIT_ERROR
-    mode = Mode.FIX if opts["fix"] else Mode.DIFF if opts["diff"] else Mode.CHECK
-    paths: list[str] = opts["paths"]
-    use_stdin = paths == ["-"]
-    if "-" in paths and not use_stdin:
-        _error("`-` (stdin) cannot be combined with other paths")
-        return EXIT_ERROR
-    start = Path(opts["stdin_filename"] or ".") if use_stdin else Path(paths[0])
-    try:
-        config = load_config(Path(opts["config_file"]) if opts["config_file"] else None, _existing_parent(start))
-        config = apply_cli(
-            config,
-            select=opts["select"],
-            extend_select=opts["extend_select"],
-            ignore=opts["ignore"],
-            extend_exclude=opts["extend_exclude"],
-            force_exclude=opts["force_exclude"],
-            jobs=opts["jobs"],
-            unsafe_fixes=opts["unsafe_fixes"] or None,
-            exclude=opts["exclude"],
-            per_file_ignores=opts["per_file_ignores"],
-        )
-    except ConfigError as exc:
-        _error(str(exc))
-        return EXIT_ERROR
-    for warning in config.warnings:
-        _warning(warning)
-    if opts["show_settings"]:
-        from .config import describe
-
-        click.echo(describe(config), nl=False)
-        return EXIT_OK
-
-    if use_stdin:
-        if opts["add_noqa"] or opts["show_files"]:
-            _error("--add-noqa and --show-files work on files, not stdin")
-            return EXIT_ERROR
-        return _check_stdin(config, mode, opts)
-
-    from .runner import run
-
-    if opts["show_files"]:
-        return _show_files(paths, config)
-    if opts["add_noqa"]:
-        return _add_noqa(paths, config, opts)
-
-    try:
-        result = run(paths, config, mode, use_cache=not opts["no_cache"])
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
-    if opts["output_format"] != "sarif":
-        return _report(result, mode, opts)
-    if mode is Mode.CHECK:
-        _attach_fixes(result, config)
-    return _report(result, mode, opts, root=project_root(config, start))
-
-
-def _attach_fixes(result: RunResult, config: Config) -> None:
-    """SARIF can carry each safe fix as an edit: compute each fixable finding's own fix (in memory)."""
-    from .fix import fixes_by_finding
-    from .notebook import is_notebook
-    from .runner import read_source
-
-    for file_result in result.files:
-        if not any(f.fixable for f in file_result.findings):
-            continue
-        try:
-            source = read_source(file_result.path)
-        except OSError:
-            continue
-        if is_notebook(file_result.path):
-            continue  # a notebook's fix is a JSON splice (notebook.py): SARIF carries none for it
-        fixes = fixes_by_finding(source, file_result.path, config)
-        file_result.original_source = source
-        for finding in file_result.findings:
-            finding.fixed_source = fixes.get((finding.code, finding.span))
-
-
-def project_root(config: Config, start: Path) -> Path:
-    """Where SARIF paths start: the configuration's folder, else the nearest folder above `start` with a
-    pyproject.toml, else the current folder."""
-    if config.source is not None:
-        return config.root
-    current = _existing_parent(start)
-    for directory in (current, *current.parents):
-        if (directory / "pyproject.toml").is_file():
-            return directory
-    return Path.cwd()
-
-
-def _show_files(paths: list[str], config: Config) -> int:
-    from .files import discover
-
-    discovery = discover(paths, config)
-    for warning in discovery.warnings:
-        _warning(warning)
-    for error in discovery.errors:
-        click.echo(str(error), err=True)
-    for path in discovery.files:
-        click.echo(path)
-    return EXIT_ERROR if discovery.errors else EXIT_OK
-
-
-def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
-    """Write `# noqa: CODE` on each line with a finding (atomically, refusing files changed meanwhile)."""
-    import io
-    import tokenize
-
-    from .engine import SourceError, check_decodable, lint_source
-    from .fix.writer import WriteRefused, write_atomic
-    from .noqa import add_noqa as insert_noqa
-    from .notebook import NotebookError, is_notebook
-    from .notebook import add_noqa as notebook_add_noqa
-    from .runner import read_source, run
-
-    result = run(paths, config, use_cache=not opts["no_cache"])
-    for warning in result.warnings:
-        _warning(warning)
-    for error in result.all_errors:
-        click.echo(str(error), err=True)
-    added = 0
-    failed = bool(result.all_errors)
-    for file_result in result.files:
-        if not file_result.findings:
-            continue
-        path = file_result.path
-        try:
-            source = read_source(path)
-            if is_notebook(path):  # the comments go into the cells' `source`, the JSON is kept as it is
-                new_source, added_here, skipped = notebook_add_noqa(source, path, config)
-                if new_source != source:
-                    write_atomic(path, source, new_source)
-                added += added_here
-            else:
-                text = check_decodable(source, path)
-                # The lines come from these very bytes (the file may have changed since the run read it).
-                by_line: dict[int, set[str]] = {}
-                for finding in lint_source(source, path, config).findings:
-                    by_line.setdefault(finding.span.line, set()).add(finding.code)
-                new_text, skipped_lines = insert_noqa(text, by_line)
-                encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)  # a BOM is kept: utf-8-sig
-                if new_text != text:
-                    write_atomic(path, source, new_text.encode(encoding))
-                skipped = [str(line) for line in skipped_lines]
-                added += len(by_line) - len(skipped)
-        except (SourceError, WriteRefused, NotebookError) as exc:
-            click.echo(str(exc.error), err=True)
-            failed = True
-            continue
-        except OSError as exc:
-            click.echo(f"{path}: io error: cannot write: {exc.strerror or exc}; it was left unchanged", err=True)
-            failed = True
-            continue
-        for place in skipped:
-            _warning(f"{path}:{place}: no `# noqa` added: the line ends inside a string or continues with `\\`")
-    if not opts["quiet"]:
-        click.echo(f"Added {added} noqa directive{'' if added == 1 else 's'}.")
-    return EXIT_ERROR if failed else EXIT_OK
-
-
-def _existing_parent(path: Path) -> Path:
-    current = path if path.is_absolute() else Path.cwd() / path
-    while not current.exists() and current != current.parent:
-        current = current.parent
-    return current
-
-
-def _check_stdin(config: Config, mode: Mode, opts: dict[str, Any]) -> int:
-    from .files import _Excluder
-    from .runner import Mode, RunResult, lint_or_fix_source
-
-    filename = opts["stdin_filename"] or "<stdin>"
-    source = sys.stdin.buffer.read()
-    if opts["stdin_filename"] and _Excluder(config).excluded(filename) and config.force_exclude:
-        # Excluded: pass the source through unchanged so editors keep working.
-        if mode is Mode.FIX:
-            sys.stdout.buffer.write(source)
-        return EXIT_OK
-    file_result = lint_or_fix_source(source, filename, config, mode)
-    result = RunResult(files=[file_result])
-    if mode is Mode.FIX:
-        # Editors read the fixed source from stdout; the report goes to stderr.
-        sys.stdout.buffer.write(file_result.new_source if file_result.new_source is not None else source)
-        sys.stdout.buffer.flush()
-        return _report(result, mode, opts, stream=sys.stderr)
-    return _report(result, mode, opts)
-
-
-def _report(
-    result: RunResult, mode: Mode, opts: dict[str, Any], stream: IO[str] | None = None, root: Path | None = None
-) -> int:
-    from .reporters import ReportContext, get_reporter
-    from .runner import Mode
-
-    for warning in result.warnings:
-        _warning(warning)
-    for error in result.all_errors:
-        click.echo(str(error), err=True)
-    if mode is Mode.DIFF:
-        from .fix import unified_diff_bytes
-        from .notebook import is_notebook
-        from .runner import diff_text
-
-        out = sys.stdout if stream is None else stream
-        raw = getattr(out, "buffer", None)  # bytes in each file's own encoding, so `patch` applies them
-        out.flush()
-        for r in result.files:
-            if r.new_source is not None:
-                old = r.original_source or b""
-                if raw is not None and not is_notebook(r.path):
-                    raw.write(unified_diff_bytes(r.path, old, r.new_source))
-                else:
-                    out.write(diff_text(r.path, old, r.new_source))
-        if raw is not None:
-            raw.flush()
-    ctx = ReportContext(
-        mode=mode, statistics=opts["statistics"], show_fixes=opts["show_fixes"], quiet=opts["quiet"], root=root
-    )
-    text = get_reporter(opts["output_format"])(result, ctx)
-    if opts["output_file"]:
-        try:
-            _write_report(opts["output_file"], text)
-        except OSError as exc:
-            _error(f"{opts['output_file']}: cannot write report: {exc.strerror or exc}")
-            return EXIT_ERROR
-    elif mode is Mode.DIFF and opts["output_format"] == "text" and not opts["quiet"]:
-        # The diff is the output; the summary goes to stderr so the diff can be piped to `patch`.
-        click.echo(text, nl=False, err=True)
-    else:
-        click.echo(text, nl=False, file=stream)
-    code = result.exit_code(opts["exit_zero"])
-    if mode is Mode.DIFF and code != EXIT_ERROR:
-        # As ruff: --diff exits 1 when there is a diff, whatever remains for a human to fix.
-        has_diff = any(r.new_source is not None for r in result.files)
-        code = EXIT_FINDINGS if has_diff and not opts["exit_zero"] else EXIT_OK
-    return code
-
-
-def _write_report(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    from .console import interrupts_deferred
-
-    tmp = f"{path}.tmp{os.getpid()}"
-    with interrupts_deferred():  # Ctrl-C waits for the report to be written (or removed)
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
 
 
 @main.command("rule")

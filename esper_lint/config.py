@@ -6,8 +6,6 @@ Configuration is data: it is parsed with tomllib and validated, never executed.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import math
 import os
 import sys
@@ -15,11 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 from .apis import ApiTable, MaskApi
 from .rules import DEFAULT_SELECT, RULES_BY_CODE
@@ -124,6 +117,9 @@ class Config:
             "root": str(self.root),
             "unsafe_fixes": self.unsafe_fixes,  # unsafe fixes count as fixable then
         }
+        import hashlib  # here, not at the top: a run without the cache never needs it (start-up time)
+        import json
+
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -166,6 +162,11 @@ def _misspelled_tables(tool: dict[str, Any], where: Path) -> list[str]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported here, not at the top: a run with no pyproject.toml on its way up never needs it.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         with open(path, "rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
@@ -409,5 +410,7 @@ def describe(config: Config) -> str:
         f"# configuration file: {config.source or 'none (defaults)'}",
         f"# root (relative patterns start here): {config.root}",
     ]
+    import json
+
     lines += [f"{key} = {json.dumps(value)}  # {where}" for key, value, where in settings]
     return "\n".join(lines) + "\n"

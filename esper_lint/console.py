@@ -105,11 +105,17 @@ def _flush_output() -> None:
 def entry_point() -> None:
     _install(_exit_now)
     sys.excepthook = _excepthook
-    from .cli import entry_point as run_cli
+    from .plain_check import parse, run
 
+    opts = parse(sys.argv[1:])  # a plain check runs without click (start-up time); None: click reads it
+    if opts is None:
+        from .cli import entry_point as run_cli
     _install(_raise_interrupted)
     try:
-        run_cli()
+        if opts is None:
+            run_cli()
+        else:
+            run(opts)
     finally:
         if _interrupted:  # however the run ended after Ctrl-C (an error raised while unwinding, ...)
             _exit_interrupted()

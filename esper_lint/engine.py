@@ -315,7 +315,8 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
             result.errors.append(exc.error)
         return result
     try:
-        result.findings = analyze_bytes(source, path, config).findings
+        with _collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
+            result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)
     return result

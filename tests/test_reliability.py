@@ -189,8 +189,9 @@ def _children(pid: int) -> list[str]:
 
 
 # Interrupts at exact moments: SIGINT sent from inside the process when it imports a module. `click` is
-# imported while the CLI starts (a traceback from inside the import, before); `runner` once click runs the
-# command (click's `Aborted!` with exit 1, before); `libcst` in the middle of fixing a file.
+# imported while the CLI starts (a traceback from inside the import, before); `plain_check` likewise for a
+# command line read without click; `runner` once the command runs (click's `Aborted!` with exit 1, before);
+# `libcst` in the middle of fixing a file.
 _INTERRUPT_ON_IMPORT = """
 import builtins, os, signal, sys
 from esper_lint import console
@@ -210,11 +211,20 @@ console.entry_point()
 """
 
 
-@pytest.mark.parametrize("module", ["click", "runner", "libcst"])
-def test_interrupt_at_any_phase_is_one_line_and_exit_130(tmp_path: Path, module: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "options"),
+    [
+        ("click", ["--output-format=text"]),  # `--opt=value`: read by click
+        ("plain_check", []),
+        ("runner", []),
+        ("runner", ["--output-format=text"]),
+        ("libcst", []),
+    ],
+)
+def test_interrupt_at_any_phase_is_one_line_and_exit_130(tmp_path: Path, module: str, options: list[str]) -> None:
     (tmp_path / "a.py").write_text(FIXABLE)
     proc = subprocess.Popen(
-        [sys.executable, "-c", _INTERRUPT_ON_IMPORT, module, "--fix", "--no-cache", "."],
+        [sys.executable, "-c", _INTERRUPT_ON_IMPORT, module, "--fix", "--no-cache", *options, "."],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -74,13 +74,14 @@ def own_returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Re
             stack.extend(ast.iter_child_nodes(node))
 
 
-_COMPILATION = re.compile(r"compile|_dynamo|\bjit\b")
+_JIT = re.compile(r"\bjit\b")
 
 
 def mentions_compilation(text: str) -> bool:
     """The module may compile something (`torch.compile`, `_dynamo`, `jit`, even `re.compile`): ESP016 then
     cannot tell whether a `flex_attention` call runs compiled, and stays silent."""
-    return _COMPILATION.search(text) is not None
+    # `compile|_dynamo|\bjit\b` as one pattern, with the plain words found by substring search (much faster)
+    return "compile" in text or "_dynamo" in text or ("jit" in text and _JIT.search(text) is not None)
 
 
 class ParameterRead(enum.Enum):

@@ -22,10 +22,30 @@ plain positional ones is not analysed.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import functools
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .model import MASK_MOD, SCORE_MOD
+
+_Node = TypeVar("_Node", bound=ast.AST)
+_T = TypeVar("_T")
+
+
+def _once_per_node(compute: Callable[[_Node], _T]) -> Callable[[_Node], _T]:
+    """Compute a fact of a tree or function once per node (rules ask again for each mask function): kept
+    while the node lives. The result is shared, so it must not be changed (sets are frozen)."""
+    results: weakref.WeakKeyDictionary[_Node, _T] = weakref.WeakKeyDictionary()
+
+    def cached(node: _Node) -> _T:
+        if node not in results:
+            results[node] = compute(node)
+        return results[node]
+
+    return cached
+
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 # How many positional parameters torch passes to each role.
@@ -71,7 +91,8 @@ def walk_body(node: FuncNode) -> Iterator[ast.AST]:
         stack.extend(reversed(list(ast.iter_child_nodes(current))))
 
 
-def local_names(node: FuncNode) -> set[str]:
+@_once_per_node
+def local_names(node: FuncNode) -> frozenset[str]:
     """Names bound in the function's own scope (parameters included)."""
     args = node.args
     found = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
@@ -87,7 +108,7 @@ def local_names(node: FuncNode) -> set[str]:
             found.add(n.name)
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             found.update(n.names)
-    return found
+    return frozenset(found)
 
 
 def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
@@ -101,6 +122,7 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         stack.extend(ast.iter_child_nodes(current))
 
 
+@_once_per_node
 def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
     for n in _module_level_nodes(module):
@@ -122,23 +144,33 @@ def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
 def enclosing_functions(module: ast.Module, node: FuncNode) -> list[FuncNode] | None:
     """The functions around `node`, outermost first; None when `node` is not in `module`.
 
-    Iterative (a parent map built while searching), so deeply nested generated code cannot exhaust the stack."""
-    parents: dict[int, ast.AST] = {}
-    stack: list[ast.AST] = [module]
-    while stack:
-        current = stack.pop()
-        if current is node:
-            chain: list[FuncNode] = []
-            parent = parents.get(id(current))
-            while parent is not None:
-                if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    chain.append(parent)
-                parent = parents.get(id(parent))
-            return chain[::-1]
-        for child in ast.iter_child_nodes(current):
-            parents[id(child)] = current
-            stack.append(child)
+    Looks only inside nodes whose lines hold `node`'s first line (a decorated definition starts at its first
+    decorator); should positions ever not nest, it searches the whole tree. Iterative, with the path kept
+    on the stack, so deeply nested generated code cannot exhaust the stack."""
+    line = node.lineno
+    for prune in (True, False):
+        stack: list[tuple[ast.AST, tuple[FuncNode, ...]]] = [(module, ())]
+        while stack:
+            current, outer = stack.pop()
+            if current is node:
+                return list(outer)
+            if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                outer = (*outer, current)
+            for child in ast.iter_child_nodes(current):
+                if not prune or _may_hold_line(child, line):
+                    stack.append((child, outer))
     return None
+
+
+def _may_hold_line(node: ast.AST, line: int) -> bool:
+    first = getattr(node, "lineno", None)
+    last = getattr(node, "end_lineno", None)
+    if first is None or last is None:
+        return True  # no position (arguments, comprehension, operators, ...): look inside
+    decorators = getattr(node, "decorator_list", None)
+    if decorators:
+        first = min(first, *(d.lineno for d in decorators))
+    return bool(first <= line <= last)
 
 
 def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
@@ -236,12 +268,17 @@ def _stored_names(target: ast.expr) -> Iterator[str]:
 
 def free_builtins(node: FuncNode, module: ast.Module | None = None) -> set[str]:
     """Builtin names that are still the builtins inside `node` (not bound there, around it, or in `module`)."""
-    import builtins
-
     shadowed = _shadowed(module, node)
     if shadowed is None:
         return set()
-    return {name for name in dir(builtins) if not name.startswith("_")} - local_names(node) - shadowed
+    return set(_builtin_names() - local_names(node) - shadowed)
+
+
+@functools.cache
+def _builtin_names() -> frozenset[str]:
+    import builtins
+
+    return frozenset(name for name in dir(builtins) if not name.startswith("_"))
 
 
 def derived_names(node: FuncNode, role: str) -> set[str] | None:
@@ -609,8 +646,11 @@ def captured_python_numbers(module: ast.Module | None, node: FuncNode) -> list[a
 
 def compiles_with_static_shapes(module: ast.Module | None) -> bool:
     """The module calls `torch.compile(..., dynamic=False)` (a call or a decorator), `torch` being the module."""
-    if module is None or not _torch_imported(module):
-        return False
+    return module is not None and _torch_imported(module) and _calls_compile_with_static_shapes(module)
+
+
+@_once_per_node
+def _calls_compile_with_static_shapes(module: ast.Module) -> bool:
     for n in ast.walk(module):
         if (
             isinstance(n, ast.Call)
