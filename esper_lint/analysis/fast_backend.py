@@ -38,7 +38,7 @@ from ..apis import (
     MaskApi,
 )
 from . import call_sites
-from .hoist_safety import hoist_reasons
+from .hoist_safety import ModuleSummary, hoist_reasons, module_summary
 from .model import (
     CLASS_CELL_REASON,
     AttentionCall,
@@ -711,6 +711,7 @@ class FastAnalyzer:
         self.future_annotations = has_future_annotations(tree)
         self._functions: dict[int, MaskFunction] = {}
         self._top_indices: dict[int, int] | None = None
+        self._module_summary: ModuleSummary | None = None  # hoist_safety's module-wide facts, once
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -1271,8 +1272,10 @@ class FastAnalyzer:
         # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
         # name reads another variable); without a hoist site the safety checks find the uses themselves.
         uses = fn.site.reference_nodes if fn.site is not None and fn.site.variable is not None else None
+        if self._module_summary is None:
+            self._module_summary = module_summary(self.tree, self.positions.text)
         safety = hoist_reasons(
-            self.tree, node, enclosing, self._is_mask_argument, self.future_annotations, self.positions.text, uses
+            node, enclosing, self.parent, self._module_summary, self._is_mask_argument, self.future_annotations, uses
         )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn

@@ -20,7 +20,6 @@ unsafe one. The analysis calls `hoist_reasons` for each nested mask function and
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -30,6 +29,8 @@ from .model import FunctionKind, MaskUse
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 # `is_mask_argument(expr)`: is this expression passed where a mask API (or a mask combinator) takes its mask?
 IsMaskArgument = Callable[[ast.expr], bool]
+# `parent(node)`: the node's parent in the tree (the analysis' table), None at the top.
+Parent = Callable[[ast.AST], ast.AST | None]
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _SCOPES = (*_FUNCTIONS, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -41,22 +42,25 @@ _IMMUTABLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None), type(
 
 
 def hoist_reasons(
-    tree: ast.Module,
     fn: FuncNode,
     enclosing: FuncNode,
+    parent: Parent,
+    module: ModuleSummary,
     is_mask_argument: IsMaskArgument,
     future_annotations: bool,
-    text: str | None = None,
     resolved_uses: list[ast.Name] | None = None,
 ) -> list[str]:
     """Every reason (worded for "no automatic fix because ...") why hoisting `fn` out of `enclosing`
-    could change what the program does. `text`, the module's source, only lets module-wide checks skip a
-    walk of the whole tree when no word they look for occurs in it. `resolved_uses`: the reads of the
-    function's variable as the analysis resolved them (else found here, more conservatively)."""
-    parents = _parent_map(enclosing)
-    module = _module_facts(tree, _may_reach_namespaces(text))
-    reasons = definition_time_reasons(tree, fn, future_annotations, module)
-    if _may_access_frames(text):
+    could change what the program does. `parent`: the analysis' parent table for the whole tree (walks up
+    from here stop at `enclosing`); `module`: `module_summary` of the module, computed once per analysis.
+    `resolved_uses`: the reads of the function's variable as the analysis resolved them (else found here,
+    more conservatively)."""
+
+    def parents(node: ast.AST) -> ast.AST | None:
+        return None if node is enclosing else parent(node)
+
+    reasons = definition_time_reasons(fn, future_annotations, module)
+    if module.may_access_frames:
         reasons += dynamic_access_reasons(enclosing, module)
     else:  # no word that dynamic access needs is in the text: the walk would find nothing
         reasons += module.reasons
@@ -67,15 +71,13 @@ def hoist_reasons(
         uses = list(_uses(enclosing, fn, name)) if name else []
     reasons += use_reasons(fn, uses, parents, is_mask_argument)
     # An inline walrus the fix leaves in place keeps its variable bound where it was: nothing to dominate.
-    kept_walrus = resolved_uses is None and isinstance(parents.get(id(fn)), ast.NamedExpr)
+    kept_walrus = resolved_uses is None and isinstance(parents(fn), ast.NamedExpr)
     reasons += [] if kept_walrus else dominance_reasons(fn, uses, parents)
     return _unique(reasons)
 
 
 # --------------------------------------------------------------------------- definition time
-def definition_time_reasons(
-    tree: ast.Module, fn: FuncNode, future_annotations: bool, module: ModuleSummary
-) -> list[str]:
+def definition_time_reasons(fn: FuncNode, future_annotations: bool, module: ModuleSummary) -> list[str]:
     reasons: list[str] = []
     if not isinstance(fn, ast.Lambda) and fn.decorator_list:
         reasons.append("it is decorated (a decorator would run once at import instead of each time the `def` runs)")
@@ -202,13 +204,13 @@ class ModuleSummary(NamedTuple):
     shadowed: frozenset[str]
     reasons: tuple[str, ...]
     bound_at: dict[str, list[int]]
+    may_access_frames: bool  # False: no word `dynamic_access_reasons` looks for occurs in the text
 
 
 # Words a `global` declaration, a `del`, or a call of `globals`/`eval`/`exec` cannot be written without.
 _NAMESPACE_WORDS = re.compile(r"\bglobal\b|\bdel\b|(?<![.\w])(?:globals|eval|exec)\b")
 
 
-@functools.lru_cache(maxsize=2)  # asked for each mask function of the same module's text
 def _may_reach_namespaces(text: str | None) -> bool:
     return text is None or _NAMESPACE_WORDS.search(text) is not None
 
@@ -218,13 +220,18 @@ def _may_reach_namespaces(text: str | None) -> bool:
 _FRAME_WORDS = re.compile(r"\b(?:{})\b".format("|".join(sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))))
 
 
-@functools.lru_cache(maxsize=2)
 def _may_access_frames(text: str | None) -> bool:
     return text is None or not text.isascii() or _FRAME_WORDS.search(text) is not None
 
 
-@functools.lru_cache(maxsize=4)
-def _module_facts(tree: ast.Module, walk: bool) -> ModuleSummary:
+def module_summary(tree: ast.Module, text: str | None) -> ModuleSummary:
+    """The module-wide facts every hoist check of `tree` reads: the analysis computes them once and keeps
+    them as long as itself. `text`, the module's source, only lets them skip walks of the whole tree
+    when no word they look for occurs in it."""
+    return _module_facts(tree, _may_reach_namespaces(text), _may_access_frames(text))
+
+
+def _module_facts(tree: ast.Module, walk: bool, may_access_frames: bool) -> ModuleSummary:
     """Computed once per module, in two passes: its frozen constants (module-level names bound exactly
     once, by a plain assignment of an immutable literal, never declared `global` or deleted), the names it
     binds at module level, the reasons module-wide dynamic access rules out every hoist, and for each
@@ -262,15 +269,15 @@ def _module_facts(tree: ast.Module, walk: bool) -> ModuleSummary:
         elif called in ("exec", "eval"):
             reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
     constants = frozenset(n for n in literal if len(bound_at.get(n, ())) == 1 and n not in disqualified)
-    return ModuleSummary(constants, shadowed, tuple(_unique(reasons)), bound_at)
+    return ModuleSummary(constants, shadowed, tuple(_unique(reasons)), bound_at, may_access_frames)
 
 
 # --------------------------------------------------------------------------- the function object's uses
-def _bound_name(fn: FuncNode, parents: dict[int, ast.AST]) -> str | None:
+def _bound_name(fn: FuncNode, parents: Parent) -> str | None:
     """The variable the function object is bound to where it is defined: the def's name, or a lambda's target."""
     if not isinstance(fn, ast.Lambda):
         return fn.name
-    parent = parents.get(id(fn))
+    parent = parents(fn)
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
         target: ast.expr = parent.targets[0]
     elif isinstance(parent, (ast.AnnAssign, ast.NamedExpr)):
@@ -323,9 +330,7 @@ def _own_scope_nodes(body: list[ast.AST]) -> Iterator[ast.AST]:
             stack.extend(ast.iter_child_nodes(node))
 
 
-def use_reasons(
-    fn: FuncNode, uses: list[ast.Name], parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument
-) -> list[str]:
+def use_reasons(fn: FuncNode, uses: list[ast.Name], parents: Parent, is_mask_argument: IsMaskArgument) -> list[str]:
     """The function object must only be called or passed as a mask: anything else may tell copies apart."""
     found = [_inline_position(fn, parents, is_mask_argument)] if isinstance(fn, ast.Lambda) else []
     found += [_how_used(use, parents, is_mask_argument) for use in uses]
@@ -333,10 +338,10 @@ def use_reasons(
     return [_object_reason(", ".join(ways))] if ways else []
 
 
-def _inline_position(fn: ast.Lambda, parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument) -> str | None:
+def _inline_position(fn: ast.Lambda, parents: Parent, is_mask_argument: IsMaskArgument) -> str | None:
     """Where the lambda itself is evaluated: passed as a mask, or bound to one plain variable."""
-    parent = parents.get(id(fn))
-    if isinstance(parent, (ast.Assign, ast.AnnAssign)) and isinstance(parents.get(id(parent)), ast.ClassDef):
+    parent = parents(fn)
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)) and isinstance(parents(parent), ast.ClassDef):
         return "it is a class attribute, used through the class where its uses cannot be followed"
     if isinstance(parent, ast.Assign):
         if len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
@@ -349,14 +354,14 @@ def _inline_position(fn: ast.Lambda, parents: dict[int, ast.AST], is_mask_argume
     return _how_used(fn, parents, is_mask_argument)
 
 
-def _how_used(expr: ast.expr, parents: dict[int, ast.AST], is_mask_argument: IsMaskArgument) -> str | None:
+def _how_used(expr: ast.expr, parents: Parent, is_mask_argument: IsMaskArgument) -> str | None:
     """None when `expr` is called or passed as a mask; otherwise how it is used ("it is returned")."""
     if isinstance(expr, ast.Name) and isinstance(expr.ctx, ast.Del):
         return None  # the analysis' hoist site reports `del` itself
     current: ast.expr = expr
-    parent = parents.get(id(current))
+    parent = parents(current)
     while isinstance(parent, ast.IfExp) and current is not parent.test:  # `a if flag else b`: either passes through
-        current, parent = parent, parents.get(id(parent))
+        current, parent = parent, parents(parent)
     if isinstance(parent, ast.Call) and parent.func is current:
         return None  # called: the result does not depend on which object it is
     if isinstance(parent, ast.Assign) and _rebinds_itself(parent):
@@ -397,14 +402,14 @@ def _object_reason(what: str) -> str:
 
 
 # --------------------------------------------------------------------------- conditional definitions
-def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: dict[int, ast.AST]) -> list[str]:
+def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: Parent) -> list[str]:
     """Every use must run only after the definition: in the statements that follow it in its block, or
     after an `if` whose other branch cannot fall through (it ends in `return`, `raise`, `break`, `continue`)."""
     statement = _defining_statement(fn, parents)
     if statement is None:
         return []
     dominated = _dominated_statements(statement, parents)
-    walrus = isinstance(parents.get(id(fn)), ast.NamedExpr)
+    walrus = isinstance(parents(fn), ast.NamedExpr)
     for use in uses:
         if _is_inside(use, fn, parents):
             continue  # its own body (recursion): runs after the binding
@@ -423,11 +428,11 @@ def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: dict[int, ast
     return []
 
 
-def _dominated_statements(statement: ast.stmt, parents: dict[int, ast.AST]) -> list[ast.stmt]:
+def _dominated_statements(statement: ast.stmt, parents: Parent) -> list[ast.stmt]:
     dominated: list[ast.stmt] = []
     current: ast.stmt = statement
     while True:
-        parent = parents.get(id(current))
+        parent = parents(current)
         block = _block_of(current, parents)
         if parent is None or block is None:
             return dominated
@@ -441,21 +446,21 @@ def _dominated_statements(statement: ast.stmt, parents: dict[int, ast.AST]) -> l
         current = parent
 
 
-def _defining_statement(fn: FuncNode, parents: dict[int, ast.AST]) -> ast.stmt | None:
+def _defining_statement(fn: FuncNode, parents: Parent) -> ast.stmt | None:
     """The statement that binds the function's variable. A walrus: the statement it is in (a use elsewhere
     in that statement may run before it, so such uses count as undominated)."""
     if not isinstance(fn, ast.Lambda):
         return fn
-    parent = parents.get(id(fn))
+    parent = parents(fn)
     if isinstance(parent, ast.NamedExpr):
         while parent is not None and not isinstance(parent, ast.stmt):
-            parent = parents.get(id(parent))
+            parent = parents(parent)
         return parent
     return parent if isinstance(parent, (ast.Assign, ast.AnnAssign)) else None
 
 
-def _block_of(statement: ast.stmt, parents: dict[int, ast.AST]) -> list[ast.stmt] | None:
-    parent = parents.get(id(statement))
+def _block_of(statement: ast.stmt, parents: Parent) -> list[ast.stmt] | None:
+    parent = parents(statement)
     if parent is None:
         return None
     for field in ("body", "orelse", "finalbody", "handlers"):
@@ -465,12 +470,12 @@ def _block_of(statement: ast.stmt, parents: dict[int, ast.AST]) -> list[ast.stmt
     return None
 
 
-def _is_inside(node: ast.AST, ancestor: ast.AST, parents: dict[int, ast.AST]) -> bool:
+def _is_inside(node: ast.AST, ancestor: ast.AST, parents: Parent) -> bool:
     current: ast.AST | None = node
     while current is not None:
         if current is ancestor:
             return True
-        current = parents.get(id(current))
+        current = parents(current)
     return False
 
 
@@ -488,26 +493,8 @@ def mark_suppressed_uses(uses: list[MaskUse], is_suppressed: Callable[[int, str]
 
 
 # --------------------------------------------------------------------------- helpers
-def _parent_map(tree: ast.AST) -> dict[int, ast.AST]:
-    parents: dict[int, ast.AST] = {}
-    stack = [tree]
-    while stack:  # ast.iter_child_nodes inlined: this runs for every mask function (a third faster)
-        node = stack.pop()
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        parents[id(item)] = node
-                        stack.append(item)
-            elif isinstance(value, ast.AST):
-                parents[id(value)] = node
-                stack.append(value)
-    return parents
-
-
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-__all__ = ["hoist_reasons", "mark_suppressed_uses"]
+__all__ = ["ModuleSummary", "hoist_reasons", "mark_suppressed_uses", "module_summary"]
