@@ -324,3 +324,33 @@ def test_a_walrus_that_always_runs_is_hoisted_under_its_variable() -> None:
     assert sites["fn"].form.value == "walrus-lambda" and [r.line for r in sites["fn"].references] == [10]
     # Maybe skipped: the walrus stays, only the lambda moves (named after `kept`, which then clashes).
     assert sites["kept"].form.value == "inline-lambda" and sites["kept"].variable is None
+
+
+@pytest.mark.parametrize(
+    ("frame_access", "fixable"),
+    [
+        ("", True),  # the word only in another function: the frame check skips its walk of `build`
+        ("@wrap(lambda: sys._getframe)\n", False),  # in the enclosing function's decorator: still walked
+        ("@wrap(\n    lambda: inspect.currentframe())\n", False),  # a decorator spanning lines
+    ],
+)
+def test_frame_check_reads_the_whole_enclosing_function(frame_access: str, fixable: bool) -> None:
+    source = f"""
+import inspect
+import sys
+from torch.nn.attention.flex_attention import create_block_mask
+
+def wrap(f):
+    return lambda fn: fn
+
+def other():
+    return sys._getframe(), inspect.currentframe()
+
+{frame_access}def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+    return create_block_mask(causal, None, None, n, n)
+"""
+    reasons = [r for _, fn in _targets(source) for r in fn.unfixable_reasons]
+    assert (reasons == []) is fixable, reasons
+    assert fixable or any("inspects frames" in r for r in reasons)

@@ -1275,10 +1275,23 @@ class FastAnalyzer:
         if self._module_summary is None:
             self._module_summary = module_summary(self.tree, self.positions.text)
         safety = hoist_reasons(
-            node, enclosing, self.parent, self._module_summary, self._is_mask_argument, self.future_annotations, uses
+            node,
+            enclosing,
+            self.parent,
+            self._module_summary,
+            self._is_mask_argument,
+            self.future_annotations,
+            uses,
+            self._source_lines(enclosing),
         )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
+
+    def _source_lines(self, node: FuncNode) -> str:
+        """The whole lines `node` spans, from its first decorator: every identifier in it is spelled there."""
+        decorators = [] if isinstance(node, ast.Lambda) else node.decorator_list
+        first = min([node.lineno, *(d.lineno for d in decorators)])
+        return "".join(self.positions.lines[first - 1 : node.end_lineno])
 
     def _is_mask_argument(self, expr: ast.expr) -> bool:
         """Is `expr` passed where a mask API (directly, or bound by `partial`) or a combinator takes a mask?"""

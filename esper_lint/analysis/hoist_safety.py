@@ -49,20 +49,22 @@ def hoist_reasons(
     is_mask_argument: IsMaskArgument,
     future_annotations: bool,
     resolved_uses: list[ast.Name] | None = None,
+    enclosing_source: str | None = None,
 ) -> list[str]:
     """Every reason (worded for "no automatic fix because ...") why hoisting `fn` out of `enclosing`
     could change what the program does. `parent`: the analysis' parent table for the whole tree (walks up
     from here stop at `enclosing`); `module`: `module_summary` of the module, computed once per analysis.
     `resolved_uses`: the reads of the function's variable as the analysis resolved them (else found here,
-    more conservatively)."""
+    more conservatively). `enclosing_source`, the whole lines `enclosing` spans (decorators included),
+    only lets the frame check skip its walk when no word it looks for occurs in them."""
 
     def parents(node: ast.AST) -> ast.AST | None:
         return None if node is enclosing else parent(node)
 
     reasons = definition_time_reasons(fn, future_annotations, module)
-    if module.may_access_frames:
+    if module.may_access_frames and _may_access_frames(enclosing_source):
         reasons += dynamic_access_reasons(enclosing, module)
-    else:  # no word that dynamic access needs is in the text: the walk would find nothing
+    else:  # no word that dynamic access needs is in the text (or the function's): the walk would find nothing
         reasons += module.reasons
     name = _bound_name(fn, parents)
     if resolved_uses is not None:
