@@ -270,6 +270,15 @@ class EsperLintServer(LanguageServer):
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=state.version)
         )
 
+    async def settled(self, uri: str, version: int) -> bool:
+        """Debounce: after a pause, True when no newer change of `uri` arrived meanwhile (its mark is cleared)."""
+        self.pending_versions[uri] = version
+        await asyncio.sleep(DEBOUNCE_SECONDS)
+        if self.pending_versions.get(uri) != version:
+            return False
+        del self.pending_versions[uri]
+        return True
+
     def forget(self, uri: str) -> None:
         self.documents.pop(uri, None)
         self.pending_versions.pop(uri, None)
@@ -503,10 +512,7 @@ def create_server() -> EsperLintServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(ls: EsperLintServer, params: types.DidChangeTextDocumentParams) -> None:
         uri, version = params.text_document.uri, params.text_document.version
-        ls.pending_versions[uri] = version
-        await asyncio.sleep(DEBOUNCE_SECONDS)
-        if ls.pending_versions.get(uri) == version and uri in ls.workspace.text_documents:
-            del ls.pending_versions[uri]
+        if await ls.settled(uri, version) and uri in ls.workspace.text_documents:
             state = ls.documents.get(uri)
             if state is None or state.version != version:  # a code action may have linted it meanwhile
                 ls.lint(uri)
@@ -528,10 +534,7 @@ def create_server() -> EsperLintServer:
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
     async def notebook_changed(ls: EsperLintServer, params: types.DidChangeNotebookDocumentParams) -> None:
         uri, version = params.notebook_document.uri, params.notebook_document.version
-        ls.pending_versions[uri] = version
-        await asyncio.sleep(DEBOUNCE_SECONDS)
-        if ls.pending_versions.get(uri) == version:
-            del ls.pending_versions[uri]
+        if await ls.settled(uri, version):
             state = ls.notebooks.get(uri)
             if state is None or state.version != version:  # a code action may have linted it meanwhile
                 ls.lint_notebook(uri)
