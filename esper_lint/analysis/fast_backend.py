@@ -340,8 +340,10 @@ class _ScopeBuilder:
             return
         if isinstance(node, ast.expr):
             self.scope_of[id(node)] = scope
+            if t is ast.Constant:
+                return
         # Like LibCST, only a call starts a new attribute chain: `a.b[i].c` is one chain for `a`.
-        for child in ast.iter_child_nodes(node):
+        for child in _child_nodes(node):
             self.visit(child, scope, node, top_attr)
 
     # statements --------------------------------------------------------------
@@ -584,6 +586,27 @@ _DISPATCH: dict[type[ast.AST], Any] = {
 }
 
 
+# Fields that hold no names: the shared `Load`/`Store`/operator singletons (ast.iter_child_nodes yields
+# them, and visiting them costs a tenth of the walk).
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops"})
+_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+
+
+def _child_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """`ast.iter_child_nodes` without contexts and operators."""
+    fields = _CHILD_FIELDS.get(type(node))
+    if fields is None:
+        fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f not in _LEAF_FIELDS)
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield item
+
+
 # --------------------------------------------------------------------------- positions
 class _Positions:
     """Turns ast positions (UTF-8 byte columns) into LibCST's spans (character columns)."""
@@ -710,6 +733,7 @@ class FastAnalyzer:
         self.scopes.visit(tree, self.scopes.module, None, None)
         self.future_annotations = has_future_annotations(tree)
         self._functions: dict[int, MaskFunction] = {}
+        self._body_walks: dict[int, list[ast.AST]] = {}  # id(def / lambda) -> _body_nodes, the tree lives as long
         self._top_indices: dict[int, int] | None = None
         self._module_summary: ModuleSummary | None = None  # hoist_safety's module-wide facts, once
 
@@ -1012,13 +1036,13 @@ class FastAnalyzer:
         ):
             return False
         target = assign.targets[0]
+        # Every Name the walk visited is indexed by identifier: only those inside `function` can read it.
         reads = [
             n
-            for n in ast.walk(function)
-            if isinstance(n, ast.Name)
-            and n.id == target.id
-            and isinstance(n.ctx, ast.Load)
+            for n in self.scopes.names.get(target.id, ())
+            if isinstance(n.ctx, ast.Load)
             and any(b.node is target for b in self.bindings(n))
+            and self.is_descendant(n, function)
         ]
         return all(self._is_block_mask_slot(n) for n in reads)
 
@@ -1257,13 +1281,12 @@ class FastAnalyzer:
         fn.captures = self._captures(node, fn_scope)
         fn.default_refs = self._enclosing_locals_read(_defaults(node))
         fn.definition_time_refs = self._enclosing_locals_read(self._definition_time_roots(node))
+        body_nodes = self._body_nodes(node)
         if not isinstance(node, ast.Lambda):
-            body_nodes = [n for stmt in node.body for n in ast.walk(stmt)]
             for stmt_type, word in ((ast.Nonlocal, "nonlocal"), (ast.Global, "global")):
                 if any(isinstance(n, stmt_type) for n in body_nodes):
                     fn.unfixable_reasons.append(f"it declares `{word}` names")
-        body = [node.body] if isinstance(node, ast.Lambda) else node.body
-        if any(_reads_class_cell(n) for root in body for n in ast.walk(root)):
+        if any(_reads_class_cell(n) for n in body_nodes):
             fn.unfixable_reasons.append(CLASS_CELL_REASON)
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
@@ -1309,26 +1332,32 @@ class FastAnalyzer:
 
     def _local_callees(self, node: FuncNode) -> dict[int, list[MaskFunction]]:
         """The calls in the function's body whose callee name is bound only to defs / lambdas of this module."""
-        roots: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
         callees: dict[int, list[MaskFunction]] = {}
-        for root in roots:
-            for call in ast.walk(root):
-                if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
-                    continue
-                bindings = [b for b in self.bindings(call.func) if self._self_assignment(b) is None]
-                functions: list[MaskFunction] = []
-                for binding in bindings:
-                    target = binding.node if binding.kind == "def" else binding.value
-                    if binding.kind == "store" and isinstance(target, ast.Lambda):
-                        functions.append(self._mask_function(target, call.func.id))
-                    elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        functions.append(self._mask_function(target, target.name))
-                    else:
-                        functions = []
-                        break
-                if functions:
-                    callees[id(call)] = functions
+        for call in self._body_nodes(node):
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+                continue
+            bindings = [b for b in self.bindings(call.func) if self._self_assignment(b) is None]
+            functions: list[MaskFunction] = []
+            for binding in bindings:
+                target = binding.node if binding.kind == "def" else binding.value
+                if binding.kind == "store" and isinstance(target, ast.Lambda):
+                    functions.append(self._mask_function(target, call.func.id))
+                elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    functions.append(self._mask_function(target, target.name))
+                else:
+                    functions = []
+                    break
+            if functions:
+                callees[id(call)] = functions
         return callees
+
+    def _body_nodes(self, node: FuncNode) -> list[ast.AST]:
+        """Every node of the function's body (nested functions' too), walked once per analysis."""
+        found = self._body_walks.get(id(node))
+        if found is None:
+            roots: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+            found = self._body_walks[id(node)] = [n for root in roots for n in ast.walk(root)]
+        return found
 
     # ----------------------------------------------------------------- hoist sites (the fixer's facts)
     # Python's own scoping decides here, not LibCST's: a name bound anywhere in a function is local to
@@ -1564,8 +1593,9 @@ class FastAnalyzer:
 
     def _captures(self, node: FuncNode, fn_scope: _Scope) -> list[Capture]:
         captures: dict[str, Capture] = {}
-        roots: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
-        for name in _names_in(roots):
+        for name in self._body_nodes(node):
+            if not isinstance(name, ast.Name):
+                continue
             for binding in self.bindings(name):
                 scope = binding.scope
                 if _is_within(scope, fn_scope) or binding.node is node or binding.value is node:
