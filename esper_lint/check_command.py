@@ -139,8 +139,8 @@ def run_check(**opts: Any) -> int:
 
 def _attach_fixes(result: RunResult, config: Config) -> None:
     """SARIF can carry each safe fix as an edit: compute each fixable finding's own fix (in memory)."""
+    from .files import is_notebook
     from .fix import fixes_by_finding
-    from .notebook import is_notebook
     from .runner import read_source
 
     for file_result in result.files:
@@ -189,9 +189,10 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     import tokenize
 
     from .engine import SourceError, check_decodable, lint_source
+    from .files import is_notebook
     from .fix.writer import WriteRefused, write_atomic
     from .noqa import add_noqa as insert_noqa
-    from .notebook import NotebookError, is_notebook
+    from .notebook import NotebookError
     from .notebook import add_noqa as notebook_add_noqa
     from .runner import read_source, run
 
@@ -279,8 +280,8 @@ def _report(
     for error in result.all_errors:
         echo(str(error), err=True)
     if mode is Mode.DIFF:
+        from .files import is_notebook
         from .fix import unified_diff_bytes
-        from .notebook import is_notebook
         from .runner import diff_text
 
         out = sys.stdout if stream is None else stream

@@ -23,7 +23,15 @@ from .config import Config
 from .findings import FileError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
-WALKED_SUFFIXES = (*PYTHON_SUFFIXES, ".ipynb")  # Jupyter notebooks too, as ruff (esper_lint/notebook.py)
+NOTEBOOK_SUFFIX = ".ipynb"
+WALKED_SUFFIXES = (*PYTHON_SUFFIXES, NOTEBOOK_SUFFIX)  # Jupyter notebooks too, as ruff (esper_lint/notebook.py)
+
+
+def is_notebook(path: str) -> bool:
+    """Here, not in notebook.py: telling a notebook by its name must not import the notebook machinery."""
+    return path.endswith(NOTEBOOK_SUFFIX)
+
+
 _SKIPPED = "it was skipped"
 
 

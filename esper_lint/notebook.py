@@ -38,7 +38,6 @@ from .findings import FileError, FileResult, Finding
 if TYPE_CHECKING:
     from .config import Config
 
-NOTEBOOK_SUFFIX = ".ipynb"
 _NOT_CHECKED = "the file was not checked"
 # The statement that opens each cell after the first in the joined module (a no-op string expression).
 _MARKER = '"esper-lint: notebook cell {}"'
@@ -49,10 +48,6 @@ _PLACEHOLDER_TAG = re.compile(r"# esper-lint: magic (\d+)$")
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 # `x = !ls`, `a, b = %sx ...`: assignments from a magic or a shell escape.
 _ASSIGNED_MAGIC = re.compile(r"^\s*[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[%!]")
-
-
-def is_notebook(path: str) -> bool:
-    return path.endswith(NOTEBOOK_SUFFIX)
 
 
 class NotebookError(Exception):

@@ -15,13 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .cache import ResultCache, digest
 from .config import Config
 from .console import raise_if_interrupted
 from .engine import lint_source, might_match
-from .files import discover
+from .files import discover, is_notebook
 from .findings import FileError, FileResult, Finding
-from .notebook import is_notebook
 
 
 class Mode(Enum):
@@ -154,7 +152,11 @@ def run_files(
             raise_if_interrupted()
             fixed.append(process_file(path, config, mode))
         return fixed
-    cache = ResultCache(config) if use_cache else None
+    cache = None
+    if use_cache:  # hashlib and json only when the cache is used: a pre-commit run is mostly imports
+        from .cache import ResultCache, digest
+
+        cache = ResultCache(config)
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, str]] = []
     pending_bytes = 0
@@ -176,7 +178,11 @@ def run_files(
         pending.append((index, path))
         pending_bytes += len(source)
     workers = worker_count(jobs if jobs is not None else config.jobs, len(pending), pending_bytes)
-    outcomes = _check_parallel(pending, config, workers) if workers > 1 else _check_serial(pending, config)
+    with_digest = cache is not None
+    if workers > 1:
+        outcomes = _check_parallel(pending, config, workers, with_digest)
+    else:
+        outcomes = _check_serial(pending, config, with_digest)
     for (index, _), (result, source_digest) in zip(pending, outcomes, strict=True):
         results[index] = result
         if cache is not None and source_digest is not None:
@@ -209,8 +215,9 @@ def _cpu_count() -> int:
 _Outcome = tuple[FileResult, "str | None"]
 
 
-def check_file(path: str, config: Config) -> _Outcome:
-    """Check one file within `config.timeout`: its result and the digest of the bytes checked."""
+def check_file(path: str, config: Config, with_digest: bool = True) -> _Outcome:
+    """Check one file within `config.timeout`: its result and the digest of the bytes checked (for the
+    cache; None without `with_digest`)."""
     try:
         source = read_source(path)
     except OSError as exc:
@@ -230,6 +237,10 @@ def check_file(path: str, config: Config) -> _Outcome:
         return FileResult(path, errors=[error]), None
     for finding in result.findings:
         finding.target = None  # fixer-only, and not worth sending between processes
+    if not with_digest:
+        return result, None
+    from .cache import digest
+
     return result, digest(source)
 
 
@@ -269,18 +280,20 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _check_serial(pending: Sequence[tuple[int, str]], config: Config) -> Iterator[_Outcome]:
+def _check_serial(pending: Sequence[tuple[int, str]], config: Config, with_digest: bool) -> Iterator[_Outcome]:
     for _, path in pending:
         raise_if_interrupted()
-        yield check_file(path, config)
+        yield check_file(path, config, with_digest)
 
 
 _worker_config: Config | None = None
+_worker_digests = True
 
 
-def _init_worker(config: Config) -> None:
-    global _worker_config
+def _init_worker(config: Config, with_digest: bool) -> None:
+    global _worker_config, _worker_digests
     _worker_config = config
+    _worker_digests = with_digest
     # Ctrl-C goes to the whole process group: the parent alone handles it and terminates the pool.
     # SIGINT was blocked when this worker was forked (see _check_parallel): ignore it, then unblock.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -296,10 +309,12 @@ def _sigint_mask(how: int, signals: set[signal.Signals | int]) -> set[signal.Sig
 
 def _work(path: str) -> _Outcome:
     assert _worker_config is not None
-    return check_file(path, _worker_config)
+    return check_file(path, _worker_config, _worker_digests)
 
 
-def _check_parallel(pending: Sequence[tuple[int, str]], config: Config, workers: int) -> Iterator[_Outcome]:
+def _check_parallel(
+    pending: Sequence[tuple[int, str]], config: Config, workers: int, with_digest: bool
+) -> Iterator[_Outcome]:
     """Check in worker processes, yielding in the order of `pending` (imap keeps order)."""
     import multiprocessing
 
@@ -314,7 +329,7 @@ def _check_parallel(pending: Sequence[tuple[int, str]], config: Config, workers:
         # pool created but not yet inside `with`, could outlive the run or leave the pool unable to stop.
         held = _sigint_mask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            pool = context.Pool(min(workers, len(remaining)), _init_worker, (config,))
+            pool = context.Pool(min(workers, len(remaining)), _init_worker, (config, with_digest))
         except BaseException:
             _sigint_mask(signal.SIG_SETMASK, held)
             raise

@@ -175,6 +175,15 @@ def build(n):
         return q + offset >= kv
     return create_block_mask(causal, None, None, n, n)
 """,
+    # CPython accepts a form feed in indentation; LibCST's tokenizer cannot parse it (found by hypothesmith).
+    "form feed in the indentation": """
+from torch.nn.attention.flex_attention import create_block_mask
+
+def build(n):
+    \x0c    def causal(b, h, q, kv):
+        return q >= kv
+    return create_block_mask(causal, None, None, n, n)
+""",
 }
 
 

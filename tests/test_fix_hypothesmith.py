@@ -91,8 +91,8 @@ def test_fix_declines_or_keeps_behaviour_around_generated_code(
     data = source.encode()
     result = fix_source(data, "prog.py", CONFIG)
     if result.new_source is None:
-        # Declined, or the fixer's own checks stopped it (an internal error, file left unchanged: found
-        # by this property for a form feed in an indentation, which LibCST cannot parse; docs/fix.md).
+        # Declined, or the fixer's own checks stopped it (an internal error, file left unchanged). This
+        # property found a form feed in an indentation, which LibCST cannot parse: now a decline (docs/fix.md).
         assert all(e.kind == "internal-error" for e in result.errors), result.errors
         return
     assert not result.errors, result.errors

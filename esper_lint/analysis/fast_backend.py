@@ -1417,6 +1417,11 @@ class FastAnalyzer:
         site.shadowing = self._shadowing(readers)
         if variable is not None:
             site.owner = id(readers[0])
+        if self._form_feed_indented(top):
+            reasons.append(
+                "a line of its top-level statement is indented with a form feed, which LibCST (the engine "
+                "that rewrites the code) cannot parse"
+            )
         late = self._late_module_names(node, top)
         if late:
             listed = ", ".join(f"`{n}`" for n in late)
@@ -1428,6 +1433,16 @@ class FastAnalyzer:
         if mangled:
             reasons.append(mangled)
         return site
+
+    def _form_feed_indented(self, top: int) -> bool:
+        """Python accepts a form feed in indentation (it resets the column); LibCST's tokenizer does not."""
+        if top < 0 or "\f" not in self.text:
+            return False
+        stmt = self.tree.body[top]
+        decorators = getattr(stmt, "decorator_list", None) or []
+        first = min([stmt.lineno, *(d.lineno for d in decorators)])
+        lines = self.positions.lines[first - 1 : stmt.end_lineno]
+        return any("\f" in line[: len(line) - len(line.lstrip(" \t\f"))] for line in lines)
 
     def _self_assignment(self, binding: _Binding) -> ast.Assign | None:
         """`mask = mask` alone on its line, in the function whose variable it is: the statement, else None.

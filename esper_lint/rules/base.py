@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from ..analysis.model import MASK_MOD, MaskFunction, MaskUse, ModuleFacts, Span
+from ..analysis.model import MASK_MOD, FunctionKind, MaskFunction, MaskUse, ModuleFacts, Span
 from ..findings import Finding
 from ..fix.edits import Fix
 
@@ -48,7 +48,12 @@ class Rule:
     def finding(
         self, path: str, use: MaskUse, message: str, fixable: bool = False, target: MaskFunction | None = None
     ) -> Finding:
-        return Finding(path, use.arg_span, self.code, self.name, message, fixable, target)
+        """A finding at the use's argument; at the lambda itself when the argument holds it among others
+        (`(lambda ...) if c else (lambda ...)`: one finding each, each with its own place and fix)."""
+        span = use.arg_span
+        if target is not None and target.kind is FunctionKind.LAMBDA and _within(target.span, span):
+            span = target.span
+        return Finding(path, span, self.code, self.name, message, fixable, target)
 
     def finding_at(self, path: str, span: Span, message: str, fix: Fix | None = None) -> Finding:
         """A finding at `span` carrying its text edits (fix/edits.py); fixable when the fix is safe."""
@@ -75,6 +80,13 @@ class Rule:
             f"## Fix safety\n{cls.fix_safety}\n\n"
             f"## References\n{refs}\n"
         )
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    """`inner` lies inside `outer` and is not all of it."""
+    starts_in = (inner.line, inner.column) >= (outer.line, outer.column)
+    ends_in = (inner.end_line, inner.end_column) <= (outer.end_line, outer.end_column)
+    return starts_in and ends_in and inner != outer
 
 
 def where(fn: MaskFunction) -> str:
