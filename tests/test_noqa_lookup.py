@@ -77,7 +77,7 @@ STATEMENTS = [
     "with open({s}) as f, g({s}):  {c}\n    pass",
     "try:  {c}\n    pass\nexcept E({s}) as e:  {c}\n    pass\nfinally:  {c}\n    z = {s}",
     "match x:  {c}\n    case {s}:  {c}\n        pass\n    case [a, *_] if a == {s}:  {c}\n        pass",
-    "d = {{{s}: {s}}}  {c}",
+    "d = {{s}: {s}}  {c}",
     "g = lambda a={s}: {s}  {c}",
     "é = {s}  {c}",
     "{c}",
@@ -103,7 +103,7 @@ def module(rng: random.Random) -> str:
         statement = rng.choice(STATEMENTS)
         while "{s}" in statement or "{c}" in statement:
             statement = statement.replace("{s}", rng.choice(STRINGS), 1).replace("{c}", rng.choice(COMMENTS), 1)
-        parts.append(statement.replace("{{", "{").replace("}}", "}"))
+        parts.append(statement)
     text = "\n".join(parts) + "\n"
     return text.replace("\n", "\r\n") if rng.random() < 0.2 else text
 
