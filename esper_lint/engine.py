@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .config import Config
 from .findings import FileError, FileResult, Finding
-from .noqa import NoqaMap, file_noqa, file_suppressed, noqa_lines, suppressed
+from .noqa import file_noqa, file_suppressed, noqa_at, suppressed
 from .rules import ALL_RULES, Rule
 
 if TYPE_CHECKING:
@@ -228,10 +228,10 @@ def _apply_rules(
 ) -> list[Finding]:
     findings: list[Finding] = []
     nested_lines = {u.arg_span.line for u in facts.uses if any(f.nested for f in u.functions)}
-    if nested_lines and _noqa_possible_at(nested_lines, text):  # a suppressed use blocks the hoist for the others
+    noqa = noqa_at(text, nested_lines, tree) if nested_lines else {}
+    if noqa:  # a suppressed use blocks the hoist for the others
         from .analysis.hoist_safety import mark_suppressed_uses
 
-        noqa = _noqa_near(tree, text, nested_lines) if tree is not None else noqa_lines(text)
         mark_suppressed_uses(facts.uses, lambda line, code: suppressed(noqa, line, code))
     for use in facts.uses:
         for rule in rules:
@@ -239,58 +239,14 @@ def _apply_rules(
                 findings.extend(rule.check(path, use))
     for rule in rules:
         findings.extend(rule.check_module(path, facts))
-    if findings and _noqa_possible(findings, text):
-        noqa = _noqa_near(tree, text, {f.span.line for f in findings}) if tree is not None else noqa_lines(text)
+    noqa = noqa_at(text, {f.span.line for f in findings}, tree) if findings else {}
+    if noqa:
         findings = [f for f in findings if not suppressed(noqa, f.span.line, f.code)]
     if findings:  # `# esper-lint: noqa[: CODES]` anywhere in the file
-        in_file = file_noqa(text)
+        in_file = file_noqa(text, tree)
         findings = [f for f in findings if not file_suppressed(in_file, f.code)]
     findings.sort(key=lambda f: f.sort_key)
     return _dedupe(findings)
-
-
-def _noqa_possible(findings: list[Finding], text: str) -> bool:
-    """A suppression sits on a finding's line and spells `noqa`: only then tokenize for comments."""
-    return _noqa_possible_at({f.span.line for f in findings}, text)
-
-
-def _noqa_possible_at(lines: set[int], text: str) -> bool:
-    if "noqa" not in text.lower():
-        return False
-    source = text.splitlines()
-    return any(0 < n <= len(source) and "noqa" in source[n - 1].lower() for n in lines)
-
-
-def _noqa_near(tree: ast.Module, text: str, lines: set[int]) -> NoqaMap:
-    """`noqa_lines` for just the statements holding `lines`: tokenizing a whole large file to find
-    comments costs more than analysing it. A simple statement is self-contained for the tokenizer
-    (its strings and brackets close inside it); anything else falls back to the whole file."""
-    source_lines = text.splitlines(keepends=True)
-    result: NoqaMap = {}
-    for line in sorted(lines):
-        stmt = _simple_statement_at(tree.body, line)
-        if stmt is None or stmt.end_lineno is None:
-            return noqa_lines(text)
-        segment = "".join(source_lines[stmt.lineno - 1 : stmt.end_lineno]).lstrip(" \t")
-        for found, codes in noqa_lines(segment).items():
-            result[found + stmt.lineno - 1] = codes
-    return result
-
-
-def _simple_statement_at(body: list[ast.stmt], line: int) -> ast.stmt | None:
-    for stmt in body:
-        if stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno):
-            blocks = [getattr(stmt, name, None) or [] for name in ("body", "orelse", "finalbody")]
-            blocks += [h.body for h in getattr(stmt, "handlers", None) or []]
-            blocks += [c.body for c in getattr(stmt, "cases", None) or []]
-            if not any(blocks):
-                return stmt  # a simple statement
-            for block in blocks:
-                found = _simple_statement_at(block, line)
-                if found is not None:
-                    return found
-            return None  # the line is in a compound statement's header
-    return None
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

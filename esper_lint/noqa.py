@@ -2,15 +2,21 @@
 `# esper-lint: noqa` anywhere in a file silences the whole file, `# esper-lint: noqa: ESP001` those codes in it
 (ruff's `# ruff: noqa`). `--add-noqa` writes line suppressions for the findings of a run (`add_noqa`).
 
-Comments are found with the tokenizer, so a `# noqa` inside a string is not a suppression.
+Only a real comment suppresses: a `# noqa` inside a string is text. The tokenizer knows comments from
+strings, but tokenizing a file costs more than analysing it, so a checked file (parsed already) asks the
+syntax tree instead, for just the lines that spell `noqa` (`noqa_at`, `file_noqa`): on such a line the comment
+starts at the first `#` outside every string literal on that line. Where the tree cannot tell (the `#` lies
+inside a string spanning several lines: a triple-quoted string, an f-string, or implicitly concatenated parts
+with a comment between them) the tokenizer decides, on the top-level statement holding the line.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 # Like ruff/flake8: bare, with one code or several (comma or space separated), any case, any spacing after the colon.
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -45,14 +51,31 @@ def noqa_lines(text: str) -> NoqaMap:
     return result
 
 
-def file_noqa(text: str) -> frozenset[str] | None:
+def noqa_at(text: str, lines: Iterable[int], tree: ast.Module | None = None) -> NoqaMap:
+    """`noqa_lines(text)` for just `lines`; `tree` (`ast.parse(text)`) spares tokenizing the file."""
+    source = _Source(text, tree)
+    wanted = [n for n in lines if "noqa" in source.line(n).lower()]
+    result: NoqaMap = {}
+    if not wanted:
+        return result
+    if source.tree is None:
+        everything = noqa_lines(text)
+        return {n: everything[n] for n in wanted if n in everything}
+    for number in wanted:
+        comment = source.comment(number)
+        if comment is not None:
+            _record(result, number, comment)
+    return result
+
+
+def file_noqa(text: str, tree: ast.Module | None = None) -> frozenset[str] | None:
     """Codes a `# esper-lint: noqa[: CODES]` comment silences in the whole file: None for none, `ALL_CODES`
-    when a bare one silences every code."""
+    when a bare one silences every code. `tree` (`ast.parse(text)`) spares tokenizing the file."""
     if "esper-lint" not in text.lower():
         return None
     codes: set[str] = set()
     found = False
-    for _, comment in _comments(text):
+    for comment in _file_noqa_comments(text, tree):
         match = _FILE_NOQA.search(comment)
         if match is None:
             continue
@@ -64,6 +87,129 @@ def file_noqa(text: str) -> frozenset[str] | None:
 
 
 ALL_CODES = frozenset({"*"})  # file_noqa's answer for a bare `# esper-lint: noqa`
+
+
+def _file_noqa_comments(text: str, tree: ast.Module | None) -> Iterator[str]:
+    """The comments that may hold a `# esper-lint: noqa`: those on lines where the pattern matches at all
+    (a match in a comment is a match in the text: the pattern spans no `#` but its first), or all of them."""
+    source = _Source(text, tree)
+    if source.tree is None:
+        yield from (comment for _, comment in _comments(text))
+        return
+    numbers = {text.count("\n", 0, match.start()) + 1 for match in _FILE_NOQA.finditer(text)}
+    for number in sorted(numbers):
+        comment = source.comment(number)
+        if comment is not None:
+            yield comment
+
+
+class _Source:
+    """Finds the comment on a line from the syntax tree, tokenizing only where the tree cannot tell."""
+
+    def __init__(self, text: str, tree: ast.Module | None) -> None:
+        self.text = text
+        # ast and the tokenizer number lines alike, by "\n" (a "\r\n" ends in one); a lone "\r" also ends a
+        # line for ast but not for the tokenizer as `_comments` runs it: leave such a file to the tokenizer.
+        lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
+        self.tree = None if lone_cr else tree
+        self.lines = text.split("\n")
+        self._tokenized: dict[int, str] = {}  # line -> its comment ("" for none), where the tokenizer ran
+
+    def line(self, number: int) -> str:
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
+
+    def comment(self, number: int) -> str | None:
+        """The text of the comment on line `number`, from its `#` to the end of the line; None for none."""
+        assert self.tree is not None
+        encoded = self.line(number).encode("utf-8", "surrogatepass")  # ast columns count UTF-8 bytes
+        strings = _string_spans(self.tree, number)
+        at = encoded.find(b"#")
+        while at != -1:
+            inside = _inside(strings, number, at)
+            if inside is None:
+                return self._tokenizer_comment(number)
+            if not inside:
+                return encoded[at:].decode("utf-8", "surrogatepass").rstrip("\r")
+            at = encoded.find(b"#", at + 1)
+        return None
+
+    def _tokenizer_comment(self, number: int) -> str | None:
+        assert self.tree is not None
+        if number not in self._tokenized:
+            # A top-level statement starts at column 0, outside any bracket or string: the tokenizer reads it
+            # alone as it reads it in the file.
+            first, last = _statement_lines(self.tree, number) or (1, len(self.lines))
+            segment = "\n".join(self.lines[first - 1 : last]) + "\n"
+            for line, comment in _comments(segment):
+                self._tokenized.setdefault(line + first - 1, comment)
+            for line in range(first, last + 1):
+                self._tokenized.setdefault(line, "")
+        return self._tokenized[number] or None
+
+
+# f-strings (and Python 3.14's t-strings) count whole: a `#` in a replacement field is no comment either
+_STRING_NODES: tuple[type[ast.expr], ...] = (ast.JoinedStr, *([ast.TemplateStr] if hasattr(ast, "TemplateStr") else []))
+
+# (first line, first column, last line, end column) of a string literal; columns in UTF-8 bytes, as ast counts
+_Span = tuple[int, int, int, int]
+
+
+def _string_spans(tree: ast.Module, number: int) -> list[_Span]:
+    """The string literals (f-strings whole) on line `number`: a walk that enters only nodes spanning it."""
+    spans: list[_Span] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        for child in ast.iter_child_nodes(stack.pop()):
+            if isinstance(child, (ast.expr, ast.stmt)):
+                decorators = getattr(child, "decorator_list", None)
+                start = decorators[0].lineno if decorators else child.lineno
+                end = child.end_lineno or child.lineno
+                if end < number or start > number:
+                    continue
+                if isinstance(child, _STRING_NODES) or (
+                    isinstance(child, ast.Constant) and isinstance(child.value, (str, bytes))
+                ):
+                    spans.append((child.lineno, child.col_offset, end, child.end_col_offset or 0))
+                    continue
+            stack.append(child)
+    return spans
+
+
+def _inside(spans: list[_Span], number: int, column: int) -> bool | None:
+    """Whether the `#` at `column` of line `number` is string text; None when the tree cannot tell."""
+    answer = False
+    for first, start, last, end in spans:
+        if first == last:
+            answer = answer or start <= column < end
+        elif last == number:
+            # A comment runs to the end of its line, so a `#` before the literal's end there is text.
+            answer = answer or column < end
+        elif first != number or column >= start:
+            return None  # inside a literal spanning lines: text, or a comment between concatenated parts
+    return answer
+
+
+def _statement_lines(tree: ast.Module, number: int) -> tuple[int, int] | None:
+    """First and last line of the top-level statement holding line `number`, widened by the statements that
+    share a line with it (`x = 1; y = (...`); None if none holds it."""
+    ranges = [(_first_line(stmt), stmt.end_lineno or stmt.lineno) for stmt in tree.body]
+    at = next((i for i, (start, end) in enumerate(ranges) if start <= number <= end), None)
+    if at is None:
+        return None
+    first, last = ranges[at]
+    before, after = at, at
+    while before > 0 and ranges[before - 1][1] >= first:
+        before -= 1
+        first = min(first, ranges[before][0])
+    while after + 1 < len(ranges) and ranges[after + 1][0] <= last:
+        after += 1
+        last = max(last, ranges[after][1])
+    return first, last
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    decorators = getattr(stmt, "decorator_list", None)
+    return decorators[0].lineno if decorators else stmt.lineno
 
 
 def _split_codes(codes: str) -> list[str]:
