@@ -73,6 +73,7 @@ _CONDITIONAL = (
     *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
 )
 _SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTIONS_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
@@ -259,6 +260,7 @@ class _ScopeBuilder:
         self.names: dict[str, list[ast.Name]] = {}  # every Name visited, by identifier: the renamer's index
         self.string_annotations: list[ast.Constant] = []  # `x: "T"`: text a rename would not reach
         self.nonlocal_or_global: list[ast.stmt] = []
+        self.skipped_in: dict[int, _Scope] = {}  # id(def skipped by `relevant`) -> the scope it is bound in
         # Decides whether a top-level def/class needs a full visit; None visits everything.
         self.relevant: Callable[[ast.stmt], bool] | None = None
 
@@ -358,11 +360,17 @@ class _ScopeBuilder:
     def shallow_definition(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, scope: _Scope, parent: ast.AST
     ) -> None:
-        """A top-level def/class that cannot contain a mask-API call: only the name it binds matters
-        (it may still be passed as a mask function elsewhere), exactly as a full visit would bind it."""
+        """A top-level def/class, or a method of a top-level class, that cannot contain a mask-API call:
+        only the name it binds matters (it may still be passed as a mask function elsewhere), exactly as a
+        full visit would bind it. `skipped_in` keeps the scope to visit its body in should that be needed."""
         self.parents[id(node)] = parent
         self.bind(scope, node.name, "class" if isinstance(node, ast.ClassDef) else "def", node)
+        self.skipped_in[id(node)] = scope
         scope.count += 1
+
+    def skipped_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Visit, after all, the body of a def the relevance filter skipped (a mask function or factory)."""
+        self.function_body(node, self.skipped_in.get(id(node), self.module))
 
     def v_function(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
@@ -425,7 +433,14 @@ class _ScopeBuilder:
             self.parents[id(k)] = node
             self.visit(k.value, scope, k, None)
         inner = _Scope("class", node.name, scope, node)
-        self.visit_many(node.body, inner, node)
+        # The methods of a top-level class go through the same filter as top-level defs: a method's body
+        # sees no class-level name, so one that spells nothing relevant cannot reach a mask API either.
+        relevant = self.relevant if isinstance(self.parents.get(id(node)), ast.Module) else None
+        for stmt in node.body:
+            if relevant is not None and isinstance(stmt, _FUNCTIONS_DEFS) and not relevant(stmt):
+                self.shallow_definition(stmt, inner, node)
+            else:
+                self.visit(stmt, inner, node, None)
         scope.count += 1
 
     def v_import(self, node: ast.AST, scope: _Scope) -> None:
@@ -1219,8 +1234,8 @@ class FastAnalyzer:
         factory = bindings[0].node
         if not isinstance(factory, (ast.FunctionDef, ast.AsyncFunctionDef)) or factory.decorator_list:
             return [], False
-        if id(factory) not in self.scopes.function_scope:  # a top-level def the relevance filter skipped
-            self.scopes.function_body(factory, self.scopes.module)
+        if id(factory) not in self.scopes.function_scope:  # a def the relevance filter skipped
+            self.scopes.skipped_body(factory)
         returns = [r for r in call_sites.own_returns(factory) if r.value is not None]
         if not returns:
             return [], False
@@ -1267,8 +1282,8 @@ class FastAnalyzer:
         self._functions[id(node)] = fn
         fn_scope = self.scopes.function_scope.get(id(node))
         if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            # A top-level def the relevance filter skipped: visit its body now, to resolve what it calls.
-            self.scopes.function_body(node, self.scopes.module)
+            # A def the relevance filter skipped: visit its body now, to resolve what it calls.
+            self.scopes.skipped_body(node)
             fn.callees = self._local_callees(node)
             return fn  # no loop around it: nothing captured
         fn.callees = self._local_callees(node)
