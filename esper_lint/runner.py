@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -263,7 +262,10 @@ def time_limit(seconds: float) -> Iterator[None]:
 
     Python-level work is interrupted promptly; a hang inside C code is caught by the parallel
     runner's backstop instead, which replaces the stuck worker."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    # Not imported yet means no thread was started (the server and the fixer import it): this is the main one.
+    threading = sys.modules.get("threading")
+    on_main = threading is None or threading.current_thread() is threading.main_thread()
+    usable = hasattr(signal, "setitimer") and on_main
     if not usable:
         yield
         return

@@ -121,6 +121,26 @@ def test_plain_check_does_not_import_click(tmp_path: Path) -> None:
     assert done.stdout.decode().splitlines() == ["All checks passed.", "False"]
 
 
+# What a pre-commit run (`esper-lint --no-cache FILE`) must not import: the cost of one file is start-up.
+_NOT_FOR_ONE_FILE = ("click", "libcst", "hashlib", "json", "threading", "esper_lint.cache", "esper_lint.notebook")
+
+
+def test_checking_one_mask_file_imports_only_what_it_needs(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(
+        "from torch.nn.attention.flex_attention import create_block_mask\n\n\n"
+        "def build(n):\n"
+        "    def causal(b, h, q, kv):\n"
+        "        return q >= kv\n"
+        "    return create_block_mask(causal, None, None, n, n)  # noqa: ESP001\n"
+    )
+    code = _ENTRY.format(force="")
+    report = f"print(sorted(m for m in {_NOT_FOR_ONE_FILE!r} if m in sys.modules))"
+    probe = f"import atexit, sys\natexit.register(lambda: {report})\n" + code
+    done = subprocess.run([sys.executable, "-c", probe, "--no-cache", "a.py"], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == ["All checks passed.", "[]"]
+
+
 def test_closed_stdout_ends_as_click_does(tmp_path: Path, template: Path) -> None:
     """A reader that goes away (`esper-lint ... | head -0`): the same exit code and messages either way."""
     results = []

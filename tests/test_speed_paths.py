@@ -68,9 +68,9 @@ def test_warm_cache_matches_cold_and_skips_analysis(
     analysed: list[str] = []
     real = runner.check_file
 
-    def spy(path: str, cfg: Config) -> tuple[FileResult, str | None]:
+    def spy(path: str, cfg: Config, with_digest: bool = True) -> tuple[FileResult, str | None]:
         analysed.append(path)
-        return real(path, cfg)
+        return real(path, cfg, with_digest)
 
     monkeypatch.setattr(runner, "check_file", spy)
     warm = run_files(files, config, Mode.CHECK, use_cache=True, jobs=1)
