@@ -28,6 +28,7 @@ import copy
 import io
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -329,7 +330,7 @@ def _mention(notebook: Notebook, cell: int, match: re.Match[str]) -> str:
 
 def _map_errors(notebook: Notebook, errors: list[FileError]) -> list[FileError]:
     for error in errors:
-        if error.line is None:
+        if error.line is None or error.cell is not None:  # no place, or placed in its cell already
             continue
         where = notebook.locate(error.line)
         if where is None:  # a cell boundary: the previous cell did not end (open bracket or string)
@@ -353,8 +354,45 @@ def lint_notebook(source: bytes, path: str, config: Config) -> FileResult:
     if notebook is None:
         return FileResult(path)
     result = lint_source(notebook.python.encode("utf-8"), path, config)
+    if any(e.kind == "syntax-error" for e in result.errors):
+        result = _lint_other_cells(notebook, path, config) or result
     _map_findings(notebook, result.findings)
     _map_errors(notebook, result.errors)
+    return result
+
+
+def _lint_other_cells(notebook: Notebook, path: str, config: Config) -> FileResult | None:
+    """A syntax error in some cells: lint the others, each broken cell reported as a syntax error of its own
+    (as ruff does). None when every cell is broken, or the others still do not parse together: then the
+    notebook is reported as it is."""
+    from .engine import lint_source
+
+    broken: dict[int, SyntaxError] = {}
+    for cell in notebook.cells:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid escapes and the like are not ours to report
+                compile(cell.python, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as exc:
+            broken[cell.index] = exc
+        except ValueError:  # NUL bytes: the whole file is unreadable as Python
+            return None
+    if not broken or len(broken) == len(notebook.cells):
+        return None
+    # The broken cells become blank lines: every other line keeps its number, so positions map as before.
+    cells = [
+        CodeCell(c.index, c.text, "\n" * len(_lines(c.python)), {}) if c.index in broken else c for c in notebook.cells
+    ]
+    python, _ = _join(cells)
+    result = lint_source(python.encode("utf-8"), path, config)
+    if result.errors:
+        return None
+    for cell in notebook.cells:
+        failure = broken.get(cell.index)
+        if failure is not None:
+            message = f"{failure.msg}; this cell was not checked (the notebook's other cells were)"
+            error = FileError(path, message, failure.lineno or 1, failure.offset or 1, "syntax-error", cell.number)
+            result.errors.append(error)
     return result
 
 
@@ -391,6 +429,10 @@ def fix_notebook(source: bytes, path: str, config: Config, written: bool = True)
         for attempt in range(len(current.cells) + 1):  # each pass takes at least one more cell, or stops
             fixed = fix_source(current.python.encode("utf-8"), path, config)
             if fixed.errors and attempt == 0:  # the notebook as read: report it as fix_source did
+                if any(e.kind == "syntax-error" for e in fixed.errors):  # left unchanged; its other cells checked
+                    unfixed = lint_notebook(source, path, config)
+                    unfixed.original_source = source
+                    return unfixed
                 result.findings = _map_findings(current, fixed.findings)
                 result.errors = _map_errors(current, fixed.errors)
                 return result

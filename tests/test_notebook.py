@@ -421,3 +421,21 @@ def test_jupyter_checkpoints_are_not_walked(run_cli: RunCli, tmp_path: Path) -> 
     shutil.copy(FIXTURE, tmp_path / ".ipynb_checkpoints" / "nb-checkpoint.ipynb")
     result = run_cli("--no-cache", "--output-format", "json", ".")
     assert [f["path"] for f in json.loads(result.stdout)] == ["nb.ipynb"]
+
+
+def test_a_syntax_error_in_one_cell_leaves_the_other_cells_checked(run_cli: RunCli, tmp_path: Path) -> None:
+    """As ruff: the broken cell is reported as a syntax error of its own, the other cells are still checked."""
+    nb = write(tmp_path / "nb.ipynb", notebook(IMPORTS, "x = (1,\n", NESTED, "def f(:\n    pass\n"))
+    result = lint_notebook(nb.read_bytes(), str(nb), Config(root=tmp_path))
+    assert [(f.cell, f.span.line, f.code) for f in result.findings] == [(4, 5, "ESP001")]
+    assert [(e.kind, e.cell, e.line) for e in result.errors] == [("syntax-error", 3, 1), ("syntax-error", 5, 1)]
+    assert all("this cell was not checked (the notebook's other cells were)" in e.message for e in result.errors)
+    cli = run_cli("--no-cache", "nb.ipynb")
+    assert cli.exit_code == 2  # a file (here: two cells of it) that could not be checked
+    assert "nb.ipynb:cell 4:5:30: ESP001" in cli.stdout
+    assert "nb.ipynb:cell 5:1:" in cli.stderr and "nb.ipynb:cell 3:1:" in cli.stderr
+    # --fix leaves a notebook it cannot compile unchanged, and says what the other cells hold.
+    before = nb.read_bytes()
+    fixed = run_cli("--no-cache", "--fix", "nb.ipynb")
+    assert nb.read_bytes() == before and fixed.exit_code == 2
+    assert "nb.ipynb:cell 4:5:30: ESP001" in fixed.stdout
