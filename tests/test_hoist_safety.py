@@ -57,7 +57,7 @@ def _summary_facts(summary: ModuleSummary) -> tuple[object, ...]:
 
 
 # Words in strings and comments: the shortcut cannot tell, so these walk (and find nothing).
-IN_STRINGS = ["x = 'eval del global'  # eval(x)", '"""locals()"""']
+IN_STRINGS = ["x = 'eval del global'  # eval(x)", '"""locals()"""', f"x = '\ufb01'  # {FULLWIDTH_EVAL}(x)"]
 # Constants are found without the walk: a second binding of any kind disqualifies.
 REBOUND = ["WIDTH += 1", "WIDTH: int = 1", "from m import WIDTH", "for WIDTH in []: pass", "class WIDTH: pass"]
 

@@ -262,10 +262,15 @@ _WORD_ENDS = {
 def _identifier_texts(text: str) -> tuple[str, ...]:
     """`text`, and where it differs, its NFKC form: Python reads each identifier NFKC-normalized (a
     fullwidth `eval` calls `eval`). Outside strings and comments an identifier's neighbours are ASCII
-    punctuation or spaces, which normalization neither changes nor merges with it."""
-    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+    punctuation or spaces, which normalization neither changes nor merges with it. An identifier reads as
+    an ASCII word only if each of its characters decomposes (NFKD) to ASCII: without such a character
+    (`é`, `µ`, `—` do not), the text reads as written."""
+    if text.isascii() or not any(unicodedata.normalize("NFKD", c).isascii() for c in set(_NON_ASCII.findall(text))):
         return (text,)
     return (text, unicodedata.normalize("NFKC", text))
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _spells(texts: tuple[str, ...] | None, words: _Words) -> bool:
@@ -479,16 +484,17 @@ def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: Parent) -> li
     dominated = _dominated_statements(statement, parents)
     walrus = isinstance(parents(fn), ast.NamedExpr)
     for use in uses:
-        if _is_inside(use, fn, parents):
+        around = _self_and_ancestors(use, parents)
+        if fn in around:
             continue  # its own body (recursion): runs after the binding
-        if _is_inside(use, statement, parents):
+        if statement in around:
             if not walrus:
                 continue  # the statement that binds it (`v = v` in its own line is not a use)
             return [
                 f"`{use.id}` is read on line {use.lineno} in the statement whose walrus binds it, where it may "
                 "run first and fail, and hoisted, it would not"
             ]
-        if not any(_is_inside(use, s, parents) for s in dominated):
+        if not any(s in around for s in dominated):
             return [
                 f"the use on line {use.lineno} can run without the definition running first (a conditional "
                 "definition, or a use before it), and hoisted, that path would no longer fail"
@@ -538,13 +544,14 @@ def _block_of(statement: ast.stmt, parents: Parent) -> list[ast.stmt] | None:
     return None
 
 
-def _is_inside(node: ast.AST, ancestor: ast.AST, parents: Parent) -> bool:
+def _self_and_ancestors(node: ast.AST, parents: Parent) -> set[ast.AST]:
+    """`node` and every node above it (nodes hash by identity): one walk up answers each "is it inside"."""
+    found: set[ast.AST] = set()
     current: ast.AST | None = node
     while current is not None:
-        if current is ancestor:
-            return True
+        found.add(current)
         current = parents(current)
-    return False
+    return found
 
 
 # --------------------------------------------------------------------------- suppressed uses
