@@ -13,8 +13,10 @@ Hoisting changes three things a program can see, and each check below rules one 
 
 Uses are found by spelling within the enclosing function, skipping only nested functions that bind the
 name themselves: a superset of the real uses, so a mistake can only decline a safe fix, never allow an
-unsafe one. The analysis calls `hoist_reasons` for each nested mask function and records the result in
-`MaskFunction.unfixable_reasons`, which check mode and the fixer both read.
+unsafe one. The analysis calls `hoist_reasons` for each capture-free nested mask function and records the
+result in `MaskFunction.unfixable_reasons`, which check mode and the fixer both read. Walks of the whole
+module or function are skipped when its text does not spell a word they look for (`_spells`): exact, since
+Python reads no name or keyword that the text (NFKC-normalized, as Python reads identifiers) does not spell.
 """
 
 from __future__ import annotations
