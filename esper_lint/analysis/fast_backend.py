@@ -1296,6 +1296,8 @@ class FastAnalyzer:
         fn.captures = self._captures(node, fn_scope)
         fn.default_refs = self._enclosing_locals_read(_defaults(node))
         fn.definition_time_refs = self._enclosing_locals_read(self._definition_time_roots(node))
+        if fn.captures or fn.default_refs:
+            return fn  # never hoisted, so why it could not be is never read (rules/mask_functions.py)
         body_nodes = self._body_nodes(node)
         if not isinstance(node, ast.Lambda):
             for stmt_type, word in ((ast.Nonlocal, "nonlocal"), (ast.Global, "global")):
@@ -1305,7 +1307,7 @@ class FastAnalyzer:
             fn.unfixable_reasons.append(CLASS_CELL_REASON)
         if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
             fn.unfixable_reasons.append(class_attribute_reason(node.name))
-        elif not fn.captures and not fn.default_refs:
+        else:
             fn.site = self._hoist_site(node, fn)
         # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
         # name reads another variable); without a hoist site the safety checks find the uses themselves.

@@ -13,15 +13,19 @@ Hoisting changes three things a program can see, and each check below rules one 
 
 Uses are found by spelling within the enclosing function, skipping only nested functions that bind the
 name themselves: a superset of the real uses, so a mistake can only decline a safe fix, never allow an
-unsafe one. The analysis calls `hoist_reasons` for each nested mask function and records the result in
-`MaskFunction.unfixable_reasons`, which check mode and the fixer both read.
+unsafe one. The analysis calls `hoist_reasons` for each capture-free nested mask function and records the
+result in `MaskFunction.unfixable_reasons`, which check mode and the fixer both read. Walks of the whole
+module or function are skipped when its text does not spell a word they look for (`_spells`): exact, since
+Python reads no name or keyword that the text (NFKC-normalized, as Python reads identifiers) does not spell.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from typing import NamedTuple
 
 from .model import FunctionKind, MaskUse
@@ -62,7 +66,7 @@ def hoist_reasons(
         return None if node is enclosing else parent(node)
 
     reasons = definition_time_reasons(fn, future_annotations, module)
-    if module.may_access_frames and _may_access_frames(enclosing_source):
+    if _may_access_frames(enclosing_source) and module.may_access_frames:
         reasons += dynamic_access_reasons(enclosing, module)
     else:  # no word that dynamic access needs is in the text (or the function's): the walk would find nothing
         reasons += module.reasons
@@ -83,9 +87,8 @@ def definition_time_reasons(fn: FuncNode, future_annotations: bool, module: Modu
     reasons: list[str] = []
     if not isinstance(fn, ast.Lambda) and fn.decorator_list:
         reasons.append("it is decorated (a decorator would run once at import instead of each time the `def` runs)")
-    constants = module.constants
-    for default in _defaults(fn):
-        if not _frozen_value(default, constants):
+    for default in _defaults(fn):  # the module's constants: computed only for a function with defaults
+        if not _frozen_value(default, module.constants):
             reasons.append(
                 f"its default `{ast.unparse(default)}` would be evaluated once at import instead of each time "
                 "the `def` runs (only immutable literals and constants are safe)"
@@ -119,10 +122,11 @@ def _reads_frames(node: ast.Attribute) -> bool:
     return node.attr in _FRAME_ATTRIBUTES
 
 
-def _module_scope_nodes(tree: ast.Module) -> Iterator[ast.AST]:
-    """Nodes evaluated in the module's own scope: not the bodies of functions, lambdas, classes or
-    comprehensions, but what those evaluate where they stand (defaults, decorators, bases, first iterable)."""
-    stack: list[ast.AST] = list(tree.body)
+def _module_scope_nodes(stmt: ast.stmt) -> Iterator[ast.AST]:
+    """The nodes of a top-level statement evaluated in the module's own scope: not the bodies of functions,
+    lambdas, classes or comprehensions, but what those evaluate where they stand (defaults, decorators,
+    bases, first iterable)."""
+    stack: list[ast.AST] = [stmt]
     while stack:
         node = stack.pop()
         yield node
@@ -201,48 +205,117 @@ def dynamic_access_reasons(enclosing: FuncNode, module: ModuleSummary) -> list[s
     return reasons + list(module.reasons)
 
 
-class ModuleSummary(NamedTuple):
+class ModuleSummary:
+    """The module-wide facts every hoist check of one tree reads. The analysis makes one per tree and drops
+    it with itself; each fact is computed on first use, and the module's source, when given, lets a fact
+    skip its walk of the tree when no word it needs is spelled in it (`_spells`)."""
+
+    def __init__(self, tree: ast.Module, text: str | None) -> None:
+        self._tree = tree
+        self._text = text
+
+    @cached_property
+    def _texts(self) -> tuple[str, ...] | None:
+        return None if self._text is None else _identifier_texts(self._text)
+
+    @cached_property
+    def _facts(self) -> _ModuleFacts:
+        return _module_facts(self._tree, _spells(self._texts, _NAMESPACE_WORDS))
+
+    @property
+    def constants(self) -> frozenset[str]:
+        return self._facts.constants
+
+    @property
+    def shadowed(self) -> frozenset[str]:
+        return self._facts.shadowed
+
+    @cached_property
+    def reasons(self) -> tuple[str, ...]:
+        # Each reason is about a call of one of these builtins by name: none spelled, none called.
+        return self._facts.reasons if _spells(self._texts, _MODULE_BUILTIN_WORDS) else ()
+
+    @cached_property
+    def may_access_frames(self) -> bool:
+        """False: no word `dynamic_access_reasons` looks for occurs in the module's text."""
+        return _spells(self._texts, _FRAME_WORDS)
+
+
+class _ModuleFacts(NamedTuple):
     constants: frozenset[str]
     shadowed: frozenset[str]
     reasons: tuple[str, ...]
-    bound_at: dict[str, list[int]]
-    may_access_frames: bool  # False: no word `dynamic_access_reasons` looks for occurs in the text
 
 
-# Words a `global` declaration, a `del`, or a call of `globals`/`eval`/`exec` cannot be written without.
-_NAMESPACE_WORDS = re.compile(r"\bglobal\b|\bdel\b|(?<![.\w])(?:globals|eval|exec)\b")
+# Words that can only be spelled as a whole word: `(word, after_dot)`, where `after_dot` says whether the
+# word right after a `.` counts (there it is an attribute, never a builtin's name or a keyword).
+_Words = tuple[tuple[str, bool], ...]
+# A `global` declaration, a `del`, or a call of `globals`/`eval`/`exec`: what makes `_module_facts` walk.
+_NAMESPACE_WORDS: _Words = (("global", True), ("del", True), ("globals", False), ("eval", False), ("exec", False))
+# The builtins whose calls make `_module_facts`' reasons.
+_MODULE_BUILTIN_WORDS: _Words = tuple((w, False) for w in ("globals", "eval", "exec", "locals", "vars", "dir"))
+# The names `dynamic_access_reasons` looks for.
+_FRAME_WORDS: _Words = tuple((w, True) for w in sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))
+_WORD_ENDS = {
+    word: re.compile(re.escape(word) + r"\b") for word, _ in (*_NAMESPACE_WORDS, *_MODULE_BUILTIN_WORDS, *_FRAME_WORDS)
+}
 
 
-def _may_reach_namespaces(text: str | None) -> bool:
-    return text is None or _NAMESPACE_WORDS.search(text) is not None
+def _identifier_texts(text: str) -> tuple[str, ...]:
+    """`text`, and where it differs, its NFKC form: Python reads each identifier NFKC-normalized (a
+    fullwidth `eval` calls `eval`). Outside strings and comments an identifier's neighbours are ASCII
+    punctuation or spaces, which normalization neither changes nor merges with it. An identifier reads as
+    an ASCII word only if each of its characters decomposes (NFKD) to ASCII: without such a character
+    (`é`, `µ`, `—` do not), the text reads as written."""
+    if text.isascii() or not any(unicodedata.normalize("NFKD", c).isascii() for c in set(_NON_ASCII.findall(text))):
+        return (text,)
+    return (text, unicodedata.normalize("NFKC", text))
 
 
-# The names `dynamic_access_reasons` looks for. Only for ASCII text: an identifier spelled with other
-# characters can normalise (NFKC) to one of them.
-_FRAME_WORDS = re.compile(r"\b(?:{})\b".format("|".join(sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _spells(texts: tuple[str, ...] | None, words: _Words) -> bool:
+    """Could one of `texts` (None: unknown) hold one of `words` as a name or keyword? Every token Python reads
+    as one is spelled so, whole (not inside a longer word); a match elsewhere (a string, a comment) only
+    costs a walk. A substring test first, then each candidate's ends: a regex that starts with a literal
+    runs at `str.find` speed, one that starts with a look-behind tries every position."""
+    if texts is None:
+        return True
+    for text in texts:
+        for word, after_dot in words:
+            if word not in text:
+                continue
+            for match in _WORD_ENDS[word].finditer(text):
+                start = match.start()
+                before = text[start - 1] if start else " "
+                if not (before.isalnum() or before == "_" or (before == "." and not after_dot)):
+                    return True
+    return False
 
 
 def _may_access_frames(text: str | None) -> bool:
-    return text is None or not text.isascii() or _FRAME_WORDS.search(text) is not None
+    return _spells(None if text is None else _identifier_texts(text), _FRAME_WORDS)
 
 
 def module_summary(tree: ast.Module, text: str | None) -> ModuleSummary:
-    """The module-wide facts every hoist check of `tree` reads: the analysis computes them once and keeps
+    """The module-wide facts every hoist check of `tree` reads: the analysis makes them once and keeps
     them as long as itself. `text`, the module's source, only lets them skip walks of the whole tree
     when no word they look for occurs in it."""
-    return _module_facts(tree, _may_reach_namespaces(text), _may_access_frames(text))
+    return ModuleSummary(tree, text)
 
 
-def _module_facts(tree: ast.Module, walk: bool, may_access_frames: bool) -> ModuleSummary:
+def _module_facts(tree: ast.Module, walk: bool) -> _ModuleFacts:
     """Computed once per module, in two passes: its frozen constants (module-level names bound exactly
     once, by a plain assignment of an immutable literal, never declared `global` or deleted), the names it
-    binds at module level, the reasons module-wide dynamic access rules out every hoist, and for each
-    module-level name the indices of the top-level statements that bind it (`global` ones: after all)."""
-    bound_at: dict[str, list[int]] = {}
+    binds at module level, and the reasons module-wide dynamic access rules out every hoist. `walk` False:
+    the text spells no `global`, `del`, `globals`, `eval` or `exec`, so the walk of the whole tree would
+    find nothing."""
+    bound_at: dict[str, list[int]] = {}  # the indices of the top-level statements that bind a name
     literal: set[str] = set()
     calls: list[tuple[str, ast.Call, bool]] = []  # (name called, call, evaluated in module scope)
     for index, stmt in enumerate(tree.body):
-        for node in _module_scope_nodes(ast.Module(body=[stmt], type_ignores=[])):
+        for node in _module_scope_nodes(stmt):
             target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
             if isinstance(node, ast.Assign) and isinstance(target, ast.Name) and _frozen_value(node.value, frozenset()):
                 literal.add(target.id)
@@ -251,7 +324,7 @@ def _module_facts(tree: ast.Module, walk: bool, may_access_frames: bool) -> Modu
             for name in _bound_names(node):
                 bound_at.setdefault(name, []).append(index)
     disqualified: set[str] = set()
-    for node in ast.walk(tree) if walk else ():  # `walk` False: the text has none of these statements or calls
+    for node in ast.walk(tree) if walk else ():
         if isinstance(node, ast.Global):
             disqualified.update(node.names)
             for name in node.names:
@@ -271,7 +344,7 @@ def _module_facts(tree: ast.Module, walk: bool, may_access_frames: bool) -> Modu
         elif called in ("exec", "eval"):
             reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
     constants = frozenset(n for n in literal if len(bound_at.get(n, ())) == 1 and n not in disqualified)
-    return ModuleSummary(constants, shadowed, tuple(_unique(reasons)), bound_at, may_access_frames)
+    return _ModuleFacts(constants, shadowed, tuple(_unique(reasons)))
 
 
 # --------------------------------------------------------------------------- the function object's uses
@@ -413,16 +486,17 @@ def dominance_reasons(fn: FuncNode, uses: list[ast.Name], parents: Parent) -> li
     dominated = _dominated_statements(statement, parents)
     walrus = isinstance(parents(fn), ast.NamedExpr)
     for use in uses:
-        if _is_inside(use, fn, parents):
+        around = _self_and_ancestors(use, parents)
+        if fn in around:
             continue  # its own body (recursion): runs after the binding
-        if _is_inside(use, statement, parents):
+        if statement in around:
             if not walrus:
                 continue  # the statement that binds it (`v = v` in its own line is not a use)
             return [
                 f"`{use.id}` is read on line {use.lineno} in the statement whose walrus binds it, where it may "
                 "run first and fail, and hoisted, it would not"
             ]
-        if not any(_is_inside(use, s, parents) for s in dominated):
+        if not any(s in around for s in dominated):
             return [
                 f"the use on line {use.lineno} can run without the definition running first (a conditional "
                 "definition, or a use before it), and hoisted, that path would no longer fail"
@@ -472,13 +546,14 @@ def _block_of(statement: ast.stmt, parents: Parent) -> list[ast.stmt] | None:
     return None
 
 
-def _is_inside(node: ast.AST, ancestor: ast.AST, parents: Parent) -> bool:
+def _self_and_ancestors(node: ast.AST, parents: Parent) -> set[ast.AST]:
+    """`node` and every node above it (nodes hash by identity): one walk up answers each "is it inside"."""
+    found: set[ast.AST] = set()
     current: ast.AST | None = node
     while current is not None:
-        if current is ancestor:
-            return True
+        found.add(current)
         current = parents(current)
-    return False
+    return found
 
 
 # --------------------------------------------------------------------------- suppressed uses
