@@ -108,27 +108,31 @@ def _parameter_uses(
         return ParameterRead.UNKNOWN, []
     name = positional[index].arg
     roots: list[ast.AST] = [fn.body] if isinstance(fn, ast.Lambda) else list(fn.body)
-    parents: dict[int, ast.AST] = {}
+    # One pass, keeping the parents of Names and keywords only (the answer does not depend on the order).
+    parents: dict[int, ast.AST | None] = {}
     loads: list[ast.Name] = []
-    for root in roots:
-        for node in ast.walk(root):
-            for child in ast.iter_child_nodes(node):
-                parents[id(child)] = node
-            if isinstance(node, ast.Name):
-                if node.id in _DYNAMIC:
-                    return ParameterRead.UNKNOWN, []
-                if node.id == name:
-                    if not isinstance(node.ctx, ast.Load):
-                        return ParameterRead.UNKNOWN, []  # rebound or deleted: what is read is no longer `b`
-                    loads.append(node)
+    stack: list[tuple[ast.AST, ast.AST | None]] = [(root, None) for root in roots]
+    while stack:
+        node, parent = stack.pop()
+        if isinstance(node, ast.Name):
+            if node.id in _DYNAMIC:
+                return ParameterRead.UNKNOWN, []
+            if node.id == name:
+                if not isinstance(node.ctx, ast.Load):
+                    return ParameterRead.UNKNOWN, []  # rebound or deleted: what is read is no longer `b`
+                loads.append(node)
+                parents[id(node)] = parent
+            continue
+        if isinstance(node, ast.keyword):
+            parents[id(node)] = parent
+        stack.extend((child, node) for child in ast.iter_child_nodes(node))
     if not loads:
         return ParameterRead.NEVER, []
     passes: list[_Pass] = []
     for load in loads:
         parent = parents.get(id(load))
-        if isinstance(parent, ast.keyword) and isinstance(parents.get(id(parent)), ast.Call):
-            call = parents[id(parent)]
-            assert isinstance(call, ast.Call)
+        call = parents.get(id(parent)) if isinstance(parent, ast.keyword) else None
+        if isinstance(call, ast.Call):
             passes.append((call, None))
         elif isinstance(parent, ast.Call) and parent.func is not load:
             before = parent.args[: next(i for i, a in enumerate(parent.args) if a is load)]
