@@ -507,6 +507,8 @@ def _told(answer: bool | Callable[[], bool]) -> bool:
 def _outermost_fixable(found: list[ControlFlow]) -> list[ControlFlow]:
     """A fix rewrites a whole expression: an unfixable item inside blocks it, and the items inside a
     fixable one are rewritten with it, so they are not reported on their own."""
+    if not found:
+        return found
     settled = [
         ControlFlow(
             item.node, item.what, item.fixable and all(o.fixable for o in found if _contains(item.node, o.node))
@@ -694,12 +696,15 @@ _KV_STEMS = ("kv", "k", "key", "keys", "kvidx")
 _Q_STEMS = ("q", "query", "queries")
 
 
+_SIDES = tuple(
+    (frozenset(stem + suffix for stem in stems for suffix in _INDEX_SUFFIXES), side)
+    for stems, side in ((_KV_STEMS, "kv"), (_Q_STEMS, "q"))
+)
+
+
 def _side(name: str) -> str | None:
     word = name.lower().replace("_", "")
-    for stems, side in ((_KV_STEMS, "kv"), (_Q_STEMS, "q")):
-        if any(word == stem + suffix for stem in stems for suffix in _INDEX_SUFFIXES):
-            return side
-    return None
+    return next((side for words, side in _SIDES if word in words), None)
 
 
 def swapped_index_names(node: FuncNode, role: str) -> tuple[str, str] | None:
