@@ -144,12 +144,11 @@ _roles: dict[type[ast.AST], tuple[bool, bool, bool, bool]] = {}
 def _roles_of(kind: type[ast.AST]) -> tuple[bool, bool, bool, bool]:
     roles = _roles.get(kind)
     if roles is None:
-        groups = (_LOCAL_BINDERS, _BINDING_CONSTRUCTS, _CONTROL_FLOW_CANDIDATES, SCOPE_NODES)
         roles = _roles[kind] = (
-            issubclass(kind, groups[0]),
-            issubclass(kind, groups[1]),
-            issubclass(kind, groups[2]),
-            issubclass(kind, groups[3]),
+            issubclass(kind, _LOCAL_BINDERS),
+            issubclass(kind, _BINDING_CONSTRUCTS),
+            issubclass(kind, _CONTROL_FLOW_CANDIDATES),
+            issubclass(kind, SCOPE_NODES),
         )
     return roles
 
