@@ -130,6 +130,12 @@ def test_nested_boolean_operators_are_fixed_as_a_whole() -> None:
     assert found == [("`and`", True)]  # one finding, one fix for the whole expression
     found = _flow("def m(b, h, q, kv):\n    return q >= kv and (kv < lengths[b].item())")
     assert found == [("`and`", False), ("`.item()`", False)]
+    # Two findings on one node (the `if` test is the `not`): neither is inside the other, both are reported.
+    found = _flow("def m(b, h, q, kv):\n    if not q < kv:\n        return True\n    return False")
+    assert found == [("`if` test", False), ("`not`", True)]
+    # Fixable operands of an unfixable expression are reported on their own, each fixable.
+    found = _flow("def m(b, h, q, kv):\n    return (q > 0 and not q < kv) if 0 <= q < kv else (q == kv or kv > 2)")
+    assert found == [("`x if c else y`", False), (CHAINED, False), ("`and`", True), ("`or`", True)]
 
 
 def test_builtin_min_max_count_only_without_dynamo() -> None:

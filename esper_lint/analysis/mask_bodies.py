@@ -508,17 +508,22 @@ def _outermost_fixable(found: list[ControlFlow]) -> list[ControlFlow]:
     fixable one are rewritten with it, so they are not reported on their own."""
     if not found:
         return found
+    # What is below each fixable item (only those are asked about), walked once per item, not once per pair.
+    below = {id(item.node): _nodes_below(item.node) for item in found if item.fixable}
     settled = [
         ControlFlow(
-            item.node, item.what, item.fixable and all(o.fixable for o in found if _contains(item.node, o.node))
+            item.node, item.what, item.fixable and all(o.fixable for o in found if id(o.node) in below[id(item.node)])
         )
         for item in found
     ]
-    return [item for item in settled if not any(o.fixable and _contains(o.node, item.node) for o in settled)]
+    return [item for item in settled if not any(o.fixable and id(item.node) in below[id(o.node)] for o in settled)]
 
 
-def _contains(outer: ast.AST, inner: ast.AST) -> bool:
-    return outer is not inner and any(n is inner for n in ast.walk(outer))
+def _nodes_below(node: ast.AST) -> set[int]:
+    """Identities of the nodes strictly inside `node` (only compared while the tree is in hand)."""
+    inside = {id(n) for n in ast.walk(node)}
+    inside.discard(id(node))
+    return inside
 
 
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
