@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import textwrap
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from corpus import corpus_sources
 
 from esper_lint.analysis import mask_bodies as bodies
+from esper_lint.analysis.fast_backend import analyze_source
 from esper_lint.analysis.mask_bodies import MASK_MOD, SCORE_MOD
+from esper_lint.config import Config
+from esper_lint.engine import check_decodable
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fn(source: str) -> bodies.FuncNode:
@@ -121,6 +130,12 @@ def test_nested_boolean_operators_are_fixed_as_a_whole() -> None:
     assert found == [("`and`", True)]  # one finding, one fix for the whole expression
     found = _flow("def m(b, h, q, kv):\n    return q >= kv and (kv < lengths[b].item())")
     assert found == [("`and`", False), ("`.item()`", False)]
+    # Two findings on one node (the `if` test is the `not`): neither is inside the other, both are reported.
+    found = _flow("def m(b, h, q, kv):\n    if not q < kv:\n        return True\n    return False")
+    assert found == [("`if` test", False), ("`not`", True)]
+    # Fixable operands of an unfixable expression are reported on their own, each fixable.
+    found = _flow("def m(b, h, q, kv):\n    return (q > 0 and not q < kv) if 0 <= q < kv else (q == kv or kv > 2)")
+    assert found == [("`x if c else y`", False), (CHAINED, False), ("`and`", True), ("`or`", True)]
 
 
 def test_builtin_min_max_count_only_without_dynamo() -> None:
@@ -242,3 +257,134 @@ def test_builtins_shadowed_at_module_level_are_not_builtins() -> None:
     tree, node = _module_and_mask("def min(a, b): return a\ndef mask(b, h, q, kv):\n    return min(q, kv) >= 0")
     assert bodies.control_flow(node, MASK_MOD, tree, traced_by_dynamo=False) == []
     assert [c.what for c in bodies.control_flow(node, MASK_MOD, None, traced_by_dynamo=False)] == ["`min()`"]
+
+
+# --------------------------------------------------------------------------- shortcuts that must stay exact
+def test_local_names_cover_every_binding_form_of_the_own_scope_only() -> None:
+    node = _fn(
+        """
+        def mask(b, h, /, q, kv=0, *rest, flag, **extra):
+            import os.path, numpy as np
+            from math import floor as fl, ceil
+            a = c, [d, *e] = f = pair
+            g: int = 1
+            i += 1
+            (j := 2)
+            del k
+            for m, n in items:
+                with ctx() as (o, p):
+                    pass
+            try:
+                pass
+            except ValueError as err:
+                pass
+            global glob
+            total = [z for z in range(3)]
+            def helper(inner_param):
+                hidden = 1
+            class Box:
+                attribute = 1
+            lam = lambda lam_param: lam_param
+            obj.attr = 1
+            seq[0] = 1
+        """
+    )
+    assert bodies.local_names(node) == {
+        *("b", "h", "q", "kv", "rest", "flag", "extra"),
+        *("os", "np", "fl", "ceil", "a", "c", "d", "e", "f", "g", "i", "j", "k", "m", "n", "o", "p", "err"),
+        *("glob", "z", "total", "helper", "Box", "lam"),
+    }  # not `inner_param`, `hidden`, `attribute`, `lam_param` (other scopes), nor `obj`/`seq` (only read)
+
+
+SHADOWING = """
+def min(a, b):
+    return a
+
+def build(max):
+    len = 3
+
+    def sibling():
+        bool = None
+
+    def mask(b, h, q, kv):
+        int = float
+        return q >= kv
+
+    return mask
+
+class Holder:
+    str = "a class attribute is not in the scope of a nested function"
+"""
+
+
+def test_free_builtins_answers_as_the_whole_set_did() -> None:
+    """The lazy `in` gives, name by name, what the set of unshadowed builtins gave: bindings in the function,
+    around it and at module level hide a builtin; bindings elsewhere do not; an unplaced function has none."""
+    tree, node = _module_and_mask(SHADOWING)
+    every = {name for name in dir(builtins) if not name.startswith("_")}
+    around = bodies.enclosing_functions(tree, node)
+    assert around is not None and [fn.name for fn in around if isinstance(fn, ast.FunctionDef)] == ["build"]
+
+    def free(module: ast.Module | None = None, outer: list[bodies.FuncNode] | None = None) -> set[str]:
+        found = bodies.free_builtins(node, module, outer)
+        return {name for name in [*every, "_private", "not_a_builtin"] if name in found}
+
+    assert free(tree) == every - {"min", "max", "len", "int"}
+    assert free(tree, around) == free(tree)  # the analysis' outer functions: the same answers as searching
+    assert free() == every - {"int"}  # without the module: only the function's own bindings count
+    assert free(ast.parse("x = 1")) == set()  # not in that module: nothing can be told, nothing is free
+
+
+def test_control_flow_with_the_analysis_outer_functions_equals_the_search() -> None:
+    tree, node = _module_and_mask(
+        """
+        def build(lengths):
+            int = round
+            def mask(b, h, q, kv):
+                return float(q) > min(kv, 0) and int(q) < 8
+            return mask
+        """
+    )
+    around = bodies.enclosing_functions(tree, node)
+    assert around is not None
+    searched = bodies.control_flow(node, MASK_MOD, tree, traced_by_dynamo=False)
+    assert [c.what for c in searched] == ["`and`", "`float()`", "`min()`"]  # `int` is the local `round`
+    assert bodies.control_flow(node, MASK_MOD, tree, False, around) == searched
+    assert bodies.names_torch_module(tree, node, around) == bodies.names_torch_module(tree, node)
+
+
+def test_the_outer_functions_the_analysis_gives_are_the_searched_ones() -> None:
+    """`MaskFunction.outer_functions` (read from the analysis' parent table) is what `enclosing_functions`
+    finds from the module root, for every mask function of the fixtures and the generated corpus."""
+    config = Config(root=ROOT)
+    sources = [check_decodable(p.read_bytes(), str(p)) for p in sorted((ROOT / "fixtures").rglob("*.py"))]
+    sources += [text for _, text in corpus_sources(count=40, seed=3)]
+    compared = nested = 0
+    for text in sources:
+        for use in analyze_source(ast.parse(text), text, config.apis).uses:
+            for fn in use.functions:
+                if fn.ast_node is None or fn.outer_functions is None:
+                    continue
+                assert list(fn.outer_functions) == bodies.enclosing_functions(fn.module_ast, fn.ast_node)
+                compared += 1
+                nested += bool(fn.outer_functions)
+    assert compared > 200 and nested > 100  # it really compared, nested functions included
+
+
+def test_traced_by_dynamo_is_asked_only_for_builtin_min_and_max() -> None:
+    asked: list[bool] = []
+
+    def traced(answer: bool) -> Callable[[], bool]:
+        def tell() -> bool:
+            asked.append(answer)
+            return answer
+
+        return tell
+
+    plain = _fn("def m(b, h, q, kv):\n    return int(q) >= kv and q > 0")
+    assert [c.what for c in bodies.control_flow(plain, MASK_MOD, None, traced(False))] == ["`and`", "`int()`"]
+    assert asked == []  # reading the source for `torch.compile` is left out when nothing needs it
+    capped = _fn("def m(b, h, q, kv):\n    return max(q - kv, 0) < 128")
+    assert [c.what for c in bodies.control_flow(capped, MASK_MOD, None, traced(False))] == ["`max()`"]
+    assert bodies.control_flow(capped, MASK_MOD, None, traced(True)) == []
+    assert asked == [False, True]

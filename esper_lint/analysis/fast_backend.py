@@ -825,6 +825,14 @@ class FastAnalyzer:
                 return anc
         return None
 
+    def _outer_functions(self, node: ast.AST) -> tuple[FuncNode, ...] | None:
+        """The functions around `node`, outermost first; None when its parents do not reach the module (code
+        in a def the relevance filter skipped)."""
+        chain = list(self.ancestors(node))
+        if not chain or chain[-1] is not self.tree:
+            return None
+        return tuple(a for a in reversed(chain) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
     def qualname(self, node: ast.AST | None) -> str | None:
         if node is None:
             return None
@@ -1276,6 +1284,7 @@ class FastAnalyzer:
             ast_node=node,
             module_ast=self.tree,
             positions=self.positions,
+            outer_functions=self._outer_functions(node),
             node=node,
             binding_node=bound,
         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import functools
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -80,35 +80,142 @@ def _body(node: FuncNode) -> list[ast.AST]:
     return [node.body] if isinstance(node, ast.Lambda) else list(node.body)
 
 
-def walk_body(node: FuncNode) -> Iterator[ast.AST]:
-    """Every node of the function's own body, not entering nested functions, lambdas or classes."""
-    stack = list(reversed(_body(node)))
-    while stack:
-        current = stack.pop()
-        yield current
-        if isinstance(current, SCOPE_NODES):
-            continue
-        stack.extend(reversed(list(ast.iter_child_nodes(current))))
+# Fields that only hold leaf markers (`Load`, `Add`, `Not`, `Lt`, ...): no question here is about them, and
+# they are a third of a body's nodes.
+_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
+_walked_fields: dict[type[ast.AST], tuple[str, ...]] = {}
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`ast.iter_child_nodes(node)` as a list, in the same order, less the leaf markers of `_MARKER_FIELDS`
+    and without its two generators (the walks below visit every node of every mask function)."""
+    kind = type(node)
+    fields = _walked_fields.get(kind)
+    if fields is None:
+        fields = _walked_fields[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
+    children: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, ast.AST))
+    return children
+
+
+# Nodes `control_flow` looks at: kept while walking, so it need not test every node for every kind.
+_CONTROL_FLOW_CANDIDATES = (
+    ast.If,
+    ast.While,
+    ast.Assert,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.Call,
+    ast.For,
+    ast.AsyncFor,
+)
+_LOCAL_BINDERS = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Import,
+    ast.ImportFrom,
+    ast.ExceptHandler,
+    ast.Global,
+    ast.Nonlocal,
+)  # and `ast.Name` stores, handled first
+_BINDING_CONSTRUCTS = (
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+    ast.NamedExpr,
+    ast.For,
+    ast.AsyncFor,
+    ast.comprehension,
+    ast.withitem,
+)
+# What the walk does with a node of each type, decided once per type: (binds local names, binds targets,
+# a control-flow candidate, a new scope).
+_roles: dict[type[ast.AST], tuple[bool, bool, bool, bool]] = {}
+
+
+def _roles_of(kind: type[ast.AST]) -> tuple[bool, bool, bool, bool]:
+    roles = _roles.get(kind)
+    if roles is None:
+        roles = _roles[kind] = (
+            issubclass(kind, _LOCAL_BINDERS),
+            issubclass(kind, _BINDING_CONSTRUCTS),
+            issubclass(kind, _CONTROL_FLOW_CANDIDATES),
+            issubclass(kind, SCOPE_NODES),
+        )
+    return roles
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What the checks read from a function's own body, collected in one walk (see `_body_facts`)."""
+
+    nodes: tuple[ast.AST, ...]  # what `walk_body` yields
+    local_names: frozenset[str]  # names bound in the function's scope, parameters included
+    bindings: tuple[tuple[ast.expr, ast.AST | None], ...]  # `_targets` of every node, in order
+    control_flow_candidates: tuple[ast.AST, ...]  # the nodes `control_flow` examines, in order
 
 
 @_once_per_node
-def local_names(node: FuncNode) -> frozenset[str]:
-    """Names bound in the function's own scope (parameters included)."""
+def _body_facts(node: FuncNode) -> _Body:
+    """One walk of the body (iterative: deeply nested generated code cannot exhaust the stack), shared by
+    every question about it: each rule asks again for each use of the function."""
     args = node.args
     found = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
     found.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
-    for n in walk_body(node):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            found.add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(n.name)
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            found.update((a.asname or a.name).split(".")[0] for a in n.names)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            found.add(n.name)
-        elif isinstance(n, (ast.Global, ast.Nonlocal)):
-            found.update(n.names)
-    return frozenset(found)
+    nodes: list[ast.AST] = []
+    bindings: list[tuple[ast.expr, ast.AST | None]] = []
+    candidates: list[ast.AST] = []
+    stack = list(reversed(_body(node)))
+    while stack:
+        current = stack.pop()
+        nodes.append(current)
+        if isinstance(current, ast.Name):  # the commonest node: only its context matters
+            if isinstance(current.ctx, (ast.Store, ast.Del)):
+                found.add(current.id)
+            continue
+        binds_names, binds_targets, candidate, new_scope = _roles_of(type(current))
+        if binds_names:
+            _add_local_names(current, found)
+        if binds_targets:
+            bindings.extend(_targets(current))
+        if candidate:
+            candidates.append(current)
+        if new_scope:
+            continue
+        children = _child_nodes(current)
+        children.reverse()
+        stack.extend(children)
+    return _Body(tuple(nodes), frozenset(found), tuple(bindings), tuple(candidates))
+
+
+def _add_local_names(n: ast.AST, found: set[str]) -> None:
+    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        found.add(n.name)
+    elif isinstance(n, (ast.Import, ast.ImportFrom)):
+        found.update((a.asname or a.name).split(".")[0] for a in n.names)
+    elif isinstance(n, ast.ExceptHandler) and n.name:
+        found.add(n.name)
+    elif isinstance(n, (ast.Global, ast.Nonlocal)):
+        found.update(n.names)
+
+
+def walk_body(node: FuncNode) -> tuple[ast.AST, ...]:
+    """Every node of the function's own body, not entering nested functions, lambdas or classes, each before
+    its children; leaf markers (`Load`, `Add`, `Lt`, ...) left out."""
+    return _body_facts(node).nodes
+
+
+def local_names(node: FuncNode) -> frozenset[str]:
+    """Names bound in the function's own scope (parameters included)."""
+    return _body_facts(node).local_names
 
 
 def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
@@ -119,7 +226,7 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         yield current
         if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
-        stack.extend(ast.iter_child_nodes(current))
+        stack.extend(_child_nodes(current))
 
 
 @_once_per_node
@@ -173,17 +280,10 @@ def _may_hold_line(node: ast.AST, line: int) -> bool:
     return bool(first <= line <= last)
 
 
-def _shadowed(module: ast.Module | None, node: FuncNode) -> set[str] | None:
-    """Names bound at module level or by an enclosing function; None when `node` cannot be placed."""
-    if module is None:
-        return set()
-    outer = enclosing_functions(module, node)
-    if outer is None:
-        return None
-    names = set(_module_bindings(module))
-    for fn in outer:
-        names |= local_names(fn)
-    return names
+def _around(module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None) -> Sequence[FuncNode] | None:
+    """The functions around `node`, outermost first: `outer` when the caller knows them (the analysis gives
+    them as `MaskFunction.outer_functions`), else searched for in `module`; None when `node` is not there."""
+    return enclosing_functions(module, node) if outer is None else outer
 
 
 def _torch_imported(module: ast.Module) -> bool:
@@ -198,13 +298,14 @@ def _torch_imported(module: ast.Module) -> bool:
     )
 
 
-def names_torch_module(module: ast.Module | None, node: FuncNode) -> bool:
+def names_torch_module(module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None) -> bool:
     """Inside `node`, the name `torch` is the torch module: a plain module-level `import torch`, its only
-    binding in the module, and no binding of `torch` in `node` or the functions around it."""
+    binding in the module, and no binding of `torch` in `node` or the functions around it (`outer`, when
+    known: see `_around`)."""
     if module is None:
         return False
-    outer = enclosing_functions(module, node)
-    if outer is None or any("torch" in local_names(fn) for fn in (*outer, node)):
+    around = _around(module, node, outer)
+    if around is None or any("torch" in local_names(fn) for fn in (*around, node)):
         return False
     return _torch_imported(module)
 
@@ -212,7 +313,7 @@ def names_torch_module(module: ast.Module | None, node: FuncNode) -> bool:
 class _Derivation:
     """Whether an expression may hold a tensor computed from the parameters."""
 
-    def __init__(self, derived: set[str], free_builtins: set[str]) -> None:
+    def __init__(self, derived: set[str], free_builtins: Container[str]) -> None:
         self.derived = derived
         self.free_builtins = free_builtins  # builtin names the body does not rebind
 
@@ -226,7 +327,7 @@ class _Derivation:
                 continue
             if not self._may_hold_values(current):
                 continue
-            stack.extend(ast.iter_child_nodes(current))
+            stack.extend(_child_nodes(current))
         return False
 
     def _may_hold_values(self, expr: ast.AST) -> bool:
@@ -239,7 +340,7 @@ class _Derivation:
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in _METADATA_METHODS:
                 return False
-            if isinstance(func, ast.Name) and func.id in self.free_builtins and func.id in _METADATA_BUILTINS:
+            if isinstance(func, ast.Name) and func.id in _METADATA_BUILTINS and func.id in self.free_builtins:
                 return False
         # Identity (`x is None`) is a Python bool, whatever the operands.
         return not (isinstance(expr, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in expr.ops))
@@ -266,12 +367,37 @@ def _stored_names(target: ast.expr) -> Iterator[str]:
             yield n.id
 
 
-def free_builtins(node: FuncNode, module: ast.Module | None = None) -> set[str]:
-    """Builtin names that are still the builtins inside `node` (not bound there, around it, or in `module`)."""
-    shadowed = _shadowed(module, node)
-    if shadowed is None:
-        return set()
-    return set(_builtin_names() - local_names(node) - shadowed)
+class FreeBuiltins:
+    """Builtin names that are still the builtins inside a function (`name in it`): not bound there, nor,
+    given the module, in the module or the functions around it; none when the function cannot be placed
+    in the module. The checks ask about a handful of names, and most bodies call none of them, so each
+    answer is looked up when asked: the module and the functions around are read only then."""
+
+    def __init__(self, node: FuncNode, module: ast.Module | None, outer: Sequence[FuncNode] | None) -> None:
+        self._node = node
+        self._module = module
+        self._outer = outer  # the functions around `node` when known (see `_around`)
+        self._placed = outer is not None or module is None
+
+    def __contains__(self, name: object) -> bool:
+        if name not in _builtin_names() or name in local_names(self._node):
+            return False
+        if self._module is None:
+            return True
+        if not self._placed:
+            self._outer, self._placed = enclosing_functions(self._module, self._node), True
+        if self._outer is None:
+            return False
+        return name not in _module_bindings(self._module) and not any(name in local_names(fn) for fn in self._outer)
+
+
+def free_builtins(
+    node: FuncNode, module: ast.Module | None = None, outer: Sequence[FuncNode] | None = None
+) -> FreeBuiltins:
+    """Builtin names that are still the builtins inside `node` (see `FreeBuiltins`); `module` is the tree
+    around it, and `outer` the functions around it, outermost first, when the caller knows them (the
+    analysis gives them as `MaskFunction.outer_functions`)."""
+    return FreeBuiltins(node, module, outer)
 
 
 @functools.cache
@@ -288,7 +414,7 @@ def derived_names(node: FuncNode, role: str) -> set[str] | None:
         return None
     derived = set(params)
     is_derived = _Derivation(derived, free_builtins(node))
-    bindings = [pair for n in walk_body(node) for pair in _targets(n)]
+    bindings = _body_facts(node).bindings
     changed = True
     while changed:  # a fixpoint: `d = q - kv; e = d * 2` makes both derived, in any order
         changed = False
@@ -311,23 +437,29 @@ class ControlFlow:
 
 
 def control_flow(
-    node: FuncNode, role: str, module: ast.Module | None = None, traced_by_dynamo: bool = True
+    node: FuncNode,
+    role: str,
+    module: ast.Module | None = None,
+    traced_by_dynamo: bool | Callable[[], bool] = True,
+    outer: Sequence[FuncNode] | None = None,
 ) -> list[ControlFlow]:
     """Where the body turns a derived tensor into a Python bool or number; empty when unknown.
 
-    `module` (the tree around `node`) lets builtins shadowed at module level be told apart. Builtin
+    `module` (the tree around `node`) lets builtins shadowed at module level or in the functions around
+    `node` (`outer`, when the caller knows them: see `_around`) be told apart. Builtin
     `min`/`max` count only when the function is certainly *not* traced by dynamo (`traced_by_dynamo`
     False): dynamo rewrites them to `torch.minimum`/`torch.maximum` (a score_mod, a compiled
-    `create_block_mask`), while plain `vmap` (an uncompiled `create_block_mask`/`create_mask`) fails."""
+    `create_block_mask`), while plain `vmap` (an uncompiled `create_block_mask`/`create_mask`) fails.
+    `traced_by_dynamo` may be a function that tells: it is asked only when such a call is found."""
     derived = derived_names(node, role)
     if derived is None:
         return []
-    builtins_here = free_builtins(node, module)
+    builtins_here = free_builtins(node, module, outer)
     is_derived = _Derivation(derived, builtins_here)
     params = positional_parameters(node, role) or []
     index_names = set(params[1:] if role == SCORE_MOD else params)
     found: list[ControlFlow] = []
-    for n in walk_body(node):
+    for n in _body_facts(node).control_flow_candidates:
         if isinstance(n, (ast.If, ast.While)) and is_derived(n.test):
             word = "if" if isinstance(n, ast.If) else "while"
             found.append(ControlFlow(n.test, f"`{word}` test"))
@@ -357,9 +489,9 @@ def control_flow(
                 isinstance(func, ast.Name)
                 and func.id in _CONVERTING_BUILTINS
                 and func.id in builtins_here
-                and not (traced_by_dynamo and func.id in ("min", "max"))
                 and not n.keywords
                 and any(is_derived(a) for a in n.args)
+                and not (func.id in ("min", "max") and _told(traced_by_dynamo))
             ):
                 found.append(ControlFlow(n, f"`{func.id}()`"))
         elif isinstance(n, (ast.For, ast.AsyncFor)) and is_derived(n.iter):
@@ -367,20 +499,31 @@ def control_flow(
     return _outermost_fixable(found)
 
 
+def _told(answer: bool | Callable[[], bool]) -> bool:
+    return answer() if callable(answer) else answer
+
+
 def _outermost_fixable(found: list[ControlFlow]) -> list[ControlFlow]:
     """A fix rewrites a whole expression: an unfixable item inside blocks it, and the items inside a
     fixable one are rewritten with it, so they are not reported on their own."""
+    if not found:
+        return found
+    # What is below each fixable item (only those are asked about), walked once per item, not once per pair.
+    below = {id(item.node): _nodes_below(item.node) for item in found if item.fixable}
     settled = [
         ControlFlow(
-            item.node, item.what, item.fixable and all(o.fixable for o in found if _contains(item.node, o.node))
+            item.node, item.what, item.fixable and all(o.fixable for o in found if id(o.node) in below[id(item.node)])
         )
         for item in found
     ]
-    return [item for item in settled if not any(o.fixable and _contains(o.node, item.node) for o in settled)]
+    return [item for item in settled if not any(o.fixable and id(item.node) in below[id(o.node)] for o in settled)]
 
 
-def _contains(outer: ast.AST, inner: ast.AST) -> bool:
-    return outer is not inner and any(n is inner for n in ast.walk(outer))
+def _nodes_below(node: ast.AST) -> set[int]:
+    """Identities of the nodes strictly inside `node` (only compared while the tree is in hand)."""
+    inside = {id(n) for n in ast.walk(node)}
+    inside.discard(id(node))
+    return inside
 
 
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
@@ -428,7 +571,7 @@ def _tensor_logic(expr: ast.expr, index_names: set[str]) -> bool:
     return _is_comparison(expr)
 
 
-def _is_plain(expr: ast.expr, builtins_here: set[str]) -> bool:
+def _is_plain(expr: ast.expr, builtins_here: Container[str]) -> bool:
     """An expression that cannot fail when evaluated for every element (both branches of a `torch.where`):
     names, attributes of names, constants, `float("inf")` (the builtin), and `+`/`-`/`*`/`&`/`|` and single
     comparisons on them; no indexing, no other call."""
@@ -557,12 +700,15 @@ _KV_STEMS = ("kv", "k", "key", "keys", "kvidx")
 _Q_STEMS = ("q", "query", "queries")
 
 
+_SIDES = tuple(
+    (frozenset(stem + suffix for stem in stems for suffix in _INDEX_SUFFIXES), side)
+    for stems, side in ((_KV_STEMS, "kv"), (_Q_STEMS, "q"))
+)
+
+
 def _side(name: str) -> str | None:
     word = name.lower().replace("_", "")
-    for stems, side in ((_KV_STEMS, "kv"), (_Q_STEMS, "q")):
-        if any(word == stem + suffix for stem in stems for suffix in _INDEX_SUFFIXES):
-            return side
-    return None
+    return next((side for words, side in _SIDES if word in words), None)
 
 
 def swapped_index_names(node: FuncNode, role: str) -> tuple[str, str] | None:
@@ -581,7 +727,7 @@ _NUMBER_BUILTINS = frozenset({"int", "float", "len", "round"})
 _NUMBER_ANNOTATIONS = frozenset({"int", "float"})
 
 
-def _computes_number(expr: ast.expr, builtins_here: set[str]) -> bool:
+def _computes_number(expr: ast.expr, builtins_here: Container[str]) -> bool:
     """A Python number computed at run time: `int(...)`, `float(...)`, `len(...)`, `round(...)`, `x.item()`,
     or arithmetic on one of those and constants (a constant alone does not vary between calls)."""
     if isinstance(expr, ast.Call):
@@ -603,8 +749,9 @@ def _is_number_constant(expr: ast.expr) -> bool:
     return isinstance(expr, ast.Constant) and type(expr.value) in (int, float)
 
 
-def _binds_python_number(fn: FuncNode, name: str, module: ast.Module) -> bool:
-    """Every binding of `name` in `fn` is a parameter annotated `int`/`float` or a computed Python number."""
+def _binds_python_number(fn: FuncNode, name: str, module: ast.Module, outer: Sequence[FuncNode]) -> bool:
+    """Every binding of `name` in `fn` (inside `outer`) is a parameter annotated `int`/`float` or a computed
+    Python number."""
     args = fn.args
     annotated = False
     for param in (*args.posonlyargs, *args.args, *args.kwonlyargs):
@@ -613,7 +760,7 @@ def _binds_python_number(fn: FuncNode, name: str, module: ast.Module) -> bool:
             if not (isinstance(annotation, ast.Name) and annotation.id in _NUMBER_ANNOTATIONS):
                 return False
             annotated = True
-    builtins_here = free_builtins(fn, module)
+    builtins_here = free_builtins(fn, module, outer)
     values: list[ast.expr] = []
     for n in walk_body(fn):
         for target, value in _targets(n):
@@ -626,20 +773,24 @@ def _binds_python_number(fn: FuncNode, name: str, module: ast.Module) -> bool:
     return (annotated or bool(values)) and all(_computes_number(v, builtins_here) for v in values)
 
 
-def captured_python_numbers(module: ast.Module | None, node: FuncNode) -> list[ast.Name]:
-    """The first read, in the body, of each name captured from an enclosing function that binds it to a
-    Python number computed per call (see `_binds_python_number`). Empty when anything is unclear."""
+def captured_python_numbers(
+    module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None
+) -> list[ast.Name]:
+    """The first read, in the body, of each name captured from an enclosing function (`outer`, when known:
+    see `_around`) that binds it to a Python number computed per call (see `_binds_python_number`). Empty
+    when anything is unclear."""
     if module is None:
         return []
-    outer = enclosing_functions(module, node)
-    if not outer:
+    around = _around(module, node, outer)
+    if not around:
         return []
     own = local_names(node)
     found: dict[str, ast.Name] = {}
     for n in walk_body(node):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in own and n.id not in found:
-            binder = next((fn for fn in reversed(outer) if n.id in local_names(fn)), None)
-            if binder is not None and _binds_python_number(binder, n.id, module):
+            # The innermost function binding the name; the functions before it are the ones around it.
+            depth = next((i for i in reversed(range(len(around))) if n.id in local_names(around[i])), None)
+            if depth is not None and _binds_python_number(around[depth], n.id, module, around[:depth]):
                 found[n.id] = n
     return list(found.values())
 

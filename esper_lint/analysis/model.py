@@ -121,6 +121,9 @@ class MaskFunction:
     # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
     module_ast: Any = field(default=None, compare=False, repr=False)
     positions: Any = field(default=None, compare=False, repr=False)
+    # The defs / lambdas around `ast_node`, outermost first (from the analysis' parent table), so body rules
+    # need not search `module_ast` for them; None when not known (mask_bodies then searches).
+    outer_functions: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
     # The same-module factory whose call returned this function (`padding_factory(lengths)`), if any.
     factory: str | None = None
     # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be

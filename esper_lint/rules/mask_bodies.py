@@ -7,6 +7,7 @@ findings are reported inside the function, where the user must change the code.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 
 from ..analysis import mask_bodies as bodies
@@ -79,7 +80,7 @@ def _control_flow_fix(fn: MaskFunction, node: bodies.FuncNode, item: bodies.Cont
     if "#" in _segment(fn, target):
         return None  # a comment inside the expression would be lost
     if isinstance(target, ast.IfExp):
-        if not bodies.names_torch_module(fn.module_ast, node):
+        if not bodies.names_torch_module(fn.module_ast, node, fn.outer_functions):
             return None
         condition = _render_tensor_logic(fn, target.test, nested=False)
         text = f"torch.where({condition}, {_segment(fn, target.body)}, {_segment(fn, target.orelse)})"
@@ -225,7 +226,8 @@ create_block_mask(capped, None, None, 1024, 1024)
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         for fn, node in _body_functions(use):
-            for item in bodies.control_flow(node, use.role, fn.module_ast, _maybe_traced_by_dynamo(use, fn)):
+            traced = functools.partial(_maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
+            for item in bodies.control_flow(node, use.role, fn.module_ast, traced, fn.outer_functions):
                 fix = _control_flow_fix(fn, node, item) if item.fixable else None
                 message = (
                     f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
@@ -688,7 +690,7 @@ compiled = torch.compile(build, dynamic=False)
         for fn, node in _body_functions(use):
             if not bodies.compiles_with_static_shapes(fn.module_ast):
                 continue
-            for read in bodies.captured_python_numbers(fn.module_ast, node):
+            for read in bodies.captured_python_numbers(fn.module_ast, node, fn.outer_functions):
                 message = (
                     f"{use.role} {where(fn)} captures the Python number `{read.id}`: under "
                     "`torch.compile(..., dynamic=False)` every new value compiles again, and after 8 it silently "
