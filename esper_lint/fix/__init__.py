@@ -40,7 +40,7 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
     result = FileResult(path, original_source=source)
     try:
         edited = apply_edit_fixes(source, path, config, config.unsafe_fixes)  # text-edit fixes first (edits.py)
-        analysis = analyze_bytes(edited.source, path, config)  # exactly what checking runs
+        analysis = edited.analysis or analyze_bytes(edited.source, path, config)  # exactly what checking runs
     except EditFailed as exc:
         return _failed(result, lint_source(source, path, config).findings, str(exc))
     except SourceError as exc:
@@ -178,13 +178,11 @@ def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Fin
     """The findings of the original text that are still there after the fix: each remaining finding matched,
     through the lines the fix left unchanged, to the original's finding of its code at the same place (the
     fixes move lines: spans alone cannot tell; a finding on a changed line takes one of its code)."""
-    import difflib
-
-    old_lines = io.StringIO(old_text, newline="").readlines()
-    new_lines = io.StringIO(new_text, newline="").readlines()
-    new_to_old: dict[int, int] = {}
-    for block in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_matching_blocks():
-        new_to_old.update((block.b + k + 1, block.a + k + 1) for k in range(block.size))
+    if not remaining:
+        return []  # the usual case: every finding was fixed, no line needs placing
+    new_to_old = unchanged_lines(
+        io.StringIO(old_text, newline="").readlines(), io.StringIO(new_text, newline="").readlines()
+    )
     pool = list(on_disk)
     kept: list[Finding] = []
     unplaced: list[Finding] = []
@@ -204,6 +202,32 @@ def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Fin
             pool.remove(match)
             kept.append(match)
     return sorted(kept, key=lambda f: f.sort_key)
+
+
+def unchanged_lines(old_lines: list[str], new_lines: list[str]) -> dict[int, int]:
+    """1-based line numbers of `new_lines` -> the line of `old_lines` each one is, unchanged.
+
+    The lines before the first difference and after the last one are themselves (a fix changes a few
+    places of a long file): only the lines between are matched with difflib, which costs far more per line.
+    Where a repeated line (a blank line, a `)`) borders a change, difflib over the whole file may take
+    another of its copies; these two runs are where the fix left them.
+    """
+    import difflib
+
+    shortest = min(len(old_lines), len(new_lines))
+    head = 0
+    while head < shortest and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while tail < shortest - head and old_lines[-1 - tail] == new_lines[-1 - tail]:
+        tail += 1
+    old_end, new_end = len(old_lines) - tail, len(new_lines) - tail
+    new_to_old = {line: line for line in range(1, head + 1)}
+    matcher = difflib.SequenceMatcher(None, old_lines[head:old_end], new_lines[head:new_end], autojunk=False)
+    for block in matcher.get_matching_blocks():
+        new_to_old.update((head + block.b + k + 1, head + block.a + k + 1) for k in range(block.size))
+    new_to_old.update((new_end + k + 1, old_end + k + 1) for k in range(tail))
+    return new_to_old
 
 
 def _place(finding: Finding) -> tuple[int, int, int, int]:
