@@ -2,6 +2,7 @@
 
 - `apply_edit_fixes` hands its last analysis to `fix_source`, which would otherwise analyse the same
   bytes again;
+- LibCST is imported only when a finding asks for a hoist;
 - `unchanged_lines` maps the lines before the first and after the last difference to themselves and runs
   difflib only on the lines between.
 """
@@ -12,6 +13,8 @@ import difflib
 import io
 import itertools
 import random
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -231,3 +234,31 @@ def _edited(rng: random.Random, old: list[str], make: Callable[[str], str]) -> l
         else:
             new[at : at + 1] = [make(f"{k}")]
     return new
+
+
+# ---------------------------------------------------------------------- LibCST only for a hoist
+_IMPORTS_LIBCST = """\
+import sys
+from pathlib import Path
+from esper_lint.config import Config
+from esper_lint.fix import fix_source
+result = fix_source(sys.stdin.buffer.read(), "m.py", Config(root=Path.cwd()), written=sys.argv[1] == "fix")
+print(result.fixed, "libcst" in sys.modules)
+"""
+NOTHING_TO_HOIST = HEADER + "\nmask = create_block_mask(causal, None, None, 128, 128)\n"
+EDIT_ONLY = HEADER + "\nmask = create_block_mask(causal, None, None, 128, 128, _compile=True)\n"
+HOIST = HEADER + "\n\ndef build(n):\n    return create_block_mask(lambda b, h, q, kv: q >= kv, None, None, n, n)\n"
+
+
+@pytest.mark.parametrize("mode", ["fix", "diff"])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [(NOTHING_TO_HOIST, "0 False"), (EDIT_ONLY, "1 False"), (HOIST, "1 True")],
+    ids=["nothing", "text-edit", "hoist"],
+)
+def test_libcst_is_imported_only_to_hoist(source: str, expected: str, mode: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_LIBCST, mode], input=source.encode(), capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == expected.split()

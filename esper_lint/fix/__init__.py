@@ -23,6 +23,17 @@ FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
 __all__ = ["fix_file", "fix_source", "fixes_by_finding", "unified_diff", "unified_diff_bytes"]
 
 
+class RewriteError(Exception):
+    """The hoist's rewrite (hoist.py) could not match the analysis' facts to the code: nothing is written."""
+
+
+def hoistable(finding: Finding) -> bool:
+    """A finding the hoisting codemod (hoist.py) fixes: asked here first, so that a file with none
+    never imports LibCST."""
+    fn = finding.target
+    return finding.code in FIXABLE_CODES and finding.fixable and fn is not None and fn.site is not None
+
+
 def fix_source(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
     """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors.
 
@@ -31,7 +42,6 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
     from ..analysis.fast_backend import module_level_names
     from ..engine import SourceError, analyze_bytes, lint_source, might_match, run_deep
     from .edits import EditFailed, apply_edit_fixes
-    from .hoist import RewriteError, apply_hoists, plan_hoists
 
     if not might_match(source, config):
         result = lint_source(source, path, config)
@@ -47,11 +57,13 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
         result.errors.append(exc.error)
         return result
     findings = analysis.findings
-    hoists = plan_hoists(findings)
     try:
-        if not hoists:
+        if not any(hoistable(f) for f in findings):
             new_source, fixed, remaining = edited.source, [], findings
         else:
+            from .hoist import apply_hoists, plan_hoists
+
+            hoists = plan_hoists(findings)
             taken = module_level_names(analysis.text)
             new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))
             new_source = new_text.encode(_encoding(source))
@@ -66,7 +78,7 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
     if not written and result.new_source is not None:  # the same findings (verified), as in the original text
-        final_text = new_text if hoists else analysis.text
+        final_text = new_text if fixed else analysis.text
         on_disk = analysis if edited.source == source else analyze_bytes(source, path, config)
         remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
     result.findings = remaining
@@ -80,7 +92,6 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
     from ..engine import SourceError, analyze_bytes, run_deep
     from .edits import apply_to_text
     from .edits import verify_text as verify_edit
-    from .hoist import apply_hoists, plan_hoists
 
     try:
         analysis = analyze_bytes(source, path, config)
@@ -98,6 +109,8 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
                 verify_edit(new_text, path, config, findings, [finding])
                 new_source = new_text.encode(encoding)
             else:
+                from .hoist import apply_hoists, plan_hoists
+
                 hoists = plan_hoists([finding])
                 if not hoists:
                     continue
