@@ -3,6 +3,7 @@
 - `apply_edit_fixes` hands its last analysis to `fix_source`, which would otherwise analyse the same
   bytes again;
 - LibCST is imported only when a finding asks for a hoist;
+- the cyclic collector pauses for the whole fix, not for each analysis in it;
 - `unchanged_lines` maps the lines before the first and after the last difference to themselves and runs
   difflib only on the lines between.
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import io
 import itertools
 import random
@@ -262,3 +264,26 @@ def test_libcst_is_imported_only_to_hoist(source: str, expected: str, mode: str)
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().split() == expected.split()
+
+
+# ---------------------------------------------------------------------- the collector, paused for one fix
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("source", [HOIST, HEADER + "def broken(:\n"], ids=["fixed", "syntax-error"])
+def test_fix_source_leaves_the_collector_as_it_found_it(source: str, enabled: bool) -> None:
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        seen: list[bool] = []
+        original = fix_package._fix_source
+
+        def observed(*args: object) -> FileResult:
+            seen.append(gc.isenabled())
+            return original(*args)  # type: ignore[arg-type]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fix_package, "_fix_source", observed)
+            fix_source(source.encode(), "m.py", CONFIG)
+        assert seen == [False]  # paused while fixing
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
