@@ -23,15 +23,34 @@ FIXABLE_CODES = frozenset({"ESP001", "ESP002"})
 __all__ = ["fix_file", "fix_source", "fixes_by_finding", "unified_diff", "unified_diff_bytes"]
 
 
+class RewriteError(Exception):
+    """The hoist's rewrite (hoist.py) could not match the analysis' facts to the code: nothing is written."""
+
+
+def hoistable(finding: Finding) -> bool:
+    """A finding the hoisting codemod (hoist.py) fixes: asked here first, so that a file with none
+    never imports LibCST."""
+    fn = finding.target
+    return finding.code in FIXABLE_CODES and finding.fixable and fn is not None and fn.site is not None
+
+
 def fix_source(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
     """Apply every safe fix to one file's bytes. Never raises for bad input: problems become FileErrors.
 
     The findings that remain are positioned in the fixed text when it is `written`, else (`--diff`) in
     `source`, the file on disk."""
+    from ..engine import _collector_paused
+
+    # As for one analysis (engine.py), for the whole fix: it keeps the file's tree alive while LibCST and
+    # the verifying analysis allocate, and the collector's passes over it find nothing (~10 % of --diff).
+    with _collector_paused():
+        return _fix_source(source, path, config, written)
+
+
+def _fix_source(source: bytes, path: str, config: Config, written: bool) -> FileResult:
     from ..analysis.fast_backend import module_level_names
     from ..engine import SourceError, analyze_bytes, lint_source, might_match, run_deep
     from .edits import EditFailed, apply_edit_fixes
-    from .hoist import RewriteError, apply_hoists, plan_hoists
 
     if not might_match(source, config):
         result = lint_source(source, path, config)
@@ -40,18 +59,20 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
     result = FileResult(path, original_source=source)
     try:
         edited = apply_edit_fixes(source, path, config, config.unsafe_fixes)  # text-edit fixes first (edits.py)
-        analysis = analyze_bytes(edited.source, path, config)  # exactly what checking runs
+        analysis = edited.analysis or analyze_bytes(edited.source, path, config)  # exactly what checking runs
     except EditFailed as exc:
         return _failed(result, lint_source(source, path, config).findings, str(exc))
     except SourceError as exc:
         result.errors.append(exc.error)
         return result
     findings = analysis.findings
-    hoists = plan_hoists(findings)
     try:
-        if not hoists:
+        if not any(hoistable(f) for f in findings):
             new_source, fixed, remaining = edited.source, [], findings
         else:
+            from .hoist import apply_hoists, plan_hoists
+
+            hoists = plan_hoists(findings)
             taken = module_level_names(analysis.text)
             new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))
             new_source = new_text.encode(_encoding(source))
@@ -66,7 +87,7 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
     if not written and result.new_source is not None:  # the same findings (verified), as in the original text
-        final_text = new_text if hoists else analysis.text
+        final_text = new_text if fixed else analysis.text
         on_disk = analysis if edited.source == source else analyze_bytes(source, path, config)
         remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
     result.findings = remaining
@@ -80,7 +101,6 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
     from ..engine import SourceError, analyze_bytes, run_deep
     from .edits import apply_to_text
     from .edits import verify_text as verify_edit
-    from .hoist import apply_hoists, plan_hoists
 
     try:
         analysis = analyze_bytes(source, path, config)
@@ -98,6 +118,8 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
                 verify_edit(new_text, path, config, findings, [finding])
                 new_source = new_text.encode(encoding)
             else:
+                from .hoist import apply_hoists, plan_hoists
+
                 hoists = plan_hoists([finding])
                 if not hoists:
                     continue
@@ -178,13 +200,11 @@ def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Fin
     """The findings of the original text that are still there after the fix: each remaining finding matched,
     through the lines the fix left unchanged, to the original's finding of its code at the same place (the
     fixes move lines: spans alone cannot tell; a finding on a changed line takes one of its code)."""
-    import difflib
-
-    old_lines = io.StringIO(old_text, newline="").readlines()
-    new_lines = io.StringIO(new_text, newline="").readlines()
-    new_to_old: dict[int, int] = {}
-    for block in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_matching_blocks():
-        new_to_old.update((block.b + k + 1, block.a + k + 1) for k in range(block.size))
+    if not remaining:
+        return []  # the usual case: every finding was fixed, no line needs placing
+    new_to_old = unchanged_lines(
+        io.StringIO(old_text, newline="").readlines(), io.StringIO(new_text, newline="").readlines()
+    )
     pool = list(on_disk)
     kept: list[Finding] = []
     unplaced: list[Finding] = []
@@ -204,6 +224,32 @@ def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Fin
             pool.remove(match)
             kept.append(match)
     return sorted(kept, key=lambda f: f.sort_key)
+
+
+def unchanged_lines(old_lines: list[str], new_lines: list[str]) -> dict[int, int]:
+    """1-based line numbers of `new_lines` -> the line of `old_lines` each one is, unchanged.
+
+    The lines before the first difference and after the last one are themselves (a fix changes a few
+    places of a long file): only the lines between are matched with difflib, which costs far more per line.
+    Where a repeated line (a blank line, a `)`) borders a change, difflib over the whole file may take
+    another of its copies; these two runs are where the fix left them.
+    """
+    import difflib
+
+    shortest = min(len(old_lines), len(new_lines))
+    head = 0
+    while head < shortest and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while tail < shortest - head and old_lines[-1 - tail] == new_lines[-1 - tail]:
+        tail += 1
+    old_end, new_end = len(old_lines) - tail, len(new_lines) - tail
+    new_to_old = {line: line for line in range(1, head + 1)}
+    matcher = difflib.SequenceMatcher(None, old_lines[head:old_end], new_lines[head:new_end], autojunk=False)
+    for block in matcher.get_matching_blocks():
+        new_to_old.update((head + block.b + k + 1, head + block.a + k + 1) for k in range(block.size))
+    new_to_old.update((new_end + k + 1, old_end + k + 1) for k in range(tail))
+    return new_to_old
 
 
 def _place(finding: Finding) -> tuple[int, int, int, int]:

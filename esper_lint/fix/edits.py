@@ -28,6 +28,7 @@ from ..analysis.model import Span
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..engine import Analysis
     from ..findings import Finding
 
 SAFE = "safe"
@@ -77,6 +78,9 @@ class EditOutcome:
     source: bytes
     fixed: list[Finding] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # what the fast analysis finds in `source`
+    # `analyze_bytes(source)` itself when the last round analysed `source` and found nothing to apply (the
+    # usual end), so the caller need not analyse the file again; None when it must.
+    analysis: Analysis | None = None
 
 
 def applicable(finding: Finding, unsafe: bool) -> bool:
@@ -138,6 +142,7 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
             outcome.findings = findings
             chosen = choose(findings, unsafe)
             if not chosen:
+                outcome.analysis = analysis
                 break
             new_text = apply_to_text(analysis.text, [e for f in chosen if f.edits for e in f.edits.edits])
             outcome.findings = verify_text(new_text, path, config, findings, chosen)

@@ -33,12 +33,8 @@ import libcst as cst
 from ..analysis.fast_backend import has_future_annotations
 from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction, Span
 from ..findings import Finding
-from . import FIXABLE_CODES
+from . import RewriteError, hoistable
 from .naming import ModuleNames, def_base_name, lambda_base_name
-
-
-class RewriteError(Exception):
-    """The rewrite could not match the analysis' facts to the code: nothing is written."""
 
 
 @dataclass
@@ -65,7 +61,7 @@ def plan_hoists(findings: Sequence[Finding]) -> list[Hoist]:
     hoists: dict[int, Hoist] = {}
     for finding in findings:
         fn = finding.target
-        if finding.code not in FIXABLE_CODES or not finding.fixable or fn is None or fn.site is None:
+        if not hoistable(finding) or fn is None or fn.site is None:  # (the last two for the type checker)
             continue
         key = id(fn.node)
         if key in hoists:
