@@ -250,6 +250,7 @@ class _ScopeBuilder:
     def __init__(self) -> None:
         self.builtins = _Scope("builtins", None, None, None)
         self.module = _Scope("module", None, self.builtins, None)
+        self.made: list[_Scope] = [self.builtins, self.module]  # every scope, for `release`
         self.accesses: dict[int, _Access] = {}  # id(Name) -> access
         self.scope_of: dict[int, _Scope] = {}  # id(node) -> scope its expression is evaluated in
         self.function_scope: dict[int, _Scope] = {}  # id(def / lambda / comprehension) -> its scope
@@ -263,6 +264,20 @@ class _ScopeBuilder:
         self.skipped_in: dict[int, _Scope] = {}  # id(def skipped by `relevant`) -> the scope it is bound in
         # Decides whether a top-level def/class needs a full visit; None visits everything.
         self.relevant: Callable[[ast.stmt], bool] | None = None
+
+    def new_scope(self, kind: str, name: str | None, parent: _Scope, node: ast.AST) -> _Scope:
+        scope = _Scope(kind, name, parent, node)
+        self.made.append(scope)
+        return scope
+
+    def release(self) -> None:
+        """Break the scope <-> binding cycles once the facts are out: the tree and everything the analysis
+        made are then freed by reference counting, not left for the cyclic collector to find (it would
+        walk the whole tree to do so, once per file)."""
+        for scope in self.made:
+            scope.bindings.clear()
+            scope.overwrites.clear()
+        self.accesses.clear()
 
     # bindings ---------------------------------------------------------------
     def bind(self, scope: _Scope, name: str, kind: str, node: ast.AST | None) -> _Binding:
@@ -384,7 +399,7 @@ class _ScopeBuilder:
 
     def function_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
         """The def's own scope: parameters and body (also used to visit a skipped top-level def later)."""
-        inner = _Scope("function", node.name, scope, node)
+        inner = self.new_scope("function", node.name, scope, node)
         self.function_scope[id(node)] = inner
         self.visit_arguments(node.args, inner, scope, node)
         self.visit_many(node.body, inner, node)
@@ -392,7 +407,7 @@ class _ScopeBuilder:
     def v_lambda(self, node: ast.AST, scope: _Scope) -> None:
         assert isinstance(node, ast.Lambda)
         self.scope_of[id(node)] = scope
-        inner = _Scope("function", None, scope, node)
+        inner = self.new_scope("function", None, scope, node)
         self.function_scope[id(node)] = inner
         self.visit_arguments(node.args, inner, scope, node)
         self.visit(node.body, inner, node, None)
@@ -432,7 +447,7 @@ class _ScopeBuilder:
         for k in node.keywords:
             self.parents[id(k)] = node
             self.visit(k.value, scope, k, None)
-        inner = _Scope("class", node.name, scope, node)
+        inner = self.new_scope("class", node.name, scope, node)
         # The methods of a top-level class go through the same filter as top-level defs: a method's body
         # sees no class-level name, so one that spells nothing relevant cannot reach a mask API either.
         relevant = self.relevant if isinstance(self.parents.get(id(node)), ast.Module) else None
@@ -541,7 +556,7 @@ class _ScopeBuilder:
         first = generators[0]
         self.parents[id(first)] = node
         self.visit(first.iter, scope, first, None)
-        inner = _Scope("comprehension", None, scope, node)
+        inner = self.new_scope("comprehension", None, scope, node)
         self.function_scope[id(node)] = inner
         self.bind_target(inner, first.target, None, first)
         inner.count += 1
@@ -1895,11 +1910,15 @@ def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     analyzer = FastAnalyzer(tree, text, apis)
     facts = analyzer.analyze()
     helpers = analyzer.pass_through_helpers(facts)
+    analyzer.scopes.release()
     if not helpers:
         return facts
     # Calls of a pass-through helper are uses of its API: analyse again with the helpers known (and the
     # defs that call them visited in full).
-    return FastAnalyzer(tree, text, apis, helpers).analyze()
+    again = FastAnalyzer(tree, text, apis, helpers)
+    facts = again.analyze()
+    again.scopes.release()
+    return facts
 
 
 __all__ = ["FastAnalyzer", "analyze_source", "has_future_annotations", "module_level_names"]
