@@ -174,19 +174,22 @@ class _FixFailed(Exception):
 
 
 def _verify(new_source: bytes, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
-    """Compile and re-lint the fixed bytes; the findings that remain."""
+    """Re-lint and compile the fixed bytes (compiled from the tree the analysis parsed: one parse, and the
+    compiler's own checks after it); the findings that remain."""
     from ..engine import SourceError, analyze_bytes
 
     try:
+        analysis = analyze_bytes(new_source, path, config)
+    except SourceError as exc:
+        what = "does not compile" if exc.error.kind == "syntax-error" else "cannot be analysed"
+        raise _FixFailed(f"{what} ({exc.error.message})") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(new_source, path, "exec", dont_inherit=True)
+            compile(analysis.tree, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
         raise _FixFailed(f"does not compile ({exc})") from None
-    try:
-        after = analyze_bytes(new_source, path, config).findings
-    except SourceError as exc:
-        raise _FixFailed(f"cannot be analysed ({exc.error.message})") from None
+    after = analysis.findings
     expected = Counter(f.code for f in before)
     expected.subtract(f.code for f in fixed)
     if Counter(f.code for f in after) != +expected:
