@@ -11,6 +11,9 @@
 3. one file as pre-commit runs it: `esper-lint --no-cache benchmarks/data/flex_attention_150.py` against
    `python -c pass`; target: at most 2.5x.
 
+Beside them, for context: `benchmarks/parse_floor.py` on the corpus (start, walk, prefilter and `ast.parse`
+in the same number of workers, no analysis), the least any checker on CPython's parser can take.
+
 Commands run interleaved, one of each per round, after a warm-up run; byte-code caches are allowed
 (PYTHONDONTWRITEBYTECODE is removed from the environment), as for an installed package. Writes
 results JSON and a Markdown table under --out.
@@ -132,6 +135,8 @@ def main() -> None:
         "big: --diff": ([ESPER, "--no-cache", "--diff", big.name], big_dir),
         "corpus: esper-lint cold": ([ESPER, "--no-cache", "-q", "--exit-zero", "."], corpus),
         "corpus: ruff default": ([ruff, "check", "--no-cache", "--exit-zero", "-q", "."], corpus),
+        # Context, not a target: start + walk + prefilter + ast.parse alone (benchmarks/parse_floor.py).
+        "corpus: CPython parse floor": ([sys.executable, str(REPO / "benchmarks" / "parse_floor.py"), "."], corpus),
         "one file: esper-lint": ([ESPER, "--no-cache", small.name], small_dir),
         "one file: python -c pass": ([sys.executable, "-c", "pass"], small_dir),
     }
@@ -148,6 +153,7 @@ def main() -> None:
         ("flex-heavy cold / ruff default", med["corpus: esper-lint cold"] / med["corpus: ruff default"], 3.0),
         ("one file / python -c pass", med["one file: esper-lint"] / med["one file: python -c pass"], 2.5),
     ]
+    floor = med["corpus: CPython parse floor"] / med["corpus: ruff default"]
     big_lines = big.read_bytes().count(b"\n")
     verdict = {True: "yes", False: "no"}
     lines = [
@@ -160,6 +166,8 @@ def main() -> None:
         "| target | ratio | at most | met |",
         "| --- | ---: | ---: | --- |",
         *(f"| {name} | {ratio:.2f} | {limit} | {verdict[ratio <= limit]} |" for name, ratio, limit in targets),
+        "",
+        f"CPython parse floor / ruff default (start, walk, prefilter, ast.parse, no analysis): {floor:.2f}",
     ]
     table = "\n".join(lines) + "\n"
     results = {
@@ -168,6 +176,7 @@ def main() -> None:
         "times": times,
         "medians": med,
         "targets": {name: {"ratio": ratio, "limit": limit} for name, ratio, limit in targets},
+        "parse_floor_over_ruff": floor,
         "cpus": len(os.sched_getaffinity(0)),
         "python": sys.version.split()[0],
     }

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FLEX_MODULE = "torch.nn.attention.flex_attention"
 
 
-@dataclass(frozen=True)
-class MaskApi:
+class MaskApi(NamedTuple):
     qualified_name: str
     mask_position: int | None  # positional index of the mask function, None if keyword-only in practice
     mask_keyword: str

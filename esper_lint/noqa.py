@@ -13,17 +13,26 @@ with a comment between them) the tokenizer decides, on the top-level statement h
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
 from collections.abc import Iterable, Iterator
 
-# Like ruff/flake8: bare, with one code or several (comma or space separated), any case, any spacing after the colon.
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
-_FILE_NOQA = re.compile(
-    r"#\s*esper-lint\s*:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
-)
+@functools.cache
+def noqa_pattern() -> re.Pattern[str]:
+    """Like ruff/flake8: bare, with one code or several (comma or space separated), any case, any spacing
+    after the colon. Compiled on first use: most files spell no `noqa`, and compiling costs start-up."""
+    return re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+
+
+@functools.cache
+def _file_noqa_pattern() -> re.Pattern[str]:
+    return re.compile(
+        r"#\s*esper-lint\s*:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
+    )
+
 
 # line -> None (all codes) or the set of codes suppressed on that line
 NoqaMap = dict[int, "frozenset[str] | None"]
@@ -76,7 +85,7 @@ def file_noqa(text: str, tree: ast.Module | None = None) -> frozenset[str] | Non
     codes: set[str] = set()
     found = False
     for comment in _file_noqa_comments(text, tree):
-        match = _FILE_NOQA.search(comment)
+        match = _file_noqa_pattern().search(comment)
         if match is None:
             continue
         if match.group("codes") is None:
@@ -96,7 +105,7 @@ def _file_noqa_comments(text: str, tree: ast.Module | None) -> Iterator[str]:
     if source.tree is None:
         yield from (comment for _, comment in _comments(text))
         return
-    numbers = {text.count("\n", 0, match.start()) + 1 for match in _FILE_NOQA.finditer(text)}
+    numbers = {text.count("\n", 0, match.start()) + 1 for match in _file_noqa_pattern().finditer(text)}
     for number in sorted(numbers):
         comment = source.comment(number)
         if comment is not None:
@@ -217,7 +226,7 @@ def _split_codes(codes: str) -> list[str]:
 
 
 def _record(result: NoqaMap, line: int, comment: str) -> None:
-    match = _NOQA.search(comment)
+    match = noqa_pattern().search(comment)
     if match is None:
         return
     codes = match.group("codes")
@@ -259,7 +268,7 @@ def add_noqa(text: str, codes_by_line: dict[int, set[str]]) -> tuple[str, list[i
             continue
         codes = sorted(codes_by_line[number])
         comment = existing.get(number)
-        match = _NOQA.search(comment) if comment is not None else None
+        match = noqa_pattern().search(comment) if comment is not None else None
         if comment is not None and match is not None and match.group("codes") is not None:
             # Merge: an existing code list gains the new codes (ESP004 -> ESP004, ESP001), in place.
             start = len(body) - len(comment) + match.end("codes")

@@ -25,8 +25,7 @@ import ast
 import functools
 import weakref
 from collections.abc import Callable, Container, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .model import MASK_MOD, SCORE_MOD
 
@@ -153,8 +152,7 @@ def _roles_of(kind: type[ast.AST]) -> tuple[bool, bool, bool, bool]:
     return roles
 
 
-@dataclass(frozen=True)
-class _Body:
+class _Body(NamedTuple):
     """What the checks read from a function's own body, collected in one walk (see `_body_facts`)."""
 
     nodes: tuple[ast.AST, ...]  # what `walk_body` yields
@@ -427,8 +425,7 @@ def derived_names(node: FuncNode, role: str) -> set[str] | None:
     return derived
 
 
-@dataclass(frozen=True)
-class ControlFlow:
+class ControlFlow(NamedTuple):
     """Python control flow on a derived value: `node` is where to report; `what` says what it is."""
 
     node: ast.AST
@@ -648,8 +645,7 @@ def _is_name(expr: ast.AST, name: str) -> bool:
     return isinstance(expr, ast.Name) and expr.id == name
 
 
-@dataclass(frozen=True)
-class ScoreMisuse:
+class ScoreMisuse(NamedTuple):
     node: ast.AST  # the returned expression (or the function, when it never reads `score`)
     returns_boolean: bool  # else: never reads `score`
 

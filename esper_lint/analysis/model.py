@@ -11,12 +11,14 @@ from __future__ import annotations
 import ast
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Span:
-    """A source range: 1-based lines, 1-based columns, end column exclusive (as ruff and SARIF)."""
+class Span(NamedTuple):
+    """A source range: 1-based lines, 1-based columns, end column exclusive (as ruff and SARIF).
+
+    (Value types here are NamedTuples, not frozen dataclasses: building those classes is a measurable
+    part of a one-file run's start-up, and equality, hashing and ordering are the same.)"""
 
     line: int
     column: int
@@ -30,8 +32,7 @@ class CaptureKind(enum.Enum):
     LOCAL = "local"  # any other local of an enclosing function
 
 
-@dataclass(frozen=True)
-class Capture:
+class Capture(NamedTuple):
     name: str
     kind: CaptureKind
     scope_name: str  # the enclosing function (or comprehension) that binds it

@@ -7,14 +7,13 @@ so machine-readable output on stdout stays parseable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..runner import Mode, RunResult
 
 
-@dataclass(frozen=True)
-class ReportContext:
+class ReportContext(NamedTuple):
     mode: Mode = Mode.CHECK
     statistics: bool = False
     show_fixes: bool = False

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config import Config, ConfigError, load_config
 from ..engine import lint_source
 from ..findings import FileError, FileResult, Finding
-from ..noqa import _NOQA
+from ..noqa import noqa_pattern
 from .text import Buffer, BufferEncodingError, split_lines
 
 StatStamp = tuple[tuple[str, int, int] | None, ...]
@@ -229,7 +229,7 @@ def add_noqa(buffer: Buffer, path: str, config: Config, finding: Finding) -> str
     body = line.rstrip("\r\n")
     ending = line[len(body) :]
     candidates = []
-    existing = _NOQA.search(body)
+    existing = noqa_pattern().search(body)
     if existing is not None and existing.group("codes"):
         cut = existing.end("codes")
         candidates.append(f"{body[:cut]}, {finding.code}{body[cut:]}")
