@@ -22,7 +22,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..analysis.model import Span
 
@@ -36,14 +36,12 @@ UNSAFE = "unsafe"
 _MAX_ROUNDS = 5  # fixes dropped for overlapping are applied in a later round; real files need one or two
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(NamedTuple):
     span: Span
     replacement: str
 
 
-@dataclass(frozen=True)
-class Fix:
+class Fix(NamedTuple):
     edits: tuple[Edit, ...]
     applicability: str = SAFE  # SAFE or UNSAFE
     description: str = ""  # what it does, e.g. "pass it as `block_mask=`"
