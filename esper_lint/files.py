@@ -52,9 +52,21 @@ class _Excluder:
     """
 
     def __init__(self, config: Config) -> None:
-        patterns = [p.rstrip("/") for p in (*config.exclude, *config.extend_exclude) if p.strip("/")]
-        self._regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)) if patterns else None
+        self._config = config
+        self._compiled = False
+        self._regex_value: re.Pattern[str] | None = None
         self._root = str(config.root.resolve())
+
+    @property
+    def _regex(self) -> re.Pattern[str] | None:
+        """Compiled on first use: a run on files named explicitly (pre-commit) never asks."""
+        if not self._compiled:
+            config = self._config
+            patterns = [p.rstrip("/") for p in (*config.exclude, *config.extend_exclude) if p.strip("/")]
+            joined = "|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)
+            self._regex_value = re.compile(joined) if patterns else None
+            self._compiled = True
+        return self._regex_value
 
     def _relative(self, path: str) -> str:
         absolute = os.path.abspath(path)
