@@ -232,8 +232,19 @@ class ModuleSummary:
 
     @cached_property
     def reasons(self) -> tuple[str, ...]:
-        # Each reason is about a call of one of these builtins by name: none spelled, none called.
-        return self._facts.reasons if _spells(self._texts, _MODULE_BUILTIN_WORDS) else ()
+        # Each reason is about one of these builtins, or the module object: none spelled, none reached.
+        direct = self._facts.reasons if _spells(self._texts, _MODULE_BUILTIN_WORDS) else ()
+        indirect = _indirect_access_reasons(self._tree, self.shadowed) if self._reaches_indirectly else ()
+        return tuple(_unique([*direct, *indirect]))
+
+    @cached_property
+    def _reaches_indirectly(self) -> bool:
+        """Could the module reach its namespace other than by calling a builtin by name? Only then walk."""
+        if self._text is None:
+            return True
+        return _spells(self._texts, _INDIRECT_WORDS) or any(
+            _OWN_MODULE.search(text) is not None for text in self._texts or ()
+        )
 
     @cached_property
     def may_access_frames(self) -> bool:
@@ -256,8 +267,10 @@ _NAMESPACE_WORDS: _Words = (("global", True), ("del", True), ("globals", False),
 _MODULE_BUILTIN_WORDS: _Words = tuple((w, False) for w in ("globals", "eval", "exec", "locals", "vars", "dir"))
 # The names `dynamic_access_reasons` looks for.
 _FRAME_WORDS: _Words = tuple((w, True) for w in sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))
+# ... and those that reach the namespace indirectly (a builtin as a value, or taken from `builtins`).
+_INDIRECT_WORDS: _Words = (*_MODULE_BUILTIN_WORDS, ("builtins", False))
 _WORD_ENDS = {
-    word: re.compile(re.escape(word) + r"\b") for word, _ in (*_NAMESPACE_WORDS, *_MODULE_BUILTIN_WORDS, *_FRAME_WORDS)
+    word: re.compile(re.escape(word) + r"\b") for word, _ in (*_NAMESPACE_WORDS, *_INDIRECT_WORDS, *_FRAME_WORDS)
 }
 
 
@@ -345,6 +358,109 @@ def _module_facts(tree: ast.Module, walk: bool) -> _ModuleFacts:
             reasons.append(f"the module calls `{called}()`, which could read or bind the new module-level name unseen")
     constants = frozenset(n for n in literal if len(bound_at.get(n, ())) == 1 and n not in disqualified)
     return _ModuleFacts(constants, shadowed, tuple(_unique(reasons)))
+
+
+# The module object itself, by its own name: `sys.modules[__name__]`, `sys.modules.get(__name__)`,
+# `importlib.import_module(__name__)`, `__import__(__name__)`.
+_OWN_MODULE = re.compile(r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*__name__\b")
+_NAMESPACE_BUILTINS = frozenset({"globals", "eval", "exec", "locals", "vars", "dir"})
+
+
+def _indirect_access_reasons(tree: ast.Module, shadowed: frozenset[str]) -> list[str]:
+    """What reaches the module's namespace without calling a builtin by its name: the builtin passed around
+    as a value (`run = eval`, `map(eval, names)`), taken from `builtins` (`builtins.eval(...)`, `from
+    builtins import eval as run`), or the module object itself (`sys.modules[__name__]`): each could see,
+    or change, the new module-level name. A name counts as the builtin only where no scope around it, nor
+    module level (`shadowed`), binds it. Conservative: it may decline a safe fix, never allow another."""
+    reasons: list[str] = []
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    # (node, names bound by the scopes around it, the same for a function defined there: a class body's
+    # names are not visible in its methods)
+    stack: list[tuple[ast.AST, frozenset[str], frozenset[str]]] = [(s, shadowed, shadowed) for s in tree.body]
+    while stack:
+        node, hidden, for_functions = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in _NAMESPACE_BUILTINS:
+            if node.id not in hidden and id(node) not in called:
+                reasons.append(
+                    f"the module uses `{node.id}` as a value (not only by calling it), which could reach the "
+                    "new module-level name unseen"
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module == "builtins" and node.level == 0:
+            for alias in node.names:
+                if alias.name in _NAMESPACE_BUILTINS or alias.name == "*":
+                    reasons.append(
+                        f"the module imports `{alias.name}` from `builtins`, which could reach the new "
+                        "module-level name unseen"
+                    )
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in _NAMESPACE_BUILTINS
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "builtins"
+        ):
+            what = f"the module uses `builtins.{node.attr}`"
+            reasons.append(f"{what}, which could reach the new module-level name unseen")
+        elif _names_own_module(node):
+            reasons.append(
+                "the module reaches its own module object by `__name__` (as `sys.modules[__name__]`), whose "
+                "attributes would include the new module-level name"
+            )
+        stack.extend(_scoped_children(node, hidden, for_functions))
+    return _unique(reasons)
+
+
+def _scoped_children(
+    node: ast.AST, hidden: frozenset[str], for_functions: frozenset[str]
+) -> list[tuple[ast.AST, frozenset[str], frozenset[str]]]:
+    """`node`'s children, each with the names the scopes around it bind (see `_indirect_access_reasons`)."""
+    if isinstance(node, _FUNCTIONS):
+        outside = [(n, hidden, for_functions) for n in _evaluated_here(node)]
+        body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+        inner = for_functions | _scope_names(node, body)
+        return [*outside, *((n, inner, inner) for n in body)]
+    if isinstance(node, ast.ClassDef):
+        outside = [(n, hidden, for_functions) for n in _evaluated_here(node)]
+        in_class = hidden | _scope_names(node, list(node.body))
+        return [*outside, *((n, in_class, for_functions) for n in node.body)]
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        targets = frozenset(n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name))
+        rest = [c for c in ast.iter_child_nodes(node) if c is not node.generators[0]]
+        first = node.generators[0]
+        inside = [c for c in ast.iter_child_nodes(first) if c is not first.iter]
+        return [
+            (first.iter, hidden, for_functions),
+            *((c, hidden | targets, for_functions | targets) for c in (*rest, *inside)),
+        ]
+    return [(c, hidden, for_functions) for c in ast.iter_child_nodes(node)]
+
+
+def _scope_names(scope: ast.AST, body: list[ast.AST]) -> frozenset[str]:
+    """The names a function (parameters included) or class body binds in its own scope."""
+    names = {name for n in _own_scope_nodes(body) for name in _bound_names(n)}
+    if isinstance(scope, _FUNCTIONS):
+        a = scope.args
+        names.update(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if p is not None)
+    return frozenset(names)
+
+
+def _names_own_module(node: ast.AST) -> bool:
+    """`sys.modules[__name__]`, `sys.modules.get(__name__)`, `importlib.import_module(__name__)`,
+    `__import__(__name__)` (whatever the objects are called: by spelling, conservatively)."""
+    if isinstance(node, ast.Subscript):
+        value = node.value
+        return isinstance(value, ast.Attribute) and value.attr == "modules" and _is_module_name(node.slice)
+    if not isinstance(node, ast.Call) or not node.args or not _is_module_name(node.args[0]):
+        return False
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        if func.attr == "get":
+            return isinstance(func.value, ast.Attribute) and func.value.attr == "modules"
+        return func.attr == "import_module"
+    return isinstance(func, ast.Name) and func.id in ("__import__", "import_module")
+
+
+def _is_module_name(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Name) and expr.id == "__name__"
 
 
 # --------------------------------------------------------------------------- the function object's uses

@@ -1,0 +1,16 @@
+"""The module's own object, by `__name__`, lists its attributes: the hoisted name would be one more."""
+
+# expect: declined: reaches its own module object
+import sys
+
+from torch.nn.attention.flex_attention import create_block_mask
+
+
+def build(n):
+    def causal(b, h, q, kv):
+        return q >= kv
+
+    return create_block_mask(causal, None, None, n, n)
+
+
+print(build(2), hasattr(sys.modules[__name__], "causal"))
