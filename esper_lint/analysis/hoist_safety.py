@@ -22,6 +22,7 @@ Python reads no name or keyword that the text (NFKC-normalized, as Python reads 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -243,7 +244,7 @@ class ModuleSummary:
         if self._text is None:
             return True
         return _spells(self._texts, _INDIRECT_WORDS) or any(
-            _OWN_MODULE.search(text) is not None for text in self._texts or ()
+            _own_module().search(text) is not None for text in self._texts or ()
         )
 
     @cached_property
@@ -269,9 +270,12 @@ _MODULE_BUILTIN_WORDS: _Words = tuple((w, False) for w in ("globals", "eval", "e
 _FRAME_WORDS: _Words = tuple((w, True) for w in sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))
 # ... and those that reach the namespace indirectly (a builtin as a value, or taken from `builtins`).
 _INDIRECT_WORDS: _Words = (*_MODULE_BUILTIN_WORDS, ("builtins", False))
-_WORD_ENDS = {
-    word: re.compile(re.escape(word) + r"\b") for word, _ in (*_NAMESPACE_WORDS, *_INDIRECT_WORDS, *_FRAME_WORDS)
-}
+
+
+@functools.cache
+def _word_end(word: str) -> re.Pattern[str]:
+    """`word` then a word boundary; compiled on first use (start-up: most runs never ask for most words)."""
+    return re.compile(re.escape(word) + r"\b")
 
 
 def _identifier_texts(text: str) -> tuple[str, ...]:
@@ -299,7 +303,7 @@ def _spells(texts: tuple[str, ...] | None, words: _Words) -> bool:
         for word, after_dot in words:
             if word not in text:
                 continue
-            for match in _WORD_ENDS[word].finditer(text):
+            for match in _word_end(word).finditer(text):
                 start = match.start()
                 before = text[start - 1] if start else " "
                 if not (before.isalnum() or before == "_" or (before == "." and not after_dot)):
@@ -362,7 +366,11 @@ def _module_facts(tree: ast.Module, walk: bool) -> _ModuleFacts:
 
 # The module object itself, by its own name: `sys.modules[__name__]`, `sys.modules.get(__name__)`,
 # `importlib.import_module(__name__)`, `__import__(__name__)`.
-_OWN_MODULE = re.compile(r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*__name__\b")
+@functools.cache
+def _own_module() -> re.Pattern[str]:
+    return re.compile(r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*__name__\b")
+
+
 _NAMESPACE_BUILTINS = frozenset({"globals", "eval", "exec", "locals", "vars", "dir"})
 
 
