@@ -17,8 +17,7 @@ import tokenize
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from .config import Config
 from .findings import FileError, FileResult, Finding
@@ -117,8 +116,7 @@ def _cpython_parse(text: str, path: str) -> ast.Module:
         raise SourceError(too_deep(path, "nested too deeply for Python itself to compile")) from None
 
 
-@dataclass
-class Analysis:
+class Analysis(NamedTuple):
     """A decoded, parsed module with its findings: what the fixer needs to rewrite it."""
 
     text: str

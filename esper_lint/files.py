@@ -16,8 +16,8 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import Config
 from .findings import FileError
@@ -38,11 +38,10 @@ _SKIPPED = "it was skipped"
 NO_PYTHON_FILES = "No Python files found under the given path(s)"
 
 
-@dataclass
-class Discovery:
+class Discovery(NamedTuple):
     files: list[str]
     errors: list[FileError]
-    warnings: list[str] = field(default_factory=list)  # shown on stderr; they do not change the exit code
+    warnings: list[str]  # shown on stderr; they do not change the exit code
 
 
 class _Excluder:
