@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import enum
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
@@ -65,7 +64,17 @@ class HoistForm(enum.Enum):
     INLINE_LAMBDA = "inline-lambda"  # any other lambda: becomes a module-level def, replaced by its name
 
 
-@dataclass
+def _record_repr(record: object) -> str:
+    """`Name(field=value, ...)` over the fields a record lists in `_shown` (the ast nodes are left out)."""
+    shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in type(record)._shown)  # type: ignore[attr-defined]
+    return f"{type(record).__name__}({shown})"
+
+
+# The mutable facts below are plain classes with slots, not dataclasses: building dataclasses is a
+# measurable part of a one-file run's start-up. Each is made only by the analysis and compared by
+# identity (two facts about different code always differ in their spans anyway).
+
+
 class HoistSite:
     """What moving a nested function to module level touches, as Python's scoping rules say.
 
@@ -73,65 +82,117 @@ class HoistSite:
     decides nothing about names itself (it only picks a free name, avoiding `shadowing`).
     """
 
-    top_index: int  # index in the module's body of the top-level statement enclosing the function
-    form: HoistForm
-    variable: str | None  # the enclosing function's variable that is bound to the function (None: inline)
-    # Every use of that variable (loads and stores, NFKC-normalised by Python): renamed with the function.
-    references: list[Span] = field(default_factory=list)
-    # The same uses as `ast.Name` nodes (for the safety checks: how the function object is used).
-    reference_nodes: list[Any] = field(default_factory=list, compare=False, repr=False)
-    # Names bound by a scope between a reader of the new module-level name and module level, with the
-    # identities of those scopes: the new name must not be one of them (that binding would answer the
-    # lookup), unless the only such binding is a variable a hoist replaces (`owner`, `variable`).
-    shadowing: dict[str, frozenset[int]] = field(default_factory=dict)
-    owner: int | None = None  # identity of the scope whose `variable` the hoist removes
-    # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
-    # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
-    enclosing_def: Any = field(default=None, compare=False, repr=False)
-    # `mask = mask` statements (`ast.Assign`) in the owner: the fix deletes them with the binding.
-    self_assignments: list[Any] = field(default_factory=list, compare=False, repr=False)
-    # For naming an inline lambda: the parameter it is passed as (`mask_mod`, `score_mod`), and the
-    # variable of a walrus the fix leaves in place (`(window := lambda ...) if flag else m`).
-    role: str = MASK_MOD
-    walrus: str | None = None
+    __slots__ = (
+        "enclosing_def",
+        "form",
+        "owner",
+        "reference_nodes",
+        "references",
+        "role",
+        "self_assignments",
+        "shadowing",
+        "top_index",
+        "variable",
+        "walrus",
+    )
+    _shown = ("top_index", "form", "variable", "references", "shadowing", "owner", "role", "walrus")
+    __repr__ = _record_repr
+
+    def __init__(self, top_index: int, form: HoistForm, variable: str | None) -> None:
+        self.top_index = top_index  # index in the module's body of the top-level statement enclosing the function
+        self.form = form
+        self.variable = variable  # the enclosing function's variable bound to the function (None: inline)
+        # Every use of that variable (loads and stores, NFKC-normalised by Python): renamed with the function.
+        self.references: list[Span] = []
+        # The same uses as `ast.Name` nodes (for the safety checks: how the function object is used).
+        self.reference_nodes: list[Any] = []
+        # Names bound by a scope between a reader of the new module-level name and module level, with the
+        # identities of those scopes: the new name must not be one of them (that binding would answer the
+        # lookup), unless the only such binding is a variable a hoist replaces (`owner`, `variable`).
+        self.shadowing: dict[str, frozenset[int]] = {}
+        self.owner: int | None = None  # identity of the scope whose `variable` the hoist removes
+        # The innermost `def` around the function (its `ast` node): every use of a def's variable is inside
+        # the def around it, so this is all the rewrite must parse. None: no def around (a lambda in a lambda).
+        self.enclosing_def: Any = None
+        # `mask = mask` statements (`ast.Assign`) in the owner: the fix deletes them with the binding.
+        self.self_assignments: list[Any] = []
+        # For naming an inline lambda: the parameter it is passed as (`mask_mod`, `score_mod`), and the
+        # variable of a walrus the fix leaves in place (`(window := lambda ...) if flag else m`).
+        self.role: str = MASK_MOD
+        self.walrus: str | None = None
 
 
-@dataclass
 class MaskFunction:
     """A function object passed (directly or through a local variable) as a mask function."""
 
-    kind: FunctionKind
-    name: str  # the def's name, or the variable holding the lambda, or "<lambda>"
-    span: Span  # where the def / lambda is
-    enclosing: str | None  # qualified name of the innermost enclosing function; None at module/class level
-    captures: list[Capture] = field(default_factory=list)
-    # Names of enclosing locals read when the `def` statement itself runs (decorators, defaults,
-    # annotations evaluated eagerly): they make hoisting unsafe even when the body captures nothing.
-    definition_time_refs: list[str] = field(default_factory=list)
-    # The subset read by parameter defaults (`w=w`): values bound per call, like a capture by value.
-    default_refs: list[str] = field(default_factory=list)
-    # Reasons, beyond captures, why the function cannot be moved mechanically (nonlocal/global,
-    # several bindings, the variable is reassigned, ...). Empty means a hoist is provably safe.
-    unfixable_reasons: list[str] = field(default_factory=list)
-    # The `ast` node of the def / lambda and of the variable it is bound to; never used by rules.
-    node: Any = field(default=None, compare=False, repr=False)
-    binding_node: Any = field(default=None, compare=False, repr=False)
-    # The stdlib `ast` node of the def / lambda, for rules that read the function's body.
-    ast_node: Any = field(default=None, compare=False, repr=False)
-    # The module's stdlib `ast` tree and the backend's position converter (`.span(node)` -> Span with
-    # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
-    module_ast: Any = field(default=None, compare=False, repr=False)
-    positions: Any = field(default=None, compare=False, repr=False)
-    # The defs / lambdas around `ast_node`, outermost first (from the analysis' parent table), so body rules
-    # need not search `module_ast` for them; None when not known (mask_bodies then searches).
-    outer_functions: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
-    # The same-module factory whose call returned this function (`padding_factory(lengths)`), if any.
-    factory: str | None = None
-    # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be
-    # (only when every binding of the name is a def or a lambda). Lets rules follow `causal(b, h, q, kv)`.
-    callees: dict[int, list[MaskFunction]] = field(default_factory=dict, compare=False, repr=False)
-    # Set for nested functions (enclosing is not None): what a hoist would rewrite.
-    site: HoistSite | None = field(default=None, compare=False, repr=False)
+    __slots__ = (
+        "ast_node",
+        "binding_node",
+        "callees",
+        "captures",
+        "default_refs",
+        "definition_time_refs",
+        "enclosing",
+        "factory",
+        "kind",
+        "module_ast",
+        "name",
+        "node",
+        "outer_functions",
+        "positions",
+        "site",
+        "span",
+        "unfixable_reasons",
+    )
+    _shown = ("kind", "name", "span", "enclosing", "captures", "definition_time_refs", "default_refs")
+    __repr__ = _record_repr
+
+    def __init__(
+        self,
+        kind: FunctionKind,
+        name: str,
+        span: Span,
+        enclosing: str | None,
+        *,
+        node: Any = None,
+        binding_node: Any = None,
+        ast_node: Any = None,
+        module_ast: Any = None,
+        positions: Any = None,
+        outer_functions: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name  # the def's name, or the variable holding the lambda, or "<lambda>"
+        self.span = span  # where the def / lambda is
+        self.enclosing = enclosing  # qualified name of the innermost enclosing function; None at module/class level
+        self.captures: list[Capture] = []
+        # Names of enclosing locals read when the `def` statement itself runs (decorators, defaults,
+        # annotations evaluated eagerly): they make hoisting unsafe even when the body captures nothing.
+        self.definition_time_refs: list[str] = []
+        # The subset read by parameter defaults (`w=w`): values bound per call, like a capture by value.
+        self.default_refs: list[str] = []
+        # Reasons, beyond captures, why the function cannot be moved mechanically (nonlocal/global,
+        # several bindings, the variable is reassigned, ...). Empty means a hoist is provably safe.
+        self.unfixable_reasons: list[str] = []
+        # The `ast` node of the def / lambda and of the variable it is bound to; never used by rules.
+        self.node = node
+        self.binding_node = binding_node
+        # The stdlib `ast` node of the def / lambda, for rules that read the function's body.
+        self.ast_node = ast_node
+        # The module's stdlib `ast` tree and the backend's position converter (`.span(node)` -> Span with
+        # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
+        self.module_ast = module_ast
+        self.positions = positions
+        # The defs / lambdas around `ast_node`, outermost first (from the analysis' parent table), so body
+        # rules need not search `module_ast` for them; None when not known (mask_bodies then searches).
+        self.outer_functions = outer_functions
+        # The same-module factory whose call returned this function (`padding_factory(lengths)`), if any.
+        self.factory: str | None = None
+        # Functions of this module it calls by name: id(the ast.Call in its body) -> what the callee may be
+        # (only when every binding of the name is a def or a lambda). Lets rules follow `causal(b, h, q, kv)`.
+        self.callees: dict[int, list[MaskFunction]] = {}
+        # Set for nested functions (enclosing is not None): what a hoist would rewrite.
+        self.site: HoistSite | None = None
 
     @property
     def nested(self) -> bool:
@@ -141,8 +202,7 @@ class MaskFunction:
         return [c for c in self.captures if c.kind is kind]
 
 
-@dataclass(frozen=True)
-class CallArgument:
+class CallArgument(NamedTuple):
     """One argument of an API call, bound to the API's parameter it fills."""
 
     parameter: str
@@ -151,7 +211,7 @@ class CallArgument:
     # Where to cut to remove the argument with its separating comma; None when comments or anything but
     # whitespace sit in between (then no fix removes it).
     removal_span: Span | None = None
-    node: Any = field(default=None, compare=False, repr=False)  # the stdlib `ast` expression
+    node: Any = None  # the stdlib `ast` expression
 
     @property
     def constant(self) -> object:
@@ -164,40 +224,80 @@ class CallArgument:
 NOT_CONSTANT = object()
 
 
-@dataclass
 class MaskUse:
     """One mask-function argument at one call of a FlexAttention mask API."""
 
-    api: str  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
-    arg_span: Span  # the mask argument expression: findings are reported here (noqa goes on this line)
-    call_span: Span
-    functions: list[MaskFunction]  # what the argument may be (several through and_masks / branches)
-    # Where the call is evaluated: the qualified name of the innermost function, and whether that
-    # function is a module's `forward` (called on every step) with the call unconditionally in its body.
-    caller: str | None
-    per_forward: bool = False
-    # True when every mask function is known and captures nothing (module level or capture-free):
-    # the BlockMask is then a pure function of the size arguments.
-    mask_is_capture_free: bool = False
-    arg_node: Any = field(default=None, compare=False, repr=False)  # the `ast` expression
-    role: str = MASK_MOD
-    # Every function the argument may be is known (no parameter, import, or unresolved value).
-    functions_known: bool = False
-    # The call's arguments by the API's parameter names (`B`, `H`, `_compile`, ...); empty when a
-    # starred argument or a partial makes the binding unknown.
-    arguments: dict[str, CallArgument] = field(default_factory=dict)
-    callee_span: Span | None = None  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
-    callee_is_api: bool = False  # the callee names the API itself (not a wrapper, alias variable or partial)
-    # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
-    torch_in_scope: bool = False
-    # The call reaches the API through a same-module helper that passes its parameter on (`make(causal, n)`):
-    # the helper's name; the arguments above are then those of the call inside the helper.
-    via_helper: str | None = None
-    call_node: Any = field(default=None, compare=False, repr=False)  # the stdlib `ast.Call`
-    # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
-    # directly, or through a local variable read nowhere else. False when it is stored on an object,
-    # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
-    result_only_attended: bool = False
+    __slots__ = (
+        "api",
+        "arg_node",
+        "arg_span",
+        "arguments",
+        "call_node",
+        "call_span",
+        "callee_is_api",
+        "callee_span",
+        "caller",
+        "functions",
+        "functions_known",
+        "mask_is_capture_free",
+        "per_forward",
+        "result_only_attended",
+        "role",
+        "torch_in_scope",
+        "via_helper",
+    )
+    _shown = ("api", "arg_span", "call_span", "functions", "caller", "role", "via_helper")
+    __repr__ = _record_repr
+
+    def __init__(
+        self,
+        api: str,
+        arg_span: Span,
+        call_span: Span,
+        functions: list[MaskFunction],
+        caller: str | None,
+        *,
+        per_forward: bool = False,
+        mask_is_capture_free: bool = False,
+        arg_node: Any = None,
+        role: str = MASK_MOD,
+        functions_known: bool = False,
+        arguments: dict[str, CallArgument] | None = None,
+        callee_span: Span | None = None,
+        torch_in_scope: bool = False,
+        call_node: Any = None,
+        result_only_attended: bool = False,
+    ) -> None:
+        self.api = api  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
+        self.arg_span = arg_span  # the mask argument expression: findings are reported here (noqa goes on this line)
+        self.call_span = call_span
+        self.functions = functions  # what the argument may be (several through and_masks / branches)
+        # Where the call is evaluated: the qualified name of the innermost function, and whether that
+        # function is a module's `forward` (called on every step) with the call unconditionally in its body.
+        self.caller = caller
+        self.per_forward = per_forward
+        # True when every mask function is known and captures nothing (module level or capture-free):
+        # the BlockMask is then a pure function of the size arguments.
+        self.mask_is_capture_free = mask_is_capture_free
+        self.arg_node = arg_node  # the `ast` expression
+        self.role = role
+        # Every function the argument may be is known (no parameter, import, or unresolved value).
+        self.functions_known = functions_known
+        # The call's arguments by the API's parameter names (`B`, `H`, `_compile`, ...); empty when a
+        # starred argument or a partial makes the binding unknown.
+        self.arguments: dict[str, CallArgument] = arguments if arguments is not None else {}
+        self.callee_span = callee_span  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
+        self.callee_is_api = False  # the callee names the API itself (not a wrapper, alias variable or partial)
+        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
+        self.torch_in_scope = torch_in_scope
+        # The call reaches the API through a same-module helper that passes its parameter on
+        # (`make(causal, n)`): the helper's name; the arguments above are then those of the call inside it.
+        self.via_helper: str | None = None
+        self.call_node = call_node  # the stdlib `ast.Call`
+        # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
+        # directly, or through a local variable read nowhere else. False when it is stored on an object,
+        # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
+        self.result_only_attended = result_only_attended
 
     @property
     def direct_functions(self) -> list[MaskFunction]:
@@ -205,26 +305,64 @@ class MaskUse:
         return [f for f in self.functions if f.factory is None]
 
 
-@dataclass
 class AttentionCall:
     """One call of `flex_attention` (ESP013, ESP016)."""
 
-    call_span: Span
-    callee_span: Span
-    score_mod: CallArgument | None  # the 4th argument / `score_mod=`
-    score_mod_is_block_mask: bool  # ... is a BlockMask built in this module (ESP013)
-    # The BlockMask in the score_mod slot can become `block_mask=` by inserting the keyword: it is the last
-    # positional argument and no `block_mask=` is given.
-    score_mod_to_keyword: bool
-    block_mask: CallArgument | None
-    block_mask_functions: list[MaskFunction]  # what `block_mask=` resolves to when it is a function (ESP013)
-    # True: called through `torch.compile(...)` or inside a compiled function; False: nothing in the module
-    # compiles anything; None: the module compiles something, so this call may be compiled (ESP016).
-    compiled: bool | None
-    call_node: Any = field(default=None, compare=False, repr=False)
+    __slots__ = (
+        "block_mask",
+        "block_mask_functions",
+        "call_node",
+        "call_span",
+        "callee_span",
+        "compiled",
+        "score_mod",
+        "score_mod_is_block_mask",
+        "score_mod_to_keyword",
+    )
+    _shown = (
+        "call_span",
+        "callee_span",
+        "score_mod",
+        "score_mod_is_block_mask",
+        "score_mod_to_keyword",
+        "block_mask",
+        "block_mask_functions",
+        "compiled",
+    )
+    __repr__ = _record_repr
+
+    def __init__(
+        self,
+        call_span: Span,
+        callee_span: Span,
+        score_mod: CallArgument | None,
+        score_mod_is_block_mask: bool,
+        score_mod_to_keyword: bool,
+        block_mask: CallArgument | None,
+        block_mask_functions: list[MaskFunction],
+        compiled: bool | None,
+        call_node: Any = None,
+    ) -> None:
+        self.call_span = call_span
+        self.callee_span = callee_span
+        self.score_mod = score_mod  # the 4th argument / `score_mod=`
+        self.score_mod_is_block_mask = score_mod_is_block_mask  # ... is a BlockMask built in this module (ESP013)
+        # The BlockMask in the score_mod slot can become `block_mask=` by inserting the keyword: it is the last
+        # positional argument and no `block_mask=` is given.
+        self.score_mod_to_keyword = score_mod_to_keyword
+        self.block_mask = block_mask
+        self.block_mask_functions = block_mask_functions  # what `block_mask=` resolves to when a function (ESP013)
+        # True: called through `torch.compile(...)` or inside a compiled function; False: nothing in the
+        # module compiles anything; None: the module compiles something, so this call may be compiled (ESP016).
+        self.compiled = compiled
+        self.call_node = call_node
 
 
-@dataclass
 class ModuleFacts:
-    uses: list[MaskUse] = field(default_factory=list)
-    attention_calls: list[AttentionCall] = field(default_factory=list)
+    __slots__ = ("attention_calls", "uses")
+    _shown = ("uses", "attention_calls")
+    __repr__ = _record_repr
+
+    def __init__(self) -> None:
+        self.uses: list[MaskUse] = []
+        self.attention_calls: list[AttentionCall] = []
