@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -106,6 +106,17 @@ def diff_text(path: str, old: bytes, new: bytes) -> str:
     return unified_diff(path, old, new)
 
 
+def _fixer(path: str) -> Callable[[str, bytes, Config], FileResult]:
+    """`fix_file`, or `fix_notebook_file` for a notebook (imported only then: JSON and the cells' machinery)."""
+    if is_notebook(path):
+        from .notebook import fix_notebook_file
+
+        return fix_notebook_file
+    from .fix import fix_file
+
+    return fix_file
+
+
 def process_file(path: str, config: Config, mode: Mode) -> FileResult:
     """Lint (and in FIX/DIFF mode, fix) one file. Never raises for a bad file."""
     try:
@@ -114,15 +125,12 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
         return FileResult(path, errors=[io_error(path, exc)])
     if mode is Mode.CHECK:
         return lint_any(source, path, config)
-    from .fix import fix_file
-    from .notebook import fix_notebook_file
-
     try:
         # The fixer's write is atomic (temp file + rename, cleaned up on any exception), so the time
         # limit can never leave a half-written file.
         with time_limit(config.timeout):
             if mode is Mode.FIX:
-                return (fix_notebook_file if is_notebook(path) else fix_file)(path, source, config)
+                return _fixer(path)(path, source, config)
             return lint_or_fix_source(source, path, config, mode)
     except FileTimeout:
         return FileResult(path, errors=[timeout_error(path, config.timeout)], original_source=source)
