@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .analysis.model import MaskFunction, Span
+from .records import record_eq, record_repr
 
 if TYPE_CHECKING:
     from .fix.edits import Fix
 
 
-@dataclass
 class Finding:
-    path: str
-    span: Span
-    code: str
-    name: str
-    message: str
-    fixable: bool = False
-    # The function a safe fix would hoist (ESP001/ESP002); used by the fixer, never serialised.
-    target: MaskFunction | None = field(default=None, compare=False, repr=False)
-    # In a Jupyter notebook: the 1-based cell (counting every cell, as Jupyter and ruff do); lines are the cell's.
-    cell: int | None = None
-    # Text edits that fix it (fix/edits.py), safe or unsafe; applied by --fix, never serialised.
-    edits: Fix | None = field(default=None, compare=False, repr=False)
-    # The file's bytes with this finding's own fix alone applied (SARIF gives each result its own fix).
-    fixed_source: bytes | None = field(default=None, compare=False, repr=False)
+    __slots__ = ("cell", "code", "edits", "fixable", "fixed_source", "message", "name", "path", "span", "target")
+    _compared = ("path", "span", "code", "name", "message", "fixable", "cell")
+    _shown = _compared
+    __eq__ = record_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (as a dataclass)
+    __repr__ = record_repr
+
+    def __init__(
+        self,
+        path: str,
+        span: Span,
+        code: str,
+        name: str,
+        message: str,
+        fixable: bool = False,
+        target: MaskFunction | None = None,
+        cell: int | None = None,
+        edits: Fix | None = None,
+        fixed_source: bytes | None = None,
+    ) -> None:
+        self.path = path
+        self.span = span
+        self.code = code
+        self.name = name
+        self.message = message
+        self.fixable = fixable
+        # The function a safe fix would hoist (ESP001/ESP002); used by the fixer, never serialised.
+        self.target = target
+        # In a Jupyter notebook: the 1-based cell (counting every cell, as Jupyter and ruff do); lines are the cell's.
+        self.cell = cell
+        # Text edits that fix it (fix/edits.py), safe or unsafe; applied by --fix, never serialised.
+        self.edits = edits
+        # The file's bytes with this finding's own fix alone applied (SARIF gives each result its own fix).
+        self.fixed_source = fixed_source
 
     @property
     def sort_key(self) -> tuple[str, int, Span, str, str]:
@@ -63,18 +82,33 @@ def position(path: str, line: int, column: int, cell: int | None = None) -> str:
     return f"{path}:cell {cell}:{line}:{column}" if cell is not None else f"{path}:{line}:{column}"
 
 
-@dataclass
 class FileError:
     """A file that could not be checked (or fixed). Always makes the run exit with code 2."""
 
     NOT_CHECKED = ("not checked", "was skipped", "were not checked", "left unchanged")
 
-    path: str
-    message: str
-    line: int | None = None
-    column: int | None = None
-    kind: str = "error"  # syntax-error, decode-error, io-error, internal-error, timeout, ...
-    cell: int | None = None  # in a notebook, the cell `line` counts in
+    __slots__ = ("cell", "column", "kind", "line", "message", "path")
+    _compared = ("path", "message", "line", "column", "kind", "cell")
+    _shown = _compared
+    __eq__ = record_eq
+    __hash__ = None  # type: ignore[assignment]
+    __repr__ = record_repr
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        kind: str = "error",
+        cell: int | None = None,
+    ) -> None:
+        self.path = path
+        self.message = message
+        self.line = line
+        self.column = column
+        self.kind = kind  # syntax-error, decode-error, io-error, internal-error, timeout, ...
+        self.cell = cell  # in a notebook, the cell `line` counts in
 
     def __str__(self) -> str:
         where = position(self.path, self.line, self.column or 1, self.cell) if self.line is not None else self.path
@@ -101,11 +135,26 @@ class FileError:
         return cls(data["path"], data["message"], line, column, kind, data.get("cell"))
 
 
-@dataclass
 class FileResult:
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)
-    fixed: int = 0  # findings removed by --fix in this file
-    new_source: bytes | None = None  # set by --fix / --diff when the file would change
-    original_source: bytes | None = field(default=None, repr=False)  # the bytes the fix started from
+    __slots__ = ("errors", "findings", "fixed", "new_source", "original_source", "path")
+    _compared = ("path", "findings", "errors", "fixed", "new_source", "original_source")
+    _shown = ("path", "findings", "errors", "fixed", "new_source")
+    __eq__ = record_eq
+    __hash__ = None  # type: ignore[assignment]
+    __repr__ = record_repr
+
+    def __init__(
+        self,
+        path: str,
+        findings: list[Finding] | None = None,
+        errors: list[FileError] | None = None,
+        fixed: int = 0,
+        new_source: bytes | None = None,
+        original_source: bytes | None = None,
+    ) -> None:
+        self.path = path
+        self.findings: list[Finding] = findings if findings is not None else []
+        self.errors: list[FileError] = errors if errors is not None else []
+        self.fixed = fixed  # findings removed by --fix in this file
+        self.new_source = new_source  # set by --fix / --diff when the file would change
+        self.original_source = original_source  # the bytes the fix started from

@@ -12,6 +12,8 @@ import ast
 import enum
 from typing import Any, NamedTuple
 
+from ..records import record_repr
+
 
 class Span(NamedTuple):
     """A source range: 1-based lines, 1-based columns, end column exclusive (as ruff and SARIF).
@@ -64,12 +66,6 @@ class HoistForm(enum.Enum):
     INLINE_LAMBDA = "inline-lambda"  # any other lambda: becomes a module-level def, replaced by its name
 
 
-def _record_repr(record: object) -> str:
-    """`Name(field=value, ...)` over the fields a record lists in `_shown` (the ast nodes are left out)."""
-    shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in type(record)._shown)  # type: ignore[attr-defined]
-    return f"{type(record).__name__}({shown})"
-
-
 # The mutable facts below are plain classes with slots, not dataclasses: building dataclasses is a
 # measurable part of a one-file run's start-up. Each is made only by the analysis and compared by
 # identity (two facts about different code always differ in their spans anyway).
@@ -96,7 +92,7 @@ class HoistSite:
         "walrus",
     )
     _shown = ("top_index", "form", "variable", "references", "shadowing", "owner", "role", "walrus")
-    __repr__ = _record_repr
+    __repr__ = record_repr
 
     def __init__(self, top_index: int, form: HoistForm, variable: str | None) -> None:
         self.top_index = top_index  # index in the module's body of the top-level statement enclosing the function
@@ -145,7 +141,7 @@ class MaskFunction:
         "unfixable_reasons",
     )
     _shown = ("kind", "name", "span", "enclosing", "captures", "definition_time_refs", "default_refs")
-    __repr__ = _record_repr
+    __repr__ = record_repr
 
     def __init__(
         self,
@@ -247,7 +243,7 @@ class MaskUse:
         "via_helper",
     )
     _shown = ("api", "arg_span", "call_span", "functions", "caller", "role", "via_helper")
-    __repr__ = _record_repr
+    __repr__ = record_repr
 
     def __init__(
         self,
@@ -329,7 +325,7 @@ class AttentionCall:
         "block_mask_functions",
         "compiled",
     )
-    __repr__ = _record_repr
+    __repr__ = record_repr
 
     def __init__(
         self,
@@ -361,7 +357,7 @@ class AttentionCall:
 class ModuleFacts:
     __slots__ = ("attention_calls", "uses")
     _shown = ("uses", "attention_calls")
-    __repr__ = _record_repr
+    __repr__ = record_repr
 
     def __init__(self) -> None:
         self.uses: list[MaskUse] = []
