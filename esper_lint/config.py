@@ -10,11 +10,11 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .apis import ApiTable, MaskApi
+from .records import record_eq, record_repr
 from .rules import DEFAULT_SELECT, RULES_BY_CODE
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (
@@ -67,25 +67,123 @@ class ConfigError(Exception):
     """A configuration or usage problem: reported in one line, exit code 2."""
 
 
-@dataclass(frozen=True)
 class Config:
-    root: Path  # directory that relative patterns are resolved against
-    source: Path | None = None  # the pyproject.toml / config file read, if any
-    select: frozenset[str] = DEFAULT_SELECT
-    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
-    extend_exclude: tuple[str, ...] = ()
-    per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
-    mask_apis: tuple[MaskApi, ...] = ()
-    respect_gitignore: bool = True
-    force_exclude: bool = False
-    jobs: int | None = None
-    cache_dir: Path | None = None
-    timeout: float = 60.0  # seconds per file before it is reported as an error
-    unsafe_fixes: bool = False  # --fix / --diff also apply fixes marked unsafe (ruff's --unsafe-fixes)
-    warnings: tuple[str, ...] = field(default=(), compare=False)  # shown on stderr; the run goes on
-    # Where each setting (by its TOML key) came from, for --show-settings; absent keys are defaults.
-    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
-    _api_table: ApiTable | None = field(default=None, compare=False, repr=False)
+    """The effective configuration: immutable (`replace` makes a changed copy), equal and hashable by the
+    settings that can change findings. A plain class, not a dataclass: building dataclasses is a
+    noticeable part of a one-file run's start-up."""
+
+    __slots__ = (
+        "_api_table",
+        "cache_dir",
+        "exclude",
+        "extend_exclude",
+        "force_exclude",
+        "jobs",
+        "mask_apis",
+        "origins",
+        "per_file_ignores",
+        "respect_gitignore",
+        "root",
+        "select",
+        "source",
+        "timeout",
+        "unsafe_fixes",
+        "warnings",
+    )
+    # What equality and hashing compare: everything but the messages and origins (and the cached table).
+    _compared = (
+        "root",
+        "source",
+        "select",
+        "exclude",
+        "extend_exclude",
+        "per_file_ignores",
+        "mask_apis",
+        "respect_gitignore",
+        "force_exclude",
+        "jobs",
+        "cache_dir",
+        "timeout",
+        "unsafe_fixes",
+    )
+    _shown = (*_compared, "warnings", "origins")
+    __eq__ = record_eq
+    __repr__ = record_repr
+
+    root: Path
+    source: Path | None
+    select: frozenset[str]
+    exclude: tuple[str, ...]
+    extend_exclude: tuple[str, ...]
+    per_file_ignores: tuple[tuple[str, frozenset[str]], ...]
+    mask_apis: tuple[MaskApi, ...]
+    respect_gitignore: bool
+    force_exclude: bool
+    jobs: int | None
+    cache_dir: Path | None
+    timeout: float
+    unsafe_fixes: bool
+    warnings: tuple[str, ...]
+    origins: tuple[tuple[str, str], ...]
+    _api_table: ApiTable | None
+
+    def __init__(
+        self,
+        root: Path,
+        source: Path | None = None,
+        select: frozenset[str] = DEFAULT_SELECT,
+        exclude: tuple[str, ...] = DEFAULT_EXCLUDE,
+        extend_exclude: tuple[str, ...] = (),
+        per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = (),
+        mask_apis: tuple[MaskApi, ...] = (),
+        respect_gitignore: bool = True,
+        force_exclude: bool = False,
+        jobs: int | None = None,
+        cache_dir: Path | None = None,
+        timeout: float = 60.0,
+        unsafe_fixes: bool = False,
+        warnings: tuple[str, ...] = (),
+        origins: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        values = (
+            ("root", root),  # directory that relative patterns are resolved against
+            ("source", source),  # the pyproject.toml / config file read, if any
+            ("select", select),
+            ("exclude", exclude),
+            ("extend_exclude", extend_exclude),
+            ("per_file_ignores", per_file_ignores),
+            ("mask_apis", mask_apis),
+            ("respect_gitignore", respect_gitignore),
+            ("force_exclude", force_exclude),
+            ("jobs", jobs),
+            ("cache_dir", cache_dir),
+            ("timeout", timeout),  # seconds per file before it is reported as an error
+            ("unsafe_fixes", unsafe_fixes),  # --fix / --diff also apply fixes marked unsafe (--unsafe-fixes)
+            ("warnings", warnings),  # shown on stderr; the run goes on
+            # Where each setting (by its TOML key) came from, for --show-settings; absent keys are defaults.
+            ("origins", origins),
+            ("_api_table", None),
+        )
+        for name, value in values:
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Config is immutable: use config.replace({name}=...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Config is immutable")
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, f) for f in self._compared))
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with `changes` (`dataclasses.replace`); the API table is built again for it."""
+        values = {name: getattr(self, name) for name in (*self._compared, "warnings", "origins")}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"Config has no setting {sorted(unknown)[0]!r}")
+        values.update(changes)
+        return Config(**values)
 
     @property
     def apis(self) -> ApiTable:
@@ -200,7 +298,7 @@ def load_config(config_file: Path | None, start: Path) -> Config:
             config = Config(root=Path.cwd().resolve())
         else:
             config = _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
-    return replace(config, warnings=tuple(warnings)) if warnings else config
+    return config.replace(warnings=tuple(warnings)) if warnings else config
 
 
 def _tool_table(data: dict[str, Any], where: Path) -> dict[str, Any]:
@@ -294,7 +392,7 @@ def _from_table(table: Any, root: Path, where: Path) -> Config:
         except (OSError, ValueError) as exc:  # NUL in the path, a symlink loop, ...
             raise ConfigError(f"{where}: `cache-dir` is not a usable path ({exc})") from None
     changes["origins"] = tuple((key, str(where)) for key in table)
-    return replace(config, **changes)
+    return config.replace(**changes)
 
 
 def _list_of_tables(value: Any, where: Path) -> list[dict[str, Any]]:
@@ -368,7 +466,7 @@ def apply_cli(
         changes["unsafe_fixes"] = unsafe_fixes
         given.append("unsafe-fixes")
     changes["origins"] = config.origins + tuple((key, f"command line (--{key})") for key in given)
-    return replace(config, **changes)
+    return config.replace(**changes)
 
 
 def _per_file_ignore(value: str) -> tuple[str, frozenset[str]]:

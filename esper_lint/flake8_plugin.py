@@ -16,7 +16,6 @@ import io
 import os
 import tokenize
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -76,7 +75,7 @@ class EsperLintChecker:
         path = self.filename if not stdin else os.path.join(os.getcwd(), "stdin.py")
         config = _config_for(os.path.dirname(os.path.abspath(path)))
         if self.extra_codes - config.select:
-            config = replace(config, select=config.select | self.extra_codes)
+            config = config.replace(select=config.select | self.extra_codes)
         result = lint_source(_source_bytes(self.lines), self.filename, config)
         for error in result.errors:
             # flake8 itself reports files it cannot parse (E999); anything else must not pass silently.

@@ -59,3 +59,27 @@ def test_defaults_are_not_shared() -> None:
     first, second = FileResult("a.py"), FileResult("b.py")
     first.findings.append(_finding())
     assert second.findings == [] and second.errors == []
+
+
+def test_config_is_an_immutable_value() -> None:
+    from pathlib import Path
+
+    from esper_lint.apis import MaskApi
+    from esper_lint.config import Config
+
+    root = Path("/tmp")
+    config = Config(root=root, select=frozenset({"ESP001"}))
+    with pytest.raises(AttributeError):
+        config.timeout = 1.0  # type: ignore[misc]
+    # Messages and where settings came from are not part of what a configuration is.
+    assert config == Config(root=root, select=frozenset({"ESP001"}), warnings=("w",), origins=(("select", "cli"),))
+    assert hash(config) == hash(Config(root=root, select=frozenset({"ESP001"})))
+    assert config != Config(root=root)
+    changed = config.replace(timeout=5.0, warnings=("w",))
+    assert (changed.timeout, changed.warnings, changed.select, config.timeout) == (5.0, ("w",), config.select, 60.0)
+    with pytest.raises(TypeError):
+        config.replace(no_such_setting=1)
+    # The API table is built for the copy's own mask APIs, not carried over from the original.
+    api = MaskApi("my.lib.make_mask", 0, "mask_mod")
+    assert config.apis.get("my.lib.make_mask") is None
+    assert config.replace(mask_apis=(api,)).apis.get("my.lib.make_mask") == api

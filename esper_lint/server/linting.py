@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config, ConfigError, load_config
@@ -136,7 +136,7 @@ def fix_cells(cells: Cells, path: str, config: Config, code: str | None = None) 
     if excluded(path, config):
         return None, 0
     if code is not None:
-        config = replace(config, select=frozenset({code}))
+        config = config.replace(select=frozenset({code}))
     try:
         result = fix_notebook(notebook_json(cells), path, config)
     except Exception:  # fix_notebook guards its own work; nothing around it may stop the server
@@ -208,7 +208,7 @@ def fix_buffer(buffer: Buffer, path: str, config: Config, code: str | None = Non
     if excluded(path, config):
         return FixOutcome(None, 0)
     if code is not None:
-        config = replace(config, select=frozenset({code}))
+        config = config.replace(select=frozenset({code}))
     try:
         result = fix_source(buffer.source, path, config)
     except Exception as exc:  # fix_source guards its own codemod; this is for anything around it
