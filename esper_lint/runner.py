@@ -11,7 +11,6 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from enum import Enum
 
 from .config import Config
@@ -19,6 +18,7 @@ from .console import raise_if_interrupted
 from .engine import lint_source, might_match
 from .files import discover, is_notebook
 from .findings import FileError, FileResult, Finding
+from .records import record_eq, record_repr
 
 
 class Mode(Enum):
@@ -27,11 +27,23 @@ class Mode(Enum):
     DIFF = "diff"  # compute fixes, write nothing
 
 
-@dataclass
 class RunResult:
-    files: list[FileResult] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)  # discovery errors (missing paths, ...)
-    warnings: list[str] = field(default_factory=list)  # discovery warnings (no Python files, ...)
+    __slots__ = ("errors", "files", "warnings")
+    _compared = ("files", "errors", "warnings")
+    _shown = _compared
+    __eq__ = record_eq
+    __hash__ = None  # type: ignore[assignment]
+    __repr__ = record_repr
+
+    def __init__(
+        self,
+        files: list[FileResult] | None = None,
+        errors: list[FileError] | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.files: list[FileResult] = files if files is not None else []
+        self.errors: list[FileError] = errors if errors is not None else []  # discovery errors (missing paths, ...)
+        self.warnings: list[str] = warnings if warnings is not None else []  # discovery warnings (no Python files)
 
     @property
     def findings(self) -> list[Finding]:

@@ -21,7 +21,6 @@ import io
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..analysis.model import Span
@@ -71,14 +70,16 @@ class EditFailed(Exception):
     """The edited module failed a check: the file is left as it was."""
 
 
-@dataclass
 class EditOutcome:
-    source: bytes
-    fixed: list[Finding] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)  # what the fast analysis finds in `source`
-    # `analyze_bytes(source)` itself when the last round analysed `source` and found nothing to apply (the
-    # usual end), so the caller need not analyse the file again; None when it must.
-    analysis: Analysis | None = None
+    __slots__ = ("analysis", "findings", "fixed", "source")
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        self.fixed: list[Finding] = []
+        self.findings: list[Finding] = []  # what the fast analysis finds in `source`
+        # `analyze_bytes(source)` itself when the last round analysed `source` and found nothing to apply
+        # (the usual end), so the caller need not analyse the file again; None when it must.
+        self.analysis: Analysis | None = None
 
 
 def applicable(finding: Finding, unsafe: bool) -> bool:
