@@ -156,6 +156,53 @@ class _Source:
         return self._tokenized[number] or None
 
 
+def in_code(text: str, tree: ast.Module, number: int, column: int) -> bool | None:
+    """Is column `column` of line `number` program text, not inside a string literal or a comment? None when
+    the tree cannot tell (inside an f-string, whose replacement fields are code). Columns count UTF-8
+    bytes, as ast does. Inside a plain string literal's span there is only string text, or whitespace and
+    comments between implicitly concatenated parts: never code."""
+    source = _Source(text, tree)
+    if source.tree is None:
+        return None  # a lone "\r" ends lines for ast, not for a split at "\n": the lines do not match
+    literals = _literal_spans(tree, number)
+    for span, plain in literals:
+        if _covers(span, number, column):
+            return False if plain else None
+    line = source.line(number).encode("utf-8", "surrogatepass")
+    at = line.find(b"#")
+    while at != -1 and at < column:  # the first `#` outside every literal starts a comment
+        if not any(_covers(span, number, at) for span, _ in literals):
+            return False
+        at = line.find(b"#", at + 1)
+    return True
+
+
+def _literal_spans(tree: ast.Module, number: int) -> list[tuple[_Span, bool]]:
+    """The string literals touching line `number`, each with whether it is a plain string (else an f-string
+    or t-string, whose replacement fields are code)."""
+    found: list[tuple[_Span, bool]] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        for child in ast.iter_child_nodes(stack.pop()):
+            if isinstance(child, (ast.expr, ast.stmt)):
+                decorators = getattr(child, "decorator_list", None)
+                start = decorators[0].lineno if decorators else child.lineno
+                end = child.end_lineno or child.lineno
+                if end < number or start > number:
+                    continue
+                plain = isinstance(child, ast.Constant) and isinstance(child.value, (str, bytes))
+                if plain or isinstance(child, _STRING_NODES):
+                    found.append(((child.lineno, child.col_offset, end, child.end_col_offset or 0), plain))
+                    continue
+            stack.append(child)
+    return found
+
+
+def _covers(span: _Span, number: int, column: int) -> bool:
+    first, start, last, end = span
+    return (number > first or column >= start) and (number < last or column < end)
+
+
 # f-strings (and Python 3.14's t-strings) count whole: a `#` in a replacement field is no comment either
 _STRING_NODES: tuple[type[ast.expr], ...] = (ast.JoinedStr, *([ast.TemplateStr] if hasattr(ast, "TemplateStr") else []))
 

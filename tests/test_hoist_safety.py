@@ -71,7 +71,7 @@ def test_module_facts_are_those_of_the_full_walk(body: str) -> None:
 
 @pytest.mark.parametrize("body", FOUND)
 def test_every_spelling_a_walk_finds_is_spelled(body: str) -> None:
-    texts = hoist_safety._identifier_texts(body)
+    texts = hoist_safety.identifier_texts(body)
     words = (*hoist_safety._NAMESPACE_WORDS, *hoist_safety._MODULE_BUILTIN_WORDS, *hoist_safety._FRAME_WORDS)
     assert hoist_safety._spells(texts, words)
 
@@ -79,7 +79,7 @@ def test_every_spelling_a_walk_finds_is_spelled(body: str) -> None:
 @pytest.mark.parametrize("body", LOOKALIKE)
 def test_words_inside_longer_words_and_attributes_are_skipped(body: str) -> None:
     """The shortcut must pay: these texts skip the module walk and the module's builtin-call reasons."""
-    texts = hoist_safety._identifier_texts(body)
+    texts = hoist_safety.identifier_texts(body)
     assert not hoist_safety._spells(texts, hoist_safety._NAMESPACE_WORDS)
     assert not hoist_safety._spells(texts, hoist_safety._MODULE_BUILTIN_WORDS)
 

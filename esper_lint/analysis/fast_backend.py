@@ -21,8 +21,10 @@ move is unsafe) follows CPython's compiler exactly instead: see `_owner` and `mo
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -38,7 +40,7 @@ from ..apis import (
     MaskApi,
 )
 from . import call_sites
-from .hoist_safety import ModuleSummary, hoist_reasons, module_summary
+from .hoist_safety import ModuleSummary, hoist_reasons, identifier_texts, module_summary, scope_names
 from .model import (
     CLASS_CELL_REASON,
     AttentionCall,
@@ -1894,6 +1896,83 @@ def module_level_names(text: str) -> frozenset[str]:
     return frozenset(names)
 
 
+class ModuleLevelNames:
+    """`module_level_names`, asked one name at a time: answered from the text when it can be, exactly,
+    and by the compiler's symbol tables (`symtable`, a second parse of the whole file) only otherwise.
+
+    Everything `module_level_names` holds is an identifier spelled in module-level code, a name some
+    scope reads as a global, or a name a class body reads. So a name is surely not among them when the
+    text spells it nowhere; or when `inside` (the def whose local the hoisted function is) binds it in
+    its own scope and the text spells it, as a whole word, nowhere but in that def's body, in strings,
+    in comments or after a `.` (attributes are no names), no scope in that body declaring it `global`
+    and no class body there binding it (a class body that binds a name reads it from module level):
+    every read of it there is a read of that local. Mangled names (`_C__x`) are never spelled, so names
+    with `__` go to `symtable`; so does every name when some identifier may NFKC-normalize to an ASCII
+    word it does not spell."""
+
+    def __init__(self, text: str, tree: ast.Module) -> None:
+        self.text = text
+        self.tree = tree
+        self._all: frozenset[str] | None = None
+
+    def uses(self, name: str, inside: ast.AST | None = None) -> bool:
+        if self._all is None and self._surely_unused(name, inside):
+            return False
+        if self._all is None:
+            self._all = module_level_names(self.text)
+        return name in self._all
+
+    def _surely_unused(self, name: str, inside: ast.AST | None) -> bool:
+        text = self.text
+        if "__" in name or not name.isidentifier() or not name.isascii():
+            return False
+        if len(identifier_texts(text)) > 1:
+            return False  # some identifier may read, NFKC-normalized, as an ASCII name not spelled so
+        found = [m.start() for m in re.finditer(rf"\b{re.escape(name)}\b", text)]
+        if not found:
+            return True
+        body = self._body_lines(inside)
+        if body is None:
+            return False
+        assert isinstance(inside, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if name not in scope_names(inside, list(inside.body)):
+            return False  # only a local of `inside` is read there as that local, not as a global
+        first, last = body
+        lines = io.StringIO(text, newline="").readlines()  # \n, \r\n and \r end lines, as for Python
+        line_starts = list(itertools.accumulate((len(line) for line in lines), initial=0))
+        for node in (n for stmt in inside.body for n in ast.walk(stmt)):
+            if isinstance(node, ast.Global) and name in node.names:
+                return False  # a nested scope reads and writes the module's own `name`
+            if isinstance(node, ast.ClassDef) and name in scope_names(node, list(node.body)):
+                return False  # a class body that binds `name` reads it from module level
+        from ..noqa import in_code
+
+        for at in found:
+            number = bisect.bisect_right(line_starts, at)
+            if first <= number <= last:
+                continue
+            before = text[line_starts[number - 1] : at]
+            if before.rstrip(" \t").endswith("."):
+                continue  # an attribute: `x.name`
+            column = len(before.encode("utf-8", "surrogatepass"))  # ast counts UTF-8 bytes
+            if in_code(text, self.tree, number, column) is not False:
+                return False  # an identifier, or the tree cannot tell
+        return True
+
+    @staticmethod
+    def _body_lines(inside: ast.AST | None) -> tuple[int, int] | None:
+        """The lines of a def's body, when none of them also holds its header (`def f(x=a): a`)."""
+        if not isinstance(inside, (ast.FunctionDef, ast.AsyncFunctionDef)) or inside.end_lineno is None:
+            return None
+        header = [inside.args, *inside.decorator_list, *([inside.returns] if inside.returns else [])]
+        header_end = max([inside.lineno, *(getattr(n, "end_lineno", 0) or 0 for h in header for n in ast.walk(h))])
+        first = inside.body[0].lineno
+        decorated = getattr(inside.body[0], "decorator_list", None)
+        if decorated:
+            first = min(first, *(d.lineno for d in decorated))
+        return (first, inside.end_lineno) if first > header_end else None
+
+
 def has_future_annotations(tree: ast.Module) -> bool:
     """`from __future__ import annotations`: annotations are not evaluated when a def runs."""
     return any(
@@ -1921,4 +2000,4 @@ def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
     return facts
 
 
-__all__ = ["FastAnalyzer", "analyze_source", "has_future_annotations", "module_level_names"]
+__all__ = ["FastAnalyzer", "ModuleLevelNames", "analyze_source", "has_future_annotations", "module_level_names"]

@@ -217,7 +217,7 @@ class ModuleSummary:
 
     @cached_property
     def _texts(self) -> tuple[str, ...] | None:
-        return None if self._text is None else _identifier_texts(self._text)
+        return None if self._text is None else identifier_texts(self._text)
 
     @cached_property
     def _facts(self) -> _ModuleFacts:
@@ -278,7 +278,7 @@ def _word_end(word: str) -> re.Pattern[str]:
     return re.compile(re.escape(word) + r"\b")
 
 
-def _identifier_texts(text: str) -> tuple[str, ...]:
+def identifier_texts(text: str) -> tuple[str, ...]:
     """`text`, and where it differs, its NFKC form: Python reads each identifier NFKC-normalized (a
     fullwidth `eval` calls `eval`). Outside strings and comments an identifier's neighbours are ASCII
     punctuation or spaces, which normalization neither changes nor merges with it. An identifier reads as
@@ -312,7 +312,7 @@ def _spells(texts: tuple[str, ...] | None, words: _Words) -> bool:
 
 
 def _may_access_frames(text: str | None) -> bool:
-    return _spells(None if text is None else _identifier_texts(text), _FRAME_WORDS)
+    return _spells(None if text is None else identifier_texts(text), _FRAME_WORDS)
 
 
 def module_summary(tree: ast.Module, text: str | None) -> ModuleSummary:
@@ -424,11 +424,11 @@ def _scoped_children(
     if isinstance(node, _FUNCTIONS):
         outside = [(n, hidden, for_functions) for n in _evaluated_here(node)]
         body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
-        inner = for_functions | _scope_names(node, body)
+        inner = for_functions | scope_names(node, body)
         return [*outside, *((n, inner, inner) for n in body)]
     if isinstance(node, ast.ClassDef):
         outside = [(n, hidden, for_functions) for n in _evaluated_here(node)]
-        in_class = hidden | _scope_names(node, list(node.body))
+        in_class = hidden | scope_names(node, list(node.body))
         return [*outside, *((n, in_class, for_functions) for n in node.body)]
     if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
         targets = frozenset(n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name))
@@ -442,7 +442,7 @@ def _scoped_children(
     return [(c, hidden, for_functions) for c in ast.iter_child_nodes(node)]
 
 
-def _scope_names(scope: ast.AST, body: list[ast.AST]) -> frozenset[str]:
+def scope_names(scope: ast.AST, body: list[ast.AST]) -> frozenset[str]:
     """The names a function (parameters included) or class body binds in its own scope."""
     names = {name for n in _own_scope_nodes(body) for name in _bound_names(n)}
     if isinstance(scope, _FUNCTIONS):

@@ -48,7 +48,7 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
 
 
 def _fix_source(source: bytes, path: str, config: Config, written: bool) -> FileResult:
-    from ..analysis.fast_backend import module_level_names
+    from ..analysis.fast_backend import ModuleLevelNames
     from ..engine import SourceError, analyze_bytes, lint_source, might_match, run_deep
     from .edits import EditFailed, apply_edit_fixes
 
@@ -73,7 +73,7 @@ def _fix_source(source: bytes, path: str, config: Config, written: bool) -> File
             from .hoist import apply_hoists, plan_hoists
 
             hoists = plan_hoists(findings)
-            taken = module_level_names(analysis.text)
+            taken = ModuleLevelNames(analysis.text, analysis.tree)
             new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))
             new_source = new_text.encode(_encoding(source))
             fixed = [f for h in hoists for f in h.findings]
@@ -97,7 +97,7 @@ def _fix_source(source: bytes, path: str, config: Config, written: bool) -> File
 def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str, Span], bytes]:
     """For each fixable finding, the source with that finding's own fix alone applied (SARIF gives each
     result its own fix), keyed by (code, span). Findings whose fix cannot be made or checked are left out."""
-    from ..analysis.fast_backend import module_level_names
+    from ..analysis.fast_backend import ModuleLevelNames
     from ..engine import SourceError, analyze_bytes, run_deep
     from .edits import apply_to_text
     from .edits import verify_text as verify_edit
@@ -123,7 +123,7 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
                 hoists = plan_hoists([finding])
                 if not hoists:
                     continue
-                taken = module_level_names(analysis.text)
+                taken = ModuleLevelNames(analysis.text, analysis.tree)
                 new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))  # noqa: B023
                 new_source = new_text.encode(encoding)
                 _verify(new_source, path, config, findings, [f for h in hoists for f in h.findings])

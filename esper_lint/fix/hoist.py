@@ -30,7 +30,7 @@ from typing import cast
 
 import libcst as cst
 
-from ..analysis.fast_backend import has_future_annotations
+from ..analysis.fast_backend import ModuleLevelNames, has_future_annotations
 from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction, Span
 from ..findings import Finding
 from . import RewriteError, hoistable
@@ -71,7 +71,7 @@ def plan_hoists(findings: Sequence[Finding]) -> list[Hoist]:
     return sorted(hoists.values(), key=lambda h: (h.fn.span.line, h.fn.span.column))
 
 
-def apply_hoists(text: str, tree: ast.Module, hoists: list[Hoist], taken: frozenset[str]) -> str:
+def apply_hoists(text: str, tree: ast.Module, hoists: list[Hoist], taken: ModuleLevelNames) -> str:
     """The module's text with every hoist applied."""
     layout = _Layout(text, tree)
     segments = layout.segments(hoists)
@@ -331,7 +331,9 @@ def _name(hoists: list[Hoist], names: ModuleNames) -> None:
             for name, scopes in m.site.shadowing.items()
             if any((scope, name) not in replaced for scope in scopes)
         )
-        name = names.choose(_base_name(hoist), shadowing)
+        owners = {id(m.site.enclosing_def) for m in members}
+        inside = hoist.site.enclosing_def if len(owners) == 1 else None  # the def whose local it is
+        name = names.choose(_base_name(hoist), shadowing, inside)
         for member in members:
             member.name = name
             member.leader = None if member is hoist else hoist

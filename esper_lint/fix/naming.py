@@ -16,27 +16,33 @@ import builtins
 import keyword
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..analysis.fast_backend import ModuleLevelNames
 
 _BUILTINS = frozenset(dir(builtins))
 
 
 class ModuleNames:
-    """What the module already uses at module level (the analysis' `module_level_names`), plus the
-    names this fix has handed out."""
+    """What the module already uses at module level (the analysis' `ModuleLevelNames`), plus the names
+    this fix has handed out."""
 
-    def __init__(self, taken: frozenset[str]) -> None:
-        self.taken: set[str] = set(taken)
+    def __init__(self, module: ModuleLevelNames) -> None:
+        self.module = module
+        self.taken: set[str] = set()
 
-    def usable(self, name: str, shadowing: frozenset[str]) -> bool:
+    def usable(self, name: str, shadowing: frozenset[str], inside: ast.AST | None = None) -> bool:
         """Can a new module-level `name` be read where the hoist puts it? `shadowing`: names a scope on a
-        reader's lookup path binds (from the analysis, Python's scoping rules)."""
+        reader's lookup path binds (from the analysis, Python's scoping rules); `inside`: the def whose
+        local the hoisted function is (its own uses of the name are no module-level uses)."""
         if not name.isidentifier() or keyword.iskeyword(name) or name in _BUILTINS or name in self.taken:
             return False
-        return name not in shadowing
+        return name not in shadowing and not self.module.uses(name, inside)
 
-    def choose(self, base: str, shadowing: frozenset[str]) -> str:
+    def choose(self, base: str, shadowing: frozenset[str], inside: ast.AST | None = None) -> str:
         for candidate in _candidates(base):
-            if self.usable(candidate, shadowing):
+            if self.usable(candidate, shadowing, inside):
                 self.taken.add(candidate)
                 return candidate
         raise AssertionError("unreachable: the candidate sequence is infinite")
