@@ -212,23 +212,7 @@ _Span = tuple[int, int, int, int]
 
 def _string_spans(tree: ast.Module, number: int) -> list[_Span]:
     """The string literals (f-strings whole) on line `number`: a walk that enters only nodes spanning it."""
-    spans: list[_Span] = []
-    stack: list[ast.AST] = [tree]
-    while stack:
-        for child in ast.iter_child_nodes(stack.pop()):
-            if isinstance(child, (ast.expr, ast.stmt)):
-                decorators = getattr(child, "decorator_list", None)
-                start = decorators[0].lineno if decorators else child.lineno
-                end = child.end_lineno or child.lineno
-                if end < number or start > number:
-                    continue
-                if isinstance(child, _STRING_NODES) or (
-                    isinstance(child, ast.Constant) and isinstance(child.value, (str, bytes))
-                ):
-                    spans.append((child.lineno, child.col_offset, end, child.end_col_offset or 0))
-                    continue
-            stack.append(child)
-    return spans
+    return [span for span, _ in _literal_spans(tree, number)]
 
 
 def _inside(spans: list[_Span], number: int, column: int) -> bool | None:
