@@ -7,9 +7,7 @@ run's start-up). `echo` writes exactly what `click.echo` would.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -249,12 +247,12 @@ def _existing_parent(path: Path) -> Path:
 
 
 def _check_stdin(config: Config, mode: Mode, opts: dict[str, Any]) -> int:
-    from .files import _Excluder
+    from .files import force_excluded
     from .runner import Mode, RunResult, lint_or_fix_source
 
     filename = opts["stdin_filename"] or "<stdin>"
     source = sys.stdin.buffer.read()
-    if opts["stdin_filename"] and _Excluder(config).excluded(filename) and config.force_exclude:
+    if opts["stdin_filename"] and force_excluded(filename, config):
         # Excluded: pass the source through unchanged so editors keep working.
         if mode is Mode.FIX:
             sys.stdout.buffer.write(source)
@@ -302,7 +300,9 @@ def _report(
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:
         try:
-            _write_report(opts["output_file"], text)
+            from .console import write_text_atomic
+
+            write_text_atomic(opts["output_file"], text)
         except OSError as exc:
             echo_error(f"{opts['output_file']}: cannot write report: {exc.strerror or exc}")
             return EXIT_ERROR
@@ -317,20 +317,3 @@ def _report(
         has_diff = any(r.new_source is not None for r in result.files)
         code = EXIT_FINDINGS if has_diff and not opts["exit_zero"] else EXIT_OK
     return code
-
-
-def _write_report(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    from .console import interrupts_deferred
-
-    tmp = f"{path}.tmp{os.getpid()}"
-    with interrupts_deferred():  # Ctrl-C waits for the report to be written (or removed)
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise

@@ -234,8 +234,9 @@ def _glob_match(rel: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)
 
 
-def find_pyproject(start: Path, warnings: list[str] | None = None) -> Path | None:
-    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table.
+def find_pyproject(start: Path, warnings: list[str] | None = None) -> tuple[Path, Any] | None:
+    """The nearest pyproject.toml at or above `start` that has a [tool.esper-lint] table, with that table
+    (read once).
 
     A table spelled another way (`[tool.esper_lint]`) is not read; it adds a warning to `warnings`."""
     current = start if start.is_dir() else start.parent
@@ -247,7 +248,7 @@ def find_pyproject(start: Path, warnings: list[str] | None = None) -> Path | Non
             if warnings is not None:
                 warnings.extend(_misspelled_tables(tool, candidate))
             if "esper-lint" in tool:
-                return candidate
+                return candidate, tool["esper-lint"]
     return None
 
 
@@ -297,7 +298,8 @@ def load_config(config_file: Path | None, start: Path) -> Config:
         if found is None:
             config = Config(root=Path.cwd().resolve())
         else:
-            config = _from_table(_read_toml(found)["tool"]["esper-lint"], found.resolve().parent, found)
+            where, table = found
+            config = _from_table(table, where.resolve().parent, where)
     return config.replace(warnings=tuple(warnings)) if warnings else config
 
 

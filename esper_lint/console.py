@@ -54,6 +54,23 @@ def was_interrupted() -> bool:
 _deferring = 0
 
 
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write a report in UTF-8 through a temporary file renamed over `path` (folders made as needed): a
+    reader never sees half of it, and Ctrl-C waits until it is written, or removed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    with interrupts_deferred():
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """A short step that must not stop halfway (create a temporary file and rename it over the original):

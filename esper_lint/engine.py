@@ -137,10 +137,15 @@ def analyze_bytes(source: bytes, path: str, config: Config) -> Analysis:
             findings = analyze_fast(tree, text, path, config)
         except RecursionError:  # the analysis walks recursively: pathologically deep code is a known limit
             raise SourceError(too_deep(path, "nested too deeply to analyze")) from None
-    if config.unsafe_fixes:  # `--unsafe-fixes` applies them: counted, offered and carried as fixable, as ruff
+    offer_unsafe_fixes(findings, config)
+    return Analysis(text, tree, findings)
+
+
+def offer_unsafe_fixes(findings: list[Finding], config: Config) -> None:
+    """`--unsafe-fixes` applies them: counted, offered and carried as fixable, as ruff does."""
+    if config.unsafe_fixes:
         for finding in findings:
             finding.fixable = finding.fixable or (finding.edits is not None and not finding.edits.safe)
-    return Analysis(text, tree, findings)
 
 
 @contextmanager

@@ -87,6 +87,11 @@ class _Excluder:
         return any(self._matches("/".join(parts[: i + 1])) for i in range(len(parts)))
 
 
+def force_excluded(path: str, config: Config) -> bool:
+    """A path named on its own (`--stdin-filename`, an editor's buffer): excluded with `force-exclude` only."""
+    return config.force_exclude and _Excluder(config).excluded(path)
+
+
 class _GitIgnore:
     """Stack of .gitignore specs from the walk root down (nested files refine their directory)."""
 

@@ -62,7 +62,7 @@ def noqa_lines(text: str) -> NoqaMap:
 
 def noqa_at(text: str, lines: Iterable[int], tree: ast.Module | None = None) -> NoqaMap:
     """`noqa_lines(text)` for just `lines`; `tree` (`ast.parse(text)`) spares tokenizing the file."""
-    source = _Source(text, tree)
+    source = SourceLines(text, tree)
     wanted = [n for n in lines if "noqa" in source.line(n).lower()]
     result: NoqaMap = {}
     if not wanted:
@@ -101,7 +101,7 @@ ALL_CODES = frozenset({"*"})  # file_noqa's answer for a bare `# esper-lint: noq
 def _file_noqa_comments(text: str, tree: ast.Module | None) -> Iterator[str]:
     """The comments that may hold a `# esper-lint: noqa`: those on lines where the pattern matches at all
     (a match in a comment is a match in the text: the pattern spans no `#` but its first), or all of them."""
-    source = _Source(text, tree)
+    source = SourceLines(text, tree)
     if source.tree is None:
         yield from (comment for _, comment in _comments(text))
         return
@@ -112,7 +112,7 @@ def _file_noqa_comments(text: str, tree: ast.Module | None) -> Iterator[str]:
             yield comment
 
 
-class _Source:
+class SourceLines:
     """Finds the comment on a line from the syntax tree, tokenizing only where the tree cannot tell."""
 
     def __init__(self, text: str, tree: ast.Module | None) -> None:
@@ -142,6 +142,25 @@ class _Source:
             at = encoded.find(b"#", at + 1)
         return None
 
+    def in_code(self, number: int, column: int) -> bool | None:
+        """Is column `column` of line `number` program text, not inside a string literal or a comment? None
+        when the tree cannot tell (inside an f-string, whose replacement fields are code). Columns count
+        UTF-8 bytes, as ast does. Inside a plain string literal's span there is only string text, or
+        whitespace and comments between implicitly concatenated parts: never code."""
+        if self.tree is None:
+            return None  # a lone "\r" ends lines for ast, not for a split at "\n": the lines do not match
+        literals = _literal_spans(self.tree, number)
+        for span, plain in literals:
+            if _covers(span, number, column):
+                return False if plain else None
+        line = self.line(number).encode("utf-8", "surrogatepass")
+        at = line.find(b"#")
+        while at != -1 and at < column:  # the first `#` outside every literal starts a comment
+            if not any(_covers(span, number, at) for span, _ in literals):
+                return False
+            at = line.find(b"#", at + 1)
+        return True
+
     def _tokenizer_comment(self, number: int) -> str | None:
         assert self.tree is not None
         if number not in self._tokenized:
@@ -157,24 +176,8 @@ class _Source:
 
 
 def in_code(text: str, tree: ast.Module, number: int, column: int) -> bool | None:
-    """Is column `column` of line `number` program text, not inside a string literal or a comment? None when
-    the tree cannot tell (inside an f-string, whose replacement fields are code). Columns count UTF-8
-    bytes, as ast does. Inside a plain string literal's span there is only string text, or whitespace and
-    comments between implicitly concatenated parts: never code."""
-    source = _Source(text, tree)
-    if source.tree is None:
-        return None  # a lone "\r" ends lines for ast, not for a split at "\n": the lines do not match
-    literals = _literal_spans(tree, number)
-    for span, plain in literals:
-        if _covers(span, number, column):
-            return False if plain else None
-    line = source.line(number).encode("utf-8", "surrogatepass")
-    at = line.find(b"#")
-    while at != -1 and at < column:  # the first `#` outside every literal starts a comment
-        if not any(_covers(span, number, at) for span, _ in literals):
-            return False
-        at = line.find(b"#", at + 1)
-    return True
+    """`SourceLines(text, tree).in_code(number, column)`, for one question."""
+    return SourceLines(text, tree).in_code(number, column)
 
 
 def _literal_spans(tree: ast.Module, number: int) -> list[tuple[_Span, bool]]:

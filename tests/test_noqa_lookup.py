@@ -113,7 +113,7 @@ def assert_exact(text: str) -> None:
     count = text.count("\n") + 2
     assert noqa_at(text, range(1, count), tree) == noqa_lines(text), text
     assert file_noqa(text, tree) == file_noqa(text), text
-    source = noqa._Source(text, tree)
+    source = noqa.SourceLines(text, tree)
     if source.tree is None:  # a lone "\r": the tokenizer decides, on the whole file
         return
     expected = tokenizer_comments(text)

@@ -23,6 +23,7 @@ class _HasPositions(Protocol):
 
     def start(self, node: ast.AST) -> tuple[int, int]: ...
     def end(self, node: ast.AST) -> tuple[int, int]: ...
+    def text_between(self, start: tuple[int, int], end: tuple[int, int]) -> str: ...
 
 
 def argument_items(call: ast.Call) -> list[ArgumentItem]:
@@ -30,15 +31,6 @@ def argument_items(call: ast.Call) -> list[ArgumentItem]:
     items += [(k, "" if k.arg else "**") for k in call.keywords]
     items.sort(key=lambda item: (item[0].lineno, item[0].col_offset))
     return items
-
-
-def _between(positions: _HasPositions, start: tuple[int, int], end: tuple[int, int]) -> str:
-    """The source text from `start` to `end` (1-based lines, 0-based character columns)."""
-    (l1, c1), (l2, c2) = start, end
-    if l1 == l2:
-        return positions.lines[l1 - 1][c1:c2]
-    parts = [positions.lines[l1 - 1][c1:], *positions.lines[l1 : l2 - 1], positions.lines[l2 - 1][:c2]]
-    return "".join(parts)
 
 
 def _only_separator(text: str) -> bool:
@@ -52,12 +44,12 @@ def removal_span(positions: _HasPositions, items: list[ArgumentItem], index: int
     start, end = positions.start(node), positions.end(node)
     if index > 0:
         previous_end = positions.end(items[index - 1][0])
-        if not _only_separator(_between(positions, previous_end, start)):
+        if not _only_separator(positions.text_between(previous_end, start)):
             return None
         return Span(previous_end[0], previous_end[1] + 1, end[0], end[1] + 1)
     if index + 1 < len(items):
         next_start = positions.start(items[index + 1][0])
-        if not _only_separator(_between(positions, end, next_start)):
+        if not _only_separator(positions.text_between(end, next_start)):
             return None
         return Span(start[0], start[1] + 1, next_start[0], next_start[1] + 1)
     return Span(start[0], start[1] + 1, end[0], end[1] + 1)

@@ -23,11 +23,12 @@ from __future__ import annotations
 import ast
 import bisect
 import builtins
+import functools
 import io
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..apis import (
     BLOCK_MASK_CONSTRUCTORS,
@@ -40,7 +41,8 @@ from ..apis import (
     MaskApi,
 )
 from . import call_sites
-from .hoist_safety import ModuleSummary, hoist_reasons, identifier_texts, module_summary, scope_names
+from .hoist_safety import ModuleSummary, defaults, hoist_reasons, identifier_texts, module_summary, scope_names
+from .mask_bodies import child_nodes
 from .model import (
     CLASS_CELL_REASON,
     AttentionCall,
@@ -56,6 +58,9 @@ from .model import (
     Span,
     class_attribute_reason,
 )
+
+if TYPE_CHECKING:
+    from ..noqa import SourceLines
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -75,7 +80,6 @@ _CONDITIONAL = (
     *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
 )
 _SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_FUNCTIONS_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
@@ -362,7 +366,7 @@ class _ScopeBuilder:
             if t is ast.Constant:
                 return
         # Like LibCST, only a call starts a new attribute chain: `a.b[i].c` is one chain for `a`.
-        for child in _child_nodes(node):
+        for child in child_nodes(node):
             self.visit(child, scope, node, top_attr)
 
     # statements --------------------------------------------------------------
@@ -454,7 +458,7 @@ class _ScopeBuilder:
         # sees no class-level name, so one that spells nothing relevant cannot reach a mask API either.
         relevant = self.relevant if isinstance(self.parents.get(id(node)), ast.Module) else None
         for stmt in node.body:
-            if relevant is not None and isinstance(stmt, _FUNCTIONS_DEFS) and not relevant(stmt):
+            if relevant is not None and isinstance(stmt, _FUNCTIONS) and not relevant(stmt):
                 self.shallow_definition(stmt, inner, node)
             else:
                 self.visit(stmt, inner, node, None)
@@ -618,27 +622,6 @@ _DISPATCH: dict[type[ast.AST], Any] = {
 }
 
 
-# Fields that hold no names: the shared `Load`/`Store`/operator singletons (ast.iter_child_nodes yields
-# them, and visiting them costs a tenth of the walk).
-_LEAF_FIELDS = frozenset({"ctx", "op", "ops"})
-_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
-
-
-def _child_nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """`ast.iter_child_nodes` without contexts and operators."""
-    fields = _CHILD_FIELDS.get(type(node))
-    if fields is None:
-        fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f not in _LEAF_FIELDS)
-    for name in fields:
-        value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            yield value
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, ast.AST):
-                    yield item
-
-
 # --------------------------------------------------------------------------- positions
 class _Positions:
     """Turns ast positions (UTF-8 byte columns) into LibCST's spans (character columns)."""
@@ -662,6 +645,17 @@ class _Positions:
     def end(self, node: ast.AST) -> tuple[int, int]:
         line = node.end_lineno  # type: ignore[attr-defined]
         return line, self.char_col(line, node.end_col_offset)  # type: ignore[attr-defined]
+
+    def text_between(self, start: tuple[int, int], end: tuple[int, int]) -> str:
+        """The source text from `start` to `end` (1-based lines, 0-based character columns)."""
+        (l1, c1), (l2, c2) = start, end
+        if l1 == l2:
+            return self.lines[l1 - 1][c1:c2]
+        return self.lines[l1 - 1][c1:] + "".join(self.lines[l1 : l2 - 1]) + self.lines[l2 - 1][:c2]
+
+    def segment(self, node: ast.AST) -> str:
+        """The node's source text (without its enclosing parentheses, as `ast` positions go)."""
+        return self.text_between(self.start(node), self.end(node))
 
     def span(self, node: ast.AST) -> Span:
         """Like LibCST's PositionProvider, and like `ast`, a span excludes the expression's parentheses."""
@@ -782,8 +776,9 @@ class FastAnalyzer:
             attention = next((r for r in resolved_apis if r.api.qualified_name == FLEX_ATTENTION), None)
             if attention is not None and attention.offset == 0 and attention.helper is None:
                 facts.attention_calls.append(self._attention_call(call))
+            args = _call_args(call)
             for resolved in resolved_apis:
-                use = self._mask_use(call, _call_args(call), resolved)
+                use = self._mask_use(call, args, resolved)
                 if use is not None:
                     facts.uses.append(use)
                     break
@@ -1302,7 +1297,6 @@ class FastAnalyzer:
             module_ast=self.tree,
             positions=self.positions,
             outer_functions=self._outer_functions(node),
-            node=node,
             binding_node=bound,
         )
         self._functions[id(node)] = fn
@@ -1320,7 +1314,7 @@ class FastAnalyzer:
             fn.captures = [c for c in self._captures(node, fn_scope) if c.kind is CaptureKind.LOOP]
             return fn
         fn.captures = self._captures(node, fn_scope)
-        fn.default_refs = self._enclosing_locals_read(_defaults(node))
+        fn.default_refs = self._enclosing_locals_read(defaults(node))
         fn.definition_time_refs = self._enclosing_locals_read(self._definition_time_roots(node))
         if fn.captures or fn.default_refs:
             return fn  # never hoisted, so why it could not be is never read (rules/mask_functions.py)
@@ -1712,7 +1706,7 @@ class FastAnalyzer:
         return False
 
     def _definition_time_roots(self, node: FuncNode) -> list[ast.AST]:
-        roots: list[ast.AST] = list(_defaults(node))
+        roots: list[ast.AST] = list(defaults(node))
         if not isinstance(node, ast.Lambda):
             roots.extend(node.decorator_list)
             if not self.future_annotations:
@@ -1838,11 +1832,6 @@ def _reads_class_cell(node: ast.AST) -> bool:
     )
 
 
-def _defaults(node: FuncNode) -> list[ast.expr]:
-    a = node.args
-    return [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
-
-
 def _names_in(roots: Sequence[ast.AST]) -> list[ast.Name]:
     return [n for root in roots for n in ast.walk(root) if isinstance(n, ast.Name)]
 
@@ -1922,12 +1911,26 @@ class ModuleLevelNames:
             self._all = module_level_names(self.text)
         return name in self._all
 
+    @functools.cached_property
+    def _read_as_written(self) -> bool:
+        """No identifier can NFKC-normalize to an ASCII word the text does not spell."""
+        return len(identifier_texts(self.text)) == 1
+
+    @functools.cached_property
+    def _line_starts(self) -> list[int]:
+        lines = io.StringIO(self.text, newline="").readlines()  # \n, \r\n and \r end lines, as for Python
+        return list(itertools.accumulate((len(line) for line in lines), initial=0))
+
+    @functools.cached_property
+    def _source(self) -> SourceLines:
+        from ..noqa import SourceLines
+
+        return SourceLines(self.text, self.tree)
+
     def _surely_unused(self, name: str, inside: ast.AST | None) -> bool:
         text = self.text
-        if "__" in name or not name.isidentifier() or not name.isascii():
+        if "__" in name or not name.isidentifier() or not name.isascii() or not self._read_as_written:
             return False
-        if len(identifier_texts(text)) > 1:
-            return False  # some identifier may read, NFKC-normalized, as an ASCII name not spelled so
         found = [m.start() for m in re.finditer(rf"\b{re.escape(name)}\b", text)]
         if not found:
             return True
@@ -1938,15 +1941,12 @@ class ModuleLevelNames:
         if name not in scope_names(inside, list(inside.body)):
             return False  # only a local of `inside` is read there as that local, not as a global
         first, last = body
-        lines = io.StringIO(text, newline="").readlines()  # \n, \r\n and \r end lines, as for Python
-        line_starts = list(itertools.accumulate((len(line) for line in lines), initial=0))
         for node in (n for stmt in inside.body for n in ast.walk(stmt)):
             if isinstance(node, ast.Global) and name in node.names:
                 return False  # a nested scope reads and writes the module's own `name`
             if isinstance(node, ast.ClassDef) and name in scope_names(node, list(node.body)):
                 return False  # a class body that binds `name` reads it from module level
-        from ..noqa import in_code
-
+        line_starts = self._line_starts
         for at in found:
             number = bisect.bisect_right(line_starts, at)
             if first <= number <= last:
@@ -1955,7 +1955,7 @@ class ModuleLevelNames:
             if before.rstrip(" \t").endswith("."):
                 continue  # an attribute: `x.name`
             column = len(before.encode("utf-8", "surrogatepass"))  # ast counts UTF-8 bytes
-            if in_code(text, self.tree, number, column) is not False:
+            if self._source.in_code(number, column) is not False:
                 return False  # an identifier, or the tree cannot tell
         return True
 

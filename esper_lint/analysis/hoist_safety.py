@@ -67,7 +67,7 @@ def hoist_reasons(
         return None if node is enclosing else parent(node)
 
     reasons = definition_time_reasons(fn, future_annotations, module)
-    if _may_access_frames(enclosing_source) and module.may_access_frames:
+    if module.may_access_frames and _may_access_frames(enclosing_source):  # the cached module fact first
         reasons += dynamic_access_reasons(enclosing, module)
     else:  # no word that dynamic access needs is in the text (or the function's): the walk would find nothing
         reasons += module.reasons
@@ -88,7 +88,7 @@ def definition_time_reasons(fn: FuncNode, future_annotations: bool, module: Modu
     reasons: list[str] = []
     if not isinstance(fn, ast.Lambda) and fn.decorator_list:
         reasons.append("it is decorated (a decorator would run once at import instead of each time the `def` runs)")
-    for default in _defaults(fn):  # the module's constants: computed only for a function with defaults
+    for default in defaults(fn):  # the module's constants: computed only for a function with defaults
         if not _frozen_value(default, module.constants):
             reasons.append(
                 f"its default `{ast.unparse(default)}` would be evaluated once at import instead of each time "
@@ -137,7 +137,7 @@ def _module_scope_nodes(stmt: ast.stmt) -> Iterator[ast.AST]:
 def _evaluated_here(node: ast.AST) -> list[ast.AST]:
     """The children of `node` evaluated in the scope `node` itself is evaluated in."""
     if isinstance(node, _FUNCTIONS):
-        here: list[ast.AST] = list(_defaults(node))
+        here: list[ast.AST] = list(defaults(node))
         if not isinstance(node, ast.Lambda):
             here += [*node.decorator_list, *_annotations(node)]
         return here
@@ -175,7 +175,7 @@ def _plain_annotation(expr: ast.expr) -> bool:
     return False
 
 
-def _defaults(fn: FuncNode) -> list[ast.expr]:
+def defaults(fn: FuncNode) -> list[ast.expr]:
     a = fn.args
     return [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
 
@@ -494,7 +494,7 @@ def _uses(enclosing: FuncNode, fn: FuncNode, name: str) -> Iterator[ast.Name]:
         if isinstance(node, _SCOPES) and node is not fn and _binds_locally(node, name):
             if isinstance(node, _FUNCTIONS):
                 # Decorators and defaults run in the enclosing scope, not the function's own.
-                stack.extend(_defaults(node))
+                stack.extend(defaults(node))
                 if not isinstance(node, ast.Lambda):
                     stack.extend(node.decorator_list)
             continue

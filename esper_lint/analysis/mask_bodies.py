@@ -85,7 +85,7 @@ _MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
 _walked_fields: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
-def _child_nodes(node: ast.AST) -> list[ast.AST]:
+def child_nodes(node: ast.AST) -> list[ast.AST]:
     """`ast.iter_child_nodes(node)` as a list, in the same order, less the leaf markers of `_MARKER_FIELDS`
     and without its two generators (the walks below visit every node of every mask function)."""
     kind = type(node)
@@ -188,7 +188,7 @@ def _body_facts(node: FuncNode) -> _Body:
             candidates.append(current)
         if new_scope:
             continue
-        children = _child_nodes(current)
+        children = child_nodes(current)
         children.reverse()
         stack.extend(children)
     return _Body(tuple(nodes), frozenset(found), tuple(bindings), tuple(candidates))
@@ -224,7 +224,7 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         yield current
         if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
-        stack.extend(_child_nodes(current))
+        stack.extend(child_nodes(current))
 
 
 @_once_per_node
@@ -325,7 +325,7 @@ class _Derivation:
                 continue
             if not self._may_hold_values(current):
                 continue
-            stack.extend(_child_nodes(current))
+            stack.extend(child_nodes(current))
         return False
 
     def _may_hold_values(self, expr: ast.AST) -> bool:

@@ -133,7 +133,6 @@ class MaskFunction:
         "kind",
         "module_ast",
         "name",
-        "node",
         "outer_functions",
         "positions",
         "site",
@@ -150,7 +149,6 @@ class MaskFunction:
         span: Span,
         enclosing: str | None,
         *,
-        node: Any = None,
         binding_node: Any = None,
         ast_node: Any = None,
         module_ast: Any = None,
@@ -170,11 +168,10 @@ class MaskFunction:
         # Reasons, beyond captures, why the function cannot be moved mechanically (nonlocal/global,
         # several bindings, the variable is reassigned, ...). Empty means a hoist is provably safe.
         self.unfixable_reasons: list[str] = []
-        # The `ast` node of the def / lambda and of the variable it is bound to; never used by rules.
-        self.node = node
-        self.binding_node = binding_node
-        # The stdlib `ast` node of the def / lambda, for rules that read the function's body.
+        # The stdlib `ast` node of the def / lambda (rules read its body; the fixer finds it by source
+        # order), and of the variable it is bound to.
         self.ast_node = ast_node
+        self.binding_node = binding_node
         # The module's stdlib `ast` tree and the backend's position converter (`.span(node)` -> Span with
         # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
         self.module_ast = module_ast

@@ -10,6 +10,7 @@ import io
 import tokenize
 import warnings
 from collections import Counter
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ..findings import FileError, FileResult, Finding
@@ -88,7 +89,7 @@ def _fix_source(source: bytes, path: str, config: Config, written: bool) -> File
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
     if not written and result.new_source is not None:  # the same findings (verified), as in the original text
         final_text = new_text if fixed else analysis.text
-        on_disk = analysis if edited.source == source else analyze_bytes(source, path, config)
+        on_disk = analysis if edited.source == source else edited.original or analyze_bytes(source, path, config)
         remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
     result.findings = remaining
     return result
@@ -108,6 +109,7 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
         return {}
     findings = analysis.findings
     encoding = _encoding(source)
+    taken = ModuleLevelNames(analysis.text, analysis.tree)  # only read by each hoist: one per file
     fixes: dict[tuple[str, Span], bytes] = {}
     for finding in findings:
         if not finding.fixable:
@@ -123,8 +125,7 @@ def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str
                 hoists = plan_hoists([finding])
                 if not hoists:
                     continue
-                taken = ModuleLevelNames(analysis.text, analysis.tree)
-                new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))  # noqa: B023
+                new_text = run_deep(partial(apply_hoists, analysis.text, analysis.tree, hoists, taken))
                 new_source = new_text.encode(encoding)
                 _verify(new_source, path, config, findings, [f for h in hoists for f in h.findings])
         except Exception:
@@ -262,7 +263,10 @@ def _place(finding: Finding) -> tuple[int, int, int, int]:
 
 def _encoding(source: bytes) -> str:
     """The encoding the file was decoded with (BOM, coding cookie, else UTF-8): the fix is written in it."""
-    return tokenize.detect_encoding(io.BytesIO(source).readline)[0]
+    try:
+        return tokenize.detect_encoding(io.BytesIO(source).readline)[0]
+    except SyntaxError:  # an unusable cookie: such a file is never decoded, so never fixed, either
+        return "utf-8"
 
 
 def _failed(result: FileResult, findings: list[Finding], reason: str) -> FileResult:

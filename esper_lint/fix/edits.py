@@ -71,7 +71,7 @@ class EditFailed(Exception):
 
 
 class EditOutcome:
-    __slots__ = ("analysis", "findings", "fixed", "source")
+    __slots__ = ("analysis", "findings", "fixed", "original", "source")
 
     def __init__(self, source: bytes) -> None:
         self.source = source
@@ -80,6 +80,7 @@ class EditOutcome:
         # `analyze_bytes(source)` itself when the last round analysed `source` and found nothing to apply
         # (the usual end), so the caller need not analyse the file again; None when it must.
         self.analysis: Analysis | None = None
+        self.original: Analysis | None = None  # the first round's analysis: of the bytes as given
 
 
 def applicable(finding: Finding, unsafe: bool) -> bool:
@@ -128,14 +129,18 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
     Raises EditFailed when the result would not compile or would change other findings.
     """
     from ..engine import SourceError, analyze_bytes
+    from . import _encoding
 
     encoding = _encoding(source)
     outcome = EditOutcome(source)
+    analysis: Analysis | None = None  # of `outcome.source`: the verification's, after a round that edited
     for _ in range(_MAX_ROUNDS):
-        try:
-            analysis = analyze_bytes(outcome.source, path, config)  # the one analysis checking runs
-        except SourceError:
-            break  # the caller's own analysis reports why the file cannot be checked
+        if analysis is None:
+            try:
+                analysis = analyze_bytes(outcome.source, path, config)  # the one analysis checking runs
+            except SourceError:
+                break  # the caller's own analysis reports why the file cannot be checked
+            outcome.original = analysis
         try:
             findings = analysis.findings
             outcome.findings = findings
@@ -144,7 +149,8 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
                 outcome.analysis = analysis
                 break
             new_text = apply_to_text(analysis.text, [e for f in chosen if f.edits for e in f.edits.edits])
-            outcome.findings = verify_text(new_text, path, config, findings, chosen)
+            verified = verify_text(new_text, path, config, findings, chosen)
+            outcome.findings = verified.findings
             new_source = new_text.encode(encoding)
         except EditFailed:
             raise
@@ -152,20 +158,14 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
             raise EditFailed(f"{type(exc).__name__}: {exc}") from exc
         outcome.fixed.extend(chosen)
         outcome.source = new_source
+        analysis = verified
     return outcome
 
 
-def _encoding(source: bytes) -> str:
-    import tokenize
-
-    try:
-        return tokenize.detect_encoding(io.BytesIO(source).readline)[0]
-    except SyntaxError:
-        return "utf-8"
-
-
-def verify_text(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
-    from ..engine import analyze_fast
+def verify_text(new_text: str, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> Analysis:
+    """Compile and re-lint the edited text; its analysis, as `analyze_bytes` would make it (the next round
+    starts from it)."""
+    from ..engine import Analysis, analyze_fast, offer_unsafe_fixes
 
     try:
         with warnings.catch_warnings():
@@ -175,8 +175,9 @@ def verify_text(new_text: str, path: str, config: Config, before: list[Finding],
     except (SyntaxError, ValueError) as exc:
         raise EditFailed(f"the fix would produce code that does not compile ({exc})") from None
     after = analyze_fast(tree, new_text, path, config)
+    offer_unsafe_fixes(after, config)
     expected = Counter(f.code for f in before)
     expected.subtract(f.code for f in fixed)
     if Counter(f.code for f in after) != +expected:
         raise EditFailed("the fix would produce code that changes other findings when linted again")
-    return after
+    return Analysis(new_text, tree, after)

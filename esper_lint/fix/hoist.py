@@ -63,7 +63,7 @@ def plan_hoists(findings: Sequence[Finding]) -> list[Hoist]:
         fn = finding.target
         if not hoistable(finding) or fn is None or fn.site is None:  # (the last two for the type checker)
             continue
-        key = id(fn.node)
+        key = id(fn.ast_node)
         if key in hoists:
             hoists[key].findings.append(finding)
         else:
@@ -206,7 +206,7 @@ class _Segment:
         finder = _Finder()
         self.module.visit(finder)
         for hoist in self.hoists:
-            node = hoist.fn.node
+            node = hoist.fn.ast_node
             hoist.removed = hoist.lambda_node = hoist.walrus = None
             hoist.dropped = [self._self_assignment(finder, a) for a in hoist.site.self_assignments]
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -344,7 +344,7 @@ def _base_name(hoist: Hoist) -> str:
     fn = hoist.fn
     if fn.kind is FunctionKind.DEF and hoist.site.variable is not None:
         return def_base_name(hoist.site.variable)
-    lam = fn.node if isinstance(fn.node, ast.Lambda) else None
+    lam = fn.ast_node if isinstance(fn.ast_node, ast.Lambda) else None
     return lambda_base_name(fn.enclosing, hoist.site.variable or hoist.site.walrus, hoist.site.role, lam)
 
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,9 +30,12 @@ HARNESS_AVAILABLE = importlib.util.find_spec("torch") is not None
 CUDA_MARKER = "esper_cuda"
 
 if HARNESS_AVAILABLE:
-    from .api import VerifyReport, verify
+    if TYPE_CHECKING:
+        from .api import VerifyReport
 
-    _REPORTS = pytest.StashKey[list[VerifyReport]]()
+    # `verify` (driver, reports, statistics) is imported by the fixture when a test asks for it: every
+    # pytest run in an environment with torch loads this plugin.
+    _REPORTS = pytest.StashKey[list["VerifyReport"]]()
     _CUDA = pytest.StashKey[str | None]()  # None: CUDA usable; otherwise why not
 
     def pytest_configure(config: pytest.Config) -> None:
@@ -58,6 +61,8 @@ if HARNESS_AVAILABLE:
         def run(path: str | Path, **options: Any) -> VerifyReport:
             if on_cuda:
                 options.setdefault("device", "cuda")
+            from .api import verify
+
             report = verify(Path(request.config.rootpath, path), **options)
             request.node.stash.setdefault(_REPORTS, []).append(report)
             return report

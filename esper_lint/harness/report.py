@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -172,11 +171,10 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    from ..console import write_text_atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     except OSError as exc:
         raise HarnessError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 

@@ -42,13 +42,8 @@ class BodyRule(Rule):
 # --------------------------------------------------------------------------- source text of ast nodes
 def _segment(fn: MaskFunction, node: ast.AST) -> str:
     """The node's source text (without its enclosing parentheses, as `ast` positions go)."""
-    start: tuple[int, int] = fn.positions.start(node)
-    end: tuple[int, int] = fn.positions.end(node)
-    (l1, c1), (l2, c2) = start, end
-    lines: list[str] = fn.positions.lines
-    if l1 == l2:
-        return lines[l1 - 1][c1:c2]
-    return lines[l1 - 1][c1:] + "".join(lines[l1 : l2 - 1]) + lines[l2 - 1][:c2]
+    text: str = fn.positions.segment(node)
+    return text
 
 
 def _render_tensor_logic(fn: MaskFunction, expr: ast.expr, nested: bool) -> str:

@@ -69,11 +69,9 @@ def _stamp(folder: Path) -> StatStamp:
 
 def excluded(path: str, config: Config) -> bool:
     """As for `--stdin-filename`, the way editors run the CLI: excludes apply with `force-exclude` only."""
-    if not config.force_exclude:
-        return False
-    from ..files import _Excluder
+    from ..files import force_excluded
 
-    return _Excluder(config).excluded(path)
+    return force_excluded(path, config)
 
 
 def lint_buffer(buffer: Buffer, path: str, config: Config) -> FileResult:
