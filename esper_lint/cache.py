@@ -22,8 +22,8 @@ from typing import Any
 
 from . import __version__
 from .config import Config
-from .console import interrupts_deferred
-from .findings import FileError, FileResult, Finding
+from .core.findings import FileError, FileResult, Finding
+from .core.interrupts import interrupts_deferred
 
 CACHE_DIR_NAME = ".esper_lint_cache"
 # Entries are dropped oldest-first beyond this many files, so a cache stays bounded as trees change.

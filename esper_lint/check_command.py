@@ -138,7 +138,7 @@ def run_check(**opts: Any) -> int:
 def _attach_fixes(result: RunResult, config: Config) -> None:
     """SARIF can carry each safe fix as an edit: compute each fixable finding's own fix (in memory)."""
     from .files import is_notebook
-    from .fix import fixes_by_finding
+    from .fix.file_fixer import fixes_by_finding
     from .runner import read_source
 
     for file_result in result.files:
@@ -186,10 +186,11 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     import io
     import tokenize
 
-    from .engine import SourceError, check_decodable, lint_source
+    from .core.decoding import SourceError, check_decodable
+    from .core.noqa import add_noqa as insert_noqa
+    from .engine import lint_source
     from .files import is_notebook
     from .fix.writer import WriteRefused, write_atomic
-    from .noqa import add_noqa as insert_noqa
     from .notebook import NotebookError
     from .notebook import add_noqa as notebook_add_noqa
     from .runner import read_source, run
@@ -279,7 +280,7 @@ def _report(
         echo(str(error), err=True)
     if mode is Mode.DIFF:
         from .files import is_notebook
-        from .fix import unified_diff_bytes
+        from .fix.diff import unified_diff_bytes
         from .runner import diff_text
 
         out = sys.stdout if stream is None else stream
@@ -300,7 +301,7 @@ def _report(
     text = get_reporter(opts["output_format"])(result, ctx)
     if opts["output_file"]:
         try:
-            from .console import write_text_atomic
+            from .core.atomic_files import write_text_atomic
 
             write_text_atomic(opts["output_file"], text)
         except OSError as exc:

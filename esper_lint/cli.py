@@ -316,7 +316,7 @@ def entry_point() -> None:
         _error("interrupted")
         sys.exit(130)
     except Exception as exc:  # last line of defence: never show a traceback
-        from .console import Interrupted, was_interrupted
+        from .core.interrupts import Interrupted, was_interrupted
 
         if was_interrupted():  # Ctrl-C unwound into an error in some cleanup: it is still an interrupt
             raise Interrupted from None

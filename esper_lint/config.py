@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .apis import ApiTable, MaskApi
-from .records import record_eq, record_repr
+from .core.apis import ApiTable, MaskApi
+from .core.records import record_eq, record_repr
 from .rules import DEFAULT_SELECT, RULES_BY_CODE
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (

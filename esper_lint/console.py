@@ -22,24 +22,12 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from types import FrameType, TracebackType
+
+from .core.interrupts import Interrupted, raise_interrupted, was_interrupted
 
 EXIT_INTERRUPTED = 130
 _MESSAGE = b"esper-lint: error: interrupted\n"
-
-
-class Interrupted(BaseException):
-    """Ctrl-C during a run (BaseException: `except Exception` handlers let it through)."""
-
-
-_interrupted = False
-
-
-def raise_if_interrupted() -> None:
-    """Between two units of work: stop if Ctrl-C was pressed, even if its exception got lost."""
-    if _interrupted:
-        raise Interrupted
 
 
 def _exit_now(signum: int, frame: FrameType | None) -> None:
@@ -47,54 +35,8 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
-def was_interrupted() -> bool:
-    return _interrupted
-
-
-_deferring = 0
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write a report in UTF-8 through a temporary file renamed over `path` (folders made as needed): a
-    reader never sees half of it, and Ctrl-C waits until it is written, or removed."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with interrupts_deferred():
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """A short step that must not stop halfway (create a temporary file and rename it over the original):
-    Ctrl-C inside it takes effect when it ends."""
-    global _deferring
-    _deferring += 1
-    try:
-        yield
-    finally:
-        _deferring -= 1
-    raise_if_interrupted()
-
-
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    global _interrupted
-    if _interrupted:
-        return  # a second Ctrl-C while unwinding: let the cleanup (temporary files, worker pool) finish
-    _interrupted = True
-    if not _deferring:
-        raise Interrupted
-
-
 def _install(handler: signal.Handlers | object) -> None:
-    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _exit_now, _raise_interrupted):
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _exit_now, raise_interrupted):
         signal.signal(signal.SIGINT, handler)  # type: ignore[arg-type]
 
 
@@ -127,14 +69,14 @@ def entry_point() -> None:
     opts = parse(sys.argv[1:])  # a plain check runs without click (start-up time); None: click reads it
     if opts is None:
         from .cli import entry_point as run_cli
-    _install(_raise_interrupted)
+    _install(raise_interrupted)
     try:
         if opts is None:
             run_cli()
         else:
             run(opts)
     finally:
-        if _interrupted:  # however the run ended after Ctrl-C (an error raised while unwinding, ...)
+        if was_interrupted():  # however the run ended after Ctrl-C (an error raised while unwinding, ...)
             _exit_interrupted()
         _flush_output()  # then an interrupt while Python shuts down need not wait for anything
         _install(_exit_now)

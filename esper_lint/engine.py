@@ -1,6 +1,6 @@
 """The rule engine: one file's bytes in, its findings (or the reason it could not be checked) out.
 
-Pipeline: text prefilter -> decode check -> `ast.parse` -> analysis (`analysis/fast_backend.py`) ->
+Pipeline: text prefilter -> decode check -> `ast.parse` -> analysis (`analysis/module_facts.py`) ->
 rules -> noqa. Checking and fixing share it (`analyze_bytes`); the fixer then rewrites what the
 analysis describes (docs/architecture.md). Linting never imports, executes or evaluates the code it reads.
 """
@@ -8,20 +8,18 @@ analysis describes (docs/architecture.md). Linting never imports, executes or ev
 from __future__ import annotations
 
 import ast
-import codecs
 import functools
 import gc
-import io
 import sys
-import tokenize
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from .config import Config
-from .findings import FileError, FileResult, Finding
-from .noqa import file_noqa, file_suppressed, noqa_at, suppressed
+from .core.decoding import NOT_CHECKED, SourceError, check_decodable
+from .core.findings import FileError, FileResult, Finding
+from .core.noqa import file_noqa, file_suppressed, noqa_at, suppressed
 from .rules import ALL_RULES, Rule
 
 if TYPE_CHECKING:
@@ -44,60 +42,8 @@ def might_match(source: bytes, config: Config) -> bool:
     return any(name in source for name in config.apis.spelling_bytes)
 
 
-class SourceError(Exception):
-    def __init__(self, error: FileError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-_NOT_CHECKED = "the file was not checked"
-
-
-def check_decodable(source: bytes, path: str) -> str:
-    """Decode as Python would (BOM, coding cookie, else UTF-8); a clear error otherwise."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
-    except SyntaxError as exc:
-        raise SourceError(_encoding_error(source, path, str(exc.msg or exc))) from None
-    try:
-        codecs.lookup(encoding)
-        return source.decode(encoding)
-    except LookupError:
-        message = f"unknown encoding {encoding!r} in the coding declaration; {_NOT_CHECKED}: fix the `# coding:` line"
-        raise SourceError(FileError(path, message, kind="decode-error")) from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(_undecodable(source, path, encoding, exc)) from None
-
-
-def _undecodable(source: bytes, path: str, encoding: str, exc: UnicodeDecodeError) -> FileError:
-    line = source[: exc.start].count(b"\n") + 1
-    column = exc.start - (source.rfind(b"\n", 0, exc.start) + 1) + 1
-    message = (
-        f"not valid {encoding} (byte {source[exc.start : exc.start + 1]!r}: {exc.reason}); {_NOT_CHECKED}: "
-        "save it in that encoding or declare the right one with a `# coding:` line"
-    )
-    return FileError(path, message, line, column, "decode-error")
-
-
-def _encoding_error(source: bytes, path: str, reason: str) -> FileError:
-    """tokenize's reasons are terse; say which of the usual causes it is and what to do."""
-    if reason.startswith("unknown encoding"):
-        name = reason.partition(":")[2].strip()
-        message = f"unknown encoding {name!r} in the coding declaration; {_NOT_CHECKED}: fix the `# coding:` line"
-        return FileError(path, message, kind="decode-error")
-    if reason.startswith("encoding problem"):
-        message = f"starts with a UTF-8 byte-order mark but declares another encoding; {_NOT_CHECKED}: remove one"
-        return FileError(path, message, kind="decode-error")
-    # "invalid or missing encoding declaration": the first two lines are not UTF-8 and declare nothing.
-    try:
-        source.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _undecodable(source, path, "utf-8", exc)
-    return FileError(path, f"{reason}; {_NOT_CHECKED}", kind="decode-error")
-
-
 def too_deep(path: str, what: str) -> FileError:
-    message = f"code is {what}; {_NOT_CHECKED}: split the expression, or exclude the file if it is generated"
+    message = f"code is {what}; {NOT_CHECKED}: split the expression, or exclude the file if it is generated"
     return FileError(path, message, kind="too-complex")
 
 
@@ -111,7 +57,7 @@ def _cpython_parse(text: str, path: str) -> ast.Module:
         error = FileError(path, exc.msg, exc.lineno or 1, exc.offset or 1, "syntax-error")
         raise SourceError(error) from None
     except ValueError as exc:  # NUL bytes
-        raise SourceError(FileError(path, f"{exc}; {_NOT_CHECKED}", kind="syntax-error")) from None
+        raise SourceError(FileError(path, f"{exc}; {NOT_CHECKED}", kind="syntax-error")) from None
     except (RecursionError, MemoryError):
         raise SourceError(too_deep(path, "nested too deeply for Python itself to compile")) from None
 
@@ -167,7 +113,7 @@ def _collector_paused() -> Iterator[None]:
 
 def analyze_fast(tree: ast.Module, text: str, path: str, config: Config) -> list[Finding]:
     """Findings for a module parsed with `ast.parse(text)`."""
-    from .analysis.fast_backend import analyze_source
+    from .analysis.module_facts import analyze_source
 
     rules = _rules_for(path, config)
     if not rules:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .config import Config
-from .findings import FileError
+from .core.findings import FileError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 NOTEBOOK_SUFFIX = ".ipynb"

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .findings import FileError, FileResult, Finding
+from .core.findings import FileError, FileResult, Finding
 
 if TYPE_CHECKING:
     from .config import Config
@@ -407,7 +407,7 @@ def fix_notebook(source: bytes, path: str, config: Config, written: bool = True)
     into its own cell (under a fresh name, as the shared one now exists); passes stop when nothing changes.
     """
     from .engine import lint_source
-    from .fix import fix_source, remaining_on_disk
+    from .fix.file_fixer import fix_source, remaining_on_disk
 
     result = FileResult(path, original_source=source)
     try:
@@ -518,8 +518,8 @@ def add_noqa(source: bytes, path: str, config: Config) -> tuple[bytes, int, list
     """`# noqa: CODES` on each cell line with a finding, spliced into the notebook's JSON as `--fix` splices
     (only the `source` of the changed cells); the new bytes, how many lines got one, and the places
     (`cell 3:2`) that cannot take one. Raises NotebookError for an unreadable notebook."""
+    from .core.noqa import add_noqa as insert_noqa
     from .engine import lint_source
-    from .noqa import add_noqa as insert_noqa
 
     notebook = load(source, path)
     if notebook is None:

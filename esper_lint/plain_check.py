@@ -119,7 +119,7 @@ def run(opts: dict[str, Any]) -> NoReturn:
     except SystemExit:
         raise
     except Exception as exc:  # as cli.entry_point
-        from .console import Interrupted, was_interrupted
+        from .core.interrupts import Interrupted, was_interrupted
 
         if was_interrupted():
             raise Interrupted from None

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from enum import Enum
 
 from .config import Config
-from .console import raise_if_interrupted
+from .core.findings import FileError, FileResult, Finding
+from .core.interrupts import raise_if_interrupted
+from .core.records import record_eq, record_repr
 from .engine import lint_source, might_match
 from .files import discover, is_notebook
-from .findings import FileError, FileResult, Finding
-from .records import record_eq, record_repr
 
 
 class Mode(Enum):
@@ -93,7 +93,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
         from .notebook import fix_notebook
 
         return fix_notebook(source, path, config, written=mode is Mode.FIX)
-    from .fix import fix_source
+    from .fix.file_fixer import fix_source
 
     return fix_source(source, path, config, written=mode is Mode.FIX)
 
@@ -113,7 +113,7 @@ def diff_text(path: str, old: bytes, new: bytes) -> str:
         from .notebook import unified_diff as notebook_diff
 
         return notebook_diff(path, old, new)
-    from .fix import unified_diff
+    from .fix.diff import unified_diff
 
     return unified_diff(path, old, new)
 
@@ -124,7 +124,7 @@ def _fixer(path: str) -> Callable[[str, bytes, Config], FileResult]:
         from .notebook import fix_notebook_file
 
         return fix_notebook_file
-    from .fix import fix_file
+    from .fix.file_fixer import fix_file
 
     return fix_file
 

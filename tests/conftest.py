@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from esper_lint.cli import main
 from esper_lint.config import Config, apply_cli
+from esper_lint.core.findings import Finding
 from esper_lint.engine import analyze_fast
-from esper_lint.findings import Finding
 
 BACKENDS = ("ast",)  # one analysis since issue 14 (the LibCST backend is gone)
 

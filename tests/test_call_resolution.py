@@ -1,4 +1,4 @@
-"""What "a mask function / score_mod" resolves to (fast_backend): the facts ESP007-ESP016 decide on."""
+"""What "a mask function / score_mod" resolves to (the analysis): the facts ESP007-ESP016 decide on."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import textwrap
 from conftest import lint_snippet
 
 from esper_lint.analysis.call_sites import ParameterRead, parameter_read
-from esper_lint.analysis.fast_backend import analyze_source
 from esper_lint.analysis.model import MASK_MOD, SCORE_MOD, MaskUse, ModuleFacts
-from esper_lint.apis import ApiTable
+from esper_lint.analysis.module_facts import analyze_source
+from esper_lint.core.apis import ApiTable
 
 IMPORTS = "from torch.nn.attention.flex_attention import and_masks, create_block_mask, flex_attention\n"
 

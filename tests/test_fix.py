@@ -13,7 +13,8 @@ import pytest
 
 from esper_lint.config import Config
 from esper_lint.engine import lint_source
-from esper_lint.fix import fix_file, fix_source, unified_diff
+from esper_lint.fix.diff import unified_diff
+from esper_lint.fix.file_fixer import fix_file, fix_source
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX_DIR = ROOT / "fixtures" / "fix"

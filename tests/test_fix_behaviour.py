@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from esper_lint.config import Config
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

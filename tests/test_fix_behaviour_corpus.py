@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from esper_lint.analysis import fast_backend, hoist_safety
+from esper_lint.analysis import hoist_safety, mask_functions
 from esper_lint.config import Config
 from esper_lint.engine import lint_source
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 from esper_lint.fix.naming import def_base_name, lambda_base_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ DECLINED = [p for p in PROGRAMS if expectation(p.read_text())[0] == "declined"]
 def test_declining_is_necessary(program: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the checks of analysis/hoist_safety.py the fixer hoists, and the program's output changes."""
     source = program.read_bytes()
-    monkeypatch.setattr(fast_backend, "hoist_reasons", lambda *args: [])
+    monkeypatch.setattr(mask_functions, "hoist_reasons", lambda *args: [])
     monkeypatch.setattr(hoist_safety, "mark_suppressed_uses", lambda *args: None)
     naive = fix_source(source, program.name, CONFIG)
     assert naive.new_source is not None and not naive.errors, "the plain hoist must be possible"
@@ -181,7 +181,7 @@ def build(n):
 
 
 def test_diff_does_not_say_no_fixes_beside_an_error() -> None:
-    from esper_lint.findings import FileError, FileResult
+    from esper_lint.core.findings import FileError, FileResult
     from esper_lint.reporters import ReportContext
     from esper_lint.reporters.text import render
     from esper_lint.runner import Mode, RunResult

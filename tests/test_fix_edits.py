@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import RunCli
 
-from esper_lint.analysis.model import Span
 from esper_lint.config import Config, apply_cli
-from esper_lint.findings import FileResult
-from esper_lint.fix import fix_source
-from esper_lint.fix.edits import Edit, apply_to_text
+from esper_lint.core.findings import FileResult
+from esper_lint.core.fixes import Edit
+from esper_lint.core.span import Span
+from esper_lint.fix.edits import apply_to_text
+from esper_lint.fix.file_fixer import fix_source
 
 HEADER = """\
 import torch

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from esper_lint.config import Config
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 
 hypothesmith = pytest.importorskip("hypothesmith")
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esper_lint.config import Config
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

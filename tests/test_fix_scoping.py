@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from esper_lint.config import Config
+from esper_lint.core.findings import FileResult
 from esper_lint.engine import lint_source
-from esper_lint.findings import FileResult
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 
 CONFIG = Config(root=Path(__file__).resolve().parent.parent)
 IMPORT = "from torch.nn.attention.flex_attention import create_block_mask\n"

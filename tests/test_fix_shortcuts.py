@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-import esper_lint.fix as fix_package
 import esper_lint.fix.edits as edits_module
+import esper_lint.fix.file_fixer as fix_package
 from esper_lint.config import Config, apply_cli
+from esper_lint.core.findings import FileResult
 from esper_lint.engine import analyze_bytes
-from esper_lint.findings import FileResult
-from esper_lint.fix import fix_source, unchanged_lines
 from esper_lint.fix.edits import EditOutcome, apply_edit_fixes
+from esper_lint.fix.file_fixer import fix_source, unchanged_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Config(root=ROOT)
@@ -243,7 +243,7 @@ _IMPORTS_LIBCST = """\
 import sys
 from pathlib import Path
 from esper_lint.config import Config
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 result = fix_source(sys.stdin.buffer.read(), "m.py", Config(root=Path.cwd()), written=sys.argv[1] == "fix")
 print(result.fixed, "libcst" in sys.modules)
 """

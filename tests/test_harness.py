@@ -80,7 +80,7 @@ def test_unfixable_variant_keeps_its_source_and_says_why() -> None:
 
 
 def test_a_missing_fixer_is_an_error_not_equivalence(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "esper_lint.fix", types.ModuleType("esper_lint.fix"))
+    monkeypatch.setitem(sys.modules, "esper_lint.fix.file_fixer", types.ModuleType("esper_lint.fix.file_fixer"))
     with pytest.raises(HarnessError, match="no fixer"):
         read_sources(BLUEPRINTS / "transformer_seed.py")
 
@@ -287,7 +287,7 @@ def test_the_plugin_is_inert_without_torch(tmp_path: Path) -> None:
 
 def test_ctrl_c_while_a_worker_exits_leaves_no_worker_running(tmp_path: Path) -> None:
     # Ctrl-C lands while the first worker is asked to exit: the second must not be left behind (it was).
-    from esper_lint.console import Interrupted
+    from esper_lint.core.interrupts import Interrupted
 
     workers = [driver._WorkerProcess(v, tmp_path) for v in driver.VARIANTS]
 

@@ -12,10 +12,10 @@ import pytest
 from corpus import corpus_sources
 
 from esper_lint.analysis import mask_bodies as bodies
-from esper_lint.analysis.fast_backend import analyze_source
 from esper_lint.analysis.mask_bodies import MASK_MOD, SCORE_MOD
+from esper_lint.analysis.module_facts import analyze_source
 from esper_lint.config import Config
-from esper_lint.engine import check_decodable
+from esper_lint.core.decoding import check_decodable
 
 ROOT = Path(__file__).resolve().parent.parent
 

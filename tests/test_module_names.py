@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from corpus import corpus_sources
 
-from esper_lint.analysis.fast_backend import ModuleLevelNames, module_level_names
+from esper_lint.analysis.module_names import ModuleLevelNames, module_level_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_tricky_cases_agree_with_symtable(case: str) -> None:
 
 def test_the_shortcut_answers_without_symtable(monkeypatch: pytest.MonkeyPatch) -> None:
     """The name only in the def's body, strings, comments and attributes: no second parse of the file."""
-    from esper_lint.analysis import fast_backend
+    from esper_lint.analysis import module_names
 
     text = textwrap.dedent(TRICKY["only in strings, comments and attributes elsewhere"])
     tree = ast.parse(text)
@@ -143,7 +143,7 @@ def test_the_shortcut_answers_without_symtable(monkeypatch: pytest.MonkeyPatch) 
     def refuse(text: str) -> frozenset[str]:
         raise AssertionError("symtable should not be needed")
 
-    monkeypatch.setattr(fast_backend, "module_level_names", refuse)
+    monkeypatch.setattr(module_names, "module_level_names", refuse)
     assert not ModuleLevelNames(text, tree).uses("causal", build)
     assert not ModuleLevelNames(text, tree).uses("fresh_name", None)
 
@@ -162,7 +162,7 @@ def test_the_shortcut_answers_without_symtable(monkeypatch: pytest.MonkeyPatch) 
     ],
 )
 def test_in_code(source: str, word: str, expected: bool | None) -> None:
-    from esper_lint.noqa import in_code
+    from esper_lint.core.noqa import in_code
 
     tree = ast.parse(source)
     lines = source.split("\n")

@@ -16,8 +16,8 @@ import warnings
 import pytest
 from conftest import NESTED, lint_snippet
 
-from esper_lint import noqa
-from esper_lint.noqa import file_noqa, noqa_at, noqa_lines
+from esper_lint.core import noqa
+from esper_lint.core.noqa import file_noqa, noqa_at, noqa_lines
 
 # String literals that hold `#`, `noqa` or both, on one line or several.
 STRINGS = [

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from esper_lint.analysis.model import Span
-from esper_lint.findings import FileError, FileResult, Finding
+from esper_lint.core.findings import FileError, FileResult, Finding
+from esper_lint.core.span import Span
 
 
 def _finding(**changes: object) -> Finding:
@@ -64,8 +64,8 @@ def test_defaults_are_not_shared() -> None:
 def test_config_is_an_immutable_value() -> None:
     from pathlib import Path
 
-    from esper_lint.apis import MaskApi
     from esper_lint.config import Config
+    from esper_lint.core.apis import MaskApi
 
     root = Path("/tmp")
     config = Config(root=root, select=frozenset({"ESP001"}))

@@ -1,6 +1,6 @@
 """The relevance filter is a shortcut only: skipping defs that cannot reach a mask API changes no finding.
 
-`fast_backend._RelevanceFilter` lets the analysis bind a def's name without visiting its body when the
+`analysis/relevance.py`'s `RelevanceFilter` lets the analysis bind a def's name without visiting its body when the
 def's lines spell no API name, alias, `partial` or `global` (top-level defs and classes, and the methods
 of top-level classes). Here every source is analysed twice, with the filter and with every def visited
 in full, and the findings (code, place, message, fixable) must be the same.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from corpus import corpus_sources
 
-from esper_lint.analysis import fast_backend
+from esper_lint.analysis import module_facts
 from esper_lint.config import Config
 from esper_lint.engine import lint_source
 from esper_lint.rules import ALL_RULES, RULES_BY_CODE
@@ -120,7 +120,7 @@ class _VisitEverything:
 def test_skipped_defs_change_no_finding(monkeypatch: pytest.MonkeyPatch) -> None:
     sources = list(_sources())
     filtered = [_findings(text, path) for path, text in sources]
-    monkeypatch.setattr(fast_backend, "_RelevanceFilter", _VisitEverything)
+    monkeypatch.setattr(module_facts, "RelevanceFilter", _VisitEverything)
     everything = [_findings(text, path) for path, text in sources]
     differences = [path for (path, _), a, b in zip(sources, filtered, everything, strict=True) if a != b]
     assert not differences
@@ -133,7 +133,7 @@ def test_the_filter_skips_methods_of_top_level_classes() -> None:
     import ast
 
     tree = ast.parse(text)
-    analyzer = fast_backend.FastAnalyzer(tree, text, CONFIG.apis)
+    analyzer = module_facts.ModuleAnalyzer(tree, text, CONFIG.apis)
     cls = next(s for s in tree.body if isinstance(s, ast.ClassDef))
     methods = {m.name: m for m in cls.body if isinstance(m, ast.FunctionDef)}
     visited = {name for name, m in methods.items() if id(m) in analyzer.scopes.function_scope}

@@ -20,7 +20,7 @@ from test_reliability_support import ESPER, FIXABLE, MENTION, assert_fixed, asse
 
 from esper_lint.config import Config
 from esper_lint.engine import might_match
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import write_corpus

@@ -17,8 +17,8 @@ from conftest import NESTED
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esper_lint.analysis.model import Span
-from esper_lint.findings import FileError, FileResult, Finding
+from esper_lint.core.findings import FileError, FileResult, Finding
+from esper_lint.core.span import Span
 from esper_lint.reporters import ReportContext, formats, get_reporter
 from esper_lint.reporters.github import escape_data, escape_property
 from esper_lint.reporters.sarif import file_fix, sarif_log

@@ -23,8 +23,8 @@ from test_server_support import (
     editor_text,
 )
 
-from esper_lint.analysis.model import Span
 from esper_lint.config import Config
+from esper_lint.core.span import Span
 from esper_lint.reporters.sarif import help_uri
 from esper_lint.rules import RULES_BY_CODE
 from esper_lint.server.linting import add_noqa, lint_buffer

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 from corpus import write_corpus
-from test_fast_backend import reference_lint
+from test_check_and_fix_agree import reference_lint
 
 from esper_lint import runner
 from esper_lint.cache import ResultCache
 from esper_lint.config import Config
-from esper_lint.engine import check_decodable, lint_source, might_match
-from esper_lint.findings import FileResult
+from esper_lint.core.decoding import check_decodable
+from esper_lint.core.findings import FileResult
+from esper_lint.engine import lint_source, might_match
 from esper_lint.rules import RULES_BY_CODE
 from esper_lint.runner import Mode, run, run_files
 
@@ -114,7 +115,7 @@ def test_prefilter_sees_configured_apis() -> None:
     source = b"from mylib.masks import build\ndef f(n):\n    return build(lambda b, h, q, kv: q >= kv, n)\n"
     plain = Config(root=ROOT)
     assert not might_match(source, plain)
-    from esper_lint.apis import MaskApi
+    from esper_lint.core.apis import MaskApi
 
     configured = Config(root=ROOT, mask_apis=(MaskApi("mylib.masks.build", 0, "mask_mod"),))
     assert might_match(source, configured)
@@ -200,7 +201,7 @@ def test_checking_a_mask_file_imports_only_what_checking_needs(tmp_path: Path) -
         "def f(n):\n    return create_block_mask(lambda b, h, q, kv: q >= kv, None, None, n, n)\n"
     )
     modules = _imported_modules("--no-cache", "m.py", cwd=tmp_path)
-    assert "esper_lint.analysis.fast_backend" in modules
+    assert "esper_lint.analysis.module_facts" in modules
     # Only what a check needs: no rewriting engine, no diff, no cache writer, no unused reporter.
     unneeded = {"libcst", "difflib", "tempfile", "symtable", "multiprocessing", "xml"}
     assert {m for m in modules if m.split(".")[0] in unneeded} == set()
@@ -246,10 +247,10 @@ def test_linting_leaves_nothing_for_the_cyclic_collector() -> None:
     import ast
     import gc
 
-    from esper_lint.analysis import fast_backend
+    from esper_lint.analysis import scopes
 
     # Only what linting leaves counts: a thread another test left running may make garbage of its own.
-    ours = (ast.AST, fast_backend._Scope, fast_backend._Binding, fast_backend._Access)
+    ours = (ast.AST, scopes.Scope, scopes.Binding, scopes.Access)
     sources = [p for p in sorted((ROOT / "fixtures").rglob("*.py")) if "blueprints" in p.parts or "lint" in p.parts]
     config = Config(root=ROOT)
     gc.collect()

@@ -1,69 +1,50 @@
-"""Small syntactic facts about calls and functions that the call-site rules (ESP007-ESP016) rely on.
-
-Kept apart from the scope analysis in fast_backend.py: nothing here resolves names.
-"""
+"""Call-site facts the call-site rules (ESP007-ESP016) decide on: a call's arguments by parameter name,
+what reaches `flex_attention`'s slots, whether a call is compiled or runs on every forward, and which of
+`b`/`h` a mask function reads."""
 
 from __future__ import annotations
 
 import ast
 import enum
 import re
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
 
-from .model import MaskFunction, Span
-
-# A call argument in source order: the expression (positional, `*x` as the Starred node) or the keyword
-# (`name=value`, `**kw`), with "*", "**" or "".
-ArgumentItem = tuple[ast.expr | ast.keyword, str]
-
-
-class _HasPositions(Protocol):
-    lines: list[str]
-
-    def start(self, node: ast.AST) -> tuple[int, int]: ...
-    def end(self, node: ast.AST) -> tuple[int, int]: ...
-    def text_between(self, start: tuple[int, int], end: tuple[int, int]) -> str: ...
-
-
-def argument_items(call: ast.Call) -> list[ArgumentItem]:
-    items: list[ArgumentItem] = [(a, "*" if isinstance(a, ast.Starred) else "") for a in call.args]
-    items += [(k, "" if k.arg else "**") for k in call.keywords]
-    items.sort(key=lambda item: (item[0].lineno, item[0].col_offset))
-    return items
+from ..core.apis import (
+    BLOCK_MASK_CONSTRUCTORS,
+    FLEX_ATTENTION,
+    FLEX_ATTENTION_PARAMETERS,
+    TRANSPARENT_WRAPPERS,
+    ApiTable,
+    MaskApi,
+)
+from ..core.span import Span
+from .callees import Callees
+from .model import AttentionCall, CallArgument, MaskFunction
+from .positions import Positions
+from .resolution import Resolver
+from .syntax import CONDITIONAL, Argument, FuncNode, call_arguments
 
 
 def _only_separator(text: str) -> bool:
     return text.replace(",", "", 1).strip() == "" and text.count(",") == 1
 
 
-def removal_span(positions: _HasPositions, items: list[ArgumentItem], index: int) -> Span | None:
+def removal_span(positions: Positions, items: list[Argument], index: int) -> Span | None:
     """Where to cut to remove argument `index` and one separating comma; None if anything else is in between
     (a comment, a parenthesis)."""
-    node = items[index][0]
+    node = items[index].node
     start, end = positions.start(node), positions.end(node)
     if index > 0:
-        previous_end = positions.end(items[index - 1][0])
+        previous_end = positions.end(items[index - 1].node)
         if not _only_separator(positions.text_between(previous_end, start)):
             return None
         return Span(previous_end[0], previous_end[1] + 1, end[0], end[1] + 1)
     if index + 1 < len(items):
-        next_start = positions.start(items[index + 1][0])
+        next_start = positions.start(items[index + 1].node)
         if not _only_separator(positions.text_between(end, next_start)):
             return None
         return Span(start[0], start[1] + 1, next_start[0], next_start[1] + 1)
     return Span(start[0], start[1] + 1, end[0], end[1] + 1)
-
-
-def own_returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Return]:
-    """The function's own `return` statements (not those of functions or classes nested in it)."""
-    stack: list[ast.AST] = list(func.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Return):
-            yield node
-        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
 
 
 _JIT = re.compile(r"\bjit\b")
@@ -158,3 +139,190 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
     if ParameterRead.DIRECT in outcomes:
         return ParameterRead.DIRECT
     return ParameterRead.NEVER if outcomes == {ParameterRead.NEVER} else ParameterRead.PASSED
+
+
+_FLEX_FALLBACK = MaskApi(FLEX_ATTENTION, 3, "score_mod", role="score_mod")
+
+
+class CallSiteFacts:
+    """Facts of one call: its arguments by parameter name, the `flex_attention` call it feeds, ..."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        callees: Callees,
+        apis: ApiTable,
+        resolve_mask_expr: Callable[[ast.expr, set[int]], tuple[list[MaskFunction], bool]],
+    ) -> None:
+        self.apis = apis
+        self.text = resolver.text
+        self.positions = resolver.positions
+        self.scopes = resolver.scopes
+        self.parent = resolver.parent
+        self.ancestors = resolver.ancestors
+        self.is_descendant = resolver.is_descendant
+        self.enclosing_function = resolver.enclosing_function
+        self.bindings = resolver.bindings
+        self.qualified_names = resolver.qualified_names
+        self.resolve_callable = callees.resolve_callable
+        self.resolve_mask_expr = resolve_mask_expr
+
+    def attention_call(self, call: ast.Call) -> AttentionCall:
+        args = self.bind_arguments(call, self.apis.get(FLEX_ATTENTION) or _FLEX_FALLBACK)
+        score_mod = args.get("score_mod")
+        block_mask = args.get("block_mask")
+        is_block_mask = score_mod is not None and self.is_block_mask(score_mod.node, set())
+        items = call_arguments(call)
+        positional = [a.node for a in items if not a.star and not isinstance(a.node, ast.keyword)]
+        to_keyword = (
+            is_block_mask
+            and score_mod is not None
+            and score_mod.keyword_span is None
+            and block_mask is None
+            and not any(a.star for a in items)
+            and positional[-1] is score_mod.node
+        )
+        functions: list[MaskFunction] = []
+        if block_mask is not None:
+            found, known = self.resolve_mask_expr(block_mask.node, set())
+            functions = found if known else []
+        return AttentionCall(
+            call_span=self.positions.span(call),
+            callee_span=self.positions.span(call.func),
+            score_mod=score_mod,
+            score_mod_is_block_mask=is_block_mask,
+            score_mod_to_keyword=to_keyword,
+            block_mask=block_mask,
+            block_mask_functions=functions,
+            compiled=self.may_be_compiled(call),
+            call_node=call,
+        )
+
+    def bind_arguments(self, call: ast.Call, api: MaskApi) -> dict[str, CallArgument]:
+        """The call's arguments by parameter name; positions after `*args` and anything with `**` unknown."""
+        if not api.parameters:
+            return {}
+        items = call_arguments(call)
+        if any(item.star == "**" for item in items):
+            return {}
+        bound: dict[str, CallArgument] = {}
+        positional = 0
+        star_seen = False
+        for i, item in enumerate(items):
+            node = item.node
+            if item.star == "*":
+                star_seen = True
+                continue
+            if isinstance(node, ast.keyword):
+                assert node.arg is not None
+                removal = removal_span(self.positions, items, i)
+                bound[node.arg] = CallArgument(
+                    node.arg, self.positions.span(node.value), self.positions.span(node), removal, node.value
+                )
+            elif not star_seen and positional < len(api.parameters):
+                name = api.parameters[positional]
+                bound[name] = CallArgument(name, self.positions.span(node), None, None, node)
+                positional += 1
+        return bound
+
+    def torch_in_scope(self, call: ast.Call) -> bool:
+        """`torch` at this call is the torch module: every binding it may have is an import of it."""
+        scope = self.scopes.scope_of.get(id(call))
+        if scope is None:
+            return False
+        found = scope.resolve("torch")
+        if not found or not all(b.kind == "import" and b.qualified_names("torch") == {"torch"} for b in found):
+            return False
+        if found[0].scope is scope:  # bound in the call's own scope: an import must run before the call
+            return any(b.position < (call.lineno, call.col_offset) for b in found)
+        return True
+
+    def is_block_mask(self, expr: ast.expr, seen: set[int]) -> bool:
+        """A value built by `create_block_mask` & co. in this module (a call, or a name bound only to one)."""
+        if id(expr) in seen:
+            return False
+        seen.add(id(expr))
+        if isinstance(expr, ast.Call):
+            if self.qualified_names(expr.func) & BLOCK_MASK_CONSTRUCTORS:
+                return True
+            resolved = self.resolve_callable(expr.func, set())
+            return any(r.api.qualified_name in BLOCK_MASK_CONSTRUCTORS for r in resolved)
+        if isinstance(expr, ast.Name):
+            bindings = self.bindings(expr)
+            return bool(bindings) and all(
+                b.kind == "store" and b.value is not None and self.is_block_mask(b.value, seen) for b in bindings
+            )
+        return False
+
+    def is_block_mask_slot(self, value: ast.expr) -> bool:
+        """`value` is passed as `block_mask` (keyword, or 5th positional) to a `flex_attention` call."""
+        parent = self.parent(value)
+        if isinstance(parent, ast.keyword):
+            call = self.parent(parent)
+            if parent.arg != "block_mask" or not isinstance(call, ast.Call):
+                return False
+        elif isinstance(parent, ast.Call):
+            call = parent
+            if any(isinstance(a, ast.Starred) for a in call.args) or value not in call.args:
+                return False
+            if call.args.index(value) != FLEX_ATTENTION_PARAMETERS.index("block_mask"):
+                return False
+        else:
+            return False
+        return any(r.api.qualified_name == FLEX_ATTENTION for r in self.resolve_callable(call.func, set()))
+
+    def only_attended(self, call: ast.Call) -> bool:
+        if self.is_block_mask_slot(call):
+            return True
+        assign = self.parent(call)
+        function = self.enclosing_function(call)
+        if (
+            not isinstance(assign, ast.Assign)
+            or len(assign.targets) != 1
+            or not isinstance(assign.targets[0], ast.Name)
+            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ):
+            return False
+        target = assign.targets[0]
+        # Every Name the walk visited is indexed by identifier: only those inside `function` can read it.
+        reads = [
+            n
+            for n in self.scopes.names.get(target.id, ())
+            if isinstance(n.ctx, ast.Load)
+            and any(b.node is target for b in self.bindings(n))
+            and self.is_descendant(n, function)
+        ]
+        return all(self.is_block_mask_slot(n) for n in reads)
+
+    def may_be_compiled(self, call: ast.Call) -> bool | None:
+        """True: called through `torch.compile`; None: something in the module compiles; False: nothing does."""
+        for wrapper in self.wrappers_of(call.func, set()):
+            if wrapper == "torch.compile":
+                return True
+        return None if mentions_compilation(self.text) else False
+
+    def wrappers_of(self, expr: ast.expr, seen: set[int]) -> Iterator[str]:
+        if id(expr) in seen:
+            return
+        seen.add(id(expr))
+        if isinstance(expr, ast.Call):
+            yield from self.qualified_names(expr.func) & TRANSPARENT_WRAPPERS
+            if expr.args:
+                yield from self.wrappers_of(expr.args[0], seen)
+        elif isinstance(expr, ast.Name):
+            for binding in self.bindings(expr):
+                if binding.kind == "store" and binding.value is not None:
+                    yield from self.wrappers_of(binding.value, seen)
+
+    def runs_every_forward(self, call: ast.Call, caller: FuncNode | None) -> bool:
+        if not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)) or caller.name != "forward":
+            return False
+        cls = self.parent(caller)
+        if not isinstance(cls, ast.ClassDef) or not any(s is caller for s in cls.body):
+            return False
+        for anc in self.ancestors(call):
+            if anc is caller:
+                return True
+            if isinstance(anc, CONDITIONAL):  # also covers else/except/finally: they sit under these
+                return False
+        return False

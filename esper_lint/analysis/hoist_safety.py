@@ -30,6 +30,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from .model import FunctionKind, MaskUse
+from .syntax import defaults
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 # `is_mask_argument(expr)`: is this expression passed where a mask API (or a mask combinator) takes its mask?
@@ -173,11 +174,6 @@ def _plain_annotation(expr: ast.expr) -> bool:
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
         return _plain_annotation(expr.left) and _plain_annotation(expr.right)
     return False
-
-
-def defaults(fn: FuncNode) -> list[ast.expr]:
-    a = fn.args
-    return [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
 
 
 def _annotations(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Container, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 from .model import MASK_MOD, SCORE_MOD
+from .syntax import child_nodes
 
 _Node = TypeVar("_Node", bound=ast.AST)
 _T = TypeVar("_T")
@@ -77,29 +78,6 @@ def positional_parameters(node: FuncNode, role: str) -> list[str] | None:
 
 def _body(node: FuncNode) -> list[ast.AST]:
     return [node.body] if isinstance(node, ast.Lambda) else list(node.body)
-
-
-# Fields that only hold leaf markers (`Load`, `Add`, `Not`, `Lt`, ...): no question here is about them, and
-# they are a third of a body's nodes.
-_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
-_walked_fields: dict[type[ast.AST], tuple[str, ...]] = {}
-
-
-def child_nodes(node: ast.AST) -> list[ast.AST]:
-    """`ast.iter_child_nodes(node)` as a list, in the same order, less the leaf markers of `_MARKER_FIELDS`
-    and without its two generators (the walks below visit every node of every mask function)."""
-    kind = type(node)
-    fields = _walked_fields.get(kind)
-    if fields is None:
-        fields = _walked_fields[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
-    children: list[ast.AST] = []
-    for name in fields:
-        value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            children.append(value)
-        elif isinstance(value, list):
-            children.extend(item for item in value if isinstance(item, ast.AST))
-    return children
 
 
 # Nodes `control_flow` looks at: kept while walking, so it need not test every node for every kind.

@@ -1,4 +1,4 @@
-"""The facts the analysis (`fast_backend.py`, on the stdlib `ast`) extracts from one module.
+"""The facts the analysis (`module_facts.py` and its parts, on the stdlib `ast`) extracts from a module.
 
 The analysis only *describes* the code: which calls reach a FlexAttention mask API, which function each
 mask argument resolves to, what that function captures, and what moving it to module level would touch.
@@ -12,19 +12,8 @@ import ast
 import enum
 from typing import Any, NamedTuple
 
-from ..records import record_repr
-
-
-class Span(NamedTuple):
-    """A source range: 1-based lines, 1-based columns, end column exclusive (as ruff and SARIF).
-
-    (Value types here are NamedTuples, not frozen dataclasses: building those classes is a measurable
-    part of a one-file run's start-up, and equality, hashing and ordering are the same.)"""
-
-    line: int
-    column: int
-    end_line: int
-    end_column: int
+from ..core.records import record_repr
+from ..core.span import Span
 
 
 class CaptureKind(enum.Enum):
@@ -193,6 +182,19 @@ class MaskFunction:
 
     def captures_of(self, kind: CaptureKind) -> list[Capture]:
         return [c for c in self.captures if c.kind is kind]
+
+    @property
+    def hoist_blockers(self) -> list[str]:
+        """Why this capture-free nested function still cannot be moved to module level (empty: it can).
+
+        Rules set `fixable` from it and say why no fix is offered; the fixer applies exactly what it allows,
+        apart from the rare cases only the whole module decides (the planner in fix/hoist.py), which it
+        reports the same way."""
+        reasons = list(self.unfixable_reasons)
+        if self.definition_time_refs:
+            refs = ", ".join(f"`{n}`" for n in self.definition_time_refs)
+            reasons.append(f"its decorators or annotations read local {refs}")
+        return reasons
 
 
 class CallArgument(NamedTuple):

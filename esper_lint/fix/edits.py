@@ -21,49 +21,17 @@ import io
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from ..analysis.model import Span
+from ..core.decoding import declared_encoding
+from ..core.fixes import Edit
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..core.findings import Finding
     from ..engine import Analysis
-    from ..findings import Finding
 
-SAFE = "safe"
-UNSAFE = "unsafe"
 _MAX_ROUNDS = 5  # fixes dropped for overlapping are applied in a later round; real files need one or two
-
-
-class Edit(NamedTuple):
-    span: Span
-    replacement: str
-
-
-class Fix(NamedTuple):
-    edits: tuple[Edit, ...]
-    applicability: str = SAFE  # SAFE or UNSAFE
-    description: str = ""  # what it does, e.g. "pass it as `block_mask=`"
-
-    @property
-    def safe(self) -> bool:
-        return self.applicability == SAFE
-
-    @property
-    def start(self) -> tuple[int, int]:
-        return min((e.span.line, e.span.column) for e in self.edits)
-
-    @property
-    def end(self) -> tuple[int, int]:
-        return max((e.span.end_line, e.span.end_column) for e in self.edits)
-
-
-def replace(span: Span, text: str, applicability: str = SAFE, description: str = "") -> Fix:
-    return Fix((Edit(span, text),), applicability, description)
-
-
-def insert_at(line: int, column: int, text: str) -> Edit:
-    return Edit(Span(line, column, line, column), text)
 
 
 class EditFailed(Exception):
@@ -128,10 +96,10 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
 
     Raises EditFailed when the result would not compile or would change other findings.
     """
-    from ..engine import SourceError, analyze_bytes
-    from . import _encoding
+    from ..core.decoding import SourceError
+    from ..engine import analyze_bytes
 
-    encoding = _encoding(source)
+    encoding = declared_encoding(source)
     outcome = EditOutcome(source)
     analysis: Analysis | None = None  # of `outcome.source`: the verification's, after a round that edited
     for _ in range(_MAX_ROUNDS):

@@ -30,10 +30,12 @@ from typing import cast
 
 import libcst as cst
 
-from ..analysis.fast_backend import ModuleLevelNames, has_future_annotations
-from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction, Span
-from ..findings import Finding
-from . import RewriteError, hoistable
+from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction
+from ..analysis.module_names import ModuleLevelNames
+from ..analysis.syntax import has_future_annotations
+from ..core.findings import Finding
+from ..core.span import Span
+from .hoist_targets import RewriteError, hoist_target, hoistable
 from .naming import ModuleNames, def_base_name, lambda_base_name
 
 
@@ -60,7 +62,7 @@ def plan_hoists(findings: Sequence[Finding]) -> list[Hoist]:
     """The hoists the fixable findings ask for, one per function, in source order."""
     hoists: dict[int, Hoist] = {}
     for finding in findings:
-        fn = finding.target
+        fn = hoist_target(finding)
         if not hoistable(finding) or fn is None or fn.site is None:  # (the last two for the type checker)
             continue
         key = id(fn.ast_node)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..analysis.fast_backend import ModuleLevelNames
+    from ..analysis.module_names import ModuleLevelNames
 
 _BUILTINS = frozenset(dir(builtins))
 

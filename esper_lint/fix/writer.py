@@ -18,8 +18,8 @@ import os
 import stat
 import tempfile
 
-from ..console import interrupts_deferred
-from ..findings import FileError
+from ..core.findings import FileError
+from ..core.interrupts import interrupts_deferred
 
 
 class WriteRefused(Exception):

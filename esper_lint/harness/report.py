@@ -171,7 +171,7 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    from ..console import write_text_atomic
+    from ..core.atomic_files import write_text_atomic
 
     try:
         write_text_atomic(path, text)

@@ -54,11 +54,11 @@ def read_sources(path: Path) -> Sources:
     except OSError as exc:
         raise HarnessError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     try:
-        from ..fix import fix_source
+        from ..fix.file_fixer import fix_source
     except ImportError:
         raise HarnessError(
-            "this esper-lint has no fixer (esper_lint.fix.fix_source is missing), so there is no fixed variant "
-            "to compare; reinstall esper-lint"
+            "this esper-lint has no fixer (esper_lint.fix.file_fixer.fix_source is missing), so there is no "
+            "fixed variant to compare; reinstall esper-lint"
         ) from None
     from ..config import ConfigError, load_config
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from ..findings import FileError, Finding
+from ..core.findings import FileError, Finding
 from ..runner import RunResult
 from . import ReportContext
 

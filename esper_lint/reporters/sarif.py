@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
-from ..findings import FileError, FileResult, Finding
+from ..core.findings import FileError, FileResult, Finding
 from ..rules import ALL_RULES, RULES_BY_CODE, Rule
 from ..runner import Mode, RunResult
 from . import ReportContext
@@ -114,7 +114,7 @@ def _location(path: str, root: Path | None, region: dict[str, int] | None = None
 
 
 def _text(source: bytes, path: str) -> str | None:
-    from ..engine import SourceError, check_decodable
+    from ..core.decoding import SourceError, check_decodable
 
     try:
         return check_decodable(source, path)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from ..analysis.model import MASK_MOD, FunctionKind, MaskFunction, MaskUse, ModuleFacts, Span
-from ..findings import Finding
-from ..fix.edits import Fix
+from ..analysis.model import MASK_MOD, FunctionKind, MaskFunction, MaskUse, ModuleFacts
+from ..core.findings import Finding
+from ..core.fixes import Fix
+from ..core.span import Span
 
 
 class Rule:

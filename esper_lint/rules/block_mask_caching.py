@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..analysis.model import MaskUse
-from ..findings import Finding
+from ..core.findings import Finding
 from .base import Rule
 
 _HEADER = """import torch

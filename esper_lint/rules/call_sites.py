@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from ..analysis.call_sites import ParameterRead, parameter_read
 from ..analysis.model import NOT_CONSTANT, CallArgument, MaskFunction, MaskUse, ModuleFacts
-from ..apis import BLOCK_MASK_CONSTRUCTORS, FLEX_MODULE
-from ..findings import Finding
-from ..fix.edits import UNSAFE, Edit, Fix, insert_at, replace
+from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_MODULE
+from ..core.findings import Finding
+from ..core.fixes import UNSAFE, Edit, Fix, insert_at, replace
 from .base import Rule, where
 
 _HEADER = "from torch.nn.attention.flex_attention import create_block_mask\n"

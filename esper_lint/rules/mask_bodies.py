@@ -12,9 +12,10 @@ from collections.abc import Iterator
 
 from ..analysis import mask_bodies as bodies
 from ..analysis.call_sites import mentions_compilation
-from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse, Span
-from ..findings import Finding
-from ..fix.edits import Edit, Fix
+from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse
+from ..core.findings import Finding
+from ..core.fixes import Edit, Fix
+from ..core.span import Span
 from .base import Rule, where
 
 _IMPORTS = "import torch\nfrom torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..analysis.model import CaptureKind, FunctionKind, MaskFunction, MaskUse
-from ..apis import keeps_mask_function
-from ..findings import Finding
-from ..fix.safety import hoist_blockers
+from ..core.apis import keeps_mask_function
+from ..core.findings import Finding
 from .base import Rule, names, where
 
 _IMPORT = "from torch.nn.attention.flex_attention import create_block_mask\n"
@@ -30,7 +29,7 @@ def _hoistable_by_name(use: MaskUse, kind: FunctionKind) -> Iterator[tuple[MaskF
                 group.append(fn)
     for group in groups.values():
         first = group[0]
-        blockers = list(dict.fromkeys(r for fn in group for r in hoist_blockers(fn)))
+        blockers = list(dict.fromkeys(r for fn in group for r in fn.hoist_blockers))
         if len(group) == 1:
             yield first, where(first), blockers
         else:

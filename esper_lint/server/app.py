@@ -24,7 +24,7 @@ from pygls.uris import to_fs_path
 
 from .. import __version__
 from ..config import Config, ConfigError
-from ..findings import FileError, FileResult, Finding
+from ..core.findings import FileError, FileResult, Finding
 from ..rules import RULES_BY_CODE
 from .linting import ConfigCache, FixOutcome, add_noqa, fix_buffer, fix_cells, internal_error, lint_buffer, lint_cells
 from .text import Buffer, BufferEncodingError, Edit, Position, UnitCounter, line_edits, span_to_range, split_lines

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config, ConfigError, load_config
+from ..core.findings import FileError, FileResult, Finding
+from ..core.noqa import noqa_pattern
 from ..engine import lint_source
-from ..findings import FileError, FileResult, Finding
-from ..noqa import noqa_pattern
 from .text import Buffer, BufferEncodingError, split_lines
 
 StatStamp = tuple[tuple[str, int, int] | None, ...]
@@ -201,7 +201,7 @@ def fix_buffer(buffer: Buffer, path: str, config: Config, code: str | None = Non
     """`esper-lint --fix` on the buffer's bytes; with `code`, the same fix restricted to that one rule
     (`--fix --select CODE`). The fix API has no per-finding entry point, so a quick fix for one
     diagnostic applies its rule's fix to every finding of that rule in the file, as `--fix` would."""
-    from ..fix import fix_source
+    from ..fix.file_fixer import fix_source
 
     if excluded(path, config):
         return FixOutcome(None, 0)

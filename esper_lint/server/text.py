@@ -14,7 +14,7 @@ import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..analysis.model import Span
+from ..core.span import Span
 
 # Counts a string in the client's position unit (UTF-16 code units unless the client chose another).
 UnitCounter = Callable[[str], int]

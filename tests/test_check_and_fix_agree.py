@@ -1,6 +1,6 @@
 """Checking and fixing agree: what `esper-lint` calls fixable, `--fix` fixes, and nothing else changes.
 
-There is one analysis (`esper_lint/analysis/fast_backend.py`); `--fix` runs it, rewrites what it
+There is one analysis (`esper_lint/analysis/`, driven by `module_facts.py`); `--fix` runs it, rewrites what it
 describes, and re-lints the result. Compared here on every fixture file, every rule's own examples, a
 generated corpus, hand-written corner cases and ordinary library code: the findings `--fix` starts from
 are exactly check's, every finding check calls fixable is fixed, no other finding changes, and the
@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from corpus import corpus_sources
 
-from esper_lint.apis import ApiTable, MaskApi
 from esper_lint.config import Config
-from esper_lint.engine import SourceError, analyze_bytes, lint_source
-from esper_lint.findings import FileResult
-from esper_lint.fix import fix_source
+from esper_lint.core.apis import ApiTable, MaskApi
+from esper_lint.core.decoding import SourceError
+from esper_lint.core.findings import FileResult
+from esper_lint.engine import analyze_bytes, lint_source
+from esper_lint.fix.file_fixer import fix_source
 from esper_lint.rules import ALL_RULES, RULES_BY_CODE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .analysis.model import MaskFunction, Span
 from .records import record_eq, record_repr
+from .span import Span
 
 if TYPE_CHECKING:
-    from .fix.edits import Fix
+    from .fixes import Fix
 
 
 class Finding:
@@ -27,7 +27,7 @@ class Finding:
         name: str,
         message: str,
         fixable: bool = False,
-        target: MaskFunction | None = None,
+        target: object | None = None,
         cell: int | None = None,
         edits: Fix | None = None,
         fixed_source: bytes | None = None,
@@ -38,7 +38,8 @@ class Finding:
         self.name = name
         self.message = message
         self.fixable = fixable
-        # The function a safe fix would hoist (ESP001/ESP002); used by the fixer, never serialised.
+        # The analysis' fact about the function a safe fix would hoist (a MaskFunction, ESP001/ESP002):
+        # opaque here, read by the fixer only, never serialised.
         self.target = target
         # In a Jupyter notebook: the 1-based cell (counting every cell, as Jupyter and ruff do); lines are the cell's.
         self.cell = cell

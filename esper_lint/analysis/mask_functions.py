@@ -1,0 +1,308 @@
+"""Mask functions: the `def` or `lambda` an expression passed as a mask may be, and its facts (what it
+captures, what it calls, whether and how it could be moved to module level)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from ..core.apis import MASK_COMBINATORS
+from .callees import Callees
+from .hoist_safety import ModuleSummary, hoist_reasons, module_summary
+from .hoist_sites import HoistSites
+from .model import CLASS_CELL_REASON, Capture, CaptureKind, FunctionKind, MaskFunction, class_attribute_reason
+from .resolution import Resolver
+from .scopes import Binding, Scope
+from .syntax import (
+    LOOPS,
+    FuncNode,
+    call_arguments,
+    defaults,
+    definition_time_roots,
+    first_line,
+    names_in,
+    own_returns,
+    reads_class_cell,
+)
+
+_KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
+
+
+class MaskFunctions:
+    """One `MaskFunction` per def/lambda (cached: every use of it shares the facts)."""
+
+    def __init__(self, resolver: Resolver, callees: Callees, hoist_sites: HoistSites) -> None:
+        self.tree = resolver.tree
+        self.positions = resolver.positions
+        self.scopes = resolver.scopes
+        self.future_annotations = resolver.future_annotations
+        self.parent = resolver.parent
+        self.ancestors = resolver.ancestors
+        self.is_descendant = resolver.is_descendant
+        self.enclosing_function = resolver.enclosing_function
+        self.outer_functions = resolver.outer_functions
+        self.qualname = resolver.qualname
+        self.bindings = resolver.bindings
+        self.qualified_names = resolver.qualified_names
+        self.imported_names = resolver.imported_names
+        self.self_assignment = resolver.self_assignment
+        self.body_nodes = resolver.body_nodes
+        self.is_mask_argument = callees.is_mask_argument
+        self.hoist_site = hoist_sites.hoist_site
+        self._functions: dict[int, MaskFunction] = {}
+        self._module_summary: ModuleSummary | None = None  # hoist_safety's module-wide facts, once
+
+    def mask_function(self, node: FuncNode, name: str, bound: ast.AST | None = None) -> MaskFunction:
+        cached = self._functions.get(id(node))
+        if cached is not None:
+            return cached
+        enclosing = self.enclosing_function(node)
+        is_def = not isinstance(node, ast.Lambda)
+        fn = MaskFunction(
+            kind=FunctionKind.DEF if is_def else FunctionKind.LAMBDA,
+            name=name,
+            span=self.positions.name_span(node) if not isinstance(node, ast.Lambda) else self.positions.span(node),
+            enclosing=self.qualname(enclosing),
+            ast_node=node,
+            module_ast=self.tree,
+            positions=self.positions,
+            outer_functions=self.outer_functions(node),
+            binding_node=bound,
+        )
+        self._functions[id(node)] = fn
+        fn_scope = self.scopes.function_scope.get(id(node))
+        if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # A def the relevance filter skipped: visit its body now, to resolve what it calls.
+            self.scopes.skipped_body(node)
+            fn.callees = self.local_callees(node)
+            return fn  # no loop around it: nothing captured
+        fn.callees = self.local_callees(node)
+        if fn_scope is None:
+            return fn
+        if enclosing is None:
+            # Module or class level: only a module-level loop around the definition is captured.
+            fn.captures = [c for c in self.captures(node, fn_scope) if c.kind is CaptureKind.LOOP]
+            return fn
+        fn.captures = self.captures(node, fn_scope)
+        fn.default_refs = self.enclosing_locals_read(defaults(node))
+        fn.definition_time_refs = self.enclosing_locals_read(definition_time_roots(node, self.future_annotations))
+        if fn.captures or fn.default_refs:
+            return fn  # never hoisted, so why it could not be is never read (rules/mask_functions.py)
+        body_nodes = self.body_nodes(node)
+        if not isinstance(node, ast.Lambda):
+            for stmt_type, word in ((ast.Nonlocal, "nonlocal"), (ast.Global, "global")):
+                if any(isinstance(n, stmt_type) for n in body_nodes):
+                    fn.unfixable_reasons.append(f"it declares `{word}` names")
+        if any(reads_class_cell(n) for n in body_nodes):
+            fn.unfixable_reasons.append(CLASS_CELL_REASON)
+        if not isinstance(node, ast.Lambda) and isinstance(self.parent(node), ast.ClassDef):
+            fn.unfixable_reasons.append(class_attribute_reason(node.name))
+        else:
+            fn.site = self.hoist_site(node, fn)
+        # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
+        # name reads another variable); without a hoist site the safety checks find the uses themselves.
+        uses = fn.site.reference_nodes if fn.site is not None and fn.site.variable is not None else None
+        if self._module_summary is None:
+            self._module_summary = module_summary(self.tree, self.positions.text)
+        safety = hoist_reasons(
+            node,
+            enclosing,
+            self.parent,
+            self._module_summary,
+            self.is_mask_argument,
+            self.future_annotations,
+            uses,
+            self.source_lines(enclosing),
+        )
+        fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
+        return fn
+
+    def source_lines(self, node: FuncNode) -> str:
+        """The whole lines `node` spans, from its first decorator: every identifier in it is spelled there."""
+        return "".join(self.positions.lines[first_line(node) - 1 : node.end_lineno])
+
+    def local_callees(self, node: FuncNode) -> dict[int, list[MaskFunction]]:
+        """The calls in the function's body whose callee name is bound only to defs / lambdas of this module."""
+        callees: dict[int, list[MaskFunction]] = {}
+        for call in self.body_nodes(node):
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+                continue
+            bindings = [b for b in self.bindings(call.func) if self.self_assignment(b) is None]
+            functions: list[MaskFunction] = []
+            for binding in bindings:
+                target = binding.node if binding.kind == "def" else binding.value
+                if binding.kind == "store" and isinstance(target, ast.Lambda):
+                    functions.append(self.mask_function(target, call.func.id))
+                elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    functions.append(self.mask_function(target, target.name))
+                else:
+                    functions = []
+                    break
+            if functions:
+                callees[id(call)] = functions
+        return callees
+
+    # ----------------------------------------------------------------- what an expression may be
+    def resolve_mask_expr(self, expr: ast.expr, seen: set[int]) -> tuple[list[MaskFunction], bool]:
+        if id(expr) in seen:
+            return [], False
+        seen.add(id(expr))
+        if isinstance(expr, ast.Lambda):
+            return [self.mask_function(expr, "<lambda>")], True
+        if isinstance(expr, ast.NamedExpr):  # `create_mask(fn := lambda ..., ...)`
+            return self.resolve_mask_expr(expr.value, seen)
+        if isinstance(expr, ast.Call) and self.qualified_names(expr.func) & MASK_COMBINATORS:
+            functions: list[MaskFunction] = []
+            known = True
+            for a in call_arguments(expr):
+                if a.star or a.keyword is not None:
+                    known = False
+                    continue
+                fs, k = self.resolve_mask_expr(a.value, seen)
+                functions.extend(fs)
+                known = known and k
+            return functions, known
+        if isinstance(expr, ast.Call):
+            return self.factory_results(expr, seen)
+        if isinstance(expr, ast.IfExp):  # `m1 if flag else m2`: either may be passed
+            body, body_known = self.resolve_mask_expr(expr.body, seen)
+            orelse, orelse_known = self.resolve_mask_expr(expr.orelse, seen)
+            return body + orelse, body_known and orelse_known
+        if isinstance(expr, ast.Attribute):
+            return [], bool(self.imported_names(expr))
+        if not isinstance(expr, ast.Name):
+            return [], False
+        functions = []
+        known = True
+        bindings = [b for b in self.bindings(expr) if self.self_assignment(b) is None]
+        if not bindings:
+            return [], False
+        for binding in bindings:
+            node = binding.node
+            if binding.kind == "def" and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.append(self.mask_function(node, node.name, node))
+                continue
+            if binding.kind == "import":
+                continue
+            value = binding.value if binding.kind == "store" else None
+            if isinstance(value, ast.Lambda):
+                functions.append(self.mask_function(value, expr.id, binding.node))
+            elif isinstance(value, (ast.Call, ast.Name, ast.IfExp, ast.Attribute)):
+                fs, k = self.resolve_mask_expr(value, seen)
+                functions.extend(fs)
+                known = known and k
+            else:
+                known = False
+        if len(bindings) > 1:
+            for f in functions:
+                reason = f"`{expr.id}` is bound more than once in its scope"
+                if f.enclosing is not None and reason not in f.unfixable_reasons:
+                    f.unfixable_reasons.append(reason)
+        return functions, known
+
+    def factory_results(self, call: ast.Call, seen: set[int]) -> tuple[list[MaskFunction], bool]:
+        """What a same-module factory returns: `def padding_factory(n): def padding(...): ...; return padding`."""
+        if not isinstance(call.func, ast.Name):
+            return [], False
+        bindings = self.bindings(call.func)
+        if len(bindings) != 1 or bindings[0].kind != "def":
+            return [], False
+        factory = bindings[0].node
+        if not isinstance(factory, (ast.FunctionDef, ast.AsyncFunctionDef)) or factory.decorator_list:
+            return [], False
+        if id(factory) not in self.scopes.function_scope:  # a def the relevance filter skipped
+            self.scopes.skipped_body(factory)
+        returns = [r for r in own_returns(factory) if r.value is not None]
+        if not returns:
+            return [], False
+        functions: list[MaskFunction] = []
+        known = True
+        for ret in returns:
+            assert ret.value is not None
+            found, k = self.resolve_mask_expr(ret.value, seen)
+            known = known and k
+            for fn in found:
+                if fn.enclosing is not None and fn.factory is None and self.qualname(factory) == fn.enclosing:
+                    fn.factory = factory.name
+                functions.append(fn)
+        return functions, known and bool(functions)
+
+    # ----------------------------------------------------------------- captures
+    def captures(self, node: FuncNode, fn_scope: Scope) -> list[Capture]:
+        captures: dict[str, Capture] = {}
+        for name in self.body_nodes(node):
+            if not isinstance(name, ast.Name):
+                continue
+            for binding in self.bindings(name):
+                scope = binding.scope
+                if _is_within(scope, fn_scope) or binding.node is node or binding.value is node:
+                    continue  # its own local, or the function itself (recursion)
+                if scope.kind == "module":
+                    # A global is not a capture, unless a module-level loop around the definition rebinds it.
+                    if binding.node is None or not self.rebound_by_enclosing_loop(binding.node, node):
+                        continue
+                    kind = CaptureKind.LOOP
+                elif not scope.is_local:
+                    continue  # class attribute or builtin
+                else:
+                    kind = self.capture_kind(binding, node)
+                previous = captures.get(name.id)
+                if previous is None or _KIND_PRIORITY[kind] < _KIND_PRIORITY[previous.kind]:
+                    label = "<module>" if scope.kind == "module" else "<scope>"
+                    captures[name.id] = Capture(name.id, kind, scope.name or label)
+        return sorted(captures.values(), key=lambda c: c.name)
+
+    def capture_kind(self, binding: Binding, fn_node: ast.AST) -> CaptureKind:
+        node = binding.node
+        if binding.kind == "param" and isinstance(node, ast.arg) and self.is_self_param(node):
+            return CaptureKind.SELF
+        if node is not None and self.rebound_by_enclosing_loop(node, fn_node):
+            return CaptureKind.LOOP
+        return CaptureKind.LOCAL
+
+    def is_self_param(self, param: ast.arg) -> bool:
+        args = self.parent(param)
+        func = self.parent(args) if args is not None else None
+        if not isinstance(args, ast.arguments) or not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        positional = [*args.posonlyargs, *args.args]
+        if not positional or positional[0] is not param:
+            return False
+        cls = self.parent(func)
+        if not isinstance(cls, ast.ClassDef) or not any(s is func for s in cls.body):
+            return False
+        decorators: set[str] = set()
+        for d in func.decorator_list:
+            decorators |= self.qualified_names(d)
+        return "builtins.staticmethod" not in decorators and "staticmethod" not in decorators
+
+    def rebound_by_enclosing_loop(self, bound_node: ast.AST, fn_node: ast.AST) -> bool:
+        for anc in self.ancestors(fn_node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                return False
+            if not isinstance(anc, LOOPS):
+                continue
+            if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not any(
+                self.is_descendant(fn_node, stmt) for stmt in anc.body
+            ):
+                continue
+            if self.is_descendant(bound_node, anc):
+                return True
+        return False
+
+    def enclosing_locals_read(self, roots: Sequence[ast.AST]) -> list[str]:
+        refs = set()
+        for name in names_in(roots):
+            for binding in self.bindings(name):
+                if binding.scope.is_local:
+                    refs.add(name.id)
+        return sorted(refs)
+
+
+def _is_within(scope: Scope, ancestor: Scope) -> bool:
+    current: Scope | None = scope
+    while current is not None and current.kind not in ("module", "builtins"):
+        if current is ancestor:
+            return True
+        current = current.parent
+    return False

@@ -1,0 +1,189 @@
+"""The analysis of one module: every fact the rules and the fixer use, from one walk over the stdlib `ast`.
+
+Checking, `--fix`/`--diff`, the flake8 plugin and the language server all run this (through
+`engine.analyze_bytes`); there is no other implementation (docs/architecture.md says why). `ast.parse`
+runs in C, and names are resolved in the same single walk (scopes.py). Spans are 1-based lines,
+1-based *character* columns, end exclusive, parentheses excluded (as ruff and SARIF).
+
+The parts, each asking only the ones before it:
+scopes.py (the walk) -> resolution.py (names, places) -> callees.py (which API a call reaches) ->
+hoist_sites.py (what a move touches) -> mask_functions.py (what a mask argument is) ->
+call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ..core.apis import FLEX_ATTENTION, PARTIAL, ApiTable, MaskApi
+from .call_sites import CallSiteFacts
+from .callees import Callees, PassThrough, ResolvedApi
+from .hoist_sites import HoistSites
+from .mask_functions import MaskFunctions
+from .model import HoistForm, MaskUse, ModuleFacts
+from .positions import Positions
+from .relevance import RelevanceFilter
+from .resolution import Resolver
+from .scopes import ScopeBuilder
+from .syntax import Argument, call_arguments
+
+
+class ModuleAnalyzer:
+    """The mask uses and attention calls of one module."""
+
+    def __init__(
+        self, tree: ast.Module, text: str, apis: ApiTable, helpers: dict[str, PassThrough] | None = None
+    ) -> None:
+        self.tree = tree
+        self.text = text
+        self.apis = apis
+        self.positions = Positions(text)
+        self.scopes = ScopeBuilder()
+        self.helpers = helpers or {}
+        self.spellings = apis.spellings() | frozenset(self.helpers)
+        self.scopes.relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        self.scopes.visit(tree, self.scopes.module, None, None)
+        resolver = Resolver(tree, text, self.positions, self.scopes)
+        callees = Callees(resolver, apis, self.helpers)
+        functions = MaskFunctions(resolver, callees, HoistSites(resolver))
+        call_sites = CallSiteFacts(resolver, callees, apis, functions.resolve_mask_expr)
+        self.parent = resolver.parent
+        self.bindings = resolver.bindings
+        self.qualified_names = resolver.qualified_names
+        self.enclosing_function = resolver.enclosing_function
+        self.qualname = resolver.qualname
+        self.resolve_callable = callees.resolve_callable
+        self.mask_argument = callees.mask_argument
+        self.resolve_mask_expr = functions.resolve_mask_expr
+        self.attention_call = call_sites.attention_call
+        self.bind_arguments = call_sites.bind_arguments
+        self.torch_in_scope = call_sites.torch_in_scope
+        self.only_attended = call_sites.only_attended
+        self.runs_every_forward = call_sites.runs_every_forward
+
+    def analyze(self) -> ModuleFacts:
+        facts = ModuleFacts()
+        spellings = self.spellings
+        for call in list(self.scopes.calls):  # resolving a factory may visit more code, adding calls
+            func = call.func
+            # An attribute callee's qualified name ends with its attribute: only an API's own name
+            # (or `partial`, for partial(create_block_mask, mask)) can resolve to something we check.
+            if isinstance(func, ast.Attribute) and func.attr not in spellings and func.attr != "partial":
+                continue
+            resolved_apis = self.resolve_callable(func, set())
+            attention = next((r for r in resolved_apis if r.api.qualified_name == FLEX_ATTENTION), None)
+            if attention is not None and attention.offset == 0 and attention.helper is None:
+                facts.attention_calls.append(self.attention_call(call))
+            args = call_arguments(call)
+            for resolved in resolved_apis:
+                use = self.mask_use(call, args, resolved)
+                if use is not None:
+                    facts.uses.append(use)
+                    break
+            else:
+                use = self.partial_binding_use(call)
+                if use is not None:
+                    facts.uses.append(use)
+        facts.uses.sort(key=lambda u: (u.arg_span, u.api))
+        return facts
+
+    def pass_through_helpers(self, facts: ModuleFacts) -> dict[str, PassThrough]:
+        """Module-level functions whose parameter goes, unchanged, to an API as its mask function."""
+        helpers: dict[str, PassThrough] = {}
+        for use in facts.uses:
+            call = use.call_node
+            arg = use.arg_node
+            caller = self.enclosing_function(call) if call is not None else None
+            if not isinstance(arg, ast.Name) or not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if self.parent(caller) is not self.tree or use.via_helper is not None or caller.name in helpers:
+                continue
+            bindings = self.bindings(arg)
+            if len(bindings) != 1 or bindings[0].kind != "param" or bindings[0].scope.node is not caller:
+                continue
+            params = caller.args
+            positional = [*params.posonlyargs, *params.args]
+            param = bindings[0].node
+            index = next((i for i, p in enumerate(positional) if p is param), None)
+            if index is None:
+                continue
+            keyword = "" if any(p is param for p in params.posonlyargs) else positional[index].arg
+            base = self.apis.get(use.api)
+            if base is None:
+                continue
+            api = MaskApi(use.api, index, keyword, base.builds_block_mask, base.role)
+            helpers[caller.name] = PassThrough(caller.name, api, use)
+        return helpers
+
+    # ----------------------------------------------------------------- mask uses
+    def partial_binding_use(self, call: ast.Call) -> MaskUse | None:
+        if PARTIAL not in self.qualified_names(call.func):
+            return None
+        args = call_arguments(call)
+        if not args or args[0].keyword is not None or args[0].star:
+            return None
+        for resolved in self.resolve_callable(args[0].value, set()):
+            arg = self.mask_argument(args[1:], resolved)
+            if arg is not None:
+                return self.build_use(call, arg, resolved.api, bind=False)
+        return None
+
+    def mask_use(self, call: ast.Call, args: list[Argument], resolved: ResolvedApi) -> MaskUse | None:
+        arg = self.mask_argument(args, resolved)
+        if arg is None:
+            return None
+        use = self.build_use(call, arg, resolved.api, bind=resolved.offset == 0 and not resolved.mask_bound)
+        if resolved.helper is not None:
+            inner = resolved.helper.inner
+            use.via_helper = resolved.helper.name
+            use.arguments = dict(inner.arguments)
+            use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
+        use.callee_is_api = resolved.direct and resolved.helper is None
+        return use
+
+    def build_use(self, call: ast.Call, arg: Argument, api: MaskApi, bind: bool) -> MaskUse:
+        functions, all_known = self.resolve_mask_expr(arg.value, set())
+        caller = self.enclosing_function(call)
+        # Functions returned by factory calls are new: ESP005 keeps judging what it judged before them.
+        capture_free = (
+            all_known
+            and all(f.factory is None for f in functions)
+            and all(not f.captures and not f.default_refs for f in functions)
+        )
+        per_forward = api.builds_block_mask and self.runs_every_forward(call, caller)
+        for f in functions:
+            if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
+                f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
+        return MaskUse(
+            api=api.qualified_name,
+            arg_span=self.positions.span(arg.value),
+            call_span=self.positions.span(call),
+            functions=functions,
+            caller=self.qualname(caller),
+            per_forward=per_forward,
+            mask_is_capture_free=capture_free,
+            arg_node=arg.value,
+            role=api.role,
+            functions_known=all_known,
+            arguments=self.bind_arguments(call, api) if bind else {},
+            callee_span=self.positions.span(call.func),
+            torch_in_scope=self.torch_in_scope(call),
+            call_node=call,
+            result_only_attended=api.builds_block_mask and self.only_attended(call),
+        )
+
+
+def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
+    """Facts for a module parsed with `ast.parse(text)`."""
+    analyzer = ModuleAnalyzer(tree, text, apis)
+    facts = analyzer.analyze()
+    helpers = analyzer.pass_through_helpers(facts)
+    analyzer.scopes.release()
+    if not helpers:
+        return facts
+    # Calls of a pass-through helper are uses of its API: analyse again with the helpers known (and the
+    # defs that call them visited in full).
+    again = ModuleAnalyzer(tree, text, apis, helpers)
+    facts = again.analyze()
+    again.scopes.release()
+    return facts

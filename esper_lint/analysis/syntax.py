@@ -1,0 +1,162 @@
+"""Facts of the syntax tree alone, with no scopes: each written once and used by every part of the analysis.
+
+A statement's first line (counting its decorators), a call's arguments in source order, a node's
+children, a function's defaults and what its `def` statement evaluates, names read under some roots.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Sequence
+
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+LOOPS = (ast.For, ast.AsyncFor, ast.While, *COMPREHENSIONS)
+# Nodes under which a statement may not run every time its function does.
+CONDITIONAL = (
+    ast.If,
+    ast.Try,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.Match,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.Lambda,
+    *FUNCTIONS,
+    *COMPREHENSIONS,
+    *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+)
+SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def first_line(node: ast.AST) -> int:
+    """The first line of a statement or expression, counting a definition's decorators (which come first)."""
+    line: int = getattr(node, "lineno", 0)
+    decorators = getattr(node, "decorator_list", None)
+    return min(line, *(d.lineno for d in decorators)) if decorators else line
+
+
+class Argument:
+    """A call argument in source order: `node` as written (the expression, the `*x` Starred, or the
+    `name=value` / `**kw` keyword), the `value` passed, its `keyword` (None: positional or `**`), and
+    `star` ("*", "**" or "")."""
+
+    __slots__ = ("keyword", "node", "star", "value")
+
+    def __init__(self, node: ast.expr | ast.keyword, value: ast.expr, keyword: str | None, star: str) -> None:
+        self.node = node
+        self.value = value
+        self.keyword = keyword
+        self.star = star
+
+
+def call_arguments(call: ast.Call) -> list[Argument]:
+    """The call's arguments in source order (`f(*a, x=1, *b)` interleaves positionals and keywords)."""
+    items: list[Argument] = []
+    for a in call.args:
+        if isinstance(a, ast.Starred):
+            items.append(Argument(a, a.value, None, "*"))
+        else:
+            items.append(Argument(a, a, None, ""))
+    for k in call.keywords:
+        items.append(Argument(k, k.value, k.arg, "" if k.arg else "**"))
+    items.sort(key=lambda a: (a.node.lineno, a.node.col_offset))
+    return items
+
+
+def own_returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Return]:
+    """The function's own `return` statements (not those of functions or classes nested in it)."""
+    stack: list[ast.AST] = list(func.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            yield node
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+# Fields that only hold leaf markers (`Load`, `Add`, `Not`, `Lt`, ...): no question here is about them, and
+# they are a third of a body's nodes.
+_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
+_walked_fields: dict[type[ast.AST], tuple[str, ...]] = {}
+
+
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`ast.iter_child_nodes(node)` as a list, in the same order, less the leaf markers of `_MARKER_FIELDS`
+    and without its two generators (the walks of the analysis visit every node of every mask function)."""
+    kind = type(node)
+    fields = _walked_fields.get(kind)
+    if fields is None:
+        fields = _walked_fields[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
+    children: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, ast.AST))
+    return children
+
+
+def defaults(fn: FuncNode) -> list[ast.expr]:
+    """The default values of a function's parameters (evaluated when its `def` or `lambda` runs)."""
+    a = fn.args
+    return [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+
+
+def definition_time_roots(node: FuncNode, future_annotations: bool) -> list[ast.AST]:
+    """What running the `def`/`lambda` itself evaluates: defaults, decorators, and annotations unless
+    `from __future__ import annotations` defers them."""
+    roots: list[ast.AST] = list(defaults(node))
+    if not isinstance(node, ast.Lambda):
+        roots.extend(node.decorator_list)
+        if not future_annotations:
+            a = node.args
+            params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
+            params.extend(p for p in (a.vararg, a.kwarg) if p is not None)
+            roots.extend(p.annotation for p in params if p.annotation is not None)
+            if node.returns is not None:
+                roots.append(node.returns)
+    return roots
+
+
+def names_in(roots: Sequence[ast.AST]) -> list[ast.Name]:
+    return [n for root in roots for n in ast.walk(root) if isinstance(n, ast.Name)]
+
+
+def reads_class_cell(node: ast.AST) -> bool:
+    """`__class__` or a bare `super()`: code that needs the enclosing class's cell."""
+    if isinstance(node, ast.Name) and node.id == "__class__":
+        return True
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "super"
+        and not node.args
+        and not node.keywords
+    )
+
+
+def module_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that run in the module's scope: the body and the blocks of if/try/with/for/while."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, SKIPPABLE):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            yield from module_level_statements(getattr(stmt, name, None) or [])
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from module_level_statements(handler.body)
+
+
+def has_future_annotations(tree: ast.Module) -> bool:
+    """`from __future__ import annotations`: annotations are not evaluated when a def runs."""
+    return any(
+        isinstance(s, ast.ImportFrom)
+        and s.module == "__future__"
+        and s.level == 0
+        and any(a.name == "annotations" for a in s.names)
+        for s in tree.body
+    )
