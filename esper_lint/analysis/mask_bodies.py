@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Callable, Container, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
+from ..core.span import first_line
+from .bound_names import bindings_of, bound_names
 from .model import MASK_MOD, SCORE_MOD
 from .syntax import child_nodes
 
@@ -102,6 +104,9 @@ _LOCAL_BINDERS = (
     ast.ExceptHandler,
     ast.Global,
     ast.Nonlocal,
+    ast.MatchAs,
+    ast.MatchStar,
+    ast.MatchMapping,
 )  # and `ast.Name` stores, handled first
 _BINDING_CONSTRUCTS = (
     ast.Assign,
@@ -173,14 +178,8 @@ def _body_facts(node: FuncNode) -> _Body:
 
 
 def _add_local_names(n: ast.AST, found: set[str]) -> None:
-    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        found.add(n.name)
-    elif isinstance(n, (ast.Import, ast.ImportFrom)):
-        found.update((a.asname or a.name).split(".")[0] for a in n.names)
-    elif isinstance(n, ast.ExceptHandler) and n.name:
-        found.add(n.name)
-    elif isinstance(n, (ast.Global, ast.Nonlocal)):
-        found.update(n.names)
+    # Names declared global or nonlocal are not the builtins either (the question `local_names` answers).
+    found.update(n.names if isinstance(n, (ast.Global, ast.Nonlocal)) else bound_names(n))
 
 
 def walk_body(node: FuncNode) -> tuple[ast.AST, ...]:
@@ -209,18 +208,8 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
 def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
     for n in _module_level_nodes(module):
-        names: list[str] = []
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            names = [n.id]
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names = [n.name]
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            for alias in n.names:
-                found.setdefault((alias.asname or alias.name).split(".")[0], []).append(alias)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            names = [n.name]
-        for name in names:
-            found.setdefault(name, []).append(n)
+        for name, binder in bindings_of(n):
+            found.setdefault(name, []).append(binder)
     return found
 
 
@@ -250,9 +239,7 @@ def _may_hold_line(node: ast.AST, line: int) -> bool:
     last = getattr(node, "end_lineno", None)
     if first is None or last is None:
         return True  # no position (arguments, comprehension, operators, ...): look inside
-    decorators = getattr(node, "decorator_list", None)
-    if decorators:
-        first = min(first, *(d.lineno for d in decorators))
+    first = first_line(node)
     return bool(first <= line <= last)
 
 
