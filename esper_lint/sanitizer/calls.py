@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from . import checks, errors, frames
+from . import checks, errors, frames, probes
 from .records import Location, RuntimeFinding, SanitizerError
 from .session import STATE
 
@@ -79,6 +79,7 @@ class _Compiles:
 
 _COMPILES: dict[Any, _Compiles] = {}
 _EAGER_CALLS: dict[str, int] = {}
+_EAGER_SITES: dict[str, tuple[Location | None, Location | None]] = {}  # (call site, definition): no references kept
 
 
 def _account(key: Any, compiled: int, functions: list[Any], site: Location | None, lengths: tuple[int, int] | None, dynamic_false: bool) -> None:
@@ -136,23 +137,39 @@ def _limit() -> int:
 def _eager(site: Location | None, mask_mod: Any, score_mod: Any) -> None:
     key = str(site)
     calls = _EAGER_CALLS[key] = _EAGER_CALLS.get(key, 0) + 1
-    if calls < EAGER_CALLS_THRESHOLD:
-        return
-    if calls == EAGER_CALLS_THRESHOLD or calls % EAGER_CALLS_THRESHOLD == 0:  # the count, kept current cheaply
-        message = (
-            f"flex_attention ran its eager (unfused) path {calls} times from this call site: each call "
-            "materialises the whole score matrix. Call it through torch.compile (`torch.compile(flex_attention)` "
-            "once, or compile the model)."
-        )
+    if key not in _EAGER_SITES:
         fn = score_mod if score_mod is not None else mask_mod
-        finding = RuntimeFinding("ESP016", message, frames.definition(fn) if fn is not None else None, site, {"calls": calls}, at_definition=False)
-        _report([finding])
+        code = frames.underlying_code(fn)
+        _EAGER_SITES[key] = (site, frames.definition(fn) if code is not None and not frames.is_torch_code(code) else None)
+    # Reported at the threshold, then every threshold calls and at the end (flush): the count stays current
+    # without a report per call.
+    if calls >= EAGER_CALLS_THRESHOLD and calls % EAGER_CALLS_THRESHOLD == 0:
+        _report_eager(*_EAGER_SITES[key], calls)
+
+
+def flush() -> None:
+    """The final eager-path counts (at the end of a run, a pytest session or a sanitized block)."""
+    for key, calls in list(_EAGER_CALLS.items()):
+        if calls >= EAGER_CALLS_THRESHOLD and calls % EAGER_CALLS_THRESHOLD:
+            _report_eager(*_EAGER_SITES[key], calls)
+    _EAGER_CALLS.clear()
+    _EAGER_SITES.clear()
+
+
+def _report_eager(site: Location | None, definition: Location | None, calls: int) -> None:
+    message = (
+        f"flex_attention ran its eager (unfused) path {calls} times from this call site: each call "
+        "materialises the whole score matrix. Call it through torch.compile (`torch.compile(flex_attention)` "
+        "once, or compile the model)."
+    )
+    _report([RuntimeFinding("ESP016", message, definition, site, {"calls": calls}, at_definition=False)])
 
 
 # --------------------------------------------------------------------------- the entry points
 def _run_checks(work: Callable[[], list[RuntimeFinding]]) -> list[RuntimeFinding]:
     if not STATE.budget.allows():
         return []
+    probes.warm()  # torch's own call imports the same dynamo modules: not the checks' cost
     started = time.perf_counter()
     try:
         return work()

@@ -91,7 +91,7 @@ def broadcast_dims_at_creation(
     for dim, given in (("b", B), ("h", H)):
         if given not in (None, 1):
             continue
-        hit = _dependence(mask_mod, dim, {}, 4, q_len, kv_len, device)
+        hit = _dependence(mask_mod, dim, {}, 2, q_len, kv_len, device)  # index 1 only: the sizes are unknown here
         if hit is not None:
             found.append(_esp007(hit, dim, given, api, site, "the captured data has that row"))
     return found

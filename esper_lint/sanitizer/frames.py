@@ -106,17 +106,22 @@ def components(fn: Any) -> list[Any]:
 
 
 def captured_numbers(fn: Any) -> dict[str, Any]:
-    """The Python numbers a closure captures (dynamo bakes each value into the graph it compiles)."""
+    """The Python numbers a function reads from its closure or its module (dynamo bakes each value into the
+    graph it compiles)."""
     code = underlying_code(fn)
-    closure = getattr(fn, "__closure__", None)
-    if code is None or not closure:
+    if code is None:
         return {}
     found: dict[str, Any] = {}
-    for name, cell in zip(code.co_freevars, closure, strict=False):
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or (), strict=False):
         try:
             value = cell.cell_contents
         except ValueError:  # an empty cell
             continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[name] = value
+    namespace = getattr(fn, "__globals__", None) or {}
+    for name in code.co_names:
+        value = namespace.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             found[name] = value
     return found

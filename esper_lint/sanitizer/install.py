@@ -74,6 +74,9 @@ class _Installed:
 
 
 _INSTALLED: _Installed | None = None
+# One wrapper per original for the life of the process: a name the program bound to a wrapper during one
+# sanitized block is the same object in the next one (and calls the original when no block is active).
+_WRAPPERS: dict[str, Any] = {}
 
 
 def _depth() -> int:
@@ -90,7 +93,7 @@ def _entry_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # Dynamo folds is_compiling() to True and traces only the original call: no graph break.
-        if is_compiling() or _depth():
+        if is_compiling() or _depth() or not STATE.sessions:
             return original(*args, **kwargs)
         STATE.local.depth = 1  # torch calls its own entry points (create_block_mask -> create_mask)
         try:
@@ -121,7 +124,7 @@ class CompiledEntry:
         self.__doc__ = getattr(original, "__doc__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._is_compiling() or _depth():
+        if self._is_compiling() or _depth() or not STATE.sessions:
             return self._compiled(*args, **kwargs)
         from . import calls
 
@@ -155,12 +158,17 @@ def install() -> None:
     state.users = 1
     for name in ENTRY_POINTS:
         original = getattr(module, name)
+        original = getattr(original, "__esper_sanitize_original__", original)
         state.originals[name] = original
-        state.wrappers[name] = _entry_wrapper(name, original)
+        if name not in _WRAPPERS:
+            _WRAPPERS[name] = _entry_wrapper(name, original)
+        state.wrappers[name] = _WRAPPERS[name]
         setattr(module, name, state.wrappers[name])
     block_mask = module.BlockMask
     state.getitem = block_mask.__getitem__
-    block_mask.__getitem__ = _slice_wrapper(state.getitem)
+    if "__getitem__" not in _WRAPPERS:
+        _WRAPPERS["__getitem__"] = _slice_wrapper(state.getitem)
+    block_mask.__getitem__ = _WRAPPERS["__getitem__"]
     state.compile = torch.compile
     torch.compile = _compile_wrapper(state)
     _INSTALLED = state
@@ -222,7 +230,7 @@ def _slice_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def __getitem__(self: Any, index: Any) -> Any:  # noqa: N807
-        if is_compiling() or _depth():
+        if is_compiling() or _depth() or not STATE.sessions:
             return original(self, index)
         STATE.local.depth = 1
         try:

@@ -21,6 +21,10 @@ class ProbeFailed(Exception):
     is inconclusive and reports nothing."""
 
 
+def warm() -> None:
+    _get_item_to_index()
+
+
 def _get_item_to_index() -> Any:
     from torch._dynamo._trace_wrapped_higher_order_op import TransformGetItemToIndex
 

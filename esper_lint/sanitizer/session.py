@@ -6,6 +6,7 @@ Torch-free. A session is one `with sanitize():` block, one CLI run or one pytest
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -73,7 +74,8 @@ class State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.sessions: list[Session] = []
-        self.budget = Budget()
+        share = os.environ.get("ESPER_SANITIZE_BUDGET", "")  # the checks' share of run time (default 0.1)
+        self.budget = Budget(float(share)) if share.replace(".", "", 1).isdigit() else Budget()
         self.local = threading.local()  # `.depth`: inside an entry point already (torch calls its own)
 
     @property
