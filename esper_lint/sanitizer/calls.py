@@ -166,6 +166,16 @@ def _report_eager(site: Location | None, definition: Location | None, calls: int
 
 
 # --------------------------------------------------------------------------- the entry points
+_OCCURRENCES: dict[Any, int] = {}
+
+
+def _due(key: Any) -> bool:
+    """Probing checks run on the 1st, 2nd, 4th, 8th, ... call with the same functions from the same call site:
+    a training loop that builds a mask per step pays for a handful of checks, not one per step."""
+    count = _OCCURRENCES[key] = _OCCURRENCES.get(key, 0) + 1
+    return count & (count - 1) == 0
+
+
 def _run_checks(work: Callable[[], list[RuntimeFinding]]) -> list[RuntimeFinding]:
     if not STATE.budget.allows():
         return []
@@ -188,7 +198,8 @@ def mask_call(api: str, original: Callable[..., Any], args: tuple[Any, ...], kwa
     mask_like = fn is not None and _is_mask_mod(fn)
     device = torch.device("cpu")
     created: list[RuntimeFinding] = []
-    if bound is not None and mask_like:
+    codes = tuple(frames.underlying_code(part) for part in frames.components(fn)) if mask_like else ()
+    if bound is not None and mask_like and _due(("create", api, str(site), codes)):
         device = _device(bound.get("device"))
         q_len, kv_len = int(bound["Q_LEN"]), int(bound["KV_LEN"])
         B, H = bound["B"], bound["H"]
@@ -237,7 +248,8 @@ def flex_call(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
                 found += checks.sliced_without_mask_mod(block_mask, site)
                 if not found:
                     found += checks.lengths(block_mask, int(q.shape[-2]), int(k.shape[-2]), site)
-                    counted, crash[0] = checks.counts(block_mask, q, k, bool(bound.get("enable_gqa")), site)
+                    probe = _due(("flex", str(site), frames.underlying_code(mask_mod), tuple(q.shape[:2])))
+                    counted, crash[0] = checks.counts(block_mask, q, k, bool(bound.get("enable_gqa")), site, probe)
                     found += counted
             if score_mod is not None and shaped and callable(score_mod) and _score_unchecked(score_mod):
                 found += checks.score_mod_checks(score_mod, q, k, block_mask, site)

@@ -208,7 +208,7 @@ def lengths(block_mask: Any, q_len: int, kv_len: int, site: Location | None) -> 
 
 
 def counts(
-    block_mask: Any, q: torch.Tensor, k: torch.Tensor, enable_gqa: bool, site: Location | None
+    block_mask: Any, q: torch.Tensor, k: torch.Tensor, enable_gqa: bool, site: Location | None, probe: bool = True
 ) -> tuple[list[RuntimeFinding], bool]:
     """ESP028 (a batch or head count neither 1 nor the query's), ESP019 (H = key/value heads under GQA while
     the mask reads `h`), and ESP007 at the sizes flex_attention meets. Returns (findings, would crash)."""
@@ -243,7 +243,7 @@ def counts(
         else:
             found.append(_esp028("head count", "H", bm_h, q_h, mask_mod, site, info))
     # ESP007 where the mask was built for one batch (head) and meets several.
-    if _plain(mask_mod) and (info is None or info.sliced_from is None):
+    if probe and _plain(mask_mod) and (info is None or info.sliced_from is None):
         for dim, built, met in (("b", bm_b, q_b), ("h", bm_h, q_h)):
             if built != 1 or met <= 1 or (info is not None and ((dim, met) in info.checked or dim in info.reported)):
                 continue

@@ -52,7 +52,7 @@ class Budget:
     """Bounded cost: after a first allowance, checks may take at most `share` of the time the program has
     run since the sanitizer started; a check that would go over is skipped (the real call always runs)."""
 
-    def __init__(self, share: float = 0.1, allowance_s: float = 3.0) -> None:
+    def __init__(self, share: float = 0.1, allowance_s: float = 1.0) -> None:
         self.share = share
         self.allowance_s = allowance_s
         self.started = time.perf_counter()
