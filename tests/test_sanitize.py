@@ -211,7 +211,9 @@ def pytest_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess
     outcomes = {}
     for testcase in ET.parse(out / "j.xml").getroot().iter("testcase"):
         failure = testcase.find("failure")
-        outcomes[testcase.get("name")] = failure.get("message", "") + (failure.text or "") if failure is not None else None
+        outcomes[testcase.get("name")] = (
+            failure.get("message", "") + (failure.text or "") if failure is not None else None
+        )
     return done, outcomes, json.loads((out / "r.json").read_text())
 
 
@@ -243,14 +245,18 @@ def test_pytest_summary_lists_the_findings(pytest_results: tuple[subprocess.Comp
 def test_pytest_bare_option_leaves_the_next_path_a_path(tmp_path: Path) -> None:
     # `--esper-sanitize tests/x.py`: argparse would take the path as the option's value.
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_plain.py").write_text("import sys\n\ndef test_no_torch():\n    assert 'torch' not in sys.modules\n")
+    (tmp_path / "test_plain.py").write_text(
+        "import sys\n\ndef test_no_torch():\n    assert 'torch' not in sys.modules\n"
+    )
     args = [sys.executable, "-m", "pytest", "-c", "pytest.ini", "-p", "no:xdist", "-p", "no:cacheprovider"]
     done = _run([*args, "--esper-sanitize", "test_plain.py"], tmp_path, timeout=120)
     assert done.returncode == (0 if HAS_TORCH else 4), done.stdout[-2000:] + done.stderr[-2000:]
     if HAS_TORCH:  # the checks wait for the program to import flex_attention: torch is not imported for them
         assert "1 passed" in done.stdout and "no FlexAttention mistakes found" in done.stdout
     done = _run([*args, "--esper-sanitize=loud", "test_plain.py"], tmp_path, timeout=120)
-    assert done.returncode == 4 and "--esper-sanitize=loud: use --esper-sanitize or --esper-sanitize=strict" in done.stderr
+    assert (
+        done.returncode == 4 and "--esper-sanitize=loud: use --esper-sanitize or --esper-sanitize=strict" in done.stderr
+    )
 
 
 def test_pytest_plugin_without_the_option_imports_no_torch(tmp_path: Path) -> None:

@@ -82,7 +82,14 @@ _EAGER_CALLS: dict[str, int] = {}
 _EAGER_SITES: dict[str, tuple[Location | None, Location | None]] = {}  # (call site, definition): no references kept
 
 
-def _account(key: Any, compiled: int, functions: list[Any], site: Location | None, lengths: tuple[int, int] | None, dynamic_false: bool) -> None:
+def _account(
+    key: Any,
+    compiled: int,
+    functions: list[Any],
+    site: Location | None,
+    lengths: tuple[int, int] | None,
+    dynamic_false: bool,
+) -> None:
     """Attribute the graphs compiled during one call to the captured numbers that changed (ESP015) or, for
     create_block_mask compiled with dynamic=False, to a new length (ESP030)."""
     record = _COMPILES.setdefault(key, _Compiles())
@@ -105,13 +112,18 @@ def _account(key: Any, compiled: int, functions: list[Any], site: Location | Non
     varied = {name: values for name, values in record.values.items() if len(values) >= RECOMPILE_THRESHOLD}
     if varied and changed_fn is not None:
         shown = "; ".join(f"`{n.split('.', 1)[1]}` took {len(v)} values ({_values(v)})" for n, v in varied.items())
+        name = getattr(frames.underlying_code(changed_fn), "co_name", "?")
         message = (
-            f"{record.graphs} graphs were compiled over {record.calls} calls because `{frames.underlying_code(changed_fn).co_name}` "  # type: ignore[union-attr]
-            f"captures Python numbers that change: {shown}. Dynamo bakes each value into a new graph (past "
+            f"{record.graphs} graphs were compiled over {record.calls} calls because `{name}` reads Python "
+            f"numbers that change: {shown}. Dynamo bakes each value into a new graph (past "
             f"torch._dynamo.config.recompile_limit={_limit()} compiled code falls back to eager); capture a 0-d "
             "tensor instead (`torch.tensor(value)`)."
         )
-        evidence = {"graphs": record.graphs, "calls": record.calls, "captured": {n.split(".", 1)[1]: v[:16] for n, v in varied.items()}}
+        evidence = {
+            "graphs": record.graphs,
+            "calls": record.calls,
+            "captured": {n.split(".", 1)[1]: v[:16] for n, v in varied.items()},
+        }
         _report([RuntimeFinding("ESP015", message, frames.definition(changed_fn), site, evidence, at_definition=True)])
     elif dynamic_false and len(record.lengths) >= RECOMPILE_THRESHOLD and new_length:
         shown = _values([q for q, _ in record.lengths])
@@ -140,7 +152,10 @@ def _eager(site: Location | None, mask_mod: Any, score_mod: Any) -> None:
     if key not in _EAGER_SITES:
         fn = score_mod if score_mod is not None else mask_mod
         code = frames.underlying_code(fn)
-        _EAGER_SITES[key] = (site, frames.definition(fn) if code is not None and not frames.is_torch_code(code) else None)
+        _EAGER_SITES[key] = (
+            site,
+            frames.definition(fn) if code is not None and not frames.is_torch_code(code) else None,
+        )
     # Reported at the threshold, then every threshold calls and at the end (flush): the count stays current
     # without a report per call.
     if calls >= EAGER_CALLS_THRESHOLD and calls % EAGER_CALLS_THRESHOLD == 0:
@@ -191,7 +206,14 @@ def _run_checks(work: Callable[[], list[RuntimeFinding]]) -> list[RuntimeFinding
         STATE.budget.charge(time.perf_counter() - started)
 
 
-def mask_call(api: str, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], compiled: Callable[..., Any] | None, dynamic_false: bool) -> Any:
+def mask_call(
+    api: str,
+    original: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    compiled: Callable[..., Any] | None,
+    dynamic_false: bool,
+) -> Any:
     site = frames.call_site(3)
     bound = _bind(original, args, kwargs)
     fn = bound.get("mask_mod", bound.get("mod_fn")) if bound else None
@@ -223,7 +245,14 @@ def mask_call(api: str, original: Callable[..., Any], args: tuple[Any, ...], kwa
         raise
     if compiled is not None and bound is not None and fn is not None:
         lengths = (int(bound["Q_LEN"]), int(bound["KV_LEN"]))
-        _account(("compiled", api, site and str(site), frames.underlying_code(fn)), _graphs() - before, frames.components(fn), site, lengths, dynamic_false)
+        _account(
+            ("compiled", api, site and str(site), frames.underlying_code(fn)),
+            _graphs() - before,
+            frames.components(fn),
+            site,
+            lengths,
+            dynamic_false,
+        )
     if api == "create_block_mask" and bound is not None and fn is not None:
         info = checks.MaskInfo(fn, bound["B"], bound["H"], int(bound["Q_LEN"]), int(bound["KV_LEN"]), site)
         info.reported = {f.evidence["dim"] for f in created if f.code == "ESP007"}
@@ -231,7 +260,9 @@ def mask_call(api: str, original: Callable[..., Any], args: tuple[Any, ...], kwa
     return result
 
 
-def flex_call(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], compiled: Callable[..., Any] | None) -> Any:
+def flex_call(
+    original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], compiled: Callable[..., Any] | None
+) -> Any:
     site = frames.call_site(3)
     bound = _bind(original, args, kwargs)
     mask_mod = score_mod = None
@@ -267,12 +298,16 @@ def flex_call(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
     try:
         result = (compiled or original)(*args, **kwargs)
     except Exception as exc:
-        functions = ([score_mod] if score_mod is not None else []) + (frames.components(mask_mod) if mask_mod is not None else [])
+        functions = ([score_mod] if score_mod is not None else []) + (
+            frames.components(mask_mod) if mask_mod is not None else []
+        )
         finding = errors.classify(exc, functions, site)
         if finding is not None:
             _report([finding])
         raise
-    functions = [f for f in (score_mod, mask_mod) if f is not None and not frames.is_torch_code(frames.underlying_code(f))]
+    functions = [
+        f for f in (score_mod, mask_mod) if f is not None and not frames.is_torch_code(frames.underlying_code(f))
+    ]
     if functions:
         key = ("flex", tuple(frames.underlying_code(f) for f in functions))
         _account(key, _graphs() - before, functions, site, None, False)
@@ -309,6 +344,9 @@ def slice_call(original: Callable[..., Any], block_mask: Any, index: Any) -> Any
     result = original(block_mask, index)
     parent = checks.BLOCK_MASKS.get(block_mask)
     if parent is None:
-        parent = checks.MaskInfo(block_mask.mask_mod, None, None, *block_mask.seq_lengths, None)
-    checks.BLOCK_MASKS[result] = checks.MaskInfo(result.mask_mod, None, None, *result.seq_lengths, frames.call_site(3), sliced_from=parent)
+        q_len, kv_len = block_mask.seq_lengths
+        parent = checks.MaskInfo(block_mask.mask_mod, None, None, q_len, kv_len, None)
+    q_len, kv_len = result.seq_lengths
+    site = frames.call_site(3)
+    checks.BLOCK_MASKS[result] = checks.MaskInfo(result.mask_mod, None, None, q_len, kv_len, site, sliced_from=parent)
     return result

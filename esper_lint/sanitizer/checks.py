@@ -80,7 +80,14 @@ def _dependence(
 
 
 def broadcast_dims_at_creation(
-    mask_mod: Any, B: int | None, H: int | None, q_len: int, kv_len: int, device: torch.device, site: Location | None, api: str
+    mask_mod: Any,
+    B: int | None,
+    H: int | None,
+    q_len: int,
+    kv_len: int,
+    device: torch.device,
+    site: Location | None,
+    api: str,
 ) -> list[RuntimeFinding]:
     """ESP007 when the mask is built: with B (H) of None or 1, a mask that gives another value at b=1 (h=1),
     where the captured data has that row (on CPU an out-of-range index fails the probe, which reports
@@ -97,22 +104,30 @@ def broadcast_dims_at_creation(
     return found
 
 
-def _esp007(hit: tuple[Any, int, int, int], dim: str, given: int | None, api: str, site: Location | None, why: str) -> RuntimeFinding:
+def _esp007(
+    hit: tuple[Any, int, int, int], dim: str, given: int | None, api: str, site: Location | None, why: str
+) -> RuntimeFinding:
     part, other, changed, count = hit
     arg = "B" if dim == "b" else "H"
     what = "batch" if dim == "b" else "head"
     message = (
-        f"{api} was called with {arg}={given} but mask_mod `{_name(part)}` reads `{dim}`: it differs between "
-        f"{dim}=0 and {dim}={other} at {_n(changed)} of {_n(count)} sampled points ({why}). The BlockMask holds "
-        f"{what} 0's blocks for every {what}, so compiled flex_attention skips blocks the others need (eager "
-        f"hides it); pass {arg}=<number of {what}es>."
-    ).replace("batches>", "batch items>").replace("heades>", "heads>")
+        (
+            f"{api} was called with {arg}={given} but mask_mod `{_name(part)}` reads `{dim}`: it differs between "
+            f"{dim}=0 and {dim}={other} at {_n(changed)} of {_n(count)} sampled points ({why}). The BlockMask holds "
+            f"{what} 0's blocks for every {what}, so compiled flex_attention skips blocks the others need (eager "
+            f"hides it); pass {arg}=<number of {what}es>."
+        )
+        .replace("batches>", "batch items>")
+        .replace("heades>", "heads>")
+    )
     evidence = {"dim": dim, arg: given, "compared": [0, other], "differing": changed, "sampled": count}
     return _finding("ESP007", message, part, site, evidence, at_definition=False)
 
 
 # --------------------------------------------------------------------------- ESP025
-def non_bool_mask(mask_mod: Any, q_len: int, kv_len: int, device: torch.device, site: Location | None, api: str) -> list[RuntimeFinding]:
+def non_bool_mask(
+    mask_mod: Any, q_len: int, kv_len: int, device: torch.device, site: Location | None, api: str
+) -> list[RuntimeFinding]:
     points = Points(q_len, kv_len, device, samples=256)
     zero = points.full(0)
     try:
@@ -121,7 +136,7 @@ def non_bool_mask(mask_mod: Any, q_len: int, kv_len: int, device: torch.device, 
         return []
     if out.dtype == torch.bool:
         return []
-    values = sorted({float(v) for v in out.flatten()[:256].unique()[:4].tolist()})
+    values = sorted({float(v) for v in out.flatten()[:256].tolist()})[:4]
     if api == "create_mask":
         consequence = (
             f"create_mask returns a {out.dtype} tensor, which scaled_dot_product_attention adds to the scores "
@@ -238,7 +253,14 @@ def counts(
                 f"{_n(count)} sampled points. Compiled flex_attention indexes the BlockMask by query head, so heads "
                 f"get other heads' blocks (eager hides it); build it with H=q.shape[1] ({q_h})."
             )
-            evidence = {"H": bm_h, "query_heads": q_h, "kv_heads": kv_h, "compared": [0, other], "differing": changed, "sampled": count}
+            evidence = {
+                "H": bm_h,
+                "query_heads": q_h,
+                "kv_heads": kv_h,
+                "compared": [0, other],
+                "differing": changed,
+                "sampled": count,
+            }
             found.append(_finding("ESP019", message, part, site, evidence, at_definition=False))
         else:
             found.append(_esp028("head count", "H", bm_h, q_h, mask_mod, site, info))
@@ -264,7 +286,9 @@ def _plain(mask_mod: Any) -> bool:
     return mask_mod is not None and mask_mod is not noop_mask and mask_mod is not _sliced_mask_mod_error
 
 
-def _esp028(what: str, arg: str, built: int, met: int, mask_mod: Any, site: Location | None, info: MaskInfo | None) -> RuntimeFinding:
+def _esp028(
+    what: str, arg: str, built: int, met: int, mask_mod: Any, site: Location | None, info: MaskInfo | None
+) -> RuntimeFinding:
     message = (
         f"flex_attention got a BlockMask built for {what} {built} with a query of {what} {met} (neither 1 nor "
         f"equal): eager flex_attention silently uses the wrong rows, compiled flex_attention can crash the "
@@ -317,7 +341,9 @@ def score_mod_checks(
             "points): flex_attention uses them as the attention scores and the real q·k scores are thrown away. "
             "Return an expression of `score`."
         )
-        found.append(_finding("ESP012", message, score_mod, site, {"ignores_score": True, "sampled": points.count}, True))
+        found.append(
+            _finding("ESP012", message, score_mod, site, {"ignores_score": True, "sampled": points.count}, True)
+        )
         return found
     masked = torch.isneginf(first) & torch.isneginf(second) & torch.isfinite(scores)
     if int(masked.sum().item()) == 0:
@@ -336,5 +362,7 @@ def score_mod_checks(
             "is: that is masking, and flex_attention computes every block for it. A mask_mod in a BlockMask gives "
             "the same output and lets flex_attention skip the masked blocks."
         )
-        found.append(_finding("ESP026", message, score_mod, site, {"masked": count, "sampled": points.count}, True, HINT))
+        found.append(
+            _finding("ESP026", message, score_mod, site, {"masked": count, "sampled": points.count}, True, HINT)
+        )
     return found

@@ -39,7 +39,10 @@ def classify(exc: BaseException, functions: list[Any], site: Location | None) ->
     if len(first_line) > 140:
         first_line = first_line[:137] + "..."
     if code == "ESP021":
-        advice = "index a tensor instead of a Python list/dict (`torch.tensor(values)[idx]`), use `torch.isin` for `in`, and torch functions for `math.*`"
+        advice = (
+            "index a tensor instead of a Python list/dict (`torch.tensor(values)[idx]`), use `torch.isin` for "
+            "`in`, and torch functions for `math.*`"
+        )
     else:
         advice = "use tensor operations: `&`/`|` for `and`/`or`, `torch.where` for `if`, no `.item()`"
     message = (
@@ -67,7 +70,14 @@ def _user_line(exc: BaseException, functions: list[Any]) -> tuple[str, int, str,
         return found
     for summary in getattr(exc, "real_stack", None) or []:
         if os.path.abspath(summary.filename) in files and summary.lineno is not None:
-            first = min((c.co_firstlineno for c in codes if c is not None and os.path.abspath(c.co_filename) == os.path.abspath(summary.filename)), default=summary.lineno)
+            first = min(
+                (
+                    c.co_firstlineno
+                    for c in codes
+                    if c is not None and os.path.abspath(c.co_filename) == os.path.abspath(summary.filename)
+                ),
+                default=summary.lineno,
+            )
             found = (summary.filename, summary.lineno, summary.name, first)
     return found
 
@@ -87,7 +97,11 @@ def _kind(source: str, path: str, functions: list[Any]) -> tuple[str, str]:
             return "ESP021", "`in` on a Python container"
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in containers:
             return "ESP021", f"Python {containers[node.value.id]} `{node.value.id}` indexed"
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("math", "np", "numpy"):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("math", "np", "numpy")
+        ):
             return "ESP021", f"`{node.value.id}.{node.attr}`"
     for node in ast.walk(tree):
         if isinstance(node, (ast.If, ast.While, ast.Assert, ast.IfExp)):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 
 from .records import Location
 
-_ESPER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ESPER_DIR = str(Path(__file__).resolve().parent.parent)
 _CWD = os.getcwd()
 
 
@@ -19,8 +20,9 @@ _CWD = os.getcwd()
 def _skipped_dirs() -> tuple[str, ...]:
     dirs = [_ESPER_DIR + os.sep]
     torch = sys.modules.get("torch")
-    if torch is not None and getattr(torch, "__file__", None):
-        dirs.append(os.path.dirname(os.path.abspath(torch.__file__)) + os.sep)
+    torch_file: str | None = getattr(torch, "__file__", None)
+    if torch_file:
+        dirs.append(os.path.dirname(os.path.abspath(torch_file)) + os.sep)
     return tuple(dirs)
 
 
@@ -72,7 +74,7 @@ def underlying_code(fn: Any) -> CodeType | None:
         if inner is not None:
             fn = inner
             continue
-        call = getattr(type(fn), "__call__", None)
+        call = type(fn).__dict__.get("__call__") if isinstance(type(fn), type) else None
         code = getattr(call, "__code__", None)
         return code if isinstance(code, CodeType) else None
     return None
@@ -82,7 +84,12 @@ def definition(fn: Any) -> Location | None:
     code = underlying_code(fn)
     if code is None:
         return None
-    return Location(shown_path(code.co_filename), code.co_firstlineno, 1, code.co_qualname if hasattr(code, "co_qualname") else code.co_name)
+    return Location(
+        shown_path(code.co_filename),
+        code.co_firstlineno,
+        1,
+        code.co_qualname if hasattr(code, "co_qualname") else code.co_name,
+    )
 
 
 def is_torch_code(code: CodeType | None) -> bool:

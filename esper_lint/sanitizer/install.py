@@ -80,7 +80,8 @@ _WRAPPERS: dict[str, Any] = {}
 
 
 def _depth() -> int:
-    return getattr(STATE.local, "depth", 0)  # type: ignore[no-any-return]
+    depth: int = getattr(STATE.local, "depth", 0)
+    return depth
 
 
 def _entry_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,7 +112,9 @@ class CompiledEntry:
     """What `torch.compile(flex_attention)` (or create_block_mask, create_mask) returns while sanitizing:
     the checks, then the real compiled function with the original arguments."""
 
-    def __init__(self, name: str, original: Callable[..., Any], compiled: Callable[..., Any], dynamic_false: bool) -> None:
+    def __init__(
+        self, name: str, original: Callable[..., Any], compiled: Callable[..., Any], dynamic_false: bool
+    ) -> None:
         import torch
 
         self._name = name
@@ -151,7 +154,7 @@ def install() -> None:
     if _INSTALLED is not None:
         _INSTALLED.users += 1
         return
-    import torch.nn.attention.flex_attention  # noqa: F401  (loaded, so the module below exists)
+    import torch.nn.attention.flex_attention
 
     module = sys.modules[MODULE]
     state = _Installed()
@@ -191,7 +194,7 @@ def uninstall() -> None:
             setattr(module, name, original)
     module.BlockMask.__getitem__ = state.getitem
     if getattr(torch.compile, "__esper_sanitize_original__", None) is state.compile:
-        torch.compile = state.compile
+        setattr(torch, "compile", state.compile)  # noqa: B010  (typed as torch's own function)
     for namespace, key, original, wrapper in state.rebound:
         if namespace.get(key) is wrapper:
             namespace[key] = original
@@ -229,7 +232,7 @@ def _slice_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     is_compiling = torch.compiler.is_compiling
 
     @functools.wraps(original)
-    def __getitem__(self: Any, index: Any) -> Any:  # noqa: N807
+    def __getitem__(self: Any, index: Any) -> Any:
         if is_compiling() or _depth() or not STATE.sessions:
             return original(self, index)
         STATE.local.depth = 1
@@ -246,7 +249,7 @@ def _compile_wrapper(state: _Installed) -> Callable[..., Any]:
     entries = {id(v): n for n, v in state.originals.items()} | {id(v): n for n, v in state.wrappers.items()}
 
     @functools.wraps(real)
-    def compile(model: Any = None, **kwargs: Any) -> Any:  # noqa: A001
+    def compile(model: Any = None, **kwargs: Any) -> Any:
         if model is None:  # `@torch.compile(dynamic=False)`: a decorator
             return lambda fn: compile(fn, **kwargs)
         name = entries.get(id(model))
@@ -271,7 +274,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        loader = spec.loader
+        loader: Any = spec.loader
         real_exec = loader.exec_module
 
         def exec_module(module: types.ModuleType) -> None:
@@ -280,7 +283,7 @@ class _Finder(importlib.abc.MetaPathFinder):
             install()
             on_install()
 
-        loader.exec_module = exec_module  # type: ignore[method-assign]
+        loader.exec_module = exec_module
         return spec
 
 

@@ -51,7 +51,9 @@ class Points:
         return torch.full_like(self.q, value)
 
 
-def eval_mask(mask_mod: Callable[..., Any], b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+def eval_mask(
+    mask_mod: Callable[..., Any], b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor
+) -> torch.Tensor:
     try:
         with torch.no_grad(), _get_item_to_index():
             out = torch.vmap(mask_mod, in_dims=(0, 0, 0, 0))(b, h, q, kv)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Generator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -80,7 +80,7 @@ class SanitizePlugin:
         for name, value in report.user_properties:
             if name != PROPERTY:
                 continue
-            for data in value:
+            for data in cast(list[dict[str, Any]], value):
                 finding = RuntimeFinding.from_dict(data)
                 known = self.collected.get(finding.key)
                 if known is None:

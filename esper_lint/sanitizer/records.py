@@ -126,9 +126,15 @@ class RuntimeFinding:
         label = f" [{self.severity}]" if self.severity == HINT else ""
         lines = [f"{where.path}:{where.line}:{where.column}: {self.code}{label} {self.message}"]
         if self.definition is not None:
-            lines.append(f"    defined at {self.definition}" + (f" ({self.definition.function})" if self.definition.function else ""))
+            lines.append(
+                f"    defined at {self.definition}"
+                + (f" ({self.definition.function})" if self.definition.function else "")
+            )
         if self.call_site is not None:
-            lines.append(f"    called at {self.call_site}" + (f" in {self.call_site.function}" if self.call_site.function else ""))
+            lines.append(
+                f"    called at {self.call_site}"
+                + (f" in {self.call_site.function}" if self.call_site.function else "")
+            )
         if self.count > 1:
             lines.append(f"    seen {self.count} times")
         if self.tests:
