@@ -128,8 +128,8 @@ def test_cli_finds_nothing_in_the_corrected_program(cli_results: dict[str, Any])
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 def test_json_report_has_the_linters_finding_shape(cli_results: dict[str, Any]) -> None:
-    from esper_lint.analysis.model import Span
-    from esper_lint.findings import Finding
+    from esper_lint.core.findings import Finding
+    from esper_lint.core.span import Span
 
     linter_keys = set(Finding("a.py", Span(1, 1, 1, 2), "ESP001", "n", "m").to_dict())
     _, report = cli_results["mistake"]

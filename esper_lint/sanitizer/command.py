@@ -152,6 +152,6 @@ def _summary(findings: list[RuntimeFinding]) -> str:
 
 
 def _write_report(path: str, findings: list[RuntimeFinding]) -> None:
-    from ..console import write_text_atomic  # moves to core (issue 20)
+    from ..core.atomic_files import write_text_atomic
 
     write_text_atomic(path, json.dumps([f.to_dict() for f in findings], indent=2) + "\n")

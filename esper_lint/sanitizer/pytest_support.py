@@ -93,7 +93,7 @@ class SanitizePlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_path and not hasattr(session.config, "workerinput"):
-            from ..console import write_text_atomic  # moves to core (issue 20)
+            from ..core.atomic_files import write_text_atomic
 
             findings = [f.to_dict() for f in self.collected.values()]
             write_text_atomic(self.report_path, json.dumps(findings, indent=2) + "\n")
