@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ..analysis import mask_bodies as bodies
 from ..analysis.call_sites import mentions_compilation
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse, Span
+from ..analysis.operator_precedence import SourceText, boolean_locals, contains_mistake, grouping_mistake
 from ..findings import Finding
 from ..fix.edits import Edit, Fix
 from .base import Rule, where
@@ -222,7 +223,12 @@ create_block_mask(capped, None, None, 1024, 1024)
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         for fn, node in _body_functions(use):
             traced = functools.partial(_maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
+            source = SourceText(fn.positions.start, fn.positions.end, fn.positions.text_between)
             for item in bodies.control_flow(node, use.role, fn.module_ast, traced, fn.outer_functions):
+                if isinstance(item.node, ast.Compare) and grouping_mistake(item.node, source, boolean_locals(node)):
+                    continue  # `kv >= 30 & kv < 606`: a chain only by mistake, which ESP017 reports
+                if item.fixable and contains_mistake(item.node, source, boolean_locals(node)):
+                    item = item._replace(fixable=False)  # the fix would keep a wrong grouping (ESP017)
                 fix = _control_flow_fix(fn, node, item) if item.fixable else None
                 message = (
                     f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
@@ -398,10 +404,12 @@ def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast
     if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, _REWRITTEN)):
         return None
     params = bodies.positional_parameters(node, SCORE_MOD) or []
+    positions = fn.positions
+    if contains_mistake(stmt.value, SourceText(positions.start, positions.end, positions.text_between)):
+        return None  # `score += q >= kv & 1`: rewriting it would keep a grouping ESP017 reports
     names = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Name)]
     if any(n.id not in params for n in names) or any(isinstance(n, bodies.SCOPE_NODES) for n in ast.walk(stmt.value)):
         return None
-    positions = fn.positions
     (line, target_end), (value_line, value_start) = positions.end(stmt.target), positions.start(stmt.value)
     if line != value_line:
         return None
