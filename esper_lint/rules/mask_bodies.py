@@ -477,7 +477,10 @@ def attend(q, k, v):
     return flex_attention(q, k, v, block_mask=block_mask)
 """
     )
-    fix_safety = "No automatic fix: use the function as a mask_mod, or `torch.where(c, score, -float('inf'))`."
+    fix_safety = (
+        "No automatic fix: use the function as a mask_mod (`block_mask=create_block_mask(...)`); "
+        "`torch.where(c, score, -float('inf'))` also gives the right output, but computes every block (ESP026)."
+    )
     VALID = (
         _IMPORTS
         + """
@@ -517,9 +520,8 @@ def attend(q, k, v):
                 if misuse.returns_boolean:
                     message = (
                         f"score_mod {where(fn)} returns a boolean: `flex_attention` uses it as the score (0/1), "
-                        "silently wrong attention in eager, a failure when compiled. Pass a mask as "
-                        "`block_mask=create_block_mask(mask_mod, ...)`, or return "
-                        "`torch.where(c, score, -float('inf'))`."
+                        "silently wrong attention in eager, a failure when compiled. Use the function as a "
+                        "mask_mod: `block_mask=create_block_mask(mask_mod, ...)`."
                     )
                 else:
                     message = (
