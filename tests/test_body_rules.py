@@ -370,3 +370,16 @@ def test_new_rules_are_on_by_default() -> None:
     source = (HEADER + _mask("(q_idx >= kv_idx) & kv_idx < 100")).encode()
     codes = [f.code for f in lint_source(source, "m.py", Config(root=Path.cwd())).findings]
     assert codes == ["ESP017"]
+
+
+def test_esp021_a_loop_variable_is_not_the_list_it_iterates() -> None:
+    body = """
+    ONE, TWO = torch.tensor([1, 2]), torch.tensor([3, 4])
+    def mask(b, h, q_idx, kv_idx):
+        keep = q_idx >= kv_idx
+        for table in (ONE, TWO):  # `table` is a tensor, not the tuple
+            keep = keep & (kv_idx < table[b])
+        return keep
+    create_block_mask(mask, 2, None, 8, 8)
+    """
+    assert _findings(body, "ESP021") == []

@@ -24,15 +24,14 @@ from typing import NamedTuple
 
 from .mask_bodies import (
     FuncNode,
-    _body_facts,
     _Derivation,
-    _stored_names,
     derived_names,
     free_builtins,
+    local_names,
     walk_body,
 )
 from .model import SCORE_MOD
-from .name_bindings import imported_name, resolve_free_name
+from .name_bindings import function_binding, imported_name, resolve_free_name
 
 # Container kinds, as messages name them.
 LIST, TUPLE, DICT, SET, RANGE = "list", "tuple", "dict", "set", "range"
@@ -130,7 +129,6 @@ class _ContainerKinds:
         self, node: FuncNode, module: ast.Module | None, outer: Sequence[FuncNode] | None, builtins: Container[str]
     ) -> None:
         self.node, self.module, self.outer, self.builtins = node, module, outer, builtins
-        self._locals: dict[str, list[ast.expr | None]] | None = None
 
     def of(self, expr: ast.expr) -> str | None:
         literal = self._literal(expr)
@@ -151,16 +149,10 @@ class _ContainerKinds:
         return None
 
     def _values(self, name: str) -> list[ast.expr | None]:
-        if self._locals is None:
-            self._locals = {}
-            for target, value in _body_facts(self.node).bindings:
-                for stored in _stored_names(target):
-                    plain = isinstance(target, ast.Name) and isinstance(value, ast.expr)
-                    self._locals.setdefault(stored, []).append(value if plain and isinstance(value, ast.expr) else None)
-        args = self.node.args
-        if any(a.arg == name for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)):
-            return []
-        if name in self._locals:
-            return self._locals[name]
-        binding = resolve_free_name(self.module, self.node, name, self.outer)
+        """What each binding of `name` assigns (None: a binding other than `name = value`), as Python
+        resolves the name in the function."""
+        if name in local_names(self.node):
+            binding = function_binding(self.node, name)
+        else:
+            binding = resolve_free_name(self.module, self.node, name, self.outer)
         return list(binding.values) if binding is not None else []
