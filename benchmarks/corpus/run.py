@@ -38,7 +38,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,19 +183,23 @@ def extract_pypi(repo: Repo, dest: Path) -> int:
         wheels = sorted(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
             raise CorpusError(f"{repo.name}: `pip download {repo.pypi}` gave {len(wheels)} wheels, expected 1")
-        count = 0
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            for info in wheel.infolist():
-                name = info.filename
-                top = name.split("/", 1)[0]
-                if info.is_dir() or not _is_source(name) or not _safe_member(name):
-                    continue
-                if repo.packages and top not in repo.packages:
-                    continue
-                target = dest / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(wheel.read(info))
-                count += 1
+        return unpack_wheel(wheels[0], repo.packages, dest)
+
+
+def unpack_wheel(wheel_path: Path, packages: Sequence[str], dest: Path) -> int:
+    """Write the wheel's source files under `packages` (all, if empty) to dest; return how many."""
+    count = 0
+    with zipfile.ZipFile(wheel_path) as wheel:
+        for info in wheel.infolist():
+            name = info.filename
+            if info.is_dir() or not _is_source(name) or not _safe_member(name):
+                continue
+            if packages and name.split("/", 1)[0] not in packages:
+                continue
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(wheel.read(info))
+            count += 1
     return count
 
 
@@ -423,8 +427,16 @@ class Key:
 class Label:
     key: Key
     why: str
-    cause: str = ""  # for a mistake not found today: why the analysis misses it (grouping for the report)
-    lines: tuple[int, ...] = ()  # other lines where a report also counts (e.g. the call and the keyword)
+    cause: str = ""  # for a mistake not reported today: why the analysis misses it (groups the misses)
+    end_line: int = 0  # a report anywhere in key.line..end_line counts (a call spread over lines)
+    also_at: tuple[str, ...] = ()  # other places where a report also counts: "path:line"
+
+    def matches(self, finding: Key) -> bool:
+        if finding.repo != self.key.repo or finding.code != self.key.code:
+            return False
+        if finding.path == self.key.path and self.key.line <= finding.line <= max(self.end_line, self.key.line):
+            return True
+        return f"{finding.path}:{finding.line}" in self.also_at
 
 
 @dataclass
@@ -455,7 +467,13 @@ def _key(entry: dict[str, object], source: Path) -> Key:
 def load_labels(path: Path = LABELS) -> tuple[list[Label], list[dict[str, object]]]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     labels = [
-        Label(_key(e, path), str(e.get("why", "")), str(e.get("cause", "")), tuple(e.get("also_lines", ())))
+        Label(
+            _key(e, path),
+            str(e.get("why", "")),
+            str(e.get("cause", "")),
+            int(e.get("end_line", 0)),
+            tuple(str(a) for a in e.get("also_at", ())),
+        )
         for e in data.get("mistake", [])
     ]
     return labels, list(data.get("doubtful", []))
@@ -488,21 +506,24 @@ def scan_findings(scan: Path) -> list[Key]:
     return findings
 
 
-def score(findings: Iterable[Key], labels: list[Label], verdicts: list[Verdict], scanned: set[str]) -> Score:
+def score(findings: Sequence[Key], labels: list[Label], verdicts: list[Verdict], scanned: set[str]) -> Score:
     result = Score()
     found_at: set[Key] = set(findings)
+    by_repo_code: dict[tuple[str, str], list[Key]] = defaultdict(list)
+    for key in found_at:
+        by_repo_code[key.repo, key.code].append(key)
     for label in labels:
         if label.key.repo not in scanned:
             continue
         code = label.key.code
         result.labelled[code] += 1
-        candidates = [label.key.line, *label.lines]
-        if any(Key(label.key.repo, label.key.path, line, code) in found_at for line in candidates):
+        if any(label.matches(key) for key in by_repo_code[label.key.repo, code]):
             result.found[code] += 1
         else:
             result.misses.append(label)
     judged = {v.key: v for v in verdicts}
-    for key in sorted(found_at, key=lambda k: (k.repo, k.path, k.line, k.code)):
+    # Precision counts findings, not lines: two findings on one line (B and H) are two.
+    for key in sorted(findings, key=lambda k: (k.repo, k.path, k.line, k.code)):
         if key.repo.startswith("self-") or key.code in DEFAULT_OFF:
             continue
         verdict = judged.get(key)
@@ -526,6 +547,11 @@ def render_score(result: Score) -> list[str]:
     lines = ["Recall (labelled real mistakes reported at their line):"]
     for code in sorted(result.labelled):
         lines.append(f"  {code}: {_ratio(result.found[code], result.labelled[code])}")
+    for title, codes in (("ESP001-ESP016", range(1, 17)), ("ESP017-ESP030 (issue 22)", range(17, 31))):
+        names = {f"ESP{n:03d}" for n in codes}
+        part = sum(result.found[c] for c in names), sum(result.labelled[c] for c in names)
+        if part[1]:
+            lines.append(f"  {title}: {_ratio(*part)}")
     total_labelled, total_found = sum(result.labelled.values()), sum(result.found.values())
     lines.append(f"  all: {_ratio(total_found, total_labelled)}")
     by_cause: dict[str, list[Label]] = defaultdict(list)
