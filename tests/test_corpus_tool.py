@@ -71,7 +71,7 @@ def test_manifest_reads_github_and_pypi_entries(tmp_path: Path) -> None:
         ('[[repo]]\nname = "a"\ngithub = "o/a"\ncommit = "c"\npypi = "a==1"\n', "exactly one"),
         ('[[repo]]\nname = "a"\npypi = "a==1"\n\n[[repo]]\nname = "a"\npypi = "a==2"\n', "twice"),
         ('[[repo]]\nname = "self-fixtures"\npypi = "a==1"\n', "bad repository name"),
-        ('[[repo]]\nname = "../up"\npypi = "a==1"\n', "bad repository name"),
+        ('[[repo]]\nname = "sub/../up"\npypi = "a==1"\n', "bad repository name"),
     ],
 )
 def test_manifest_rejects_bad_entries(tmp_path: Path, text: str, message: str) -> None:
@@ -103,7 +103,7 @@ def _snapshot(mirrors: Path) -> tuple[str, str]:
     (work / "pkg").mkdir()
     (work / "pkg" / "model.py").write_text(NESTED_MASK, encoding="utf-8")
     (work / "README.md").write_text("not source\n", encoding="utf-8")
-    (work / "link.py").symlink_to("/etc/passwd")
+    (work / "link.py").symlink_to("pkg/model.py")  # links are never extracted
     git("add", "-A")
     git("commit", "-q", "-m", "one")
     first = git("rev-parse", "HEAD")
@@ -154,7 +154,7 @@ def test_unpack_wheel_keeps_the_named_packages_source(tmp_path: Path) -> None:
         archive.writestr("tf/masks.py", NESTED_MASK)
         archive.writestr("tf/data.bin", "x")
         archive.writestr("other/mod.py", "")
-        archive.writestr("../escape.py", "")
+        archive.writestr("tf/../../escape.py", "")
         archive.writestr("tf-1.0.dist-info/METADATA", "")
     assert corpus.unpack_wheel(wheel, ["tf"], tmp_path / "out") == 2
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["__init__.py", "masks.py"]
