@@ -76,6 +76,31 @@ def mentions_compilation(text: str) -> bool:
     return "compile" in text or "_dynamo" in text or ("jit" in text and _JIT.search(text) is not None)
 
 
+def returns_its_argument(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """`def register(fn): REGISTRY.append(fn); return fn`: a decorator that leaves the function in place.
+    Every `return` of its own returns its first parameter, which it never rebinds, and it is no generator."""
+    positional = [*func.args.posonlyargs, *func.args.args]
+    if isinstance(func, ast.AsyncFunctionDef) or not positional:
+        return False
+    name = positional[0].arg
+    stack: list[ast.AST] = list(func.body)
+    returns = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal)):
+            return False
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            return False
+        if isinstance(node, ast.Return):
+            if not (isinstance(node.value, ast.Name) and node.value.id == name):
+                return False
+            returns += 1
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+    last = func.body[-1]
+    return returns > 0 and isinstance(last, ast.Return)
+
+
 class ParameterRead(enum.Enum):
     NEVER = "never"  # the name is not read anywhere in the function
     PASSED = "passed"  # read only as a whole argument of calls (another mask function may read it)
@@ -143,8 +168,8 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
     DIRECT: some function reads it in an expression. NEVER: provably no function reads it. PASSED: it
     reaches a function we cannot see (or too deep), so it may or may not be read.
     """
-    if fn.ast_node is None:
-        return ParameterRead.UNKNOWN
+    if fn.ast_node is None or fn.replaced_by_decorator:
+        return ParameterRead.UNKNOWN  # a decorator's wrapper may read it (or call with other arguments)
     kind, passes = _parameter_uses(fn.ast_node, index)
     if kind is not ParameterRead.PASSED:
         return kind

@@ -40,7 +40,7 @@ from ..apis import (
     ApiTable,
     MaskApi,
 )
-from . import call_sites
+from . import call_sites, name_stability
 from .hoist_safety import ModuleSummary, defaults, hoist_reasons, identifier_texts, module_summary, scope_names
 from .mask_bodies import child_nodes
 from .model import (
@@ -707,6 +707,11 @@ class _ResolvedApi:
         self.direct = direct  # the callee itself names the API (no wrapper, alias variable or partial)
 
 
+def _resolution_key(resolved: _ResolvedApi) -> tuple[str, int, bool, str]:
+    helper = resolved.helper.name if resolved.helper is not None else ""
+    return resolved.api.qualified_name, resolved.offset, resolved.mask_bound, helper
+
+
 class _PassThrough:
     """A module-level function that passes one of its parameters on as an API's mask function:
     `def make(mask_mod, n): return create_block_mask(mask_mod, None, None, n, n)`. Calls of it are
@@ -921,6 +926,8 @@ class FastAnalyzer:
         if id(expr) in seen:
             return []
         seen.add(id(expr))
+        if isinstance(expr, ast.Name) and len(bindings := self.bindings(expr)) > 1:
+            return self._resolve_bindings(bindings, seen)
         if isinstance(expr, (ast.Name, ast.Attribute)):
             qualified = sorted(self.qualified_names(expr))
             found = [_ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
@@ -938,6 +945,27 @@ class FastAnalyzer:
         if isinstance(expr, ast.Call):
             return self._resolve_wrapper_call(expr, seen)
         return []
+
+    def _resolve_bindings(self, bindings: list[_Binding], seen: set[int]) -> list[_ResolvedApi]:
+        """A name with several bindings is an API only when each binding that could be called is that same
+        API (`flex_attention = torch.compile(flex_attention)`; a `= None` fallback cannot be called): one
+        that may be another function (a shim `def flex_attention`, a wrapper) makes it unknown, as Python
+        would call whichever ran last."""
+        answers: list[list[_ResolvedApi]] = []
+        for binding in bindings:
+            value = binding.value if binding.kind == "store" else None
+            if isinstance(value, ast.Constant) and value.value is None:
+                continue
+            qualified = sorted(binding.qualified_names(binding.name))
+            found = [_ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
+            found += [_ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
+            if not found and isinstance(value, ast.Call):
+                found = self._resolve_wrapper_call(value, set(seen))  # each binding resolved on its own
+            elif not found and isinstance(value, (ast.Name, ast.Attribute)):
+                found = self._resolve_callable(value, set(seen))  # `cbm2 = cbm`
+            answers.append(found)
+        keys = {tuple(sorted(_resolution_key(r) for r in found)) for found in answers}
+        return answers[0] if len(keys) == 1 and answers else []
 
     def _resolve_wrapper_call(self, call: ast.Call, seen: set[int]) -> list[_ResolvedApi]:
         names = self.qualified_names(call.func)
@@ -1038,6 +1066,7 @@ class FastAnalyzer:
             torch_in_scope=self._torch_in_scope(call),
             call_node=call,
             result_only_attended=api.builds_block_mask and self._only_attended(call),
+            callee_stable=self._stable_callee(call, api.qualified_name),
         )
 
     # ----------------------------------------------------------------- call-site facts (ESP007-ESP016)
@@ -1108,16 +1137,32 @@ class FastAnalyzer:
         return bound
 
     def _torch_in_scope(self, call: ast.Call) -> bool:
-        """`torch` at this call is the torch module: every binding it may have is an import of it."""
+        """`torch` at this call is certainly the torch module: it reads module level, where `import torch`
+        binds it once, before the call's top-level statement, and nothing rebinds it (name_stability.py)."""
         scope = self.scopes.scope_of.get(id(call))
         if scope is None:
             return False
         found = scope.resolve("torch")
-        if not found or not all(b.kind == "import" and b.qualified_names("torch") == {"torch"} for b in found):
+        if len(found) != 1 or found[0].scope is not self.scopes.module:
             return False
-        if found[0].scope is scope:  # bound in the call's own scope: an import must run before the call
-            return any(b.position < (call.lineno, call.col_offset) for b in found)
-        return True
+        return name_stability.stable_import(self.tree, "torch", "torch", self._top_index(call), self._summary())
+
+    def _stable_callee(self, call: ast.Call, qualified: str) -> bool:
+        """The callee is a name that is certainly `qualified` where it is called: it reads module level, where
+        one import binds it, before the call's top-level statement, and nothing rebinds it (name_stability.py).
+        A fix that relies on what the call does (ESP010, ESP013) needs this; findings do not."""
+        func = call.func
+        if not isinstance(func, ast.Name):
+            return False
+        found = self.bindings(func)
+        if len(found) != 1 or found[0].scope is not self.scopes.module:
+            return False
+        return name_stability.stable_import(self.tree, func.id, qualified, self._top_index(call), self._summary())
+
+    def _summary(self) -> ModuleSummary:
+        if self._module_summary is None:
+            self._module_summary = module_summary(self.tree, self.positions.text)
+        return self._module_summary
 
     def _is_block_mask(self, expr: ast.expr, seen: set[int]) -> bool:
         """A value built by `create_block_mask` & co. in this module (a call, or a name bound only to one)."""
@@ -1125,9 +1170,10 @@ class FastAnalyzer:
             return False
         seen.add(id(expr))
         if isinstance(expr, ast.Call):
-            if self.qualified_names(expr.func) & BLOCK_MASK_CONSTRUCTORS:
+            ambiguous = isinstance(expr.func, ast.Name) and len(self.bindings(expr.func)) > 1
+            if not ambiguous and self.qualified_names(expr.func) & BLOCK_MASK_CONSTRUCTORS:
                 return True
-            resolved = self._resolve_callable(expr.func, set())
+            resolved = self._resolve_callable(expr.func, set())  # several bindings: each must be one
             return any(r.api.qualified_name in BLOCK_MASK_CONSTRUCTORS for r in resolved)
         if isinstance(expr, ast.Name):
             bindings = self.bindings(expr)
@@ -1145,6 +1191,7 @@ class FastAnalyzer:
         positional = [n for n, star in items if not star and not isinstance(n, ast.keyword)]
         to_keyword = (
             is_block_mask
+            and self._stable_callee(call, FLEX_ATTENTION)
             and score_mod is not None
             and score_mod.keyword_span is None
             and block_mask is None
@@ -1300,6 +1347,8 @@ class FastAnalyzer:
             binding_node=bound,
         )
         self._functions[id(node)] = fn
+        if not isinstance(node, ast.Lambda) and node.decorator_list:
+            fn.replaced_by_decorator = not all(self._leaves_in_place(d) for d in node.decorator_list)
         fn_scope = self.scopes.function_scope.get(id(node))
         if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # A def the relevance filter skipped: visit its body now, to resolve what it calls.
@@ -1332,13 +1381,11 @@ class FastAnalyzer:
         # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
         # name reads another variable); without a hoist site the safety checks find the uses themselves.
         uses = fn.site.reference_nodes if fn.site is not None and fn.site.variable is not None else None
-        if self._module_summary is None:
-            self._module_summary = module_summary(self.tree, self.positions.text)
         safety = hoist_reasons(
             node,
             enclosing,
             self.parent,
-            self._module_summary,
+            self._summary(),
             self._is_mask_argument,
             self.future_annotations,
             uses,
@@ -1346,6 +1393,14 @@ class FastAnalyzer:
         )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
+
+    def _leaves_in_place(self, decorator: ast.expr) -> bool:
+        """The decorator is a function of this module that returns its argument unchanged."""
+        if not isinstance(decorator, ast.Name):
+            return False
+        found = self.bindings(decorator)
+        node = found[0].node if len(found) == 1 and found[0].kind == "def" else None
+        return isinstance(node, ast.FunctionDef) and not node.decorator_list and call_sites.returns_its_argument(node)
 
     def _source_lines(self, node: FuncNode) -> str:
         """The whole lines `node` spans, from its first decorator: every identifier in it is spelled there."""
@@ -1465,6 +1520,18 @@ class FastAnalyzer:
             reasons.append(
                 f"its decorators, defaults or annotations read {listed}, which module level does not bind "
                 "(once and for all) before the enclosing top-level statement"
+            )
+        from_class = self._class_scope_names(node)
+        if from_class:
+            listed = ", ".join(f"`{n}`" for n in from_class)
+            reasons.append(
+                f"its decorators, defaults or annotations read {listed}, which the class body around it binds; "
+                "at module level they would read another variable"
+            )
+        if name_stability.star_import_after(self.tree, top):
+            reasons.append(
+                "a `from ... import *` after the enclosing top-level statement could bind the new module-level "
+                "name, and later calls would read what it imports"
             )
         mangled = self._mangled_name(node, variable)
         if mangled:
@@ -1612,13 +1679,24 @@ class FastAnalyzer:
                 current = current.parent
         return {name: frozenset(scopes) for name, scopes in found.items()}
 
+    def _class_scope_names(self, node: FuncNode) -> list[str]:
+        """Names its decorators, defaults or annotations read from the class body they run in (`w=W` in a
+        lambda evaluated in `class Config: W = 100`): hoisted, they would read module level instead."""
+        found: list[str] = []
+        for name in _names_in(self._definition_time_roots(node)):
+            scope = self.scopes.scope_of.get(id(name))
+            owner = self._owner(scope, name.id) if scope is not None else None
+            if owner is not None and owner.kind == "class" and name.id not in found:
+                found.append(name.id)
+        return found
+
     def _late_module_names(self, node: FuncNode, top: int) -> list[str]:
         """Module names read when the def/lambda runs that module level does not bind, finally, before `top`."""
         late: list[str] = []
         for name in _names_in(self._definition_time_roots(node)):
             scope = self.scopes.scope_of.get(id(name))
             if scope is None or self._owner(scope, name.id) is not None or name.id in late:
-                continue  # a local of an enclosing function: definition_time_refs says so
+                continue  # a local of an enclosing function or class: definition_time_refs / _class_scope_names
             bindings = self.scopes.module.bindings.get(name.id)
             if bindings:
                 if all(b.node is not None and self._top_index(b.node) < top for b in bindings):

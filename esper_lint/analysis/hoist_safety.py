@@ -41,7 +41,9 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _SCOPES = (*_FUNCTIONS, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # Builtins that read or write the calling frame's namespace, or run code in it.
 _DYNAMIC_LOCALS = frozenset({"locals", "vars", "dir"})  # and `eval`/`exec`: checked module-wide
-_FRAME_ATTRIBUTES = frozenset({"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack"})
+_FRAME_ATTRIBUTES = frozenset(
+    {"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack", "tb_frame", "settrace", "setprofile"}
+)
 _FRAME_MODULES = frozenset({"sys", "inspect"})
 _IMMUTABLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
 
@@ -71,6 +73,8 @@ def hoist_reasons(
         reasons += dynamic_access_reasons(enclosing, module)
     else:  # no word that dynamic access needs is in the text (or the function's): the walk would find nothing
         reasons += module.reasons
+    if not any("inspects frames" in r for r in reasons):
+        reasons += module.frame_reasons  # a helper elsewhere can read the enclosing function's frame
     name = _bound_name(fn, parents)
     if resolved_uses is not None:
         uses = [u for u in resolved_uses if not isinstance(u.ctx, ast.Store)]
@@ -252,6 +256,20 @@ class ModuleSummary:
         """False: no word `dynamic_access_reasons` looks for occurs in the module's text."""
         return _spells(self._texts, _FRAME_WORDS)
 
+    @cached_property
+    def frame_reasons(self) -> tuple[str, ...]:
+        """Frames read anywhere in the module: a helper can read its caller's locals
+        (`sys._getframe(1).f_locals`), where the nested function's name is until it is hoisted."""
+        if not (self.may_access_frames and _spells(self._texts, _FRAME_ONLY_WORDS)):
+            return ()
+        found = sorted({n.attr for n in ast.walk(self._tree) if isinstance(n, ast.Attribute) and _reads_frames(n)})
+        if not found:
+            return ()
+        return (
+            f"a function of the module inspects frames (`.{found[0]}`), and a frame sees its caller's locals, "
+            "where the nested function's name would no longer be",
+        )
+
 
 class _ModuleFacts(NamedTuple):
     constants: frozenset[str]
@@ -268,8 +286,15 @@ _NAMESPACE_WORDS: _Words = (("global", True), ("del", True), ("globals", False),
 _MODULE_BUILTIN_WORDS: _Words = tuple((w, False) for w in ("globals", "eval", "exec", "locals", "vars", "dir"))
 # The names `dynamic_access_reasons` looks for.
 _FRAME_WORDS: _Words = tuple((w, True) for w in sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))
-# ... and those that reach the namespace indirectly (a builtin as a value, or taken from `builtins`).
-_INDIRECT_WORDS: _Words = (*_MODULE_BUILTIN_WORDS, ("builtins", False))
+_FRAME_ONLY_WORDS: _Words = tuple((w, True) for w in sorted(_FRAME_ATTRIBUTES))
+# ... and those that reach the namespace indirectly (a builtin as a value, taken from `builtins` or
+# `__builtins__`, or a function's `__globals__`).
+_INDIRECT_WORDS: _Words = (
+    *_MODULE_BUILTIN_WORDS,
+    ("builtins", False),
+    ("__builtins__", False),
+    ("__globals__", True),
+)
 
 
 @functools.cache
@@ -382,6 +407,14 @@ def _indirect_access_reasons(tree: ast.Module, shadowed: frozenset[str]) -> list
     module level (`shadowed`), binds it. Conservative: it may decline a safe fix, never allow another."""
     reasons: list[str] = []
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    # `import builtins as b`: `b.eval` is `builtins.eval`.
+    builtins_names = {"builtins"} | {
+        alias.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name == "builtins" and alias.asname
+    }
     # (node, names bound by the scopes around it, the same for a function defined there: a class body's
     # names are not visible in its methods)
     stack: list[tuple[ast.AST, frozenset[str], frozenset[str]]] = [(s, shadowed, shadowed) for s in tree.body]
@@ -404,10 +437,24 @@ def _indirect_access_reasons(tree: ast.Module, shadowed: frozenset[str]) -> list
             isinstance(node, ast.Attribute)
             and node.attr in _NAMESPACE_BUILTINS
             and isinstance(node.value, ast.Name)
-            and node.value.id == "builtins"
+            and node.value.id in builtins_names
         ):
-            what = f"the module uses `builtins.{node.attr}`"
+            what = f"the module uses `{node.value.id}.{node.attr}`"
             reasons.append(f"{what}, which could reach the new module-level name unseen")
+        elif isinstance(node, ast.Name) and node.id == "__builtins__":
+            reasons.append(
+                "the module uses `__builtins__`, whose `eval`, `exec` and `globals` could reach the new "
+                "module-level name unseen"
+            )
+        elif isinstance(node, ast.Attribute) and node.attr == "__globals__":
+            reasons.append(
+                "the module reads a function's `__globals__`, the module namespace, which would hold the new name"
+            )
+        elif _imports_builtins(node):
+            reasons.append(
+                "the module imports `builtins` by a string, whose `eval`, `exec` and `globals` could reach the "
+                "new module-level name unseen"
+            )
         elif _names_own_module(node):
             reasons.append(
                 "the module reaches its own module object by `__name__` (as `sys.modules[__name__]`), whose "
@@ -449,6 +496,18 @@ def scope_names(scope: ast.AST, body: list[ast.AST]) -> frozenset[str]:
         a = scope.args
         names.update(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if p is not None)
     return frozenset(names)
+
+
+def _imports_builtins(node: ast.AST) -> bool:
+    """`__import__("builtins")`, `importlib.import_module("builtins")` (by spelling, conservatively)."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    first = node.args[0]
+    if not (isinstance(first, ast.Constant) and first.value in ("builtins", "__builtin__")):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in ("__import__", "import_module")
 
 
 def _names_own_module(node: ast.AST) -> bool:

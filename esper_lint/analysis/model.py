@@ -135,6 +135,7 @@ class MaskFunction:
         "name",
         "outer_functions",
         "positions",
+        "replaced_by_decorator",
         "site",
         "span",
         "unfixable_reasons",
@@ -186,6 +187,10 @@ class MaskFunction:
         self.callees: dict[int, list[MaskFunction]] = {}
         # Set for nested functions (enclosing is not None): what a hoist would rewrite.
         self.site: HoistSite | None = None
+        # A decorator may put another object in its place (a wrapper that calls it with other arguments, or
+        # not at all): what the API receives is then unknown. False when undecorated, or when every decorator
+        # is a function of this module that returns its argument unchanged.
+        self.replaced_by_decorator = False
 
     @property
     def nested(self) -> bool:
@@ -229,6 +234,7 @@ class MaskUse:
         "call_span",
         "callee_is_api",
         "callee_span",
+        "callee_stable",
         "caller",
         "functions",
         "functions_known",
@@ -260,6 +266,7 @@ class MaskUse:
         torch_in_scope: bool = False,
         call_node: Any = None,
         result_only_attended: bool = False,
+        callee_stable: bool = False,
     ) -> None:
         self.api = api  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
         self.arg_span = arg_span  # the mask argument expression: findings are reported here (noqa goes on this line)
@@ -281,6 +288,9 @@ class MaskUse:
         self.arguments: dict[str, CallArgument] = arguments if arguments is not None else {}
         self.callee_span = callee_span  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
         self.callee_is_api = False  # the callee names the API itself (not a wrapper, alias variable or partial)
+        # ... and that name is certainly the API wherever the call runs: imported once, never rebound
+        # (analysis/name_stability.py). A fix that relies on what the call does needs it.
+        self.callee_stable = callee_stable
         # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
         self.torch_in_scope = torch_in_scope
         # The call reaches the API through a same-module helper that passes its parameter on

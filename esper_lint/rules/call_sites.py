@@ -368,6 +368,7 @@ def build(mask_mod, n, compile_it):
             or callee is None
             or not use.torch_in_scope
             or not use.callee_is_api
+            or not use.callee_stable
             or use.api != _CREATE_BLOCK_MASK
         ):
             return None

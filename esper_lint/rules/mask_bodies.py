@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from ..analysis import mask_bodies as bodies
 from ..analysis.call_sites import mentions_compilation
+from ..analysis.edit_safety import INVERSE_COMPARISON, NO_FIX, EditSafety
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse, Span
 from ..findings import Finding
 from ..fix.edits import Edit, Fix
@@ -48,11 +49,11 @@ def _segment(fn: MaskFunction, node: ast.AST) -> str:
 
 def _render_tensor_logic(fn: MaskFunction, expr: ast.expr, nested: bool) -> str:
     """`and`/`or` of comparisons written with `&`/`|`, each comparison in parentheses; `not (a < b)` as
-    the inverted comparison (mask_bodies._tensor_logic says when that is exact)."""
+    the inverted comparison (analysis/edit_safety.py says when each is offered)."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         compare = expr.operand
         assert isinstance(compare, ast.Compare)
-        inverse = bodies.INVERSE_COMPARISON[type(compare.ops[0])]
+        inverse = INVERSE_COMPARISON[type(compare.ops[0])]
         text = f"{_operand(fn, compare.left)} {inverse} {_operand(fn, compare.comparators[0])}"
         return f"({text})" if nested else text
     if isinstance(expr, ast.BoolOp):
@@ -70,20 +71,30 @@ def _operand(fn: MaskFunction, expr: ast.expr) -> str:
     return text if isinstance(expr, _BINDS_TIGHTER_THAN_COMPARISON) else f"({text})"
 
 
-def _control_flow_fix(fn: MaskFunction, node: bodies.FuncNode, item: bodies.ControlFlow) -> Fix | None:
+def _control_flow_fix(fn: MaskFunction, item: bodies.ControlFlow) -> Fix | None:
+    """The rewrite of `item` the analysis offers (safe or unsafe), or None."""
     target = item.node
-    if "#" in _segment(fn, target):
+    if not item.fixable or "#" in _segment(fn, target):
         return None  # a comment inside the expression would be lost
+    applicability = item.safety.applicability
     if isinstance(target, ast.IfExp):
-        if not bodies.names_torch_module(fn.module_ast, node, fn.outer_functions):
-            return None
         condition = _render_tensor_logic(fn, target.test, nested=False)
         text = f"torch.where({condition}, {_segment(fn, target.body)}, {_segment(fn, target.orelse)})"
-        return Fix((Edit(fn.positions.span(target), text),), description="use `torch.where`")
+        return Fix((Edit(fn.positions.span(target), text),), applicability, "use `torch.where`")
     if isinstance(target, (ast.BoolOp, ast.UnaryOp)):
         text = _render_tensor_logic(fn, target, nested=False)
-        return Fix((Edit(fn.positions.span(target), text),), description="use `&`, `|` and inverted comparisons")
+        description = "use `&`, `|` and inverted comparisons"
+        return Fix((Edit(fn.positions.span(target), text),), applicability, description)
     return None
+
+
+def fix_advice(fix: Fix | None, reason: str) -> str:
+    """How a message ends: what `--fix` does about it, and why not more."""
+    if fix is not None and fix.safe:
+        return " (fixable with `esper-lint --fix`)."
+    if fix is not None:
+        return f" (unsafe fix, applied only with `--unsafe-fixes`: {reason})."
+    return f"; no automatic fix because {reason}." if reason else "."
 
 
 class MaskPythonControlFlow(BodyRule):
@@ -223,12 +234,14 @@ create_block_mask(capped, None, None, 1024, 1024)
         for fn, node in _body_functions(use):
             traced = functools.partial(_maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
             for item in bodies.control_flow(node, use.role, fn.module_ast, traced, fn.outer_functions):
-                fix = _control_flow_fix(fn, node, item) if item.fixable else None
+                fix = _control_flow_fix(fn, item)
+                reason = item.safety.reason
+                if item.fixable and fix is None:
+                    reason = "a comment inside the expression would be lost"
                 message = (
                     f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
                     f"{_fails(use.role, item.what)} "
-                    f"Use {_advice(item.what)} instead"
-                    + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
+                    f"Use {_advice(item.what)} instead" + fix_advice(fix, reason)
                 )
                 yield self.body_finding(path, fn, item.node, message, fix)
 
@@ -356,14 +369,19 @@ def attend(q, k, v, bias):
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         for fn, node in _body_functions(use):
-            for stmt in bodies.score_mutations(node):
-                fix = _augmented_assignment_fix(fn, node, stmt)
+            mutations = bodies.score_mutations(node)
+            safety = bodies.score_update_safety(node, mutations)
+            fixes = [_augmented_assignment_fix(fn, stmt, s) for stmt, s in zip(mutations, safety, strict=True)]
+            # One rewritten alone rebinds `score`, and the others would stop being in-place updates: all or none.
+            if any(s.offered and f is None for s, f in zip(safety, fixes, strict=True)):
+                fixes = [None] * len(fixes)
+                safety = [EditSafety(NO_FIX, "another update of `score` here cannot be rewritten")] * len(safety)
+            for stmt, item, fix in zip(mutations, safety, fixes, strict=True):
                 what = _describe_mutation(stmt)
                 message = (
                     f"score_mod {where(fn)} updates its `score` in place ({what}): eager runs, but compiled "
                     "`flex_attention` fails (`Mutations detected in score_mod`). Compute a new tensor: "
-                    "`score = score + bias` / `return score + bias`"
-                    + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
+                    "`score = score + bias` / `return score + bias`" + fix_advice(fix, item.reason)
                 )
                 yield self.body_finding(path, fn, stmt, message, fix)
 
@@ -383,23 +401,13 @@ _OPERATORS: dict[type[ast.operator], str] = {
     ast.LShift: "<<",
     ast.RShift: ">>",
 }
-# Rewritten out of place: arithmetic whose result dtype is the score's for the operands allowed below.
-_REWRITTEN = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 _ATOMS = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Call)
 
 
-def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast.AST) -> Fix | None:
-    """`score += x` -> `score = score + (x)`, when `x` reads only the index parameters and constants.
-
-    In place, the result keeps the score's dtype; out of place, torch promotes. Index tensors (int32)
-    and Python numbers never widen a floating score, so for those the new tensor has the same values and
-    dtype. A captured tensor might (a float64 bias), so then no fix is offered.
-    """
-    if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, _REWRITTEN)):
-        return None
-    params = bodies.positional_parameters(node, SCORE_MOD) or []
-    names = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Name)]
-    if any(n.id not in params for n in names) or any(isinstance(n, bodies.SCOPE_NODES) for n in ast.walk(stmt.value)):
+def _augmented_assignment_fix(fn: MaskFunction, stmt: ast.AST, safety: EditSafety) -> Fix | None:
+    """`score += x` -> `score = score + (x)`, when the analysis offers it (analysis/edit_safety.py: always
+    unsafe) and the text allows it: target, operator and value on one line, no comment between."""
+    if not safety.offered or not isinstance(stmt, ast.AugAssign) or not isinstance(stmt.target, ast.Name):
         return None
     positions = fn.positions
     (line, target_end), (value_line, value_start) = positions.end(stmt.target), positions.start(stmt.value)
@@ -418,7 +426,7 @@ def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast
     if not isinstance(stmt.value, _ATOMS) and not already_parenthesised:
         edits.insert(1, Edit(Span(value.line, value.column, value.line, value.column), "("))
         edits.append(Edit(Span(value.end_line, value.end_column, value.end_line, value.end_column), ")"))
-    return Fix(tuple(edits), description=f"`{name} = {name} {operator} ...`")
+    return Fix(tuple(edits), safety.applicability, f"`{name} = {name} {operator} ...`")
 
 
 def _describe_mutation(stmt: ast.AST) -> str:

@@ -1,0 +1,179 @@
+"""Is a module-level name bound once, to one known value, wherever a fix reads it? Pure functions over `ast`.
+
+A text-edit fix that writes a new read of a module-level name (`torch.compile(...)`, `torch.where(...)`),
+or that relies on what a called name is (`flex_attention` being torch's), is safe only when the name holds
+that one value whenever the code runs. Python looks a module-level name up when the code runs, so every
+binding anywhere in the module counts, not only those above the read. A name is *stable* when:
+
+- module level binds it exactly once (an import, `def`, `class`, assignment, `for`/`with`/`except` target,
+  walrus, `match` capture and `del` all count), by a statement directly in the module body (not under an
+  `if` or `try`, so it has certainly run), before the top-level statement that holds the read;
+- no function or class declares it `global` (which could rebind it at run time), and the module has no
+  star import (which could bind any name);
+- the module assigns none of its attributes (`torch.compile = ...`, `setattr(torch, ...)`);
+- the module does not reach its own namespace dynamically (`globals()`, `exec`, `eval`, frames,
+  `sys.modules[__name__]`, `__builtins__`, a function's `__globals__`: the reasons hoist_safety finds).
+
+Whether a local binding hides the module's name where it is read is the caller's part (the analysis
+resolves the read's scope). Conservative: a doubt makes a name unstable, which only withholds a fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import weakref
+from typing import NamedTuple
+
+from .hoist_safety import ModuleSummary
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+class _Facts(NamedTuple):
+    binders: dict[str, list[tuple[int, ast.AST]]]  # name -> (top-level index, binding node), in source order
+    declared_global: frozenset[str]
+    attributes_set: frozenset[str]  # names whose attributes the module assigns or deletes
+    star_imports: tuple[int, ...]  # the top-level statements holding a `from ... import *`
+
+
+_facts: weakref.WeakKeyDictionary[ast.Module, _Facts] = weakref.WeakKeyDictionary()
+
+
+def _module_facts(tree: ast.Module) -> _Facts:
+    found = _facts.get(tree)
+    if found is None:
+        found = _facts[tree] = _collect(tree)
+    return found
+
+
+def _collect(tree: ast.Module) -> _Facts:
+    binders: dict[str, list[tuple[int, ast.AST]]] = {}
+    star: list[int] = []
+    for index, stmt in enumerate(tree.body):
+        for node in _module_scope(stmt):
+            for name, binder in _binds(node):
+                if name == "*":
+                    star.append(index)
+                else:
+                    binders.setdefault(name, []).append((index, binder))
+    declared: set[str] = set()
+    attributes: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            declared.update(node.names)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            base = _base_name(node)
+            if base is not None:
+                attributes.add(base)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            base = _base_name(node.args[0]) if node.args else None
+            if base is not None:
+                attributes.add(base)
+    return _Facts(binders, frozenset(declared), frozenset(attributes), tuple(star))
+
+
+def _module_scope(stmt: ast.stmt) -> list[ast.AST]:
+    """The nodes of a top-level statement that run in the module's scope: not the bodies of functions,
+    lambdas or classes. Comprehensions are entered (a walrus in one binds at module level); their own
+    targets then count as module bindings too, which only errs towards "unstable"."""
+    found: list[ast.AST] = []
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, _SCOPES):
+            if not isinstance(node, ast.Lambda):
+                stack.extend(node.decorator_list)
+            if isinstance(node, ast.ClassDef):
+                stack.extend([*node.bases, *(k.value for k in node.keywords)])
+            else:
+                stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _binds(node: ast.AST) -> list[tuple[str, ast.AST]]:
+    """The module-level names `node` binds (or deletes), each with the node that does it; `*` for a star import."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return [(node.id, node)]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [(node.name, node)]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(a.name if a.name == "*" else (a.asname or a.name).split(".")[0], a) for a in node.names]
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+        return [(node.name, node)]
+    if isinstance(node, ast.MatchMapping) and node.rest:
+        return [(node.rest, node)]
+    return []
+
+
+def _base_name(expr: ast.expr) -> str | None:
+    while isinstance(expr, (ast.Attribute, ast.Subscript)):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def stable_binding(tree: ast.Module, name: str, read_top: int, summary: ModuleSummary | None = None) -> ast.AST | None:
+    """The one node binding module-level `name` (an `ast.alias` for an import), when `name` is stable for a
+    read in top-level statement `read_top` (see the module docstring); None otherwise. `summary`: the
+    analysis' ModuleSummary of `tree`, when it has one (else one is made: it walks the module)."""
+    facts = _module_facts(tree)
+    binders = facts.binders.get(name, [])
+    if len(binders) != 1:
+        return None
+    index, binder = binders[0]
+    if index >= read_top or not _directly_in_body(tree.body[index], binder):
+        return None
+    if facts.star_imports or name in facts.declared_global or name in facts.attributes_set:
+        return None
+    if (summary or ModuleSummary(tree, None)).reasons:
+        return None  # globals(), exec, eval, frames, sys.modules[__name__]: the namespace is reached unseen
+    return binder
+
+
+def _directly_in_body(stmt: ast.stmt, binder: ast.AST) -> bool:
+    """The binding is made by the top-level statement itself, not under an `if`/`try`/loop in it."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return any(alias is binder for alias in stmt.names)
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return stmt is binder
+    if isinstance(stmt, ast.Assign):
+        return any(t is binder for t in stmt.targets)
+    if isinstance(stmt, ast.AnnAssign):
+        return stmt.target is binder and stmt.value is not None
+    return False
+
+
+def stable_import(
+    tree: ast.Module, name: str, qualified: str, read_top: int, summary: ModuleSummary | None = None
+) -> bool:
+    """`name`, read in top-level statement `read_top`, is stable and bound by an import of `qualified`
+    (`import torch` for "torch"; `from torch.nn.attention.flex_attention import create_block_mask [as x]`
+    for its qualified name)."""
+    binder = stable_binding(tree, name, read_top, summary)
+    if not isinstance(binder, ast.alias):
+        return False
+    stmt = tree.body[_module_facts(tree).binders[name][0][0]]
+    if isinstance(stmt, ast.Import):
+        return binder.name == qualified and (binder.asname or binder.name) == name
+    assert isinstance(stmt, ast.ImportFrom)
+    return stmt.level == 0 and f"{stmt.module}.{binder.name}" == qualified
+
+
+def star_import_after(tree: ast.Module, top: int) -> bool:
+    """A `from ... import *` at module level, in a top-level statement after `top`: it may bind any name,
+    one a hoist puts before `top` included."""
+    return any(index > top for index in _module_facts(tree).star_imports)
+
+
+def top_index(tree: ast.Module, node: ast.AST) -> int:
+    """The index of the top-level statement that holds `node` (by position), or len(body) when unknown."""
+    line = getattr(node, "lineno", None)
+    if line is None:
+        return len(tree.body)
+    for index, stmt in enumerate(tree.body):
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        if first <= line <= (stmt.end_lineno or stmt.lineno):
+            return index
+    return len(tree.body)
