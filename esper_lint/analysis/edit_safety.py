@@ -1,6 +1,6 @@
 """When does a text-edit fix inside a mask/score function keep what the function does? Pure functions over `ast`.
 
-The definition every fix is held to (docs/fix.md, "When a fix is safe"): for every input the function can
+The definition every fix is held to (docs/fix.md, "What safe means"): for every input the function can
 receive, the fixed function returns an equal value of the same type (and dtype), raises the same
 exceptions and has the same side effects. The inputs: Python numbers (`int`, `float`, `bool`) and numeric
 0-d tensors, in any mix, in a direct call (a unit test's reference loop); vmap-batched tensors under
@@ -150,6 +150,9 @@ def _logic_parts(expr: ast.expr, body: Body, parts: list[_Comparison], negated: 
         return ""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         negated.append(expr)
+        if _is_not(expr.operand):  # `not not x` is the truth of x: rendered as x itself
+            assert isinstance(expr.operand, ast.UnaryOp)
+            return _logic_parts(expr.operand.operand, body, parts, negated)
         found = comparison(expr.operand, body)
         if isinstance(found, str):
             return found
@@ -229,6 +232,8 @@ def _branch(expr: ast.expr, body: Body, builtins_here: Container[str]) -> str:
     `float("inf")` (signed); else why not."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
         return _branch(expr.operand, body, builtins_here)
+    if isinstance(expr, ast.BoolOp) or _is_not(expr):  # rendered with `&`, `|` and inverted comparisons too
+        return _logic_parts(expr, body, [], [])
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.BitAnd, ast.BitOr)):  # of comparisons: bools
         sides = (expr.left, expr.right)
         if not all(isinstance(e, ast.Compare) or _is_bitwise(e) for e in sides):
@@ -248,6 +253,10 @@ def _branch(expr: ast.expr, body: Body, builtins_here: Container[str]) -> str:
         return ""
     found = comparison(expr, body) if isinstance(expr, ast.Compare) else _operand(expr, body)
     return found if isinstance(found, str) else ""
+
+
+def _is_not(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not)
 
 
 def _is_bitwise(expr: ast.expr) -> bool:

@@ -1151,13 +1151,20 @@ class FastAnalyzer:
         """The callee is a name that is certainly `qualified` where it is called: it reads module level, where
         one import binds it, before the call's top-level statement, and nothing rebinds it (name_stability.py).
         A fix that relies on what the call does (ESP010, ESP013) needs this; findings do not."""
-        func = call.func
-        if not isinstance(func, ast.Name):
+        chain: list[str] = []
+        base: ast.expr = call.func
+        while isinstance(base, ast.Attribute):  # `fa.create_block_mask`
+            chain.insert(0, base.attr)
+            base = base.value
+        if not isinstance(base, ast.Name):
             return False
-        found = self.bindings(func)
+        found = self.bindings(base)
         if len(found) != 1 or found[0].scope is not self.scopes.module:
             return False
-        return name_stability.stable_import(self.tree, func.id, qualified, self._top_index(call), self._summary())
+        top = self._top_index(call)
+        if chain:
+            return name_stability.stable_attribute(self.tree, [base.id, *chain], qualified, top, self._summary())
+        return name_stability.stable_import(self.tree, base.id, qualified, top, self._summary())
 
     def _summary(self) -> ModuleSummary:
         if self._module_summary is None:
@@ -1348,7 +1355,7 @@ class FastAnalyzer:
         )
         self._functions[id(node)] = fn
         if not isinstance(node, ast.Lambda) and node.decorator_list:
-            fn.replaced_by_decorator = not all(self._leaves_in_place(d) for d in node.decorator_list)
+            fn.replaced_by_decorator = not all(self._leaves_in_place(d, node) for d in node.decorator_list)
         fn_scope = self.scopes.function_scope.get(id(node))
         if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # A def the relevance filter skipped: visit its body now, to resolve what it calls.
@@ -1394,13 +1401,18 @@ class FastAnalyzer:
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
 
-    def _leaves_in_place(self, decorator: ast.expr) -> bool:
+    def _leaves_in_place(self, decorator: ast.expr, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """The decorator is a function of this module that returns its argument unchanged."""
         if not isinstance(decorator, ast.Name):
             return False
         found = self.bindings(decorator)
-        node = found[0].node if len(found) == 1 and found[0].kind == "def" else None
-        return isinstance(node, ast.FunctionDef) and not node.decorator_list and call_sites.returns_its_argument(node)
+        skipped = self.scopes.skipped_in.get(id(node))  # a def the relevance filter skipped: never walked
+        if not found and skipped is not None:
+            found = skipped.resolve(decorator.id)
+        target = found[0].node if len(found) == 1 and found[0].kind == "def" else None
+        if not isinstance(target, ast.FunctionDef) or target.decorator_list:
+            return False
+        return call_sites.returns_its_argument(target)
 
     def _source_lines(self, node: FuncNode) -> str:
         """The whole lines `node` spans, from its first decorator: every identifier in it is spelled there."""

@@ -10,7 +10,8 @@ binding anywhere in the module counts, not only those above the read. A name is 
   `if` or `try`, so it has certainly run), before the top-level statement that holds the read;
 - no function or class declares it `global` (which could rebind it at run time), and the module has no
   star import (which could bind any name);
-- the module assigns none of its attributes (`torch.compile = ...`, `setattr(torch, ...)`);
+- the module assigns or deletes none of its attributes (`torch.compile = ...`, `setattr(torch, ...)`: a fix
+  writes `torch.compile` and `torch.where`; deeper ones, `torch._dynamo.config.x = ...`, leave those alone);
 - the module does not reach its own namespace dynamically (`globals()`, `exec`, `eval`, frames,
   `sys.modules[__name__]`, `__builtins__`, a function's `__globals__`: the reasons hoist_safety finds).
 
@@ -32,7 +33,8 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 class _Facts(NamedTuple):
     binders: dict[str, list[tuple[int, ast.AST]]]  # name -> (top-level index, binding node), in source order
     declared_global: frozenset[str]
-    attributes_set: frozenset[str]  # names whose attributes the module assigns or deletes
+    attributes_set: frozenset[str]  # names whose own attributes the module assigns or deletes
+    chains_set: frozenset[str]  # names under which the module assigns or deletes an attribute at any depth
     star_imports: tuple[int, ...]  # the top-level statements holding a `from ... import *`
 
 
@@ -58,18 +60,29 @@ def _collect(tree: ast.Module) -> _Facts:
                     binders.setdefault(name, []).append((index, binder))
     declared: set[str] = set()
     attributes: set[str] = set()
+    chains: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             declared.update(node.names)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            base = _base_name(node)
-            if base is not None:
-                attributes.add(base)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
-            base = _base_name(node.args[0]) if node.args else None
-            if base is not None:
-                attributes.add(base)
-    return _Facts(binders, frozenset(declared), frozenset(attributes), tuple(star))
+            if isinstance(node.value, ast.Name):  # `torch.compile = ...`; not `torch._dynamo.config.x = ...`
+                attributes.add(node.value.id)
+            base: ast.expr = node
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name):
+                chains.add(base.id)
+        elif isinstance(node, ast.Call) and _sets_attribute(node):
+            assert isinstance(node.args[0], ast.Name)
+            attributes.add(node.args[0].id)
+    return _Facts(binders, frozenset(declared), frozenset(attributes), frozenset(chains | attributes), tuple(star))
+
+
+def _sets_attribute(call: ast.Call) -> bool:
+    """`setattr(name, ...)` / `delattr(name, ...)` (by spelling: conservative)."""
+    func = call.func
+    named = isinstance(func, ast.Name) and func.id in ("setattr", "delattr")
+    return named and bool(call.args) and isinstance(call.args[0], ast.Name)
 
 
 def _module_scope(stmt: ast.stmt) -> list[ast.AST]:
@@ -106,12 +119,6 @@ def _binds(node: ast.AST) -> list[tuple[str, ast.AST]]:
     if isinstance(node, ast.MatchMapping) and node.rest:
         return [(node.rest, node)]
     return []
-
-
-def _base_name(expr: ast.expr) -> str | None:
-    while isinstance(expr, (ast.Attribute, ast.Subscript)):
-        expr = expr.value
-    return expr.id if isinstance(expr, ast.Name) else None
 
 
 def stable_binding(tree: ast.Module, name: str, read_top: int, summary: ModuleSummary | None = None) -> ast.AST | None:
@@ -159,6 +166,27 @@ def stable_import(
         return binder.name == qualified and (binder.asname or binder.name) == name
     assert isinstance(stmt, ast.ImportFrom)
     return stmt.level == 0 and f"{stmt.module}.{binder.name}" == qualified
+
+
+def stable_attribute(
+    tree: ast.Module, chain: list[str], qualified: str, read_top: int, summary: ModuleSummary | None = None
+) -> bool:
+    """`a.b.c` (`chain`), read in top-level statement `read_top`, is certainly `qualified`: `a` is stable and
+    bound by an import of a module whose `.b.c` is `qualified`, and no attribute under `a` is ever assigned
+    (`fa.create_block_mask = shim`)."""
+    base = chain[0]
+    binder = stable_binding(tree, base, read_top, summary)
+    if not isinstance(binder, ast.alias) or base in _module_facts(tree).chains_set:
+        return False
+    stmt = tree.body[_module_facts(tree).binders[base][0][0]]
+    if isinstance(stmt, ast.Import):
+        module = binder.name if binder.asname else binder.name.split(".")[0]
+    else:
+        assert isinstance(stmt, ast.ImportFrom)
+        if stmt.level:
+            return False
+        module = f"{stmt.module}.{binder.name}"
+    return ".".join([module, *chain[1:]]) == qualified
 
 
 def star_import_after(tree: ast.Module, top: int) -> bool:

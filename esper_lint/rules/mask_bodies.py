@@ -52,6 +52,8 @@ def _render_tensor_logic(fn: MaskFunction, expr: ast.expr, nested: bool) -> str:
     the inverted comparison (analysis/edit_safety.py says when each is offered)."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         compare = expr.operand
+        if isinstance(compare, ast.UnaryOp) and isinstance(compare.op, ast.Not):
+            return _render_tensor_logic(fn, compare.operand, nested)  # `not not x` is x's truth
         assert isinstance(compare, ast.Compare)
         inverse = INVERSE_COMPARISON[type(compare.ops[0])]
         text = f"{_operand(fn, compare.left)} {inverse} {_operand(fn, compare.comparators[0])}"
@@ -79,13 +81,21 @@ def _control_flow_fix(fn: MaskFunction, item: bodies.ControlFlow) -> Fix | None:
     applicability = item.safety.applicability
     if isinstance(target, ast.IfExp):
         condition = _render_tensor_logic(fn, target.test, nested=False)
-        text = f"torch.where({condition}, {_segment(fn, target.body)}, {_segment(fn, target.orelse)})"
+        branches = [
+            _render_tensor_logic(fn, b, nested=False) if _is_logic(b) else _segment(fn, b)
+            for b in (target.body, target.orelse)
+        ]
+        text = f"torch.where({condition}, {branches[0]}, {branches[1]})"
         return Fix((Edit(fn.positions.span(target), text),), applicability, "use `torch.where`")
     if isinstance(target, (ast.BoolOp, ast.UnaryOp)):
         text = _render_tensor_logic(fn, target, nested=False)
         description = "use `&`, `|` and inverted comparisons"
         return Fix((Edit(fn.positions.span(target), text),), applicability, description)
     return None
+
+
+def _is_logic(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.BoolOp) or (isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not))
 
 
 def fix_advice(fix: Fix | None, reason: str) -> str:
@@ -100,7 +110,7 @@ def fix_advice(fix: Fix | None, reason: str) -> str:
 class MaskPythonControlFlow(BodyRule):
     code = "ESP008"
     name = "mask-python-control-flow"
-    fix = "safe"
+    fix = "safe"  # for `and`/`or`; `not` and `x if c else y` are unsafe
     roles = _BOTH
     summary = "Python `if`/`and`/`or`/`not`/`.item()` on a mask or score tensor fails when torch runs the function."
     what_it_does = (
@@ -139,15 +149,19 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
 """
     )
     fix_safety = (
-        "Safe for two forms. `and`/`or` whose operands are all comparisons of such values become `&`/`|` "
-        "with each comparison in parentheses, and `not (a < b)` becomes `a >= b`: the same values on the "
-        "0-d tensors torch passes and on Python numbers. `not` is inverted only where that is exact "
-        "(`==`/`!=`, or orderings of index parameters and integers, where no NaN can occur); `~` is never "
-        "written, as on a Python bool it is bitwise (`~True == -2`). `a if c else b`, where `c` is such a "
-        "comparison and `a`/`b` are names, constants or arithmetic on them (nothing that could fail when "
-        "both are computed), becomes `torch.where(c, a, b)`, only where the name `torch` is the torch module; "
-        "it then needs tensors, which is what FlexAttention passes. Anything else (an `if` statement, "
-        "`.item()`, `min()`...) is left to you: the message says which tensor operation to use."
+        "Safe only for `and`/`or` whose operands are all comparisons (`==`, `!=`, `<`, `<=`, `>`, `>=`) of the "
+        "function's parameters (never rebound in its body), numbers, and `+`, `-`, `*` of them (`//`, `%`, `/` "
+        "by a non-zero number), each comparison reading the same parameters: `&`/`|` then evaluate the same "
+        "things, which cannot raise, bind or do anything else, and give the same value and type for Python "
+        'numbers, 0-d tensors and any mix of them (docs/fix.md, "What safe means"). Otherwise the '
+        "message says why there is no fix: an operand that may raise or has an effect where `and` skipped it "
+        "(`q % kv`), a walrus, a method or a name the analysis cannot type, comparisons of different "
+        "parameters. Unsafe (`--unsafe-fixes`): `not (a < b)` -> `a >= b` (a Python bool becomes a tensor, and "
+        "offered only where the inversion is exact for integers), and `a if c else b` -> `torch.where(c, a, "
+        "b)` where both branches are plain and `torch` is certainly the torch module (a direct call with "
+        "Python numbers then raises `TypeError`, and a number becomes a tensor). `~` is never written: on a "
+        "Python bool it is bitwise (`~True == -2`). An `if` statement, `.item()`, `min()`... are left to you: "
+        "the message says which tensor operation to use."
     )
     VALID = (
         _IMPORTS
@@ -286,7 +300,7 @@ def _fails(role: str, what: str) -> str:
 class ScoreModInPlace(BodyRule):
     code = "ESP011"
     name = "score-mod-in-place"
-    fix = "safe"
+    fix = "unsafe"
     roles = frozenset({SCORE_MOD})
     summary = "A score_mod that updates `score` in place works eagerly and fails under `torch.compile`."
     what_it_does = (
@@ -322,10 +336,14 @@ def attend(q, k, v):
 """
     )
     fix_safety = (
-        "Safe for `score += x` (also `-=`, `*=`, `/=`) when `x` reads only the function's parameters and "
-        "constants: it becomes `score = score + (x)`, the same values and dtype as a new tensor (index "
-        "tensors and Python numbers never widen a floating score; a captured tensor might, so then no fix). "
-        "In-place methods and item assignment have no automatic fix."
+        "Unsafe (applied only with `--fix --unsafe-fixes`): `score += x` (also `-=`, `*=`, `/=`) becomes "
+        "`score = score + (x)`. Under `flex_attention` that computes the same scores, but a tensor passed in "
+        "directly is no longer updated in place (its caller, or a view of it, keeps the old values), and an "
+        "integer tensor score gets a floating result where `/=` raised. Offered only when `x` reads just "
+        "parameters the body never rebinds and numbers (a float64 tensor would widen the result), nothing "
+        "reads `score` before the update (an alias would no longer see it), it is not in a loop, and every "
+        "in-place update of `score` in the function can be rewritten. In-place methods and item assignment "
+        "have no automatic fix."
     )
     VALID = (
         _IMPORTS
