@@ -131,6 +131,7 @@ OPERANDS = st.sampled_from(
     (
         *("q", "kv", "b", "0", "3", "0.5", "LIMIT", "q - kv", "kv * 2 + 1", "-q", "q // 2", "q % 3", "q / 2"),
         *("q % kv", "kv // (q - 1)", "q.abs()", "(w := q - kv)", "abs(q - kv)"),  # may raise, bind or be unknown
+        *("q * 0.5", "kv // 3000000000"),  # raise for a Python int too large for a float / past int32
     )
 )
 OPERATORS = st.sampled_from(("<", "<=", ">", ">=", "==", "!="))
@@ -175,7 +176,7 @@ def _inputs() -> list[tuple[Any, ...]]:
         found += [(0, 0, q, t(kv)), (t(1), 0, t(q), kv)]
     for q, kv in ((1.5, 0.5), (float("nan"), 1.0), (2.0, float("nan"))):
         found += [(0, 0, q, kv), (t(0), t(0), t(q), t(kv))]
-    return found
+    return [*found, (0, 0, 10**400, 2), (0, 0, 2, 10**400)]  # Python ints have no upper bound
 
 
 def _observed(fn: Any, args: tuple[Any, ...]) -> str:

@@ -83,9 +83,9 @@ def test_unusual_parameter_lists_are_unknown() -> None:
             "def m(b, h, q, kv):\n    return (q > 0) & (kv < 8) if q >= kv else q == kv",
             [("`x if c else y`", UNSAFE)],
         ),
-        (
+        (  # a branch that is logic itself is rendered with the condition: one fix for the whole
             "def m(b, h, q, kv):\n    return q > 0 if q >= kv else not q == kv",
-            [("`x if c else y`", NONE), ("`not`", UNSAFE)],
+            [("`x if c else y`", UNSAFE)],
         ),
         ("def m(b, h, q, kv):\n    return q >= kv if lengths[b] else False", [("`x if c else y`", NONE)]),
         ("def s(score, b, h, q, kv):\n    return score if q >= kv else bias[h]", [("`x if c else y`", NONE)]),
@@ -97,6 +97,13 @@ def test_unusual_parameter_lists_are_unknown() -> None:
         ("def m(b, h, q, kv):\n    return q >= kv and q.sqrt() < 8", [("`and`", NONE)]),
         ("def m(b, h, q, kv):\n    return q >= kv and q < LIMIT", [("`and`", NONE)]),  # a captured value
         ("def m(b, h, q, kv):\n    return q // 8 == kv // 8 and q % 8 >= kv % 8", [("`and`", SAFE)]),
+        ("def m(b, h, q, kv):\n    return q - kv < 0.5 and kv - q > -1.5", [("`and`", SAFE)]),  # floats as sides
+        # A Python int too large for a float makes float arithmetic and `/` raise; a literal past int32 makes
+        # `//` raise on the int32 indices torch passes.
+        ("def m(b, h, q, kv):\n    return q >= kv and q * 0.5 < kv", [("`and`", NONE)]),
+        ("def m(b, h, q, kv):\n    return q >= kv and q / 2 < kv", [("`and`", NONE)]),
+        ("def m(b, h, q, kv):\n    return q >= kv and q // 2**40 < kv", [("`and`", NONE)]),
+        ("def m(b, h, q, kv):\n    return q >= kv and q - 10_000_000_000 < kv", [("`and`", NONE)]),
         # Comparisons of different parameters: q a Python int and kv a tensor mix a bool with a tensor.
         ("def m(b, h, q, kv):\n    return q >= 0 and kv >= 0", [("`and`", NONE)]),
         ("def m(b, h, q, kv):\n    kv = kv * 0.5\n    return q >= kv and q - kv < 8", [("`and`", NONE)]),

@@ -11,8 +11,11 @@ dynamo's refusal of data-dependent control flow), the fixed function runs.
 What follows from it, for the rewrites the rules offer:
 - `a and b` / `a or b` -> `(a) & (b)` / `(a) | (b)` is **safe** only when every operand is a comparison of
   *plain operands*, and all comparisons read the same parameters. A plain operand is a parameter the body
-  never rebinds, a number, or `+`, `-`, `*` of plain operands (`//`, `%`, `/` only by a non-zero number):
-  it cannot raise, bind, print or return anything but a number or a tensor. Then `and` and `&` evaluate
+  never rebinds, an integer literal that fits int32, `+`, `-`, `*` of plain operands, or `//`, `%` by a
+  non-zero such literal (a float literal only as a whole side of a comparison): it cannot raise, bind,
+  print or return anything but a number or a tensor, for any numbers (a Python int too large for a float
+  makes `/` and float arithmetic raise `OverflowError`) and for int32 tensors (a literal past int32 makes
+  `//` raise). Then `and` and `&` evaluate
   the same things with no effect, and both give a Python bool on numbers and a bool tensor on tensors
   (with one parameter a number and another a tensor, comparisons reading different parameters would
   mix the two: `and` could return the bool where `&` gives a tensor).
@@ -47,7 +50,6 @@ INVERSE_COMPARISON: dict[type[ast.cmpop], str] = {
     ast.GtE: "<",
 }
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-_NUMBERS = (int, float, bool)
 
 
 class EditSafety(NamedTuple):
@@ -73,49 +75,63 @@ class Body(NamedTuple):
 # --------------------------------------------------------------------------- plain operands
 class _Operand(NamedTuple):
     parameters: frozenset[str]  # the parameters it reads
-    integral: bool  # an integer for integer arguments: no `/`, no float constant
+    integral: bool  # an integer for integer arguments: no float
 
 
-def _operand(expr: ast.expr, body: Body) -> _Operand | str:
-    """A plain operand (see the module docstring) and what it reads; else why it is not one."""
+def _operand(expr: ast.expr, body: Body, whole: bool = True) -> _Operand | str:
+    """A plain operand (see the module docstring) and what it reads; else why it is not one. `whole`: it
+    is a side of a comparison itself, not part of arithmetic (only there may a number be a float: a float
+    in arithmetic raises `OverflowError` on a Python int too large for a float, and so does `/`)."""
     if isinstance(expr, ast.Name):
         if expr.id not in body.parameters:
             return f"`{expr.id}` is not a parameter of the function (its type and value are unknown here)"
         if expr.id in body.rebound:
             return f"the parameter `{expr.id}` is rebound in the body (what it holds there is unknown)"
         return _Operand(frozenset({expr.id}), expr.id in body.indices)
+    number = _number(expr)
+    if number is not None:
+        if isinstance(number, float):
+            if whole:
+                return _Operand(frozenset(), False)
+            return f"`{ast.unparse(expr)}` in arithmetic may raise (`OverflowError` for a large Python int)"
+        if abs(number) >= _INT32_LIMIT:
+            return f"`{ast.unparse(expr)}` may raise with an integer tensor (it does not fit its dtype)"
+        return _Operand(frozenset(), True)
     if isinstance(expr, ast.Constant):
-        if type(expr.value) not in _NUMBERS:
-            return f"`{ast.unparse(expr)}` is not a number"
-        return _Operand(frozenset(), type(expr.value) is not float)
+        return f"`{ast.unparse(expr)}` is not a number"
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
-        return _operand(expr.operand, body)
+        return _operand(expr.operand, body, whole=False)
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult)):
-        left, right = _operand(expr.left, body), _operand(expr.right, body)
+        left, right = _operand(expr.left, body, whole=False), _operand(expr.right, body, whole=False)
         if isinstance(left, str):
             return left
         if isinstance(right, str):
             return right
         return _Operand(left.parameters | right.parameters, left.integral and right.integral)
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.FloorDiv, ast.Mod, ast.Div)):
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.FloorDiv, ast.Mod)):
         divisor = _number(expr.right)
-        if divisor is None or divisor == 0:
+        if not isinstance(divisor, int) or divisor == 0 or abs(divisor) >= _INT32_LIMIT:
             return f"`{ast.unparse(expr)}` may raise (division or modulo by a value that may be zero)"
-        left = _operand(expr.left, body)
-        if isinstance(left, str):
-            return left
-        integral = left.integral and not isinstance(expr.op, ast.Div) and type(divisor) is not float
-        return _Operand(left.parameters, integral)
+        left = _operand(expr.left, body, whole=False)
+        return left if isinstance(left, str) else _Operand(left.parameters, left.integral)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div):
+        return f"`{ast.unparse(expr)}` may raise (`OverflowError` for a Python int too large for a float)"
     return f"`{ast.unparse(expr)}` may raise, bind a name or have another effect, or not be a number or tensor"
 
 
+# An integer constant beyond int32 raises with an int32 tensor (`RuntimeError` for `//`, `%`; OverflowError
+# past int64 for anything), and torch passes int32 indices.
+_INT32_LIMIT = 2**31
+
+
 def _number(expr: ast.expr) -> int | float | None:
+    """A number literal, with its signs (`-1`, `+2.5`); bools count as the ints they are."""
     sign = 1
     while isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
         sign = -sign if isinstance(expr.op, ast.USub) else sign
         expr = expr.operand
     value = expr.value if isinstance(expr, ast.Constant) else None
-    return sign * value if isinstance(value, (int, float)) else None
+    return sign * value if isinstance(value, (int, float)) and not isinstance(value, complex) else None
 
 
 class _Comparison(NamedTuple):

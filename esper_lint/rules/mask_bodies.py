@@ -150,8 +150,8 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
     )
     fix_safety = (
         "Safe only for `and`/`or` whose operands are all comparisons (`==`, `!=`, `<`, `<=`, `>`, `>=`) of the "
-        "function's parameters (never rebound in its body), numbers, and `+`, `-`, `*` of them (`//`, `%`, `/` "
-        "by a non-zero number), each comparison reading the same parameters: `&`/`|` then evaluate the same "
+        "function's parameters (never rebound in its body), integer literals, and `+`, `-`, `*` of them (`//`, "
+        "`%` by a non-zero literal), each comparison reading the same parameters: `&`/`|` then evaluate the same "
         "things, which cannot raise, bind or do anything else, and give the same value and type for Python "
         'numbers, 0-d tensors and any mix of them (docs/fix.md, "What safe means"). Otherwise the '
         "message says why there is no fix: an operand that may raise or has an effect where `and` skipped it "

@@ -50,6 +50,7 @@ def index_arguments() -> list[tuple[str, tuple[Any, ...]]]:
     for q, kv in ((1.5, 0.5), (NAN, 1.0), (1.0, NAN), (-0.0, 0.0)):
         found.append((f"floats {q},{kv}", (0, 0, q, kv)))
         found.append((f"float32 {q},{kv}", (T(0), T(0), T(q), T(kv))))
+    found.append(("a Python int too large for a float", (0, 0, 10**400, 2)))
     return found
 
 
