@@ -78,10 +78,12 @@ class _Operand(NamedTuple):
     integral: bool  # an integer for integer arguments: no float
 
 
-def _operand(expr: ast.expr, body: Body, whole: bool = True) -> _Operand | str:
+def _operand(expr: ast.expr, body: Body, whole: bool = True, floats: bool = False) -> _Operand | str:
     """A plain operand (see the module docstring) and what it reads; else why it is not one. `whole`: it
     is a side of a comparison itself, not part of arithmetic (only there may a number be a float: a float
-    in arithmetic raises `OverflowError` on a Python int too large for a float, and so does `/`)."""
+    in arithmetic raises `OverflowError` on a Python int too large for a float, and so does `/`).
+    `floats`: allow float literals and `/` by a non-zero literal anywhere (a `torch.where` branch: that
+    fix is unsafe for Python numbers anyway, and on tensors they cannot raise)."""
     if isinstance(expr, ast.Name):
         if expr.id not in body.parameters:
             return f"`{expr.id}` is not a parameter of the function (its type and value are unknown here)"
@@ -91,7 +93,7 @@ def _operand(expr: ast.expr, body: Body, whole: bool = True) -> _Operand | str:
     number = _number(expr)
     if number is not None:
         if isinstance(number, float):
-            if whole:
+            if whole or floats:
                 return _Operand(frozenset(), False)
             return f"`{ast.unparse(expr)}` in arithmetic may raise (`OverflowError` for a large Python int)"
         if abs(number) >= _INT32_LIMIT:
@@ -100,20 +102,23 @@ def _operand(expr: ast.expr, body: Body, whole: bool = True) -> _Operand | str:
     if isinstance(expr, ast.Constant):
         return f"`{ast.unparse(expr)}` is not a number"
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
-        return _operand(expr.operand, body, whole=False)
+        return _operand(expr.operand, body, False, floats)
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult)):
-        left, right = _operand(expr.left, body, whole=False), _operand(expr.right, body, whole=False)
+        left, right = _operand(expr.left, body, False, floats), _operand(expr.right, body, False, floats)
         if isinstance(left, str):
             return left
         if isinstance(right, str):
             return right
         return _Operand(left.parameters | right.parameters, left.integral and right.integral)
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.FloorDiv, ast.Mod)):
+    divides = isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.FloorDiv, ast.Mod))
+    if isinstance(expr, ast.BinOp) and (divides or (floats and isinstance(expr.op, ast.Div))):
         divisor = _number(expr.right)
-        if not isinstance(divisor, int) or divisor == 0 or abs(divisor) >= _INT32_LIMIT:
+        fits = (isinstance(divisor, int) and abs(divisor) < _INT32_LIMIT) or (floats and isinstance(divisor, float))
+        if not divisor or not fits:
             return f"`{ast.unparse(expr)}` may raise (division or modulo by a value that may be zero)"
-        left = _operand(expr.left, body, whole=False)
-        return left if isinstance(left, str) else _Operand(left.parameters, left.integral)
+        left = _operand(expr.left, body, False, floats)
+        integral = not isinstance(expr.op, ast.Div) and isinstance(divisor, int)
+        return left if isinstance(left, str) else _Operand(left.parameters, left.integral and integral)
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div):
         return f"`{ast.unparse(expr)}` may raise (`OverflowError` for a Python int too large for a float)"
     return f"`{ast.unparse(expr)}` may raise, bind a name or have another effect, or not be a number or tensor"
@@ -267,7 +272,7 @@ def _branch(expr: ast.expr, body: Body, builtins_here: Container[str]) -> str:
         and expr.args[0].value.strip().lower().lstrip("+-") in ("inf", "infinity")
     ):
         return ""
-    found = comparison(expr, body) if isinstance(expr, ast.Compare) else _operand(expr, body)
+    found = comparison(expr, body) if isinstance(expr, ast.Compare) else _operand(expr, body, floats=True)
     return found if isinstance(found, str) else ""
 
 

@@ -1047,6 +1047,8 @@ class FastAnalyzer:
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self._runs_every_forward(call, caller)
+        # Only ESP010's fix reads whether `torch` and the callee are stable: asked only where it applies.
+        compile_flag = any(k.arg == "_compile" for k in call.keywords)
         for f in functions:
             if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
                 f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
@@ -1063,10 +1065,10 @@ class FastAnalyzer:
             functions_known=all_known,
             arguments=self._bind_arguments(call, api) if bind else {},
             callee_span=self.positions.span(call.func),
-            torch_in_scope=self._torch_in_scope(call),
+            torch_in_scope=compile_flag and self._torch_in_scope(call),
             call_node=call,
             result_only_attended=api.builds_block_mask and self._only_attended(call),
-            callee_stable=self._stable_callee(call, api.qualified_name),
+            callee_stable=compile_flag and self._stable_callee(call, api.qualified_name),
         )
 
     # ----------------------------------------------------------------- call-site facts (ESP007-ESP016)

@@ -289,9 +289,10 @@ class MaskUse:
         self.callee_span = callee_span  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
         self.callee_is_api = False  # the callee names the API itself (not a wrapper, alias variable or partial)
         # ... and that name is certainly the API wherever the call runs: imported once, never rebound
-        # (analysis/name_stability.py). A fix that relies on what the call does needs it.
+        # (analysis/name_stability.py). Computed, like `torch_in_scope`, only for a call with `_compile=`.
         self.callee_stable = callee_stable
-        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
+        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`);
+        # computed only for a call with `_compile=` (ESP010), False otherwise.
         self.torch_in_scope = torch_in_scope
         # The call reaches the API through a same-module helper that passes its parameter on
         # (`make(causal, n)`): the helper's name; the arguments above are then those of the call inside it.
