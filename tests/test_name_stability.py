@@ -154,6 +154,10 @@ def test_the_compile_flag_fix_needs_stable_names() -> None:
     body = "\ndef build(m, n):\n    return create_block_mask(m, None, None, n, n, _compile=True)\n"
     fixable = [f.fixable for f in lint_snippet(IMPORTS + body) if f.code == "ESP010"]
     assert fixable == [True]
+    guarded = IMPORTS.replace("from torch", "try:\n    from torch") + "except ImportError:\n    pass\n"
+    assert [f.fixable for f in lint_snippet(guarded + body) if f.code == "ESP010"] == [True]  # same NameError
+    unguarded_torch = "try:\n    import torch\nexcept ImportError:\n    pass\n" + IMPORTS.split("\n", 1)[1]
+    assert [f.fixable for f in lint_snippet(unguarded_torch + body) if f.code == "ESP010"] == [False]
     for after in ("del torch\n", "def create_block_mask(*args, **kwargs):\n    return None\n", "from os import *\n"):
         findings = [f for f in lint_snippet(IMPORTS + body + after) if f.code == "ESP010"]
         assert all(not f.fixable for f in findings), after

@@ -1163,10 +1163,11 @@ class FastAnalyzer:
         found = self.bindings(base)
         if len(found) != 1 or found[0].scope is not self.scopes.module:
             return False
-        top = self._top_index(call)
+        top, summary = self._top_index(call), self._summary()
+        # The fix keeps the callee where it is read: unbound, it raises the same NameError before and after.
         if chain:
-            return name_stability.stable_attribute(self.tree, [base.id, *chain], qualified, top, self._summary())
-        return name_stability.stable_import(self.tree, base.id, qualified, top, self._summary())
+            return name_stability.stable_attribute(self.tree, [base.id, *chain], qualified, top, summary, ran=False)
+        return name_stability.stable_import(self.tree, base.id, qualified, top, summary, ran=False)
 
     def _summary(self) -> ModuleSummary:
         if self._module_summary is None:

@@ -7,7 +7,9 @@ binding anywhere in the module counts, not only those above the read. A name is 
 
 - module level binds it exactly once (an import, `def`, `class`, assignment, `for`/`with`/`except` target,
   walrus, `match` capture and `del` all count), by a statement directly in the module body (not under an
-  `if` or `try`, so it has certainly run), before the top-level statement that holds the read;
+  `if` or `try`, so it has certainly run), before the top-level statement that holds the read (a name the
+  fix keeps reading where the code read it, a call's callee, needs only the "exactly once": unbound, it
+  fails the same way before and after);
 - no function or class declares it `global` (which could rebind it at run time), and the module has no
   star import (which could bind any name);
 - the module assigns or deletes none of its attributes (`torch.compile = ...`, `setattr(torch, ...)`: a fix
@@ -36,6 +38,7 @@ class _Facts(NamedTuple):
     attributes_set: frozenset[str]  # names whose own attributes the module assigns or deletes
     chains_set: frozenset[str]  # names under which the module assigns or deletes an attribute at any depth
     star_imports: tuple[int, ...]  # the top-level statements holding a `from ... import *`
+    imports: dict[int, ast.Import | ast.ImportFrom]  # id(alias) -> the statement that imports it
 
 
 _facts: weakref.WeakKeyDictionary[ast.Module, _Facts] = weakref.WeakKeyDictionary()
@@ -51,8 +54,11 @@ def _module_facts(tree: ast.Module) -> _Facts:
 def _collect(tree: ast.Module) -> _Facts:
     binders: dict[str, list[tuple[int, ast.AST]]] = {}
     star: list[int] = []
+    imports: dict[int, ast.Import | ast.ImportFrom] = {}
     for index, stmt in enumerate(tree.body):
         for node in _module_scope(stmt):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports.update((id(alias), node) for alias in node.names)
             for name, binder in _binds(node):
                 if name == "*":
                     star.append(index)
@@ -75,7 +81,8 @@ def _collect(tree: ast.Module) -> _Facts:
         elif isinstance(node, ast.Call) and _sets_attribute(node):
             assert isinstance(node.args[0], ast.Name)
             attributes.add(node.args[0].id)
-    return _Facts(binders, frozenset(declared), frozenset(attributes), frozenset(chains | attributes), tuple(star))
+    chains_set = frozenset(chains | attributes)
+    return _Facts(binders, frozenset(declared), frozenset(attributes), chains_set, tuple(star), imports)
 
 
 def _sets_attribute(call: ast.Call) -> bool:
@@ -121,16 +128,23 @@ def _binds(node: ast.AST) -> list[tuple[str, ast.AST]]:
     return []
 
 
-def stable_binding(tree: ast.Module, name: str, read_top: int, summary: ModuleSummary | None = None) -> ast.AST | None:
+def stable_binding(
+    tree: ast.Module, name: str, read_top: int, summary: ModuleSummary | None = None, ran: bool = True
+) -> ast.AST | None:
     """The one node binding module-level `name` (an `ast.alias` for an import), when `name` is stable for a
     read in top-level statement `read_top` (see the module docstring); None otherwise. `summary`: the
-    analysis' ModuleSummary of `tree`, when it has one (else one is made: it walks the module)."""
+    analysis' ModuleSummary of `tree`, when it has one (else one is made: it walks the module).
+
+    `ran` False relaxes one condition: the binding need not certainly have run before the read (it may be
+    under `if`/`try`, or later). For a name the original code reads too, at the same point (the callee a fix
+    keeps), an unbound name raises the same NameError before and after the fix; a name the fix adds (`torch`
+    in `torch.compile(...)`) must have been bound."""
     facts = _module_facts(tree)
     binders = facts.binders.get(name, [])
     if len(binders) != 1:
         return None
     index, binder = binders[0]
-    if index >= read_top or not _directly_in_body(tree.body[index], binder):
+    if ran and (index >= read_top or not _directly_in_body(tree.body[index], binder)):
         return None
     if facts.star_imports or name in facts.declared_global or name in facts.attributes_set:
         return None
@@ -153,38 +167,46 @@ def _directly_in_body(stmt: ast.stmt, binder: ast.AST) -> bool:
 
 
 def stable_import(
-    tree: ast.Module, name: str, qualified: str, read_top: int, summary: ModuleSummary | None = None
+    tree: ast.Module,
+    name: str,
+    qualified: str,
+    read_top: int,
+    summary: ModuleSummary | None = None,
+    ran: bool = True,
 ) -> bool:
     """`name`, read in top-level statement `read_top`, is stable and bound by an import of `qualified`
     (`import torch` for "torch"; `from torch.nn.attention.flex_attention import create_block_mask [as x]`
-    for its qualified name)."""
-    binder = stable_binding(tree, name, read_top, summary)
+    for its qualified name). `ran`: see `stable_binding`."""
+    binder = stable_binding(tree, name, read_top, summary, ran)
     if not isinstance(binder, ast.alias):
         return False
-    stmt = tree.body[_module_facts(tree).binders[name][0][0]]
+    stmt = _module_facts(tree).imports[id(binder)]
     if isinstance(stmt, ast.Import):
         return binder.name == qualified and (binder.asname or binder.name) == name
-    assert isinstance(stmt, ast.ImportFrom)
     return stmt.level == 0 and f"{stmt.module}.{binder.name}" == qualified
 
 
 def stable_attribute(
-    tree: ast.Module, chain: list[str], qualified: str, read_top: int, summary: ModuleSummary | None = None
+    tree: ast.Module,
+    chain: list[str],
+    qualified: str,
+    read_top: int,
+    summary: ModuleSummary | None = None,
+    ran: bool = True,
 ) -> bool:
     """`a.b.c` (`chain`), read in top-level statement `read_top`, is certainly `qualified`: `a` is stable and
     bound by an import of a module whose `.b.c` is `qualified`, and no attribute under `a` is ever assigned
-    (`fa.create_block_mask = shim`)."""
+    (`fa.create_block_mask = shim`). `ran`: see `stable_binding`."""
     base = chain[0]
-    binder = stable_binding(tree, base, read_top, summary)
+    binder = stable_binding(tree, base, read_top, summary, ran)
     if not isinstance(binder, ast.alias) or base in _module_facts(tree).chains_set:
         return False
-    stmt = tree.body[_module_facts(tree).binders[base][0][0]]
+    stmt = _module_facts(tree).imports[id(binder)]
     if isinstance(stmt, ast.Import):
         module = binder.name if binder.asname else binder.name.split(".")[0]
+    elif stmt.level:
+        return False
     else:
-        assert isinstance(stmt, ast.ImportFrom)
-        if stmt.level:
-            return False
         module = f"{stmt.module}.{binder.name}"
     return ".".join([module, *chain[1:]]) == qualified
 
