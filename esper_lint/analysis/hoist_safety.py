@@ -45,6 +45,7 @@ _FRAME_ATTRIBUTES = frozenset(
     {"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack", "tb_frame", "settrace", "setprofile"}
 )
 _FRAME_MODULES = frozenset({"sys", "inspect"})
+_FRAME_FUNCTIONS = frozenset({"_getframe", "currentframe", "stack", "trace", "getouterframes", "getinnerframes"})
 _IMMUTABLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
 
 
@@ -119,6 +120,14 @@ def _frozen_value(expr: ast.expr, constants: frozenset[str]) -> bool:
     if isinstance(expr, ast.Name):
         return expr.id in constants
     return False
+
+
+def _frame_imports(node: ast.ImportFrom) -> list[ast.alias]:
+    """`from sys import _getframe`, `from inspect import currentframe, stack`: frames by a name of their own."""
+    if node.module not in _FRAME_MODULES or node.level:
+        return []
+    return [a for a in node.names if a.name in _FRAME_FUNCTIONS]
+
 
 
 def _reads_frames(node: ast.Attribute) -> bool:
@@ -260,9 +269,12 @@ class ModuleSummary:
     def frame_reasons(self) -> tuple[str, ...]:
         """Frames read anywhere in the module: a helper can read its caller's locals
         (`sys._getframe(1).f_locals`), where the nested function's name is until it is hoisted."""
-        if not (self.may_access_frames and _spells(self._texts, _FRAME_ONLY_WORDS)):
+        if not _spells(self._texts, _FRAME_ONLY_WORDS):
             return ()
-        found = sorted({n.attr for n in ast.walk(self._tree) if isinstance(n, ast.Attribute) and _reads_frames(n)})
+        found = sorted(
+            {n.attr for n in ast.walk(self._tree) if isinstance(n, ast.Attribute) and _reads_frames(n)}
+            | {a.name for n in ast.walk(self._tree) if isinstance(n, ast.ImportFrom) for a in _frame_imports(n)}
+        )
         if not found:
             return ()
         return (
@@ -286,7 +298,7 @@ _NAMESPACE_WORDS: _Words = (("global", True), ("del", True), ("globals", False),
 _MODULE_BUILTIN_WORDS: _Words = tuple((w, False) for w in ("globals", "eval", "exec", "locals", "vars", "dir"))
 # The names `dynamic_access_reasons` looks for.
 _FRAME_WORDS: _Words = tuple((w, True) for w in sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))
-_FRAME_ONLY_WORDS: _Words = tuple((w, True) for w in sorted(_FRAME_ATTRIBUTES))
+_FRAME_ONLY_WORDS: _Words = tuple((w, True) for w in sorted(_FRAME_ATTRIBUTES | _FRAME_FUNCTIONS))
 # ... and those that reach the namespace indirectly (a builtin as a value, taken from `builtins` or
 # `__builtins__`, or a function's `__globals__`).
 _INDIRECT_WORDS: _Words = (
@@ -393,7 +405,9 @@ def _module_facts(tree: ast.Module, walk: bool) -> _ModuleFacts:
 # `importlib.import_module(__name__)`, `__import__(__name__)`.
 @functools.cache
 def _own_module() -> re.Pattern[str]:
-    return re.compile(r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*__name__\b")
+    return re.compile(
+        r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*(?:__name__\b|['\"]__main__['\"])"
+    )
 
 
 _NAMESPACE_BUILTINS = frozenset({"globals", "eval", "exec", "locals", "vars", "dir"})
@@ -418,8 +432,26 @@ def _indirect_access_reasons(tree: ast.Module, shadowed: frozenset[str]) -> list
     # (node, names bound by the scopes around it, the same for a function defined there: a class body's
     # names are not visible in its methods)
     stack: list[tuple[ast.AST, frozenset[str], frozenset[str]]] = [(s, shadowed, shadowed) for s in tree.body]
+    # `builtins.print`: an attribute that is no namespace builtin reads nothing unseen; any other use of the
+    # module (`getattr(builtins, name)`, `builtins.__dict__`, `vars(builtins)`) may reach `eval`.
+    # (`builtins.eval` itself has its own reason below.) By spelling, in any scope: conservative.
+    harmless = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and (node.attr in _NAMESPACE_BUILTINS or not node.attr.startswith("__"))
+    }
     while stack:
         node, hidden, for_functions = stack.pop()
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in builtins_names
+            and id(node) not in harmless
+        ):
+            reasons.append(
+                f"the module uses the `{node.id}` module as a value, which could reach `eval` or `globals` and the "
+                "new module-level name unseen"
+            )
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in _NAMESPACE_BUILTINS:
             if node.id not in hidden and id(node) not in called:
                 reasons.append(
@@ -527,6 +559,9 @@ def _names_own_module(node: ast.AST) -> bool:
 
 
 def _is_module_name(expr: ast.AST) -> bool:
+    """`__name__`, or the name a script runs under (`sys.modules["__main__"]`)."""
+    if isinstance(expr, ast.Constant):
+        return expr.value == "__main__"
     return isinstance(expr, ast.Name) and expr.id == "__name__"
 
 
