@@ -129,7 +129,6 @@ def _frame_imports(node: ast.ImportFrom) -> list[ast.alias]:
     return [a for a in node.names if a.name in _FRAME_FUNCTIONS]
 
 
-
 def _reads_frames(node: ast.Attribute) -> bool:
     if node.attr == "stack":  # `inspect.stack()`, not `torch.stack`
         return isinstance(node.value, ast.Name) and node.value.id in _FRAME_MODULES
