@@ -103,6 +103,23 @@ def test_a_later_shim_makes_the_call_unknown() -> None:
     assert [f.code for f in lint_snippet(IMPORTS + textwrap.dedent(source))] == []
 
 
+def test_a_block_mask_from_a_constructor_rebound_later_is_unknown() -> None:
+    """A module's own `create_block_mask` defined later (returning a score function, say): what it returns
+    is not known to be a BlockMask, so passing it 4th to flex_attention is not reported."""
+    source = """
+        def causal(b, h, q, kv):
+            return q >= kv
+
+        def attend(q, k, v):
+            mask = create_block_mask(causal, None, None, 128, 128)
+            return flex_attention(q, k, v, mask)
+
+        def create_block_mask(mask_mod, *sizes):
+            return lambda score, b, h, q, kv: score
+    """
+    assert [f.code for f in lint_snippet(IMPORTS + textwrap.dedent(source))] == []
+
+
 @pytest.mark.parametrize(
     "fallback",
     [

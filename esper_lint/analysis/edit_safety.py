@@ -2,8 +2,9 @@
 
 The definition every fix is held to (docs/fix.md, "What safe means"): for every input the function can
 receive, the fixed function returns an equal value of the same type (and dtype), raises the same
-exceptions and has the same side effects. The inputs: Python numbers (`int`, `float`, `bool`) and numeric
-0-d tensors, in any mix, in a direct call (a unit test's reference loop); vmap-batched tensors under
+exceptions and has the same side effects. The inputs: Python numbers (`int` of any size, `float`, `bool`)
+and numeric 0-d tensors, in any mix, in a direct call (a unit test's reference loop; a Python int that
+meets a tensor is taken to be an index, its values within int64); vmap-batched tensors under
 `create_mask`/`create_block_mask`; dynamo's traced tensors under `flex_attention`. The one difference a fix
 may make is the one it is for: where the original raises the error the finding reports (vmap's or
 dynamo's refusal of data-dependent control flow), the fixed function runs.
