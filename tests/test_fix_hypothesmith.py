@@ -159,6 +159,7 @@ for args in ({calls}):
     phases=(Phase.explicit, Phase.generate),
 )
 @given(generated=hypothesmith.from_node(cst.BaseExpression), splice=st.sampled_from(sorted(SPLICES)))
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")  # hypothesmith's generated code calls literals
 def test_edit_fixes_decline_or_keep_behaviour_around_generated_expressions(
     generated: str, splice: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
