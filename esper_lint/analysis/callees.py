@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ..core.apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
 from .model import MaskUse
 from .resolution import Resolver
+from .scopes import Binding
 from .syntax import Argument, call_arguments
 
 
@@ -28,6 +29,11 @@ class ResolvedApi:
         self.mask_bound = mask_bound
         self.helper = helper
         self.direct = direct  # the callee itself names the API (no wrapper, alias variable or partial)
+
+
+def _resolution_key(resolved: ResolvedApi) -> tuple[str, int, bool, str]:
+    helper = resolved.helper.name if resolved.helper is not None else ""
+    return resolved.api.qualified_name, resolved.offset, resolved.mask_bound, helper
 
 
 class PassThrough:
@@ -57,6 +63,8 @@ class Callees:
         if id(expr) in seen:
             return []
         seen.add(id(expr))
+        if isinstance(expr, ast.Name) and len(bindings := self.bindings(expr)) > 1:
+            return self.resolve_bindings(bindings, seen)
         if isinstance(expr, (ast.Name, ast.Attribute)):
             qualified = sorted(self.qualified_names(expr))
             found = [ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
@@ -74,6 +82,27 @@ class Callees:
         if isinstance(expr, ast.Call):
             return self.resolve_wrapper_call(expr, seen)
         return []
+
+    def resolve_bindings(self, bindings: list[Binding], seen: set[int]) -> list[ResolvedApi]:
+        """A name with several bindings is an API only when each binding that could be called is that same
+        API (`flex_attention = torch.compile(flex_attention)`; a `= None` fallback cannot be called): one
+        that may be another function (a shim `def flex_attention`, a wrapper) makes it unknown, as Python
+        would call whichever ran last."""
+        answers: list[list[ResolvedApi]] = []
+        for binding in bindings:
+            value = binding.value if binding.kind == "store" else None
+            if isinstance(value, ast.Constant) and value.value is None:
+                continue
+            qualified = sorted(binding.qualified_names(binding.name))
+            found = [ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
+            found += [ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
+            if not found and isinstance(value, ast.Call):
+                found = self.resolve_wrapper_call(value, set(seen))  # each binding resolved on its own
+            elif not found and isinstance(value, (ast.Name, ast.Attribute)):
+                found = self.resolve_callable(value, set(seen))  # `cbm2 = cbm`
+            answers.append(found)
+        keys = {tuple(sorted(_resolution_key(r) for r in found)) for found in answers}
+        return answers[0] if len(keys) == 1 and answers else []
 
     def resolve_wrapper_call(self, call: ast.Call, seen: set[int]) -> list[ResolvedApi]:
         names = self.qualified_names(call.func)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..core.apis import MASK_COMBINATORS
 from ..core.span import first_line
 from .callees import Callees
-from .hoist_safety import ModuleSummary, hoist_reasons, module_summary
+from .hoist_safety import hoist_reasons
 from .hoist_sites import HoistSites
 from .model import CLASS_CELL_REASON, Capture, CaptureKind, FunctionKind, MaskFunction, class_attribute_reason
 from .resolution import Resolver
@@ -23,6 +23,7 @@ from .syntax import (
     names_in,
     own_returns,
     reads_class_cell,
+    returns_its_argument,
 )
 
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
@@ -50,7 +51,7 @@ class MaskFunctions:
         self.is_mask_argument = callees.is_mask_argument
         self.hoist_site = hoist_sites.hoist_site
         self._functions: dict[int, MaskFunction] = {}
-        self._module_summary: ModuleSummary | None = None  # hoist_safety's module-wide facts, once
+        self.module_summary = resolver.module_summary
 
     def mask_function(self, node: FuncNode, name: str, bound: ast.AST | None = None) -> MaskFunction:
         cached = self._functions.get(id(node))
@@ -70,6 +71,8 @@ class MaskFunctions:
             binding_node=bound,
         )
         self._functions[id(node)] = fn
+        if not isinstance(node, ast.Lambda) and node.decorator_list:
+            fn.replaced_by_decorator = not all(self.leaves_in_place(d, node) for d in node.decorator_list)
         fn_scope = self.scopes.function_scope.get(id(node))
         if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # A def the relevance filter skipped: visit its body now, to resolve what it calls.
@@ -102,13 +105,11 @@ class MaskFunctions:
         # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
         # name reads another variable); without a hoist site the safety checks find the uses themselves.
         uses = fn.site.reference_nodes if fn.site is not None and fn.site.variable is not None else None
-        if self._module_summary is None:
-            self._module_summary = module_summary(self.tree, self.positions.text)
         safety = hoist_reasons(
             node,
             enclosing,
             self.parent,
-            self._module_summary,
+            self.module_summary(),
             self.is_mask_argument,
             self.future_annotations,
             uses,
@@ -116,6 +117,19 @@ class MaskFunctions:
         )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
+
+    def leaves_in_place(self, decorator: ast.expr, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """The decorator is a function of this module that returns its argument unchanged."""
+        if not isinstance(decorator, ast.Name):
+            return False
+        found = self.bindings(decorator)
+        skipped = self.scopes.skipped_in.get(id(node))  # a def the relevance filter skipped: never walked
+        if not found and skipped is not None:
+            found = skipped.resolve(decorator.id)
+        target = found[0].node if len(found) == 1 and found[0].kind == "def" else None
+        if not isinstance(target, ast.FunctionDef) or target.decorator_list:
+            return False
+        return returns_its_argument(target)
 
     def source_lines(self, node: FuncNode) -> str:
         """The whole lines `node` spans, from its first decorator: every identifier in it is spelled there."""

@@ -124,6 +124,7 @@ class MaskFunction:
         "name",
         "outer_functions",
         "positions",
+        "replaced_by_decorator",
         "site",
         "span",
         "unfixable_reasons",
@@ -175,6 +176,10 @@ class MaskFunction:
         self.callees: dict[int, list[MaskFunction]] = {}
         # Set for nested functions (enclosing is not None): what a hoist would rewrite.
         self.site: HoistSite | None = None
+        # A decorator may put another object in its place (a wrapper that calls it with other arguments, or
+        # not at all): what the API receives is then unknown. False when undecorated, or when every decorator
+        # is a function of this module that returns its argument unchanged.
+        self.replaced_by_decorator = False
 
     @property
     def nested(self) -> bool:
@@ -231,6 +236,7 @@ class MaskUse:
         "call_span",
         "callee_is_api",
         "callee_span",
+        "callee_stable",
         "caller",
         "functions",
         "functions_known",
@@ -262,6 +268,7 @@ class MaskUse:
         torch_in_scope: bool = False,
         call_node: Any = None,
         result_only_attended: bool = False,
+        callee_stable: bool = False,
     ) -> None:
         self.api = api  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
         self.arg_span = arg_span  # the mask argument expression: findings are reported here (noqa goes on this line)
@@ -283,7 +290,11 @@ class MaskUse:
         self.arguments: dict[str, CallArgument] = arguments if arguments is not None else {}
         self.callee_span = callee_span  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
         self.callee_is_api = False  # the callee names the API itself (not a wrapper, alias variable or partial)
-        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
+        # ... and that name is certainly the API wherever the call runs: imported once, never rebound
+        # (analysis/name_stability.py). Computed, like `torch_in_scope`, only for a call with `_compile=`.
+        self.callee_stable = callee_stable
+        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`);
+        # computed only for a call with `_compile=` (ESP010), False otherwise.
         self.torch_in_scope = torch_in_scope
         # The call reaches the API through a same-module helper that passes its parameter on
         # (`make(causal, n)`): the helper's name; the arguments above are then those of the call inside it.

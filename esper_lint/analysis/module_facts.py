@@ -58,6 +58,7 @@ class ModuleAnalyzer:
         self.attention_call = call_sites.attention_call
         self.bind_arguments = call_sites.bind_arguments
         self.torch_in_scope = call_sites.torch_in_scope
+        self.stable_callee = call_sites.stable_callee
         self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
 
@@ -151,6 +152,8 @@ class ModuleAnalyzer:
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self.runs_every_forward(call, caller)
+        # Only ESP010's fix reads whether `torch` and the callee are stable: asked only where it applies.
+        compile_flag = any(k.arg == "_compile" for k in call.keywords)
         for f in functions:
             if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
                 f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
@@ -167,9 +170,10 @@ class ModuleAnalyzer:
             functions_known=all_known,
             arguments=self.bind_arguments(call, api) if bind else {},
             callee_span=self.positions.span(call.func),
-            torch_in_scope=self.torch_in_scope(call),
+            torch_in_scope=compile_flag and self.torch_in_scope(call),
             call_node=call,
             result_only_attended=api.builds_block_mask and self.only_attended(call),
+            callee_stable=compile_flag and self.stable_callee(call, api.qualified_name),
         )
 
 

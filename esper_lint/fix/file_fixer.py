@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -97,7 +98,8 @@ def _fix_source(source: bytes, path: str, config: Config, written: bool, given: 
     if not written and result.new_source is not None:  # the same findings (verified), as in the original text
         final_text = new_text if fixed else analysis.text
         on_disk = analysis if edited.source == source else edited.original or analyze_bytes(source, path, config)
-        remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
+        gone = edited.fixed if on_disk is edited.original else []  # the first round's are `on_disk`'s own
+        remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text, gone)
     result.findings = remaining
     if result.new_source is None:
         return FixRound(result, original, None)
@@ -195,16 +197,21 @@ def _verify(new_source: bytes, path: str, config: Config, before: list[Finding],
     return analysis
 
 
-def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str) -> list[Finding]:
+def remaining_on_disk(
+    remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str, fixed: Sequence[Finding] = ()
+) -> list[Finding]:
     """The findings of the original text that are still there after the fix: each remaining finding matched,
     through the lines the fix left unchanged, to the original's finding of its code at the same place (the
-    fixes move lines: spans alone cannot tell; a finding on a changed line takes one of its code)."""
+    fixes move lines: spans alone cannot tell). A finding on a changed line takes one of its code there, the
+    one with its message first (two findings of one code can share a rewritten line, one of them fixed).
+    `fixed`: findings of `on_disk` known fixed, never taken."""
     if not remaining:
         return []  # the usual case: every finding was fixed, no line needs placing
     new_to_old = unchanged_lines(
         io.StringIO(old_text, newline="").readlines(), io.StringIO(new_text, newline="").readlines()
     )
-    pool = list(on_disk)
+    gone = {id(f) for f in fixed}
+    pool = [f for f in on_disk if id(f) not in gone]
     kept: list[Finding] = []
     unplaced: list[Finding] = []
     for finding in remaining:
@@ -218,7 +225,8 @@ def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Fin
         pool.remove(match)
         kept.append(match)
     for finding in unplaced:
-        match = next((f for f in pool if f.code == finding.code), None)
+        same_code = [f for f in pool if f.code == finding.code]
+        match = next((f for f in same_code if f.message == finding.message), same_code[0] if same_code else None)
         if match is not None:
             pool.remove(match)
             kept.append(match)

@@ -181,7 +181,9 @@ class UnusedBatchHeadDims(Rule):
         "Finds `create_block_mask` called with `B` (or `H`) set to a size (an int above 1 or any expression) "
         "when every mask function it receives is known and provably never reads its first parameter `b` "
         "(or second, `h`): not directly, and not through a function it passes `b` to (those must be "
-        "functions of the same module that provably do not read it either). Only when the "
+        "functions of the same module that provably do not read it either). A decorated function is not "
+        "known (its wrapper may read `b`), unless the decorator is a function of the module that returns "
+        "its argument unchanged. Only when the "
         "BlockMask goes nowhere but `flex_attention(..., block_mask=...)` (directly or through a local "
         "variable): a BlockMask stored, returned, indexed or passed elsewhere may need its dimensions."
     )
@@ -314,9 +316,11 @@ def build(mask_mod, n):
     )
     fix_safety = (
         "Safe: `--fix` rewrites the call to `torch.compile(create_block_mask)(...)` without `_compile`, which "
-        "is what torch 2.13 runs for `_compile=True`. Offered only for the literal `True`, when `torch` names "
-        "the torch module at the call, the callee is `create_block_mask` itself, and no comment sits next to "
-        "the keyword."
+        "is what torch 2.13 runs for `_compile=True` (less the DeprecationWarning). Offered only for the "
+        "literal `True`, when the callee is a name imported once from torch, `torch` is imported once with "
+        "`import torch` before the call, and nothing in the module rebinds either (another `def` or "
+        "assignment, `del`, `global`, a star import, `torch.compile = ...`, `globals()`: "
+        "docs/fix.md), and no comment sits next to the keyword."
     )
     VALID = (
         "import torch\n"
@@ -368,6 +372,7 @@ def build(mask_mod, n, compile_it):
             or callee is None
             or not use.torch_in_scope
             or not use.callee_is_api
+            or not use.callee_stable
             or use.api != _CREATE_BLOCK_MASK
         ):
             return None
@@ -413,8 +418,10 @@ def attend(q, k, v, mask_mod):
     )
     fix_safety = (
         "Safe for a BlockMask passed positionally: `--fix` inserts `block_mask=` when it is the last "
-        "positional argument and no `block_mask=` is given (the call fails today, so no working program "
-        "changes). No fix for a function passed as `block_mask=`: build the BlockMask with `create_block_mask`."
+        "positional argument, no `block_mask=` is given, and `flex_attention` is a name imported once from "
+        "torch that nothing in the module rebinds (the call fails today, so only the failure changes). A "
+        "`flex_attention` that may be another function (a shim defined later) is not reported at all. No "
+        "fix for a function passed as `block_mask=`: build the BlockMask with `create_block_mask`."
     )
     VALID = (
         "from torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"

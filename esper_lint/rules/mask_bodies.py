@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from ..analysis import mask_bodies as bodies
 from ..analysis.call_sites import mentions_compilation
+from ..analysis.edit_safety import INVERSE_COMPARISON, NO_FIX, EditSafety
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse
 from ..analysis.operator_precedence import SourceText, boolean_locals, contains_mistake, grouping_mistake
 from ..core.findings import Finding
@@ -24,6 +25,8 @@ TORCH = "torch 2.13.0, CPU"
 
 
 _BOTH = frozenset({MASK_MOD, SCORE_MOD})
+# A rewrite of code that groups `&`/`|` with a comparison would keep the wrong grouping ESP017 reports.
+_GROUPING_MISTAKE = EditSafety(NO_FIX, "it groups `&`/`|` with a comparison by mistake (ESP017): fix that first")
 
 
 def body_functions(use: MaskUse) -> Iterator[tuple[MaskFunction, bodies.FuncNode]]:
@@ -50,11 +53,13 @@ def _segment(fn: MaskFunction, node: ast.AST) -> str:
 
 def _render_tensor_logic(fn: MaskFunction, expr: ast.expr, nested: bool) -> str:
     """`and`/`or` of comparisons written with `&`/`|`, each comparison in parentheses; `not (a < b)` as
-    the inverted comparison (mask_bodies._tensor_logic says when that is exact)."""
+    the inverted comparison (analysis/edit_safety.py says when each is offered)."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         compare = expr.operand
+        if isinstance(compare, ast.UnaryOp) and isinstance(compare.op, ast.Not):
+            return _render_tensor_logic(fn, compare.operand, nested)  # `not not x` is x's truth
         assert isinstance(compare, ast.Compare)
-        inverse = bodies.INVERSE_COMPARISON[type(compare.ops[0])]
+        inverse = INVERSE_COMPARISON[type(compare.ops[0])]
         text = f"{_operand(fn, compare.left)} {inverse} {_operand(fn, compare.comparators[0])}"
         return f"({text})" if nested else text
     if isinstance(expr, ast.BoolOp):
@@ -72,26 +77,44 @@ def _operand(fn: MaskFunction, expr: ast.expr) -> str:
     return text if isinstance(expr, _BINDS_TIGHTER_THAN_COMPARISON) else f"({text})"
 
 
-def _control_flow_fix(fn: MaskFunction, node: bodies.FuncNode, item: bodies.ControlFlow) -> Fix | None:
+def _control_flow_fix(fn: MaskFunction, item: bodies.ControlFlow) -> Fix | None:
+    """The rewrite of `item` the analysis offers (safe or unsafe), or None."""
     target = item.node
-    if "#" in _segment(fn, target):
+    if not item.fixable or "#" in _segment(fn, target):
         return None  # a comment inside the expression would be lost
+    applicability = item.safety.applicability
     if isinstance(target, ast.IfExp):
-        if not bodies.names_torch_module(fn.module_ast, node, fn.outer_functions):
-            return None
         condition = _render_tensor_logic(fn, target.test, nested=False)
-        text = f"torch.where({condition}, {_segment(fn, target.body)}, {_segment(fn, target.orelse)})"
-        return Fix((Edit(fn.positions.span(target), text),), description="use `torch.where`")
+        branches = [
+            _render_tensor_logic(fn, b, nested=False) if _is_logic(b) else _segment(fn, b)
+            for b in (target.body, target.orelse)
+        ]
+        text = f"torch.where({condition}, {branches[0]}, {branches[1]})"
+        return Fix((Edit(fn.positions.span(target), text),), applicability, "use `torch.where`")
     if isinstance(target, (ast.BoolOp, ast.UnaryOp)):
         text = _render_tensor_logic(fn, target, nested=False)
-        return Fix((Edit(fn.positions.span(target), text),), description="use `&`, `|` and inverted comparisons")
+        description = "use `&`, `|` and inverted comparisons"
+        return Fix((Edit(fn.positions.span(target), text),), applicability, description)
     return None
+
+
+def _is_logic(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.BoolOp) or (isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not))
+
+
+def fix_advice(fix: Fix | None, reason: str) -> str:
+    """How a message ends: what `--fix` does about it, and why not more."""
+    if fix is not None and fix.safe:
+        return " (fixable with `esper-lint --fix`)."
+    if fix is not None:
+        return f" (unsafe fix, applied only with `--unsafe-fixes`: {reason})."
+    return f"; no automatic fix because {reason}." if reason else "."
 
 
 class MaskPythonControlFlow(BodyRule):
     code = "ESP008"
     name = "mask-python-control-flow"
-    fix = "safe"
+    fix = "safe"  # for `and`/`or`; `not` and `x if c else y` are unsafe
     roles = _BOTH
     summary = "Python `if`/`and`/`or`/`not`/`.item()` on a mask or score tensor fails when torch runs the function."
     what_it_does = (
@@ -130,15 +153,19 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
 """
     )
     fix_safety = (
-        "Safe for two forms. `and`/`or` whose operands are all comparisons of such values become `&`/`|` "
-        "with each comparison in parentheses, and `not (a < b)` becomes `a >= b`: the same values on the "
-        "0-d tensors torch passes and on Python numbers. `not` is inverted only where that is exact "
-        "(`==`/`!=`, or orderings of index parameters and integers, where no NaN can occur); `~` is never "
-        "written, as on a Python bool it is bitwise (`~True == -2`). `a if c else b`, where `c` is such a "
-        "comparison and `a`/`b` are names, constants or arithmetic on them (nothing that could fail when "
-        "both are computed), becomes `torch.where(c, a, b)`, only where the name `torch` is the torch module; "
-        "it then needs tensors, which is what FlexAttention passes. Anything else (an `if` statement, "
-        "`.item()`, `min()`...) is left to you: the message says which tensor operation to use."
+        "Safe only for `and`/`or` whose operands are all comparisons (`==`, `!=`, `<`, `<=`, `>`, `>=`) of the "
+        "function's parameters (never rebound in its body), integer literals, and `+`, `-`, `*` of them (`//`, "
+        "`%` by a non-zero literal), each comparison reading the same parameters: `&`/`|` then evaluate the same "
+        "things, which cannot raise, bind or do anything else, and give the same value and type for Python "
+        'numbers, 0-d tensors and any mix of them (docs/fix.md, "What safe means"). Otherwise the '
+        "message says why there is no fix: an operand that may raise or has an effect where `and` skipped it "
+        "(`q % kv`), a walrus, a method or a name the analysis cannot type, comparisons of different "
+        "parameters. Unsafe (`--unsafe-fixes`): `not (a < b)` -> `a >= b` (a Python bool becomes a tensor, and "
+        "offered only where the inversion is exact for integers), and `a if c else b` -> `torch.where(c, a, "
+        "b)` where both branches are plain and `torch` is certainly the torch module (a direct call with "
+        "Python numbers then raises `TypeError`, and a number becomes a tensor). `~` is never written: on a "
+        "Python bool it is bitwise (`~True == -2`). An `if` statement, `.item()`, `min()`... are left to you: "
+        "the message says which tensor operation to use."
     )
     VALID = (
         IMPORTS
@@ -229,13 +256,19 @@ create_block_mask(capped, None, None, 1024, 1024)
                 if isinstance(item.node, ast.Compare) and grouping_mistake(item.node, source, boolean_locals(node)):
                     continue  # `kv >= 30 & kv < 606`: a chain only by mistake, which ESP017 reports
                 if item.fixable and contains_mistake(item.node, source, boolean_locals(node)):
-                    item = item._replace(fixable=False)  # the fix would keep a wrong grouping (ESP017)
-                fix = _control_flow_fix(fn, node, item) if item.fixable else None
+                    item = item._replace(
+                        safety=EditSafety(
+                            NO_FIX, "it groups `&`/`|` with a comparison by mistake (ESP017): fix that first"
+                        )
+                    )  # a fix would keep the wrong grouping
+                fix = _control_flow_fix(fn, item)
+                reason = item.safety.reason
+                if item.fixable and fix is None:
+                    reason = "a comment inside the expression would be lost"
                 message = (
                     f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
                     f"{_fails(use.role, item.what)} "
-                    f"Use {_advice(item.what)} instead"
-                    + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
+                    f"Use {_advice(item.what)} instead" + fix_advice(fix, reason)
                 )
                 yield self.body_finding(path, fn, item.node, message, fix)
 
@@ -280,7 +313,7 @@ def _fails(role: str, what: str) -> str:
 class ScoreModInPlace(BodyRule):
     code = "ESP011"
     name = "score-mod-in-place"
-    fix = "safe"
+    fix = "unsafe"
     roles = frozenset({SCORE_MOD})
     summary = "A score_mod that updates `score` in place works eagerly and fails under `torch.compile`."
     what_it_does = (
@@ -316,10 +349,14 @@ def attend(q, k, v):
 """
     )
     fix_safety = (
-        "Safe for `score += x` (also `-=`, `*=`, `/=`) when `x` reads only the function's parameters and "
-        "constants: it becomes `score = score + (x)`, the same values and dtype as a new tensor (index "
-        "tensors and Python numbers never widen a floating score; a captured tensor might, so then no fix). "
-        "In-place methods and item assignment have no automatic fix."
+        "Unsafe (applied only with `--fix --unsafe-fixes`): `score += x` (also `-=`, `*=`, `/=`) becomes "
+        "`score = score + (x)`. Under `flex_attention` that computes the same scores, but a tensor passed in "
+        "directly is no longer updated in place (its caller, or a view of it, keeps the old values), and an "
+        "integer tensor score gets a floating result where `/=` raised. Offered only when `x` reads just "
+        "parameters the body never rebinds and numbers (a float64 tensor would widen the result), nothing "
+        "reads `score` before the update (an alias would no longer see it), it is not in a loop, and every "
+        "in-place update of `score` in the function can be rewritten. In-place methods and item assignment "
+        "have no automatic fix."
     )
     VALID = (
         IMPORTS
@@ -363,14 +400,27 @@ def attend(q, k, v, bias):
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         for fn, node in body_functions(use):
-            for stmt in bodies.score_mutations(node):
-                fix = _augmented_assignment_fix(fn, node, stmt)
+            mutations = bodies.score_mutations(node)
+            safety = bodies.score_update_safety(node, mutations)
+            source = SourceText(fn.positions.start, fn.positions.end, fn.positions.text_between)
+            # `score += q >= kv & 1`: rewriting it would keep a grouping ESP017 reports.
+            safety = [
+                EditSafety(NO_FIX, "it groups `&`/`|` with a comparison by mistake (ESP017): fix that first")
+                if s.offered and isinstance(stmt, ast.AugAssign) and contains_mistake(stmt.value, source)
+                else s
+                for stmt, s in zip(mutations, safety, strict=True)
+            ]
+            fixes = [_augmented_assignment_fix(fn, stmt, s) for stmt, s in zip(mutations, safety, strict=True)]
+            # One rewritten alone rebinds `score`, and the others would stop being in-place updates: all or none.
+            if any(s.offered and f is None for s, f in zip(safety, fixes, strict=True)):
+                fixes = [None] * len(fixes)
+                safety = [EditSafety(NO_FIX, "another update of `score` here cannot be rewritten")] * len(safety)
+            for stmt, item, fix in zip(mutations, safety, fixes, strict=True):
                 what = _describe_mutation(stmt)
                 message = (
                     f"score_mod {where(fn)} updates its `score` in place ({what}): eager runs, but compiled "
                     "`flex_attention` fails (`Mutations detected in score_mod`). Compute a new tensor: "
-                    "`score = score + bias` / `return score + bias`"
-                    + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
+                    "`score = score + bias` / `return score + bias`" + fix_advice(fix, item.reason)
                 )
                 yield self.body_finding(path, fn, stmt, message, fix)
 
@@ -390,27 +440,15 @@ _OPERATORS: dict[type[ast.operator], str] = {
     ast.LShift: "<<",
     ast.RShift: ">>",
 }
-# Rewritten out of place: arithmetic whose result dtype is the score's for the operands allowed below.
-_REWRITTEN = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 _ATOMS = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Call)
 
 
-def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast.AST) -> Fix | None:
-    """`score += x` -> `score = score + (x)`, when `x` reads only the index parameters and constants.
-
-    In place, the result keeps the score's dtype; out of place, torch promotes. Index tensors (int32)
-    and Python numbers never widen a floating score, so for those the new tensor has the same values and
-    dtype. A captured tensor might (a float64 bias), so then no fix is offered.
-    """
-    if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, _REWRITTEN)):
+def _augmented_assignment_fix(fn: MaskFunction, stmt: ast.AST, safety: EditSafety) -> Fix | None:
+    """`score += x` -> `score = score + (x)`, when the analysis offers it (analysis/edit_safety.py: always
+    unsafe) and the text allows it: target, operator and value on one line, no comment between."""
+    if not safety.offered or not isinstance(stmt, ast.AugAssign) or not isinstance(stmt.target, ast.Name):
         return None
-    params = bodies.positional_parameters(node, SCORE_MOD) or []
     positions = fn.positions
-    if contains_mistake(stmt.value, SourceText(positions.start, positions.end, positions.text_between)):
-        return None  # `score += q >= kv & 1`: rewriting it would keep a grouping ESP017 reports
-    names = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Name)]
-    if any(n.id not in params for n in names) or any(isinstance(n, bodies.SCOPE_NODES) for n in ast.walk(stmt.value)):
-        return None
     (line, target_end), (value_line, value_start) = positions.end(stmt.target), positions.start(stmt.value)
     if line != value_line:
         return None
@@ -427,7 +465,7 @@ def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast
     if not isinstance(stmt.value, _ATOMS) and not already_parenthesised:
         edits.insert(1, Edit(Span(value.line, value.column, value.line, value.column), "("))
         edits.append(Edit(Span(value.end_line, value.end_column, value.end_line, value.end_column), ")"))
-    return Fix(tuple(edits), description=f"`{name} = {name} {operator} ...`")
+    return Fix(tuple(edits), safety.applicability, f"`{name} = {name} {operator} ...`")
 
 
 def _describe_mutation(stmt: ast.AST) -> str:
