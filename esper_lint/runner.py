@@ -177,6 +177,8 @@ def run_files(
         fixed = []
         for path in files:
             raise_if_interrupted()
+            if isinstance(config.project, ProjectIndex):
+                config.project.refresh()  # files written so far may be modules the next one imports
             fixed.append(process_file(path, config, mode))
         return fixed
     cache = None
@@ -188,7 +190,8 @@ def run_files(
     project = config.project
     if isinstance(project, ProjectIndex) and cache is not None:
         project.cache = cache
-    still_hold = project.still_hold if isinstance(project, ProjectIndex) else None
+    project_index = project if isinstance(project, ProjectIndex) else None
+    still_hold = project_index.still_hold if project_index is not None else None
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, str]] = []
     pending_bytes = 0
@@ -199,7 +202,10 @@ def run_files(
         except OSError as exc:
             results[index] = FileResult(path, errors=[io_error(path, exc)])
             continue
-        if not might_match(source, config):
+        matched = might_match(source, config)
+        if project_index is not None:
+            project_index.note(path, matched)
+        if not matched:
             results[index] = lint_any(source, path, config)  # no parse: only the decode (or JSON) check
             continue
         if cache is not None:
@@ -267,7 +273,9 @@ def check_file(path: str, config: Config, with_digest: bool = True) -> _Outcome:
     """Check one file within `config.timeout` (see `_Outcome`)."""
     project = config.project if isinstance(config.project, ProjectIndex) else None
     result, source = _check_file(path, config)
-    used = project.used_by(path) if project is not None else {}
+    used = project.used_by(path) if project is not None and with_digest else {}
+    if project is not None and not with_digest:
+        project.forget(path)  # no cache: the answers' fingerprints are not needed
     computed = project.take_computed() if project is not None else {}
     if not with_digest or source is None:
         return result, None, used, computed

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from ..core.apis import ApiTable
 from ..core.span import Span
 from .model import Capture, CaptureKind, FunctionKind, MaskFunction
-from .syntax import module_level_statements
+from .relevance import RelevanceFilter
+from .syntax import FUNCTIONS, SKIPPABLE, module_level_statements
 
 # How many of a function's first positional parameters `module_exports` records the reads of (b, h, and
 # `score_mod`'s h).
@@ -59,6 +60,11 @@ class ProjectNames(Protocol):
     def lookup(self, qualified: str, functions: bool) -> Imported | None:
         """What `qualified` is in the project. `functions`: a mask function or factory is wanted;
         otherwise only a mask API alias or pass-through helper (asked for every imported callee)."""
+        ...
+
+    def module(self, module: str) -> tuple[bool, bool] | None:
+        """None unless `module` is a module of the project; else whether it is a package, and whether it
+        spells a mask API's name (only such a module can bind an alias or helper)."""
         ...
 
 
@@ -102,31 +108,83 @@ def import_qualified_name(module: str | None, level: int, name: str) -> str:
     return f"{prefix}{name}" if prefix.endswith(".") else f"{prefix}.{name}"
 
 
-def imported_callable_spellings(tree: ast.Module, text: str, project: ProjectNames, apis: ApiTable) -> frozenset[str]:
-    """Names this module imports at module level that reach a mask API through another project module
-    (`from .attn import make_block_mask`, or `attn.make_block_mask(...)` after `from . import attn` or
-    `import pkg.attn as attn`): the relevance filter visits the code that spells them, as it does for the
-    APIs' own names. For a module, only the attributes the text calls are asked about."""
+def imported_callable_spellings(
+    tree: ast.Module, text: str, project: ProjectNames, apis: ApiTable, relevant: RelevanceFilter
+) -> frozenset[str]:
+    """Names this module imports at module level that reach a mask API through another project module,
+    for the relevance filter (`relevant`, built without them) to visit the code that spells them, as it
+    does for the APIs' own names; and the attributes called on a project module that spells an API
+    (`attn.make_block_mask(...)` after `import pkg.attn as attn`), which the analysis then resolves.
+    Only a project module that spells an API's name can bind an alias or helper: one question per import
+    statement settles most of them."""
     words: set[str] = set()
+    names: dict[str, list[str]] = {}  # local name -> qualified names it may be
     for stmt in module_level_statements(tree.body):
         if isinstance(stmt, ast.ImportFrom) and stmt.module != "__future__":
+            source = project.module("." * stmt.level + (stmt.module or ""))
             for alias in stmt.names:
                 qualified = import_qualified_name(stmt.module, stmt.level, alias.name)
+                local = alias.asname or alias.name
                 if alias.name == "*" or apis.get(qualified) is not None:
                     continue
-                found = project.lookup(qualified, functions=False)
-                if found is not None:
-                    words.add(alias.asname or alias.name)
-                else:  # perhaps a module: its helpers are called as attributes
-                    words |= _called_attributes(text, alias.asname or alias.name, qualified, project)
+                if source is not None and source[1]:  # the module spells an API: perhaps an alias or helper
+                    names.setdefault(local, []).append(qualified)
+                if (source is not None and source[0]) or (source is None and stmt.level):  # perhaps a submodule
+                    words |= _called_attributes(text, local, qualified, project)
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 words |= _called_attributes(text, alias.asname or alias.name, alias.name, project)
+    callables = [local for local, qualified in names.items() if any(project.lookup(q, False) for q in qualified)]
+    if callables:  # rare: only the code the filter would skip needs them
+        skipped = _skipped_text(tree, relevant)
+        words.update(local for local in callables if _has_word(skipped, local))
     return frozenset(words)
+
+
+def _has_word(text: str, word: str) -> bool:
+    """`word` occurs in `text` as a whole identifier (str.find: much faster than a `\\b` pattern)."""
+    start = text.find(word)
+    while start != -1:
+        end = start + len(word)
+        if not _continues(text, start - 1) and not _continues(text, end):
+            return True
+        start = text.find(word, end)
+    return False
+
+
+def _continues(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")
+
+
+def _skipped_text(tree: ast.Module, relevant: RelevanceFilter) -> str:
+    """The text of the top-level defs and classes (and methods of top-level classes) `relevant` skips."""
+    parts: list[str] = []
+    for stmt in tree.body:
+        if isinstance(stmt, SKIPPABLE) and not relevant(stmt):
+            parts.append(relevant.skipped[id(stmt)])
+        elif isinstance(stmt, ast.ClassDef):
+            parts += [relevant.skipped[id(s)] for s in stmt.body if isinstance(s, FUNCTIONS) and not relevant(s)]
+    return "\n".join(parts)
 
 
 def _called_attributes(text: str, local: str, module: str, project: ProjectNames) -> set[str]:
     """The attributes called on `local` (`attn.make_block_mask(`) that module `module` binds to an API
-    alias or helper."""
-    called = set(re.findall(r"\b" + re.escape(local) + r"[ \t]*\.[ \t]*(\w+)[ \t]*\(", text))
+    alias or helper (none unless `module` is a project module that spells an API)."""
+    found = project.module(module)
+    if found is None or not found[1]:
+        return set()
+    called: set[str] = set()
+    prefix = local + "."
+    start = text.find(prefix)
+    while start != -1:
+        end = start + len(prefix)
+        attribute = _CALL.match(text, end)
+        if attribute is not None and (
+            start == 0 or not (text[start - 1].isidentifier() or text[start - 1] in ".0123456789")
+        ):
+            called.add(attribute.group(1))
+        start = text.find(prefix, end)
     return {name for name in called if project.lookup(f"{module}.{name}", functions=False) is not None}
+
+
+_CALL = re.compile(r"(\w+)[ \t]*\(")

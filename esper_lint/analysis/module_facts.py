@@ -48,9 +48,13 @@ class ModuleAnalyzer:
         self.scopes = ScopeBuilder()
         self.helpers = helpers or {}
         self.spellings = apis.spellings() | frozenset(self.helpers)
+        relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
         if project is not None:  # names imported from project modules that reach an API (imported_names.py)
-            self.spellings |= imported_callable_spellings(tree, text, project, apis)
-        self.scopes.relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+            imported = imported_callable_spellings(tree, text, project, apis, relevant)
+            if imported - self.spellings:
+                self.spellings |= imported
+                relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        self.scopes.relevant = relevant
         self.scopes.visit(tree, self.scopes.module, None, None)
         resolver = Resolver(tree, text, self.positions, self.scopes)
         callees = Callees(resolver, apis, self.helpers, project)
