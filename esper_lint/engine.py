@@ -35,8 +35,8 @@ def might_match(source: bytes, config: Config) -> bool:
     component (`from ...flex_attention import create_block_mask as cbm` still spells it), so a file
     without any of those names cannot produce a finding. This holds for configured APIs too. It is
     not sound for names the analysis cannot see either: `getattr(fa, "create_" + "block_mask")`,
-    `from ... import *`, or a name first bound in another module (`from helpers import cbm`), none of
-    which the analysis resolves anyway. Byte search also matches a UTF-8 file only; a file in another
+    `from ... import *`. An alias or helper imported from another project module (`from helpers import
+    cbm`) is resolved (project.py) only in a file that spells an API's name somewhere: a known limit. Byte search also matches a UTF-8 file only; a file in another
     encoding that spells the name still contains its ASCII bytes, as Python identifiers here are ASCII.
     """
     return any(name in source for name in config.apis.spelling_bytes)
