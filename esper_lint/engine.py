@@ -36,8 +36,9 @@ def might_match(source: bytes, config: Config) -> bool:
     without any of those names cannot produce a finding. This holds for configured APIs too. It is
     not sound for names the analysis cannot see either: `getattr(fa, "create_" + "block_mask")`,
     `from ... import *`. An alias or helper imported from another project module (`from helpers import
-    cbm`) is resolved (project.py) only in a file that spells an API's name somewhere: a known limit. Byte search also matches a UTF-8 file only; a file in another
-    encoding that spells the name still contains its ASCII bytes, as Python identifiers here are ASCII.
+    cbm`) is resolved (project.py) only in a file that spells an API's name somewhere: a known limit.
+    Byte search also matches a UTF-8 file only; a file in another encoding that spells the name still
+    contains its ASCII bytes, as Python identifiers here are ASCII.
     """
     return any(name in source for name in config.apis.spelling_bytes)
 
@@ -77,7 +78,7 @@ def analyze_bytes(source: bytes, path: str, config: Config) -> Analysis:
     analysis, so a finding's `fixable` and the fix itself rest on the same facts.
     """
     text = check_decodable(source, path)
-    with _collector_paused():
+    with collector_paused():
         tree = _cpython_parse(text, path)
         try:
             findings = analyze_fast(tree, text, path, config)
@@ -95,7 +96,7 @@ def offer_unsafe_fixes(findings: list[Finding], config: Config) -> None:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a tree is built and analysed.
 
     `ast.parse` allocates one object per node and the analysis keeps them all alive: the collector's
@@ -217,7 +218,7 @@ def module_exports(source: bytes, path: str, config: Config) -> dict[str, Any] |
 
     try:
         text = check_decodable(source, path)
-        with _collector_paused():
+        with collector_paused():
             return exports(_cpython_parse(text, path), text, config.apis)
     except (SourceError, RecursionError):
         return None
@@ -234,7 +235,7 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
             result.errors.append(exc.error)
         return result
     try:
-        with _collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
+        with collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
             result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)
