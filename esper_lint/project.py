@@ -406,19 +406,33 @@ def _is_word(byte: int) -> bool:
 
 @functools.lru_cache(maxsize=1)  # one module's text is asked about several names in a row
 def _api_pattern(source: bytes, api_words: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """The API's names, and the names this text imports them `as`."""
+    """The API's names, the names this text imports them `as`, and the names it assigns from any of these
+    (`compiled = torch.compile(cbm)`, then `same = compiled`), to a fixpoint, as the relevance filter."""
     import re
 
-    aliases: list[bytes] = []
+    words: list[bytes] = list(api_words)
     alias = re.compile(rb"[ \t]+as[ \t]+(\w+)")
     for word in api_words:
         start = source.find(word)
         while start != -1:
             found = alias.match(source, start + len(word))
             if found is not None:
-                aliases.append(found.group(1))
+                words.append(found.group(1))
             start = source.find(word, start + len(word))
-    return re.compile(rb"\b(?:" + b"|".join(map(re.escape, (*api_words, *aliases))) + rb")\b")
+    assigned = [
+        (match.group(2), source, match.start(), len(match.group(1)), match.end())
+        for match in re.finditer(rb"^([ \t]*)(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", source, re.M)
+    ]
+    while True:
+        pattern = re.compile(rb"\b(?:" + b"|".join(map(re.escape, words)) + rb")\b")
+        new = [
+            name
+            for name, text, start, indent, end in assigned
+            if name not in words and pattern.search(_statement(text, start, indent)[end - start :])
+        ]
+        if not new:
+            return pattern
+        words.extend(dict.fromkeys(new))
 
 
 def _passes_a_parameter(definition: bytes, spelled: re.Pattern[bytes]) -> bool:

@@ -6,6 +6,7 @@ call in another, and checks what is reported at the call, for each way Python re
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -477,3 +478,52 @@ def test_fix_and_check_agree_on_a_mask_handed_to_another_module_s_helper(tmp_pat
         "\n\n\ndef inner(b, h, q_idx, kv_idx):\n    return q_idx >= kv_idx\n\n\ndef attend("
         in (tmp_path / "mypkg/model.py").read_text()
     )
+
+
+# ---------------------------------------------------------------------------------------- the text check
+def test_the_text_check_never_rules_out_what_the_exports_describe(tmp_path: Path) -> None:
+    """`_may_bind` spares most modules a parse; it may say yes wrongly, never no where the module's
+    exports (the parse) describe the name. Checked on every module of our fixtures and behaviour programs
+    and on layouts written to be awkward for a text search."""
+    from esper_lint.analysis.module_exports import module_exports as exports
+    from esper_lint.core.apis import ApiTable
+    from esper_lint.project import _may_bind
+
+    awkward = {
+        "multiline.py": CREATE
+        + "def make(\n    n,\n    mask_mod,\n):\n    return create_block_mask(\n"
+        + "        mask_mod, None, None, n, n\n    )\n",
+        "aliased.py": "import torch\nfrom torch.nn.attention.flex_attention import create_block_mask as cbm\n\n"
+        "if torch.cuda.is_available():\n    compiled = torch.compile(cbm)\n",
+        "keyword.py": CREATE
+        + "async def build(n, fn):\n    return create_block_mask(mask_mod=fn, B=None, H=None, Q_LEN=n, KV_LEN=n)\n",
+        "reexport.py": "from .masks import (\n    causal,  # the causal one\n    padding as pad,\n)\n",
+        "lambda.py": "causal = (\n    lambda b, h, q_idx, kv_idx: q_idx >= kv_idx\n)\n",
+    }
+    write(tmp_path, {**awkward, "masks.py": MASKS})
+    root = Path(__file__).resolve().parent.parent
+    files = [*sorted((root / "fixtures").rglob("*.py")), *sorted((root / "tests/behaviour").rglob("*.py"))]
+    files += sorted(tmp_path.glob("*.py"))
+    apis = ApiTable()
+    described = 0
+    for path in files:
+        source = path.read_bytes()
+        try:
+            text = source.decode("utf-8")
+            tree = ast.parse(text)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue  # not analysed at all
+        for name, entry in exports(tree, text, apis).items():
+            callable_entry = entry["kind"] in ("alias", "helper", "reexport")
+            if entry["kind"] != "reexport":
+                assert _may_bind(source, name, None), (path, name)
+            if callable_entry:
+                assert _may_bind(source, name, apis.spelling_bytes), (path, name, entry["kind"])
+            described += 1
+    assert described > 50
+    kinds = {
+        e["kind"]
+        for p in sorted(tmp_path.glob("*.py"))
+        for e in exports(ast.parse(p.read_text()), p.read_text(), apis).values()
+    }
+    assert kinds >= {"helper", "alias", "reexport", "mask", "factory"}
