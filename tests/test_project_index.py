@@ -36,7 +36,7 @@ def padding(b, h, q_idx, kv_idx):
     return kv_idx < LENGTHS[b]
 
 
-def per_document(document_ids):
+def per_document(document_ids, unused_a, unused_b, unused_c):  # four parameters, as a mask_mod
     def document(b, h, q_idx, kv_idx):
         return document_ids[b, q_idx] == document_ids[b, kv_idx]
 
@@ -162,7 +162,7 @@ def test_factory_in_another_module_its_closure_captures(tmp_path: Path) -> None:
 
         class Model:
             def forward(self, q, k, v, ids):
-                block_mask = create_block_mask(per_document(ids), None, None, 128, 128)
+                block_mask = create_block_mask(per_document(ids, 1, 2, 3), None, None, 128, 128)
                 return flex_attention(q, k, v, block_mask=block_mask)
         """,
     )
@@ -413,7 +413,7 @@ def test_serial_and_parallel_runs_agree(tmp_path: Path, monkeypatch: pytest.Monk
 
         def two(q, k, v, ids):
             out = flex_attention(q, k, v, block_mask=create_block_mask(causal, 4, None, 8, 8))
-            return out, create_block_mask(per_document(ids), 1, None, 8, 8), make_block_mask(padding, 8)
+            return out, create_block_mask(per_document(ids, 1, 2, 3), 1, None, 8, 8), make_block_mask(padding, 8)
         """
     )
     package(tmp_path, model)

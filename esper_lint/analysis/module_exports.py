@@ -84,9 +84,11 @@ class _Exports:
             helper = self.helpers.get(name)
             if helper is not None:
                 return self.helper(helper, node)
-            if shaped(node):
-                return self.masks([self.functions.mask_function(node, node.name, node)], True, "mask")
-            return self.factory(node)
+            # A factory first: `def create_sparse_mask(lens, splits, modes, device)` has a mask's shape too.
+            factory = self.factory(node)
+            if factory is not None or not shaped(node):
+                return factory
+            return self.masks([self.functions.mask_function(node, node.name, node)], True, "mask")
         if binding.kind != "store" or value is None or not isinstance(node, ast.Name):
             return None
         if isinstance(value, ast.Lambda):
