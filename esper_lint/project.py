@@ -404,35 +404,52 @@ def _is_word(byte: int) -> bool:
     return byte == 95 or 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122 or byte >= 128
 
 
-@functools.lru_cache(maxsize=1)  # one module's text is asked about several names in a row
+@functools.lru_cache(maxsize=8)  # one module's text is asked about several names
 def _api_pattern(source: bytes, api_words: tuple[bytes, ...]) -> re.Pattern[bytes]:
     """The API's names, the names this text imports them `as`, and the names it assigns from any of these
-    (`compiled = torch.compile(cbm)`, then `same = compiled`), to a fixpoint, as the relevance filter."""
+    (`compiled = torch.compile(cbm)`, then `same = compiled`), to a fixpoint, as the relevance filter.
+    Found from where each word occurs (a few places), not by reading every assignment of the module."""
     import re
 
     words: list[bytes] = list(api_words)
+    pending = list(api_words)
     alias = re.compile(rb"[ \t]+as[ \t]+(\w+)")
-    for word in api_words:
+    while pending:
+        word = pending.pop()
         start = source.find(word)
         while start != -1:
-            found = alias.match(source, start + len(word))
-            if found is not None:
-                words.append(found.group(1))
-            start = source.find(word, start + len(word))
-    assigned = [
-        (match.group(2), source, match.start(), len(match.group(1)), match.end())
-        for match in re.finditer(rb"^([ \t]*)(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", source, re.M)
-    ]
-    while True:
-        pattern = re.compile(rb"\b(?:" + b"|".join(map(re.escape, words)) + rb")\b")
-        new = [
-            name
-            for name, text, start, indent, end in assigned
-            if name not in words and pattern.search(_statement(text, start, indent)[end - start :])
-        ]
-        if not new:
-            return pattern
-        words.extend(dict.fromkeys(new))
+            end = start + len(word)
+            if not (start and _is_word(source[start - 1])) and not (end < len(source) and _is_word(source[end])):
+                imported = alias.match(source, end) if word in api_words else None
+                name = imported.group(1) if imported is not None else _assigned_at(source, start, len(word))
+                if name is not None and name not in words:
+                    words.append(name)
+                    pending.append(name)
+            start = source.find(word, end)
+    return re.compile(rb"\b(?:" + b"|".join(map(re.escape, words)) + rb")\b")
+
+
+_ASSIGNMENT_LINES = 4  # how far above an occurrence the assignment it continues may start
+
+
+def _assigned_at(source: bytes, position: int, length: int) -> bytes | None:
+    """The name an assignment binds to the word at `position` itself, or to a wrapper of it (`x = cbm`,
+    `x = torch.compile(\n    cbm, ...)`); not to what calling it returns (`x = cbm(mask, ...)`)."""
+    import re
+
+    line_start = source.rfind(b"\n", 0, position) + 1
+    for _ in range(_ASSIGNMENT_LINES):
+        match = re.compile(rb"[ \t]*(\w+)[ \t]*(?::[^=\n]*)?=(?!=)").match(source, line_start)
+        if match is not None and match.end() <= position:
+            between = source[match.end() : position]
+            if not between.strip():
+                called = source[position + length : position + length + 64].lstrip(b" \t").startswith(b"(")
+                return None if called else match.group(1)
+            return match.group(1) if re.fullmatch(rb"\s*[\w.]+\s*\(\s*", between) else None
+        if line_start == 0:
+            return None
+        line_start = source.rfind(b"\n", 0, line_start - 1) + 1
+    return None
 
 
 def _passes_a_parameter(definition: bytes, spelled: re.Pattern[bytes]) -> bool:
