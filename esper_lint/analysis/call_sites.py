@@ -125,8 +125,11 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
     DIRECT: some function reads it in an expression. NEVER: provably no function reads it. PASSED: it
     reaches a function we cannot see (or too deep), so it may or may not be read.
     """
-    if fn.ast_node is None or fn.replaced_by_decorator:
+    if fn.replaced_by_decorator:
         return ParameterRead.UNKNOWN  # a decorator's wrapper may read it (or call with other arguments)
+    if fn.ast_node is None:  # defined in another module: as that module's analysis found (imported_names.py)
+        known = fn.known_reads
+        return ParameterRead(known[index]) if index < len(known) else ParameterRead.UNKNOWN
     kind, passes = _parameter_uses(fn.ast_node, index)
     if kind is not ParameterRead.PASSED:
         return kind
@@ -169,6 +172,7 @@ class CallSiteFacts:
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
         self.resolve_callable = callees.resolve_callable
+        self.imported_wrappers = callees.imported_wrappers
         self.resolve_mask_expr = resolve_mask_expr
 
     def attention_call(self, call: ast.Call) -> AttentionCall:
@@ -338,6 +342,9 @@ class CallSiteFacts:
             for binding in self.bindings(expr):
                 if binding.kind == "store" and binding.value is not None:
                     yield from self.wrappers_of(binding.value, seen)
+            yield from self.imported_wrappers(expr)  # `compiled_create_block_mask` from a project module
+        elif isinstance(expr, ast.Attribute):
+            yield from self.imported_wrappers(expr)
 
     def runs_every_forward(self, call: ast.Call, caller: FuncNode | None) -> bool:
         if not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)) or caller.name != "forward":

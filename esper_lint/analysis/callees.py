@@ -7,10 +7,14 @@ import ast
 from collections.abc import Sequence
 
 from ..core.apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
+from .imported_names import ProjectNames
 from .model import MaskUse
 from .resolution import Resolver
 from .scopes import Binding
 from .syntax import Argument, call_arguments
+
+# What the analysis knows without asking the project: combinators, wrappers, `partial`.
+_KNOWN_ELSEWHERE = MASK_COMBINATORS | TRANSPARENT_WRAPPERS | {PARTIAL}
 
 
 class ResolvedApi:
@@ -41,23 +45,35 @@ class PassThrough:
     `def make(mask_mod, n): return create_block_mask(mask_mod, None, None, n, n)`. Calls of it are
     checked as calls of the API, with the arguments of the call inside it."""
 
-    __slots__ = ("api", "inner", "name")
+    __slots__ = ("api", "constants", "defined_in", "inner", "name")
 
-    def __init__(self, name: str, api: MaskApi, inner: MaskUse) -> None:
+    def __init__(self, name: str, api: MaskApi, inner: MaskUse | None) -> None:
         self.name = name
         self.api = api
-        self.inner = inner
+        self.inner = inner  # None for a helper another module of the project defines:
+        self.defined_in: str | None = None  # ... then where (`mypkg/attn.py:30`)
+        # ... and the arguments of its API call that are constants there (`B=None`), by parameter name.
+        self.constants: dict[str, object] = {}
 
 
 class Callees:
     """Resolves callees against the API table (and the module's pass-through helpers)."""
 
-    def __init__(self, resolver: Resolver, apis: ApiTable, helpers: dict[str, PassThrough]) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        apis: ApiTable,
+        helpers: dict[str, PassThrough],
+        project: ProjectNames | None = None,
+    ) -> None:
         self.apis = apis
         self.helpers = helpers
+        self.project = project
         self.parent = resolver.parent
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
+        self.imported_names = resolver.imported_names
+        self._imported: dict[str, tuple[list[ResolvedApi], bool]] = {}  # qualified name -> APIs, compiled
 
     def resolve_callable(self, expr: ast.expr, seen: set[int]) -> list[ResolvedApi]:
         if id(expr) in seen:
@@ -69,6 +85,8 @@ class Callees:
             qualified = sorted(self.qualified_names(expr))
             found = [ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
             found += [ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
+            if not found and self.project is not None:
+                found = [r for q in self.imported_qualified_names(expr) for r in self.imported_callable(q)[0]]
             if found:
                 return found
             if isinstance(expr, ast.Name):
@@ -129,6 +147,56 @@ class Callees:
                 result.append(ResolvedApi(r.api, offset, mask_bound))
             return result
         return []
+
+    # ----------------------------------------------------------------- names from other project modules
+    def imported_qualified_names(self, expr: ast.expr) -> set[str]:
+        """The qualified names of `causal` / `m.causal` when it is bound by imports only (else none), less
+        the names of torch's and functools' own functions (no project defines those)."""
+        names: set[str] = set()
+        if isinstance(expr, ast.Attribute):
+            names = self.imported_names(expr)
+        elif isinstance(expr, ast.Name):
+            bindings = self.bindings(expr)
+            if bindings and all(b.kind == "import" for b in bindings):
+                names = self.qualified_names(expr)
+        return {q for q in names if self.project_may_define(q)}
+
+    def project_may_define(self, qualified: str) -> bool:
+        return self.apis.get(qualified) is None and qualified not in _KNOWN_ELSEWHERE
+
+    def imported_callable(self, qualified: str) -> tuple[list[ResolvedApi], bool]:
+        """The mask APIs a name imported from another project module reaches (an alias of an API, or a
+        pass-through helper), and whether it is compiled (`torch.compile(create_block_mask)`)."""
+        known = self._imported.get(qualified)
+        if known is not None:
+            return known
+        found: list[ResolvedApi] = []
+        imported = self.project.lookup(qualified, functions=False) if self.project is not None else None
+        entry = imported.entry if imported is not None else {}
+        if imported is not None and imported.kind == "alias":
+            for name, offset, mask_bound in entry.get("apis", ()):
+                api = self.apis.get(str(name))
+                if api is not None:
+                    found.append(ResolvedApi(api, int(offset), bool(mask_bound)))
+        elif imported is not None and imported.kind == "helper":
+            base = self.apis.get(str(entry.get("api")))
+            position = entry.get("position")
+            if base is not None and isinstance(position, int):
+                keyword = str(entry.get("keyword", ""))
+                api = MaskApi(base.qualified_name, position, keyword, base.builds_block_mask, base.role)
+                helper = PassThrough(imported.name, api, None)
+                helper.defined_in = imported.where()
+                helper.constants = {str(k): v for k, v in entry.get("constants", ())}
+                found.append(ResolvedApi(api, helper=helper))
+        result = self._imported[qualified] = (found, bool(found) and bool(entry.get("compiled")))
+        return result
+
+    def imported_wrappers(self, expr: ast.expr) -> set[str]:
+        """`torch.compile` when `expr` names a compiled API alias or helper of another project module."""
+        if self.project is None:
+            return set()
+        compiled = any(self.imported_callable(q)[1] for q in self.imported_qualified_names(expr))
+        return {"torch.compile"} if compiled else set()
 
     # ----------------------------------------------------------------- mask arguments
     @staticmethod

@@ -4,13 +4,14 @@ captures, what it calls, whether and how it could be moved to module level)."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..core.apis import MASK_COMBINATORS
 from ..core.span import first_line
 from .callees import Callees
 from .hoist_safety import hoist_reasons
 from .hoist_sites import HoistSites
+from .imported_names import imported_functions
 from .model import CLASS_CELL_REASON, Capture, CaptureKind, FunctionKind, MaskFunction, class_attribute_reason
 from .resolution import Resolver
 from .scopes import Binding, Scope
@@ -49,6 +50,11 @@ class MaskFunctions:
         self.self_assignment = resolver.self_assignment
         self.body_nodes = resolver.body_nodes
         self.is_mask_argument = callees.is_mask_argument
+        self.project = callees.project
+        self.imported_qualified_names = callees.imported_qualified_names
+        self.project_may_define = callees.project_may_define
+        # (qualified name, called) -> the functions another project module gives it (imported_names.py)
+        self._imported: dict[tuple[str, bool], tuple[list[MaskFunction], bool] | None] = {}
         self.hoist_site = hoist_sites.hoist_site
         self._functions: dict[int, MaskFunction] = {}
         self.module_summary = resolver.module_summary
@@ -149,6 +155,11 @@ class MaskFunctions:
                     functions.append(self.mask_function(target, call.func.id))
                 elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     functions.append(self.mask_function(target, target.name))
+                elif binding.kind == "import" and (found := self.imported_mask(binding.qualified_names(call.func.id))):
+                    if not found[1]:
+                        functions = []
+                        break
+                    functions.extend(found[0])  # a function of another project module
                 else:
                     functions = []
                     break
@@ -183,7 +194,8 @@ class MaskFunctions:
             orelse, orelse_known = self.resolve_mask_expr(expr.orelse, seen)
             return body + orelse, body_known and orelse_known
         if isinstance(expr, ast.Attribute):
-            return [], bool(self.imported_names(expr))
+            imported = self.imported_names(expr)
+            return self.imported_mask(imported) or ([], bool(imported))
         if not isinstance(expr, ast.Name):
             return [], False
         functions = []
@@ -197,6 +209,10 @@ class MaskFunctions:
                 functions.append(self.mask_function(node, node.name, node))
                 continue
             if binding.kind == "import":
+                found = self.imported_mask(binding.qualified_names(expr.id))
+                if found is not None:  # defined in another project module
+                    functions.extend(found[0])
+                    known = known and found[1]
                 continue
             value = binding.value if binding.kind == "store" else None
             if isinstance(value, ast.Lambda):
@@ -216,6 +232,9 @@ class MaskFunctions:
 
     def factory_results(self, call: ast.Call, seen: set[int]) -> tuple[list[MaskFunction], bool]:
         """What a same-module factory returns: `def padding_factory(n): def padding(...): ...; return padding`."""
+        imported = self.imported_mask(self.imported_qualified_names(call.func), called=True)
+        if imported is not None:  # a factory another project module defines
+            return imported
         if not isinstance(call.func, ast.Name):
             return [], False
         bindings = self.bindings(call.func)
@@ -240,6 +259,21 @@ class MaskFunctions:
                     fn.factory = factory.name
                 functions.append(fn)
         return functions, known and bool(functions)
+
+    def imported_mask(self, qualified: Iterable[str], called: bool = False) -> tuple[list[MaskFunction], bool] | None:
+        """The functions a name imported from another project module stands for as a mask (`called`: what
+        calling it returns), and whether they are all it may be; None when the project does not know."""
+        if self.project is None:
+            return None
+        for name in sorted(q for q in qualified if self.project_may_define(q)):
+            key = (name, called)
+            if key not in self._imported:
+                found = self.project.lookup(name, functions=True)
+                self._imported[key] = imported_functions(found, called) if found is not None else None
+            result = self._imported[key]
+            if result is not None:
+                return list(result[0]), result[1]
+        return None
 
     # ----------------------------------------------------------------- captures
     def captures(self, node: FuncNode, fn_scope: Scope) -> list[Capture]:

@@ -116,10 +116,12 @@ class MaskFunction:
         "callees",
         "captures",
         "default_refs",
+        "defined_in",
         "definition_time_refs",
         "enclosing",
         "factory",
         "kind",
+        "known_reads",
         "module_ast",
         "name",
         "outer_functions",
@@ -180,6 +182,11 @@ class MaskFunction:
         # not at all): what the API receives is then unknown. False when undecorated, or when every decorator
         # is a function of this module that returns its argument unchanged.
         self.replaced_by_decorator = False
+        # A function defined in another module of the project (analysis/imported_names.py): where
+        # (`mypkg/masks.py:12`), and how its first parameters are read (`ParameterRead` values, in order),
+        # as that module's analysis found; it has no `ast_node` here.
+        self.defined_in: str | None = None
+        self.known_reads: tuple[str, ...] = ()
 
     @property
     def nested(self) -> bool:
@@ -246,6 +253,7 @@ class MaskUse:
         "role",
         "torch_in_scope",
         "via_helper",
+        "via_helper_defined_in",
     )
     _shown = ("api", "arg_span", "call_span", "functions", "caller", "role", "via_helper")
     __repr__ = record_repr
@@ -299,6 +307,9 @@ class MaskUse:
         # The call reaches the API through a same-module helper that passes its parameter on
         # (`make(causal, n)`): the helper's name; the arguments above are then those of the call inside it.
         self.via_helper: str | None = None
+        # ... and where that helper is, when another module of the project defines it (`mypkg/attn.py:30`):
+        # the arguments are then constants read there, reported at this call.
+        self.via_helper_defined_in: str | None = None
         self.call_node = call_node  # the stdlib `ast.Call`
         # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
         # directly, or through a local variable read nowhere else. False when it is stored on an object,

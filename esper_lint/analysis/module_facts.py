@@ -16,11 +16,13 @@ from __future__ import annotations
 import ast
 
 from ..core.apis import FLEX_ATTENTION, PARTIAL, ApiTable, MaskApi
+from ..core.span import Span
 from .call_sites import CallSiteFacts
 from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
+from .imported_names import ProjectNames, imported_callable_spellings
 from .mask_functions import MaskFunctions
-from .model import HoistForm, MaskUse, ModuleFacts
+from .model import CallArgument, HoistForm, MaskUse, ModuleFacts
 from .positions import Positions
 from .relevance import RelevanceFilter
 from .resolution import Resolver
@@ -32,7 +34,12 @@ class ModuleAnalyzer:
     """The mask uses and attention calls of one module."""
 
     def __init__(
-        self, tree: ast.Module, text: str, apis: ApiTable, helpers: dict[str, PassThrough] | None = None
+        self,
+        tree: ast.Module,
+        text: str,
+        apis: ApiTable,
+        helpers: dict[str, PassThrough] | None = None,
+        project: ProjectNames | None = None,
     ) -> None:
         self.tree = tree
         self.text = text
@@ -41,12 +48,21 @@ class ModuleAnalyzer:
         self.scopes = ScopeBuilder()
         self.helpers = helpers or {}
         self.spellings = apis.spellings() | frozenset(self.helpers)
-        self.scopes.relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        if project is not None:  # names imported from project modules that reach an API (imported_names.py)
+            imported = imported_callable_spellings(tree, text, project, apis, relevant)
+            if imported - self.spellings:
+                self.spellings |= imported
+                relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        self.scopes.relevant = relevant
         self.scopes.visit(tree, self.scopes.module, None, None)
         resolver = Resolver(tree, text, self.positions, self.scopes)
-        callees = Callees(resolver, apis, self.helpers)
+        callees = Callees(resolver, apis, self.helpers, project)
         functions = MaskFunctions(resolver, callees, HoistSites(resolver))
         call_sites = CallSiteFacts(resolver, callees, apis, functions.resolve_mask_expr)
+        self.callees = callees
+        self.functions = functions
+        self.call_sites = call_sites
         self.parent = resolver.parent
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
@@ -135,9 +151,13 @@ class ModuleAnalyzer:
             return None
         use = self.build_use(call, arg, resolved.api, bind=resolved.offset == 0 and not resolved.mask_bound)
         if resolved.helper is not None:
-            inner = resolved.helper.inner
-            use.via_helper = resolved.helper.name
-            use.arguments = dict(inner.arguments)
+            helper = resolved.helper
+            use.via_helper = helper.name
+            if helper.inner is not None:
+                use.arguments = dict(helper.inner.arguments)
+            else:  # another project module's helper: its constant arguments, reported at this call
+                use.via_helper_defined_in = helper.defined_in
+                use.arguments = constant_arguments(helper.constants, self.positions.span(call.func))
             use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
         use.callee_is_api = resolved.direct and resolved.helper is None
         return use
@@ -177,9 +197,19 @@ class ModuleAnalyzer:
         )
 
 
-def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
-    """Facts for a module parsed with `ast.parse(text)`."""
-    analyzer = ModuleAnalyzer(tree, text, apis)
+def constant_arguments(constants: dict[str, object], span: Span) -> dict[str, CallArgument]:
+    """A helper's constant API arguments (`B=None`) as arguments of the call that reaches it, at `span`."""
+    return {
+        name: CallArgument(name, span, None, None, ast.Constant(value))
+        for name, value in constants.items()
+        if value is None or isinstance(value, int)  # None, a size or a flag: what the cache can hold
+    }
+
+
+def analyze_source(tree: ast.Module, text: str, apis: ApiTable, project: ProjectNames | None = None) -> ModuleFacts:
+    """Facts for a module parsed with `ast.parse(text)`; `project` answers about names imported from the
+    other modules of the project (None: nothing is known of them)."""
+    analyzer = ModuleAnalyzer(tree, text, apis, project=project)
     facts = analyzer.analyze()
     helpers = analyzer.pass_through_helpers(facts)
     analyzer.scopes.release()
@@ -187,7 +217,7 @@ def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
         return facts
     # Calls of a pass-through helper are uses of its API: analyse again with the helpers known (and the
     # defs that call them visited in full).
-    again = ModuleAnalyzer(tree, text, apis, helpers)
+    again = ModuleAnalyzer(tree, text, apis, helpers, project)
     facts = again.analyze()
     again.scopes.release()
     return facts

@@ -50,13 +50,21 @@ class RelevanceFilter:
                     words.update(names)
                     changed = True
         self.pattern = _word_pattern(words)
+        self._decided: dict[int, bool] = {}  # id(statement) -> relevant (the project's names ask first)
+        self.skipped: dict[int, str] = {}  # id(statement) -> its text, for those it skips
 
     def segment(self, node: ast.stmt) -> str:
         end = node.end_lineno or node.lineno
         return "".join(self.lines[first_line(node) - 1 : end])
 
     def __call__(self, node: ast.stmt) -> bool:
-        return self.pattern.search(self.segment(node)) is not None
+        decided = self._decided.get(id(node))
+        if decided is None:
+            segment = self.segment(node)
+            decided = self._decided[id(node)] = self.pattern.search(segment) is not None
+            if not decided:
+                self.skipped[id(node)] = segment
+        return decided
 
 
 def _word_pattern(words: set[str]) -> re.Pattern[str]:

@@ -52,7 +52,12 @@ class Rule:
         """A finding at the use's argument; at the lambda itself when the argument holds it among others
         (`(lambda ...) if c else (lambda ...)`: one finding each, each with its own place and fix)."""
         span = use.arg_span
-        if target is not None and target.kind is FunctionKind.LAMBDA and _within(target.span, span):
+        if (
+            target is not None
+            and target.kind is FunctionKind.LAMBDA
+            and target.defined_in is None  # a span in another file
+            and _within(target.span, span)
+        ):
             span = target.span
         return Finding(path, span, self.code, self.name, message, fixable, target)
 
@@ -94,7 +99,17 @@ def where(fn: MaskFunction) -> str:
     """`causal` (line 12 in `Seed._mask`) — the words every message uses to name the function."""
     label = "lambda" if fn.name == "<lambda>" else f"`{fn.name}`"
     inside = f" in `{fn.enclosing}`" if fn.enclosing else ""
+    if fn.defined_in is not None:  # another module of the project
+        return f"{label} (defined in {fn.defined_in}{inside})"
     return f"{label} (line {fn.span.line}{inside})"
+
+
+def passed_by(use: MaskUse) -> str:
+    """` (passed by `make_block_mask`, defined in mypkg/attn.py:30)` for an argument another module's
+    helper passes: where the value a message quotes is written."""
+    if use.via_helper is None or use.via_helper_defined_in is None:
+        return ""
+    return f" (passed by `{use.via_helper}`, defined in {use.via_helper_defined_in})"
 
 
 def names(items: list[str]) -> str:

@@ -9,7 +9,7 @@ from ..analysis.model import NOT_CONSTANT, CallArgument, MaskFunction, MaskUse, 
 from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_MODULE
 from ..core.findings import Finding
 from ..core.fixes import UNSAFE, Edit, Fix, insert_at, replace
-from .base import Rule, where
+from .base import Rule, passed_by, where
 
 _HEADER = "from torch.nn.attention.flex_attention import create_block_mask\n"
 _ATTEND_HEADER = """from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -166,9 +166,9 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             yield self.finding_at(
                 path,
                 arg.span,
-                f"Mask function {where(readers[0])} reads `{dim}` but `{parameter}={value}` computes the "
-                f"BlockMask for {dim} = 0 only and broadcasts it: compiled flex_attention then gives wrong "
-                f"output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
+                f"Mask function {where(readers[0])} reads `{dim}` but `{parameter}={value}`{passed_by(use)} "
+                f"computes the BlockMask for {dim} = 0 only and broadcasts it: compiled flex_attention then gives "
+                f"wrong output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
             )
 
 
@@ -281,8 +281,8 @@ def attend(q, k, v):
                 path,
                 arg.span,
                 f"No mask function here reads `{dim}`, so the mask is the same for every {what}, yet "
-                f"`{parameter}` makes create_block_mask build and keep it once per {what} (memory and time "
-                f"grow with B*H). Pass `{parameter}=None` to broadcast it (unsafe fix: `--unsafe-fixes`).",
+                f"`{parameter}`{passed_by(use)} makes create_block_mask build and keep it once per {what} (memory "
+                f"and time grow with B*H). Pass `{parameter}=None` to broadcast it (unsafe fix: `--unsafe-fixes`).",
                 fix,
             )
 
