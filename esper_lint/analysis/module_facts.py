@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 
 from ..core.apis import FLEX_ATTENTION, PARTIAL, ApiTable, MaskApi
+from .call_flow import CallFlowFacts
 from .call_sites import CallSiteFacts
 from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
@@ -60,6 +61,7 @@ class ModuleAnalyzer:
         self.torch_in_scope = call_sites.torch_in_scope
         self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
+        self.call_flow = CallFlowFacts(resolver, callees, call_sites, apis)
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -85,6 +87,7 @@ class ModuleAnalyzer:
                 if use is not None:
                     facts.uses.append(use)
         facts.uses.sort(key=lambda u: (u.arg_span, u.api))
+        facts.call_flow = self.call_flow.collect(facts)
         return facts
 
     def pass_through_helpers(self, facts: ModuleFacts) -> dict[str, PassThrough]:

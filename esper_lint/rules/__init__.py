@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from .attention_options import DeprecatedReturnLse, UnknownKernelOption
 from .base import Rule
 from .block_mask_caching import BlockMaskPerForward
+from .block_mask_sizes import CreateBlockMaskEager, MaskHeadsFromKv
+from .block_mask_use import BlockMaskAdjust, BlockMaskFixedBatch, BlockMaskFixedLength, SlicedBlockMask
 from .call_sites import (
     BlockMaskAsScoreMod,
     DeprecatedCompileFlag,
@@ -43,6 +46,14 @@ ALL_RULES: tuple[type[Rule], ...] = (
     MaskArgsSwapped,
     CapturedScalarRecompiles,
     FlexAttentionEager,
+    BlockMaskAdjust,
+    MaskHeadsFromKv,
+    SlicedBlockMask,
+    UnknownKernelOption,
+    DeprecatedReturnLse,
+    BlockMaskFixedBatch,
+    BlockMaskFixedLength,
+    CreateBlockMaskEager,
 )
 RULES_BY_CODE: dict[str, type[Rule]] = {r.code: r for r in ALL_RULES}
 DEFAULT_SELECT: frozenset[str] = frozenset(r.code for r in ALL_RULES if r.default_enabled)
