@@ -35,6 +35,17 @@ def test_kernel_options_of_an_aliased_flex_attention_are_checked() -> None:
     assert _message(source, "ESP023").startswith("`BLOCK_m` is not a kernel option torch knows")
 
 
+def test_kernel_options_bound_by_partial_are_checked() -> None:
+    source = """
+        import functools
+        import torch
+        from torch.nn.attention.flex_attention import flex_attention
+
+        attention = torch.compile(functools.partial(flex_attention, kernel_options={"BLOCK_M": 64, "BLOCKM_N": 64}))
+    """
+    assert "Did you mean `BLOCK_N`?" in _message(source, "ESP023")
+
+
 @pytest.mark.parametrize(
     "source",
     [

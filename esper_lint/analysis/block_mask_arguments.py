@@ -10,11 +10,14 @@ name or attribute spelled as the number of key/value heads is conventionally spe
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
+import re
 from collections.abc import Iterator
 
 from ..core.apis import FLEX_ATTENTION, PARTIAL, TRANSPARENT_WRAPPERS
+from ..core.noqa import SourceLines
 from ..core.span import Span
-from .call_sites import mentions_compilation
 from .callees import Callees
 from .flow_model import BlockMaskBuild, HeadsFromKv
 from .model import NOT_CONSTANT, CallArgument, MaskUse
@@ -39,6 +42,9 @@ KV_HEAD_NAMES = frozenset(
 )
 _HEAD_DIMENSIONS = (1, -3)  # flex_attention's tensors are (B, H, S, D)
 _TORCH_COMPILE = "torch.compile"
+_COMPILATION = re.compile(r"compile|_dynamo|\bjit\b")
+# Below this many positions a literal length costs the eager path little (measured at 4096: +160 MB, 0.28 s).
+LARGE_LENGTH = 4096
 _MAX_DEPTH = 3
 
 
@@ -99,22 +105,6 @@ class BlockMaskArguments:
     # ----------------------------------------------------------------- ESP030
     def build(self, use: MaskUse) -> BlockMaskBuild:
         call = use.call_node
-        compile_calls = list(self._compile_calls(call.func, set()))
-        dynamic_false: Span | None = None
-        for compile_call in compile_calls:
-            for keyword in compile_call.keywords:
-                value = keyword.value
-                if keyword.arg == "dynamic" and isinstance(value, ast.Constant) and value.value is False:
-                    dynamic_false = self.positions.span(keyword)
-        flag = use.arguments.get("_compile")
-        flagged = flag is not None and flag.constant not in (False, None)
-        compiled: bool | None
-        if compile_calls or flagged or self._in_compiled_function(call):
-            compiled = True
-        elif flag is not None and flag.constant is NOT_CONSTANT:
-            compiled = None
-        else:
-            compiled = False if self._compiles_nothing_else() else None
         from_shape = configured = None
         constants: list[int] = []
         for parameter in ("Q_LEN", "KV_LEN"):
@@ -128,7 +118,27 @@ class BlockMaskArguments:
                 from_shape = from_shape or self.positions.segment(arg.node)
             elif kind == "attribute":
                 configured = configured or self.positions.segment(arg.node)
-        return BlockMaskBuild(use, compiled, dynamic_false, from_shape, configured, max(constants, default=None))
+        largest = max(constants, default=None)
+        compile_calls = list(self._compile_calls(call.func, set()))
+        dynamic_false: Span | None = None
+        for compile_call in compile_calls:
+            for keyword in compile_call.keywords:
+                value = keyword.value
+                if keyword.arg == "dynamic" and isinstance(value, ast.Constant) and value.value is False:
+                    dynamic_false = self.positions.span(keyword)
+        flag = use.arguments.get("_compile")
+        compiled: bool | None = None
+        if (
+            compile_calls
+            or (flag is not None and flag.constant not in (False, None))
+            or self._in_compiled_function(call)
+        ):
+            compiled = True
+        elif flag is not None and flag.constant is NOT_CONSTANT:
+            compiled = None
+        elif from_shape or configured or (largest is not None and largest >= LARGE_LENGTH):
+            compiled = False if self._compiles_nothing_else() else None  # the module-wide check, only if it matters
+        return BlockMaskBuild(use, compiled, dynamic_false, from_shape, configured, largest)
 
     def _length_kind(self, expr: ast.expr, depth: int) -> int | str | None:
         """An int constant; "shape" for a tensor's size (`q.shape[-2]`, `x.size(1)`), which varies with the
@@ -178,26 +188,33 @@ class BlockMaskArguments:
         to compile `flex_attention` (`torch.compile(flex_attention)`) or to say `_compile=False`: nothing in
         it can compile `create_block_mask` (or a caller of it). Comments and strings do not count."""
         if self._compiles_only_flex is None:
-            self._compiles_only_flex = not mentions_compilation(self.resolver.text) or not self._names_compilation()
+            self._compiles_only_flex = not self._names_compilation()
         return self._compiles_only_flex
 
     def _names_compilation(self) -> bool:
-        excluded: set[int] = set()
+        text = self.resolver.text
+        matches = list(_COMPILATION.finditer(text))
+        if not matches:
+            return False
+        excluded: list[tuple[tuple[int, int], tuple[int, int]]] = []
         for call in self.resolver.scopes.calls:
             if self._compiles_flex_attention(call):
-                excluded.add(id(call))
+                excluded.append((self.positions.start(call), self.positions.end(call)))
             for keyword in call.keywords:
                 value = keyword.value
                 if keyword.arg == "_compile" and isinstance(value, ast.Constant) and value.value is False:
-                    excluded.add(id(keyword))
-        stack: list[ast.AST] = [self.resolver.tree]
-        while stack:
-            node = stack.pop()
-            if id(node) in excluded:
+                    excluded.append((self.positions.start(keyword), self.positions.end(keyword)))
+        lines = self.positions.lines
+        starts = list(itertools.accumulate((len(line) for line in lines), initial=0))
+        source = SourceLines(text, self.resolver.tree)
+        for match in matches:
+            number = bisect.bisect_right(starts, match.start())
+            column = match.start() - starts[number - 1]
+            if any(start <= (number, column) < end for start, end in excluded):
                 continue
-            if any("compile" in word or "_dynamo" in word or word == "jit" for word in _identifiers(node)):
-                return True
-            stack.extend(ast.iter_child_nodes(node))
+            byte_column = len(lines[number - 1][:column].encode("utf-8", "surrogatepass"))
+            if source.in_code(number, byte_column) is not False:
+                return True  # in code (or the tree cannot tell)
         return False
 
     def _compiles_flex_attention(self, call: ast.Call) -> bool:
@@ -261,20 +278,3 @@ def _int_literal(node: ast.expr) -> int | None:
         inner = _int_literal(node.operand)
         return -inner if inner is not None else None
     return None
-
-
-def _identifiers(node: ast.AST) -> tuple[str, ...]:
-    """The identifiers a node itself spells (not its children's)."""
-    if isinstance(node, ast.Name):
-        return (node.id,)
-    if isinstance(node, ast.Attribute):
-        return (node.attr,)
-    if isinstance(node, (ast.keyword, ast.arg)):
-        return (node.arg,) if node.arg else ()
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return (node.name,)
-    if isinstance(node, ast.alias):
-        return (node.name, node.asname or "")
-    if isinstance(node, ast.ImportFrom):
-        return (node.module or "",)
-    return ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_ATTENTION, FLEX_ATTENTION_PARAMETERS, ApiTable, MaskApi
+from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_ATTENTION, FLEX_ATTENTION_PARAMETERS, PARTIAL, ApiTable, MaskApi
 from .attention_results import LseRequests
 from .block_mask_arguments import BlockMaskArguments
 from .block_mask_flow import BlockMaskFlow
@@ -37,10 +37,10 @@ class CallFlowFacts:
             for c in facts.attention_calls
             if c.call_node is not None
         ]
-        if not builders and not attention and "_adjust" not in self.resolver.text:
-            return flow
         masks = BlockMaskFlow(self.resolver, self.callees, self.call_sites, builders)
-        flow.adjusted = masks.adjusted()
+        flow.adjusted = masks.adjusted()  # looks further only when the text spells `_adjust`
+        if not builders and not attention and "kernel_options" not in self.resolver.text:
+            return flow
         flow.sliced = masks.sliced(
             [(call, arguments["block_mask"].node) for call, arguments in attention if "block_mask" in arguments]
         )
@@ -55,6 +55,10 @@ class CallFlowFacts:
             request = lse.of(call, arguments)
             if request is not None:
                 flow.lse_requests.append(request)
+        for bound in self._partial_kernel_options():
+            found = keys.of(bound)
+            if found is not None:
+                flow.kernel_options.append(found)
         sizes = BlockMaskArguments(self.resolver, self.callees)
         for use in builders:
             if use.api != _CREATE_BLOCK_MASK or use.via_helper is not None:
@@ -64,3 +68,16 @@ class CallFlowFacts:
                 flow.heads_from_kv.append(heads)
             flow.builds.append(sizes.build(use))
         return flow
+
+    def _partial_kernel_options(self) -> list[ast.expr]:
+        """`kernel_options=` bound by `functools.partial(flex_attention, ...)` (often then compiled)."""
+        if "kernel_options" not in self.resolver.text:
+            return []
+        found: list[ast.expr] = []
+        for call in self.resolver.scopes.calls:
+            keyword = next((k for k in call.keywords if k.arg == "kernel_options"), None)
+            if keyword is None or not call.args or PARTIAL not in self.resolver.qualified_names(call.func):
+                continue
+            if any(r.api.qualified_name == FLEX_ATTENTION for r in self.callees.resolve_callable(call.args[0], set())):
+                found.append(keyword.value)
+        return found

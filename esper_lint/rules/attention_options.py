@@ -27,9 +27,10 @@ class UnknownKernelOption(Rule):
     name = "unknown-kernel-option"
     summary = "A `kernel_options` key torch's `FlexKernelOptions` does not define, or options torch refuses together."
     what_it_does = (
-        "Checks the literal keys of the `kernel_options` a `flex_attention` call receives (a dict display, "
-        "`dict(...)`, or a variable bound to one, with keys added later by `opts[...] = ...`/`update`/"
-        "`setdefault`) against torch 2.13's `FlexKernelOptions`: "
+        "Checks the literal keys of the `kernel_options` a `flex_attention` call receives, or that "
+        "`functools.partial(flex_attention, kernel_options=...)` binds (a dict display, `dict(...)`, or a "
+        "variable bound to one, with keys added later by `opts[...] = ...`/`update`/`setdefault`), against "
+        "torch 2.13's `FlexKernelOptions`: "
         + ", ".join(f"`{k}`" for k in FLEX_KERNEL_OPTIONS)
         + " (each also with a `fwd_`/`bwd_` prefix), plus the few keys its compiler reads without declaring "
         "them. Also finds `BACKEND` next to a true `FORCE_USE_FLEX_ATTENTION`, and a literal `BACKEND` value "

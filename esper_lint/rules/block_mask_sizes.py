@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..analysis.block_mask_arguments import LARGE_LENGTH
 from ..analysis.call_sites import ParameterRead, parameter_read
 from ..analysis.model import ModuleFacts
 from ..core.findings import Finding
@@ -19,8 +20,6 @@ def per_head_window(windows):
         return (q_idx >= kv_idx) & (q_idx - kv_idx < windows[h])
     return mask
 """
-# Below this many positions a literal length costs the eager path little (measured at 4096: +160 MB, 0.28 s).
-LARGE_LENGTH = 4096
 
 
 class MaskHeadsFromKv(Rule):
