@@ -8,7 +8,8 @@ runs in C, and names are resolved in the same single walk (scopes.py). Spans are
 The parts, each asking only the ones before it:
 scopes.py (the walk) -> resolution.py (names, places) -> callees.py (which API a call reaches) ->
 hoist_sites.py (what a move touches) -> mask_functions.py (what a mask argument is) ->
-call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module.
+call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module, then
+call_flow.py (where BlockMasks go, the options calls get: flow_model.CallFlow).
 """
 
 from __future__ import annotations
