@@ -6,6 +6,7 @@ after `--fix` printing the same tensors.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from esper_lint.config import Config
 from esper_lint.core.findings import FileResult
 from esper_lint.engine import lint_source
 from esper_lint.fix.file_fixer import fix_source
+from esper_lint.notebook import fix_notebook
 
 CONFIG = Config(root=Path.cwd())
 HEADER = "from torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"
@@ -214,3 +216,23 @@ def test_fixed_program_prints_the_same_tensors_without_the_warning(tmp_path: Pat
     before, after = run(PROGRAM, "before.py"), run(fixed, "after.py")
     assert before.stdout == after.stdout and "Tensor" in before.stdout
     assert "return_lse is deprecated" in before.stderr and "return_lse is deprecated" not in after.stderr
+
+
+def _notebook(*cells: str) -> bytes:
+    code = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in cells]
+    return json.dumps({"cells": code, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1).encode()
+
+
+def test_in_a_notebook_the_fix_stays_in_the_cell_of_the_finding() -> None:
+    call = "def attend(q, k, v):\n    out, lse = flex_attention(q, k, v, return_lse=True)\n    return out, lse"
+    # The import to extend is in another cell: a notebook fix changes only cells with a finding.
+    other_cell = _notebook("from torch.nn.attention.flex_attention import flex_attention\n", call)
+    result = fix_notebook(other_cell, "n.ipynb", CONFIG)
+    assert result.new_source is None and not result.errors
+    assert [(f.code, f.fixable, "change it by hand" in f.message) for f in result.findings] == [("ESP027", False, True)]
+    # AuxRequest already imported: the rewrite is in the call's own cell.
+    imported = _notebook("from torch.nn.attention.flex_attention import AuxRequest, flex_attention\n", call)
+    fixed = fix_notebook(imported, "n.ipynb", CONFIG)
+    assert fixed.new_source is not None and not fixed.errors and not fixed.findings
+    cells = ["".join(c["source"]) for c in json.loads(fixed.new_source)["cells"]]
+    assert cells[1] == call.replace("return_lse=True)", "return_aux=AuxRequest(lse=True))\n    lse = lse.lse")

@@ -171,7 +171,8 @@ def attend(q, k, v, block_mask):
         "(no new name is bound). `AuxRequest` is written only where it names torch's class at the call: "
         "already imported there, as `<module>.AuxRequest` when the call is `<module>.flex_attention`, or added "
         "to a module-level `from torch.nn.attention.flex_attention import ...` that precedes the call when the "
-        "file spells `AuxRequest` nowhere else. `return_lse=False` (the default) is removed. Anything else "
+        "file spells `AuxRequest` nowhere else (not in a notebook, whose fixes stay in the finding's cell). "
+        "`return_lse=False` (the default) is removed. Anything else "
         "(the result kept whole, a variable flag, `return_lse` by position) is reported without a fix."
     )
     VALID = (
@@ -200,7 +201,9 @@ def attend(q, k, v):
     def check_module(self, path: str, facts: ModuleFacts) -> Iterator[Finding]:
         for request in call_flow(facts).lse_requests:
             span = request.keyword_span or request.span
-            fix = self._fix(request)
+            # A notebook's fix may change only the cells with a finding: not an import in another cell.
+            in_notebook = path.endswith(".ipynb") and request.import_at is not None
+            fix = None if in_notebook else self._fix(request)
             advice = "fixable with `esper-lint --fix`" if fix else "change it by hand"
             if request.value is False:
                 message = (
