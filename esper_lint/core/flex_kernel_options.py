@@ -1,5 +1,5 @@
 """The `kernel_options` keys torch 2.13 defines, copied from its own `FlexKernelOptions` TypedDict
-(torch/nn/attention/flex_attention.py); tests/test_rationale_kernel_options.py checks them against the
+(torch/nn/attention/flex_attention.py); tests/test_rationale_call_flow.py checks them against the
 installed torch. ESP023 reports any other literal key.
 
 A key may also carry a `fwd_` or `bwd_` prefix (applied to the forward or backward kernel only): torch's

@@ -37,7 +37,7 @@ class MaskHeadsFromKv(Rule):
         "more than key/value heads. Measured on torch 2.13.0 CPU (B=1, 4 query heads, 2 key/value heads, "
         "S=256, a per-head window reading `h`, `enable_gqa=True`), against `scaled_dot_product_attention` with "
         "the dense mask: eager max error 3.6e-7 (eager evaluates the mask function itself), compiled max "
-        "error 0.96; with `H` = query heads both are right (`tests/test_rationale_block_masks.py`)."
+        "error 0.96; with `H` = query heads both are right (`tests/test_rationale_call_flow.py`)."
     )
     example = (
         _HEADER
@@ -131,7 +131,7 @@ class CreateBlockMaskEager(Rule):
         "measurable extra memory compiled; S=4096: 0.28 s and +160 MB against 0.02 s (pytorch#134756 runs out "
         "of memory at 96k). With `dynamic=False` every new length is a new compilation: 12 lengths gave 8 "
         "compilations of 1-12 s each, then torch hit its recompile limit and ran the rest eagerly "
-        "(`tests/test_rationale_block_masks.py` checks the memory growth and the recompilations)."
+        "(`tests/test_rationale_call_flow.py` checks the memory growth and the recompilations)."
     )
     example = (
         _HEADER

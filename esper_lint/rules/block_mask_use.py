@@ -49,7 +49,7 @@ class BlockMaskAdjust(Rule):
         "right-aligned causal max error 3.54, a mask closing over the length 3.48, eager and compiled alike, "
         "no error raised. Adjusted to a larger length, compiled flex_attention fails (`InductorError: ... Q "
         "seqlen must be smaller than the block_mask size`) and eager gives 0.62 max error "
-        "(`tests/test_rationale_block_masks.py`)."
+        "(`tests/test_rationale_call_flow.py` re-measures the eager case)."
     )
     example = (
         _HEADER
@@ -264,7 +264,7 @@ class BlockMaskFixedBatch(Rule):
         "reading `b` (S=256): compiled flex_attention crashes the whole process, with SIGFPE for batch 2 "
         "against B=4 and a segmentation fault for batch 6 against B=4 (attention-gym#98); the same for heads "
         "(SIGFPE for 3 heads against H=4). Eager flex_attention evaluates the mask function itself and gives "
-        "the right output, so eager tests pass (`tests/test_rationale_block_masks.py`)."
+        "the right output, so eager tests pass (`tests/test_rationale_call_flow.py`)."
     )
     example = (
         _MODEL
