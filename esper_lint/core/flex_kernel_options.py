@@ -8,8 +8,6 @@ inductor strips the prefix and reads the key itself.
 
 from __future__ import annotations
 
-import difflib
-
 # FlexKernelOptions' keys, in the order torch declares them.
 FLEX_KERNEL_OPTIONS: tuple[str, ...] = (
     "num_warps",
@@ -67,5 +65,7 @@ def nearest(key: str) -> str | None:
     folded = bare.strip().lower()
     if folded in by_folded:  # only the case or surrounding spaces differ
         return prefix + by_folded[folded]
+    import difflib  # only when a key is unknown: checking a file need not import it
+
     found = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.75)
     return prefix + by_folded[found[0]] if found else None
