@@ -14,13 +14,14 @@ import ast
 from collections.abc import Iterator
 
 from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_MODULE
+from ..core.span import first_line
 from .call_sites import CallSiteFacts
 from .callees import Callees
 from .flow_model import AdjustedBlockMask, SlicedBlockMask, StoredBlockMask
 from .model import MaskFunction, MaskUse
 from .resolution import Resolver
 from .scopes import Binding
-from .syntax import COMPREHENSIONS, FUNCTIONS, first_line
+from .syntax import COMPREHENSIONS, FUNCTIONS
 
 _BLOCK_MASK = f"{FLEX_MODULE}.BlockMask"
 _SCOPE_NODES = (*FUNCTIONS, ast.Lambda, *COMPREHENSIONS)

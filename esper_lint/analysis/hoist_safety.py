@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import NamedTuple
 
+from .bound_names import bound_names, own_scope_nodes, scope_names
 from .model import FunctionKind, MaskUse
 from .syntax import defaults
 
@@ -147,18 +148,6 @@ def _evaluated_here(node: ast.AST) -> list[ast.AST]:
     if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
         return [node.generators[0].iter]
     return list(ast.iter_child_nodes(node))
-
-
-def _bound_names(node: ast.AST) -> Iterator[str]:
-    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-        yield node.id
-    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        yield node.name
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            yield (alias.asname or alias.name).split(".")[0]
-    elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
-        yield node.name
 
 
 def _plain_annotation(expr: ast.expr) -> bool:
@@ -334,7 +323,7 @@ def _module_facts(tree: ast.Module, walk: bool) -> _ModuleFacts:
                 literal.add(target.id)
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 calls.append((node.func.id, node, True))
-            for name in _bound_names(node):
+            for name in bound_names(node):
                 bound_at.setdefault(name, []).append(index)
     disqualified: set[str] = set()
     for node in ast.walk(tree) if walk else ():
@@ -438,15 +427,6 @@ def _scoped_children(
     return [(c, hidden, for_functions) for c in ast.iter_child_nodes(node)]
 
 
-def scope_names(scope: ast.AST, body: list[ast.AST]) -> frozenset[str]:
-    """The names a function (parameters included) or class body binds in its own scope."""
-    names = {name for n in _own_scope_nodes(body) for name in _bound_names(n)}
-    if isinstance(scope, _FUNCTIONS):
-        a = scope.args
-        names.update(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if p is not None)
-    return frozenset(names)
-
-
 def _names_own_module(node: ast.AST) -> bool:
     """`sys.modules[__name__]`, `sys.modules.get(__name__)`, `importlib.import_module(__name__)`,
     `__import__(__name__)` (whatever the objects are called: by spelling, conservatively)."""
@@ -510,19 +490,10 @@ def _binds_locally(scope: ast.AST, name: str) -> bool:
         body: list[ast.AST] = list(scope.body)
     else:
         return False  # a comprehension's targets: conservatively treat its reads as uses
-    declared = any(isinstance(n, ast.Nonlocal) and name in n.names for n in _own_scope_nodes(body))
+    declared = any(isinstance(n, ast.Nonlocal) and name in n.names for n in own_scope_nodes(body))
     if declared:
         return False
-    return any(name in _bound_names(n) for n in _own_scope_nodes(body))
-
-
-def _own_scope_nodes(body: list[ast.AST]) -> Iterator[ast.AST]:
-    stack = list(body)
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (*_SCOPES, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(node))
+    return any(name in bound_names(n) for n in own_scope_nodes(body))
 
 
 def use_reasons(fn: FuncNode, uses: list[ast.Name], parents: Parent, is_mask_argument: IsMaskArgument) -> list[str]:

@@ -13,10 +13,11 @@ import builtins
 import re
 from collections.abc import Iterator
 
+from ..core.span import first_line
 from .model import HoistForm, HoistSite, MaskFunction, class_attribute_reason
 from .resolution import Resolver
 from .scopes import Scope
-from .syntax import FUNCTIONS, FuncNode, definition_time_roots, first_line, names_in
+from .syntax import FUNCTIONS, FuncNode, definition_time_roots, names_in
 
 
 class HoistSites:

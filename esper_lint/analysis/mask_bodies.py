@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Callable, Container, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
+from ..core.span import first_line
+from .bound_names import bindings_of, bound_names
 from .model import MASK_MOD, SCORE_MOD
 from .syntax import child_nodes
 
@@ -34,7 +36,7 @@ _Node = TypeVar("_Node", bound=ast.AST)
 _T = TypeVar("_T")
 
 
-def _once_per_node(compute: Callable[[_Node], _T]) -> Callable[[_Node], _T]:
+def once_per_node(compute: Callable[[_Node], _T]) -> Callable[[_Node], _T]:
     """Compute a fact of a tree or function once per node (rules ask again for each mask function): kept
     while the node lives. The result is shared, so it must not be changed (sets are frozen)."""
     results: weakref.WeakKeyDictionary[_Node, _T] = weakref.WeakKeyDictionary()
@@ -102,6 +104,9 @@ _LOCAL_BINDERS = (
     ast.ExceptHandler,
     ast.Global,
     ast.Nonlocal,
+    ast.MatchAs,
+    ast.MatchStar,
+    ast.MatchMapping,
 )  # and `ast.Name` stores, handled first
 _BINDING_CONSTRUCTS = (
     ast.Assign,
@@ -131,7 +136,7 @@ def _roles_of(kind: type[ast.AST]) -> tuple[bool, bool, bool, bool]:
 
 
 class _Body(NamedTuple):
-    """What the checks read from a function's own body, collected in one walk (see `_body_facts`)."""
+    """What the checks read from a function's own body, collected in one walk (see `body_facts`)."""
 
     nodes: tuple[ast.AST, ...]  # what `walk_body` yields
     local_names: frozenset[str]  # names bound in the function's scope, parameters included
@@ -139,8 +144,8 @@ class _Body(NamedTuple):
     control_flow_candidates: tuple[ast.AST, ...]  # the nodes `control_flow` examines, in order
 
 
-@_once_per_node
-def _body_facts(node: FuncNode) -> _Body:
+@once_per_node
+def body_facts(node: FuncNode) -> _Body:
     """One walk of the body (iterative: deeply nested generated code cannot exhaust the stack), shared by
     every question about it: each rule asks again for each use of the function."""
     args = node.args
@@ -173,28 +178,22 @@ def _body_facts(node: FuncNode) -> _Body:
 
 
 def _add_local_names(n: ast.AST, found: set[str]) -> None:
-    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        found.add(n.name)
-    elif isinstance(n, (ast.Import, ast.ImportFrom)):
-        found.update((a.asname or a.name).split(".")[0] for a in n.names)
-    elif isinstance(n, ast.ExceptHandler) and n.name:
-        found.add(n.name)
-    elif isinstance(n, (ast.Global, ast.Nonlocal)):
-        found.update(n.names)
+    # Names declared global or nonlocal are not the builtins either (the question `local_names` answers).
+    found.update(n.names if isinstance(n, (ast.Global, ast.Nonlocal)) else bound_names(n))
 
 
 def walk_body(node: FuncNode) -> tuple[ast.AST, ...]:
     """Every node of the function's own body, not entering nested functions, lambdas or classes, each before
     its children; leaf markers (`Load`, `Add`, `Lt`, ...) left out."""
-    return _body_facts(node).nodes
+    return body_facts(node).nodes
 
 
 def local_names(node: FuncNode) -> frozenset[str]:
     """Names bound in the function's own scope (parameters included)."""
-    return _body_facts(node).local_names
+    return body_facts(node).local_names
 
 
-def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
+def module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
     """The module's own statements and expressions (in `if`/`try`/loops too), not function or class bodies."""
     stack: list[ast.AST] = list(module.body)
     while stack:
@@ -205,22 +204,12 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         stack.extend(child_nodes(current))
 
 
-@_once_per_node
+@once_per_node
 def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
-    for n in _module_level_nodes(module):
-        names: list[str] = []
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            names = [n.id]
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names = [n.name]
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            for alias in n.names:
-                found.setdefault((alias.asname or alias.name).split(".")[0], []).append(alias)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            names = [n.name]
-        for name in names:
-            found.setdefault(name, []).append(n)
+    for n in module_level_nodes(module):
+        for name, binder in bindings_of(n):
+            found.setdefault(name, []).append(binder)
     return found
 
 
@@ -250,19 +239,17 @@ def _may_hold_line(node: ast.AST, line: int) -> bool:
     last = getattr(node, "end_lineno", None)
     if first is None or last is None:
         return True  # no position (arguments, comprehension, operators, ...): look inside
-    decorators = getattr(node, "decorator_list", None)
-    if decorators:
-        first = min(first, *(d.lineno for d in decorators))
+    first = first_line(node)
     return bool(first <= line <= last)
 
 
-def _around(module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None) -> Sequence[FuncNode] | None:
+def functions_around(module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None) -> Sequence[FuncNode] | None:
     """The functions around `node`, outermost first: `outer` when the caller knows them (the analysis gives
     them as `MaskFunction.outer_functions`), else searched for in `module`; None when `node` is not there."""
     return enclosing_functions(module, node) if outer is None else outer
 
 
-def _torch_imported(module: ast.Module) -> bool:
+def torch_imported(module: ast.Module) -> bool:
     """`torch` is bound once at module level, by a plain top-level `import torch`."""
     bindings = _module_bindings(module).get("torch", [])
     return (
@@ -277,16 +264,16 @@ def _torch_imported(module: ast.Module) -> bool:
 def names_torch_module(module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None) -> bool:
     """Inside `node`, the name `torch` is the torch module: a plain module-level `import torch`, its only
     binding in the module, and no binding of `torch` in `node` or the functions around it (`outer`, when
-    known: see `_around`)."""
+    known: see `functions_around`)."""
     if module is None:
         return False
-    around = _around(module, node, outer)
+    around = functions_around(module, node, outer)
     if around is None or any("torch" in local_names(fn) for fn in (*around, node)):
         return False
-    return _torch_imported(module)
+    return torch_imported(module)
 
 
-class _Derivation:
+class Derivation:
     """Whether an expression may hold a tensor computed from the parameters."""
 
     def __init__(self, derived: set[str], free_builtins: Container[str]) -> None:
@@ -337,7 +324,7 @@ def _targets(stmt: ast.AST) -> list[tuple[ast.expr, ast.AST | None]]:
     return []
 
 
-def _stored_names(target: ast.expr) -> Iterator[str]:
+def stored_names(target: ast.expr) -> Iterator[str]:
     for n in ast.walk(target):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             yield n.id
@@ -352,7 +339,7 @@ class FreeBuiltins:
     def __init__(self, node: FuncNode, module: ast.Module | None, outer: Sequence[FuncNode] | None) -> None:
         self._node = node
         self._module = module
-        self._outer = outer  # the functions around `node` when known (see `_around`)
+        self._outer = outer  # the functions around `node` when known (see `functions_around`)
         self._placed = outer is not None or module is None
 
     def __contains__(self, name: object) -> bool:
@@ -389,14 +376,14 @@ def derived_names(node: FuncNode, role: str) -> set[str] | None:
     if params is None:
         return None
     derived = set(params)
-    is_derived = _Derivation(derived, free_builtins(node))
-    bindings = _body_facts(node).bindings
+    is_derived = Derivation(derived, free_builtins(node))
+    bindings = body_facts(node).bindings
     changed = True
     while changed:  # a fixpoint: `d = q - kv; e = d * 2` makes both derived, in any order
         changed = False
         for target, value in bindings:
             if is_derived(value) or (isinstance(target, ast.Subscript) and is_derived(target.slice)):
-                for name in _stored_names(target):
+                for name in stored_names(target):
                     if name not in derived:
                         derived.add(name)
                         changed = True
@@ -421,7 +408,7 @@ def control_flow(
     """Where the body turns a derived tensor into a Python bool or number; empty when unknown.
 
     `module` (the tree around `node`) lets builtins shadowed at module level or in the functions around
-    `node` (`outer`, when the caller knows them: see `_around`) be told apart. Builtin
+    `node` (`outer`, when the caller knows them: see `functions_around`) be told apart. Builtin
     `min`/`max` count only when the function is certainly *not* traced by dynamo (`traced_by_dynamo`
     False): dynamo rewrites them to `torch.minimum`/`torch.maximum` (a score_mod, a compiled
     `create_block_mask`), while plain `vmap` (an uncompiled `create_block_mask`/`create_mask`) fails.
@@ -430,11 +417,11 @@ def control_flow(
     if derived is None:
         return []
     builtins_here = free_builtins(node, module, outer)
-    is_derived = _Derivation(derived, builtins_here)
+    is_derived = Derivation(derived, builtins_here)
     params = positional_parameters(node, role) or []
     index_names = set(params[1:] if role == SCORE_MOD else params)
     found: list[ControlFlow] = []
-    for n in _body_facts(node).control_flow_candidates:
+    for n in body_facts(node).control_flow_candidates:
         if isinstance(n, (ast.If, ast.While)) and is_derived(n.test):
             word = "if" if isinstance(n, ast.If) else "while"
             found.append(ControlFlow(n.test, f"`{word}` test"))
@@ -597,7 +584,7 @@ def score_mutations(node: FuncNode) -> list[ast.AST]:
     body = list(walk_body(node))
     for n in body:
         for target, _ in _targets(n):
-            if not isinstance(n, ast.AugAssign) and name in set(_stored_names(target)):
+            if not isinstance(n, ast.AugAssign) and name in set(stored_names(target)):
                 return []
     found: list[ast.AST] = []
     for n in body:
@@ -738,7 +725,7 @@ def _binds_python_number(fn: FuncNode, name: str, module: ast.Module, outer: Seq
     values: list[ast.expr] = []
     for n in walk_body(fn):
         for target, value in _targets(n):
-            if name in set(_stored_names(target)):
+            if name in set(stored_names(target)):
                 if not isinstance(target, ast.Name) or not isinstance(n, (ast.Assign, ast.AnnAssign)):
                     return False
                 if not isinstance(value, ast.expr):
@@ -751,11 +738,11 @@ def captured_python_numbers(
     module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None
 ) -> list[ast.Name]:
     """The first read, in the body, of each name captured from an enclosing function (`outer`, when known:
-    see `_around`) that binds it to a Python number computed per call (see `_binds_python_number`). Empty
+    see `functions_around`) that binds it to a Python number computed per call (see `_binds_python_number`). Empty
     when anything is unclear."""
     if module is None:
         return []
-    around = _around(module, node, outer)
+    around = functions_around(module, node, outer)
     if not around:
         return []
     own = local_names(node)
@@ -771,10 +758,10 @@ def captured_python_numbers(
 
 def compiles_with_static_shapes(module: ast.Module | None) -> bool:
     """The module calls `torch.compile(..., dynamic=False)` (a call or a decorator), `torch` being the module."""
-    return module is not None and _torch_imported(module) and _calls_compile_with_static_shapes(module)
+    return module is not None and torch_imported(module) and _calls_compile_with_static_shapes(module)
 
 
-@_once_per_node
+@once_per_node
 def _calls_compile_with_static_shapes(module: ast.Module) -> bool:
     for n in ast.walk(module):
         if (

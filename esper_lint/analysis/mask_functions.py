@@ -7,6 +7,7 @@ import ast
 from collections.abc import Sequence
 
 from ..core.apis import MASK_COMBINATORS
+from ..core.span import first_line
 from .callees import Callees
 from .hoist_safety import ModuleSummary, hoist_reasons, module_summary
 from .hoist_sites import HoistSites
@@ -19,7 +20,6 @@ from .syntax import (
     call_arguments,
     defaults,
     definition_time_roots,
-    first_line,
     names_in,
     own_returns,
     reads_class_cell,

@@ -10,8 +10,9 @@ import itertools
 import re
 from typing import TYPE_CHECKING
 
-from .hoist_safety import identifier_texts, scope_names
-from .syntax import first_line
+from ..core.span import first_line
+from .bound_names import scope_names
+from .hoist_safety import identifier_texts
 
 if TYPE_CHECKING:
     from ..core.noqa import SourceLines

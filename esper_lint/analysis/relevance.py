@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import re
 
-from .syntax import first_line, module_level_statements
+from ..core.span import first_line
+from .syntax import module_level_statements
 
 
 class RelevanceFilter:

@@ -31,13 +31,6 @@ CONDITIONAL = (
 SKIPPABLE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def first_line(node: ast.AST) -> int:
-    """The first line of a statement or expression, counting a definition's decorators (which come first)."""
-    line: int = getattr(node, "lineno", 0)
-    decorators = getattr(node, "decorator_list", None)
-    return min(line, *(d.lineno for d in decorators)) if decorators else line
-
-
 class Argument:
     """A call argument in source order: `node` as written (the expression, the `*x` Starred, or the
     `name=value` / `**kw` keyword), the `value` passed, its `keyword` (None: positional or `**`), and

@@ -19,6 +19,8 @@ import re
 import tokenize
 from collections.abc import Iterable, Iterator
 
+from .span import first_line
+
 
 @functools.cache
 def noqa_pattern() -> re.Pattern[str]:
@@ -188,8 +190,7 @@ def _literal_spans(tree: ast.Module, number: int) -> list[tuple[_Span, bool]]:
     while stack:
         for child in ast.iter_child_nodes(stack.pop()):
             if isinstance(child, (ast.expr, ast.stmt)):
-                decorators = getattr(child, "decorator_list", None)
-                start = decorators[0].lineno if decorators else child.lineno
+                start = first_line(child)
                 end = child.end_lineno or child.lineno
                 if end < number or start > number:
                     continue
@@ -235,7 +236,7 @@ def _inside(spans: list[_Span], number: int, column: int) -> bool | None:
 def _statement_lines(tree: ast.Module, number: int) -> tuple[int, int] | None:
     """First and last line of the top-level statement holding line `number`, widened by the statements that
     share a line with it (`x = 1; y = (...`); None if none holds it."""
-    ranges = [(_first_line(stmt), stmt.end_lineno or stmt.lineno) for stmt in tree.body]
+    ranges = [(first_line(stmt), stmt.end_lineno or stmt.lineno) for stmt in tree.body]
     at = next((i for i, (start, end) in enumerate(ranges) if start <= number <= end), None)
     if at is None:
         return None
@@ -248,11 +249,6 @@ def _statement_lines(tree: ast.Module, number: int) -> tuple[int, int] | None:
         after += 1
         last = max(last, ranges[after][1])
     return first, last
-
-
-def _first_line(stmt: ast.stmt) -> int:
-    decorators = getattr(stmt, "decorator_list", None)
-    return decorators[0].lineno if decorators else stmt.lineno
 
 
 def _split_codes(codes: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import NamedTuple
 
 
@@ -15,3 +16,10 @@ class Span(NamedTuple):
     column: int
     end_line: int
     end_column: int
+
+
+def first_line(node: ast.AST) -> int:
+    """The line a statement or expression starts on, counting a definition's decorators (which come first)."""
+    line: int = getattr(node, "lineno", 0)
+    decorators = getattr(node, "decorator_list", None)
+    return int(decorators[0].lineno) if decorators else line

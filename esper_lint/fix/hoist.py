@@ -34,7 +34,7 @@ from ..analysis.model import FunctionKind, HoistForm, HoistSite, MaskFunction
 from ..analysis.module_names import ModuleLevelNames
 from ..analysis.syntax import has_future_annotations
 from ..core.findings import Finding
-from ..core.span import Span
+from ..core.span import Span, first_line
 from .hoist_targets import RewriteError, hoist_target, hoistable
 from .naming import ModuleNames, def_base_name, lambda_base_name
 
@@ -106,7 +106,7 @@ class _Layout:
         self.unit_first: list[int] = []
         self.unit_last: list[int] = []
         for stmt in tree.body:
-            first = _first_line(stmt)
+            first = first_line(stmt)
             if self.unit_last and first <= self.unit_last[-1]:
                 self.unit_last[-1] = max(self.unit_last[-1], stmt.end_lineno or stmt.lineno)
             else:
@@ -124,8 +124,8 @@ class _Layout:
                 if isinstance(block, list) and block and isinstance(node, (ast.stmt, ast.excepthandler)):
                     inner = block[0]
                     if inner.lineno > node.lineno:
-                        line = self.lines[_first_line(inner) - 1]
-                        outer = self.lines[_first_line(node) - 1]
+                        line = self.lines[first_line(inner) - 1]
+                        outer = self.lines[first_line(node) - 1]
                         whole = line[: len(line) - len(line.lstrip(" \t"))]
                         parent = outer[: len(outer) - len(outer.lstrip(" \t"))]
                         return whole[len(parent) :] or "    "
@@ -138,7 +138,7 @@ class _Layout:
             hoist.unit = self.unit_of[hoist.site.top_index]
             # Every use of a def's variable is inside the def around it: that def is all LibCST must see.
             hoist.root = hoist.site.enclosing_def or self.tree.body[hoist.site.top_index]
-            first, last = _first_line(hoist.root), hoist.root.end_lineno or hoist.root.lineno
+            first, last = first_line(hoist.root), hoist.root.end_lineno or hoist.root.lineno
             roots.append((first, last, hoist.root, [hoist]))
         roots.sort(key=lambda r: (r[0], -r[1]))
         merged: list[tuple[int, int, ast.stmt, list[Hoist]]] = []
@@ -434,11 +434,6 @@ class _Hoister(cst.CSTTransformer):
 
 
 # ---------------------------------------------------------------------- helpers
-def _first_line(stmt: ast.stmt | ast.excepthandler) -> int:
-    decorators = getattr(stmt, "decorator_list", None)
-    return min([stmt.lineno, *(d.lineno for d in decorators)]) if decorators else stmt.lineno
-
-
 def _position(node: ast.AST) -> tuple[int, int]:
     return cast("int", getattr(node, "lineno", 0)), cast("int", getattr(node, "col_offset", 0))
 

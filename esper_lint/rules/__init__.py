@@ -7,6 +7,8 @@ from .base import Rule
 from .block_mask_caching import BlockMaskPerForward
 from .block_mask_sizes import CreateBlockMaskEager, MaskHeadsFromKv
 from .block_mask_use import BlockMaskAdjust, BlockMaskFixedBatch, BlockMaskFixedLength, SlicedBlockMask
+from .body_state import OneElementCapture, SideEffectInMod
+from .body_values import MaskingInScoreMod, MaskOperatorPrecedence, MaskReturnsNonBool, PythonDataInMask
 from .call_sites import (
     BlockMaskAsScoreMod,
     DeprecatedCompileFlag,
@@ -46,10 +48,16 @@ ALL_RULES: tuple[type[Rule], ...] = (
     MaskArgsSwapped,
     CapturedScalarRecompiles,
     FlexAttentionEager,
+    MaskOperatorPrecedence,
     BlockMaskAdjust,
     MaskHeadsFromKv,
     SlicedBlockMask,
+    PythonDataInMask,
+    SideEffectInMod,
     UnknownKernelOption,
+    OneElementCapture,
+    MaskReturnsNonBool,
+    MaskingInScoreMod,
     DeprecatedReturnLse,
     BlockMaskFixedBatch,
     BlockMaskFixedLength,

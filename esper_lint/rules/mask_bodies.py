@@ -13,19 +13,20 @@ from collections.abc import Iterator
 from ..analysis import mask_bodies as bodies
 from ..analysis.call_sites import mentions_compilation
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse
+from ..analysis.operator_precedence import SourceText, boolean_locals, contains_mistake, grouping_mistake
 from ..core.findings import Finding
 from ..core.fixes import Edit, Fix
 from ..core.span import Span
 from .base import Rule, where
 
-_IMPORTS = "import torch\nfrom torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"
-_TORCH = "torch 2.13.0, CPU"
+IMPORTS = "import torch\nfrom torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"
+TORCH = "torch 2.13.0, CPU"
 
 
 _BOTH = frozenset({MASK_MOD, SCORE_MOD})
 
 
-def _body_functions(use: MaskUse) -> Iterator[tuple[MaskFunction, bodies.FuncNode]]:
+def body_functions(use: MaskUse) -> Iterator[tuple[MaskFunction, bodies.FuncNode]]:
     """The functions of a use whose body can be read (the backend gave its `ast` node and positions)."""
     for fn in use.functions:
         node = fn.ast_node
@@ -105,13 +106,13 @@ class MaskPythonControlFlow(BodyRule):
         "FlexAttention never calls the function with Python numbers: `create_block_mask` and `create_mask` "
         "run it under `vmap`, and `flex_attention` traces a score_mod with dynamo. A Python branch needs "
         "one concrete value, so the call fails, and only when the code runs. Measured on "
-        f"{_TORCH}: `create_block_mask` raises `RuntimeError: vmap: It looks like you're attempting to use "
+        f"{TORCH}: `create_block_mask` raises `RuntimeError: vmap: It looks like you're attempting to use "
         "a Tensor in some data-dependent control flow` (`.item()`: `vmap: It looks like you're calling "
         ".item() on a Tensor`), and `flex_attention` with such a score_mod raises "
         "`torch._dynamo.exc.Unsupported: Data-dependent branching`, eager and compiled."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def sliding_window(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx and q_idx - kv_idx < 256
@@ -120,7 +121,7 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def sliding_window(b, h, q_idx, kv_idx):
     return (q_idx >= kv_idx) & (q_idx - kv_idx < 256)
@@ -140,7 +141,7 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
         "`.item()`, `min()`...) is left to you: the message says which tensor operation to use."
     )
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 WINDOW = 256
 
@@ -151,7 +152,7 @@ def sliding_window(b, h, q_idx, kv_idx):
 
 create_block_mask(sliding_window, None, None, 4096, 4096)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def build(n, causal: bool):
     def mask(b, h, q_idx, kv_idx):
@@ -159,7 +160,7 @@ def build(n, causal: bool):
         return keep & (q_idx >= kv_idx) if causal else keep
     return create_block_mask(mask, None, None, n, n)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def bias(score, b, h, q_idx, kv_idx):
     return torch.where(q_idx >= kv_idx, score + (q_idx - kv_idx), -float("inf"))
@@ -167,12 +168,12 @@ def bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=bias)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):  # dynamo traces a score_mod and turns builtin min into torch.minimum
     return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: min(s, q - kv))
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def capped(b, h, q_idx, kv_idx):
     return max(q_idx - kv_idx, 0) < 128
@@ -181,7 +182,7 @@ torch.compile(create_block_mask)(capped, None, None, 1024, 1024)  # compiled: dy
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     if q_idx >= kv_idx:
@@ -190,7 +191,7 @@ def causal(b, h, q_idx, kv_idx):
 
 create_block_mask(causal, None, None, 128, 128)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def build(lengths, n):
     def padding(b, h, q_idx, kv_idx):
@@ -198,7 +199,7 @@ def build(lengths, n):
         return kv_idx < valid.item()
     return create_block_mask(padding, None, None, n, n)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def soft_cap(score, b, h, q_idx, kv_idx):
     return score if q_idx >= kv_idx else -float("inf")
@@ -206,12 +207,12 @@ def soft_cap(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=soft_cap)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: s + int(q - kv))
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def capped(b, h, q_idx, kv_idx):
     return max(q_idx - kv_idx, 0) < 128  # plain vmap: Python's max compares tensors
@@ -221,9 +222,14 @@ create_block_mask(capped, None, None, 1024, 1024)
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
-            traced = functools.partial(_maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
+        for fn, node in body_functions(use):
+            traced = functools.partial(maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
+            source = SourceText(fn.positions.start, fn.positions.end, fn.positions.text_between)
             for item in bodies.control_flow(node, use.role, fn.module_ast, traced, fn.outer_functions):
+                if isinstance(item.node, ast.Compare) and grouping_mistake(item.node, source, boolean_locals(node)):
+                    continue  # `kv >= 30 & kv < 606`: a chain only by mistake, which ESP017 reports
+                if item.fixable and contains_mistake(item.node, source, boolean_locals(node)):
+                    item = item._replace(fixable=False)  # the fix would keep a wrong grouping (ESP017)
                 fix = _control_flow_fix(fn, node, item) if item.fixable else None
                 message = (
                     f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
@@ -237,7 +243,7 @@ create_block_mask(capped, None, None, 1024, 1024)
 _VMAP_APIS = frozenset({"create_block_mask", "create_mask", "create_nested_block_mask"})
 
 
-def _maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
+def maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
     """Whether dynamo may trace the function (then builtin `min`/`max` work): a score_mod always is; a
     mask_mod is not when `create_block_mask`/`create_mask` (which call it under vmap) are called by their
     own name in a module that compiles nothing."""
@@ -285,11 +291,11 @@ class ScoreModInPlace(BodyRule):
     why_bad = (
         "The eager path happens to accept the mutation, so unit tests pass; compiling `flex_attention` "
         "(the supported, fast path) fails. Measured on "
-        f"{_TORCH}: eager output is produced, `torch.compile(flex_attention)` raises "
+        f"{TORCH}: eager output is produced, `torch.compile(flex_attention)` raises "
         "`BackendCompilerFailed ... UnsupportedAliasMutationException: Mutations detected in score_mod`."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     score += q_idx - kv_idx
@@ -300,7 +306,7 @@ def attend(q, k, v):
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     return score + (q_idx - kv_idx)
@@ -316,7 +322,7 @@ def attend(q, k, v):
         "In-place methods and item assignment have no automatic fix."
     )
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     score = score * 2  # a new tensor: updating it later does not touch the input
@@ -326,7 +332,7 @@ def relative_bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=relative_bias)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):  # a mask_mod has no score to update
     b += 0
@@ -336,7 +342,7 @@ create_block_mask(causal, None, None, 128, 128)
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     score += q_idx - kv_idx
@@ -345,7 +351,7 @@ def relative_bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=relative_bias)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v, bias):
     def add_bias(score, b, h, q_idx, kv_idx):
@@ -356,7 +362,7 @@ def attend(q, k, v, bias):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             for stmt in bodies.score_mutations(node):
                 fix = _augmented_assignment_fix(fn, node, stmt)
                 what = _describe_mutation(stmt)
@@ -399,10 +405,12 @@ def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast
     if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, _REWRITTEN)):
         return None
     params = bodies.positional_parameters(node, SCORE_MOD) or []
+    positions = fn.positions
+    if contains_mistake(stmt.value, SourceText(positions.start, positions.end, positions.text_between)):
+        return None  # `score += q >= kv & 1`: rewriting it would keep a grouping ESP017 reports
     names = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Name)]
     if any(n.id not in params for n in names) or any(isinstance(n, bodies.SCOPE_NODES) for n in ast.walk(stmt.value)):
         return None
-    positions = fn.positions
     (line, target_end), (value_line, value_start) = positions.end(stmt.target), positions.start(stmt.value)
     if line != value_line:
         return None
@@ -442,12 +450,12 @@ class ScoreModReturnsMask(BodyRule):
     why_bad = (
         "`flex_attention` uses whatever the score_mod returns as the attention score: a boolean becomes "
         "0/1 and the real q·k scores are thrown away. Nothing raises in eager mode. Measured on "
-        f"{_TORCH}: `score_mod=causal` runs eagerly and its output differs from "
+        f"{TORCH}: `score_mod=causal` runs eagerly and its output differs from "
         "`scaled_dot_product_attention` under the intended causal mask (max error about 2.9 at B=2, H=2, "
         "S=256, D=16); compiled, it fails in code generation."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
@@ -460,7 +468,7 @@ def attend(q, k, v):
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
@@ -470,9 +478,12 @@ def attend(q, k, v):
     return flex_attention(q, k, v, block_mask=block_mask)
 """
     )
-    fix_safety = "No automatic fix: use the function as a mask_mod, or `torch.where(c, score, -float('inf'))`."
+    fix_safety = (
+        "No automatic fix: use the function as a mask_mod (`block_mask=create_block_mask(...)`); "
+        "`torch.where(c, score, -float('inf'))` also gives the right output, but computes every block (ESP026)."
+    )
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal_score(score, b, h, q_idx, kv_idx):
     return torch.where(q_idx >= kv_idx, score, -float("inf"))
@@ -480,7 +491,7 @@ def causal_score(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=causal_score)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):  # a mask_mod returns a boolean: fine
     return q_idx >= kv_idx
@@ -489,12 +500,12 @@ create_block_mask(causal, None, None, 128, 128)
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=lambda score, b, h, q, kv: q >= kv)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def alibi(score, b, h, q_idx, kv_idx):
     return -(q_idx - kv_idx).abs() * 0.5
@@ -505,14 +516,13 @@ def attend(q, k, v):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             for misuse in bodies.score_mod_misuse(node):
                 if misuse.returns_boolean:
                     message = (
                         f"score_mod {where(fn)} returns a boolean: `flex_attention` uses it as the score (0/1), "
-                        "silently wrong attention in eager, a failure when compiled. Pass a mask as "
-                        "`block_mask=create_block_mask(mask_mod, ...)`, or return "
-                        "`torch.where(c, score, -float('inf'))`."
+                        "silently wrong attention in eager, a failure when compiled. Use the function as a "
+                        "mask_mod: `block_mask=create_block_mask(mask_mod, ...)`."
                     )
                 else:
                     message = (
@@ -534,11 +544,11 @@ class MaskArgsSwapped(BodyRule):
     why_bad = (
         "FlexAttention passes its arguments by position: `mask_mod(b, h, q_idx, kv_idx)`. A function that "
         "names them the other way round reads the query index as the key index, so the mask is "
-        f"transposed without any error: on {_TORCH}, `kv_idx <= q_idx` written with swapped names gives "
+        f"transposed without any error: on {TORCH}, `kv_idx <= q_idx` written with swapped names gives "
         "the anti-causal mask (`create_mask` equals the transpose of the intended one)."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, kv_idx, q_idx):
     return kv_idx <= q_idx
@@ -547,7 +557,7 @@ create_block_mask(causal, None, None, 128, 128)
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return kv_idx <= q_idx
@@ -557,14 +567,14 @@ create_block_mask(causal, None, None, 128, 128)
     )
     fix_safety = "No automatic fix: whether the names or the body are wrong needs a person."
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
 
 create_block_mask(causal, None, None, 128, 128)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def mask(b, h, m, n):  # names that say nothing about the order
     return m >= n
@@ -573,14 +583,14 @@ create_block_mask(mask, None, None, 128, 128)
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, kv_idx, q_idx):
     return kv_idx <= q_idx
 
 create_block_mask(causal, None, None, 128, 128)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=lambda score, b, h, k_idx, q_idx: score + (q_idx - k_idx))
@@ -588,7 +598,7 @@ def attend(q, k, v):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             swapped = bodies.swapped_index_names(node, use.role)
             if swapped is None:
                 continue
@@ -618,11 +628,11 @@ class CapturedScalarRecompiles(BodyRule):
     why_bad = (
         "Dynamo specialises on captured Python numbers: every new value is a guard failure and a new "
         "compile, and past `torch._dynamo.config.recompile_limit` (8) the function silently runs eagerly. "
-        f"Measured on {_TORCH}: 12 calls with 12 offsets gave 8 compiles and then eager execution; the same "
+        f"Measured on {TORCH}: 12 calls with 12 offsets gave 8 compiles and then eager execution; the same "
         "values as 0-d tensors compiled once."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 @torch.compile(dynamic=False)
 def attend(q, k, v, lengths):
@@ -635,7 +645,7 @@ def attend(q, k, v, lengths):
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 @torch.compile(dynamic=False)
 def attend(q, k, v, lengths):
@@ -649,7 +659,7 @@ def attend(q, k, v, lengths):
     )
     fix_safety = "No automatic fix: keep the value a tensor (`torch.tensor(x)`), or compile with dynamic shapes."
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 @torch.compile(dynamic=False)
 def attend(q, k, v):
@@ -660,7 +670,7 @@ def attend(q, k, v):
 
     return flex_attention(q, k, v, score_mod=local)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v, offset: int):  # nothing here compiles with dynamic=False
     def shifted(score, b, h, q_idx, kv_idx):
@@ -671,7 +681,7 @@ def attend(q, k, v, offset: int):  # nothing here compiles with dynamic=False
     )
     INVALID = (
         example,
-        _IMPORTS
+        IMPORTS
         + """
 def build(n, offset: int):
     def mask(b, h, q_idx, kv_idx):
@@ -683,7 +693,7 @@ compiled = torch.compile(build, dynamic=False)
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             if not bodies.compiles_with_static_shapes(fn.module_ast):
                 continue
             for read in bodies.captured_python_numbers(fn.module_ast, node, fn.outer_functions):
