@@ -149,7 +149,7 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
         except OSError:
             continue
         if is_notebook(file_result.path):
-            continue  # a notebook's fix is a JSON splice (notebook.py): SARIF carries none for it
+            continue  # a notebook's fix is a JSON splice (notebook/splice.py): SARIF carries none for it
         fixes = fixes_by_finding(source, file_result.path, config)
         file_result.original_source = source
         for finding in file_result.findings:

@@ -77,7 +77,7 @@ def analyze_bytes(source: bytes, path: str, config: Config) -> Analysis:
     analysis, so a finding's `fixable` and the fix itself rest on the same facts.
     """
     text = check_decodable(source, path)
-    with _collector_paused():
+    with collector_paused():
         tree = _cpython_parse(text, path)
         try:
             findings = analyze_fast(tree, text, path, config)
@@ -95,7 +95,7 @@ def offer_unsafe_fixes(findings: list[Finding], config: Config) -> None:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a tree is built and analysed.
 
     `ast.parse` allocates one object per node and the analysis keeps them all alive: the collector's
@@ -220,7 +220,7 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
             result.errors.append(exc.error)
         return result
     try:
-        with _collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
+        with collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
             result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)

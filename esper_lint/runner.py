@@ -99,7 +99,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
 
 
 def lint_any(source: bytes, path: str, config: Config) -> FileResult:
-    """Lint a Python file, or a Jupyter notebook's code cells (`notebook.py`)."""
+    """Lint a Python file, or a Jupyter notebook's code cells (the `notebook` source adapter)."""
     if is_notebook(path):
         from .notebook import lint_notebook
 

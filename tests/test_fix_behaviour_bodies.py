@@ -27,7 +27,7 @@ import pytest
 
 from esper_lint.config import Config
 from esper_lint.engine import lint_source
-from esper_lint.fix import fix_source
+from esper_lint.fix.file_fixer import fix_source
 
 torch = pytest.importorskip("torch", reason="the programs run torch (the `harness` extra)")
 pytestmark = pytest.mark.torch
