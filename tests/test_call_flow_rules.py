@@ -71,6 +71,30 @@ def test_calls_that_are_not_torchs_flex_attention_are_not_checked(source: str) -
     assert _codes(source, "ESP023", "ESP027") == []
 
 
+def test_keywords_forwarded_through_kwargs_reach_flex_attention() -> None:
+    source = """
+        import torch
+        from torch.nn.attention.flex_attention import flex_attention
+
+        @torch.compile(fullgraph=True)
+        def fused(query, key, value, mask, **kwargs):
+            return flex_attention(query, key, value, block_mask=mask, **kwargs)
+
+        def not_forwarding(query, key, value, **kwargs):
+            return flex_attention(query, key, value)
+
+        class Layer:  # names no API: visited for the call of `fused`
+            def attend(self, q, k, v, m):
+                out, lse = fused(q, k, v, m, return_lse=True, kernel_options={"num_warp": 2})
+                fused(q, k, v, mask=m, enable_gqa=True)  # nothing deprecated
+                not_forwarding(q, k, v, return_lse=True)
+                return out, lse
+    """
+    findings = [f for f in lint_snippet(source, "ast", "ESP023", "ESP027") if f.code in ("ESP023", "ESP027")]
+    assert [(f.code, f.span.line) for f in findings] == [("ESP027", 14), ("ESP023", 14)]
+    assert "through `fused`'s `**kwargs`" in findings[0].message and not findings[0].fixable
+
+
 def test_adjust_on_an_object_that_is_not_a_block_mask_is_not_reported() -> None:
     source = """
         from torch.nn.attention.flex_attention import create_block_mask

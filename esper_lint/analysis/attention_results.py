@@ -30,7 +30,8 @@ class LseRequests:
         self.resolver = resolver
         self.positions = resolver.positions
 
-    def of(self, call: ast.Call, arguments: dict[str, CallArgument]) -> LseRequest | None:
+    def of(self, call: ast.Call, arguments: dict[str, CallArgument], via: str | None = None) -> LseRequest | None:
+        """`via`: the call is of a module function that forwards these keywords to flex_attention."""
         arg = arguments.get("return_lse")
         if arg is None:
             return None
@@ -49,6 +50,8 @@ class LseRequests:
             import_at=None,
             no_fix_reason=None,
         )
+        if via is not None:
+            return request._replace(via=via, no_fix_reason=f"it reaches flex_attention through `{via}(**kwargs)`")
         if arg.keyword_span is None:
             return request._replace(no_fix_reason="`return_lse` is passed by position")
         if arg.constant is not True or with_aux:

@@ -41,6 +41,7 @@ class BlockMaskFlow:
         self.call_sites = call_sites
         self.builders = {id(u.call_node): u for u in builders}
         self._attributes: dict[tuple[int, str], list[ast.Call] | None] = {}
+        self._visited_classes: set[int] = set()
 
     # ----------------------------------------------------------------- where a BlockMask comes from
     def builds_block_mask(self, call: ast.Call) -> bool:
@@ -162,20 +163,34 @@ class BlockMaskFlow:
         if id(definition) in self.scopes.skipped_in and id(definition) not in self.scopes.function_scope:
             self.scopes.skipped_body(definition)
 
-    def _visit_defs_mentioning(self, word: str) -> None:
+    def visit_defs_mentioning(self, word: str) -> None:
+        """Visit the skipped top-level defs, classes and methods whose text spells `word` (a call we look for)."""
         for stmt in self.resolver.tree.body:
-            members = stmt.body if isinstance(stmt, ast.ClassDef) else [stmt]
-            for node in members:
-                if isinstance(node, FUNCTIONS) and id(node) in self.scopes.skipped_in:
-                    lines = self.positions.lines[first_line(node) - 1 : node.end_lineno]
-                    if any(word in line for line in lines):
-                        self.visit(node)
+            if not isinstance(stmt, (*FUNCTIONS, ast.ClassDef)) or not self._spells(stmt, word):
+                continue
+            if isinstance(stmt, ast.ClassDef) and id(stmt) in self.scopes.skipped_in:
+                self._visit_class(stmt)
+            for node in stmt.body if isinstance(stmt, ast.ClassDef) else [stmt]:
+                if isinstance(node, FUNCTIONS) and self._spells(node, word):
+                    self.visit(node)
+
+    def _spells(self, node: ast.stmt, word: str) -> bool:
+        return any(word in line for line in self.positions.lines[first_line(node) - 1 : node.end_lineno])
+
+    def _visit_class(self, cls: ast.ClassDef) -> None:
+        """The body of a class the relevance filter skipped whole (its name is bound already)."""
+        if id(cls) in self._visited_classes:
+            return
+        self._visited_classes.add(id(cls))
+        inner = self.scopes.new_scope("class", cls.name, self.scopes.skipped_in[id(cls)], cls)
+        for stmt in cls.body:
+            self.scopes.visit(stmt, inner, cls, None)
 
     # ----------------------------------------------------------------- ESP018: _adjust
     def adjusted(self) -> list[AdjustedBlockMask]:
         if "_adjust" not in self.resolver.text:
             return []
-        self._visit_defs_mentioning("_adjust")
+        self.visit_defs_mentioning("_adjust")
         found: list[AdjustedBlockMask] = []
         for call in list(self.scopes.calls):
             func = call.func

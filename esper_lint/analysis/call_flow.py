@@ -12,6 +12,7 @@ from .block_mask_flow import BlockMaskFlow
 from .call_sites import CallSiteFacts
 from .callees import Callees
 from .flow_model import CallFlow
+from .forwarded_calls import forwarded_arguments, forwarders
 from .kernel_options import KernelOptionKeys
 from .model import CallArgument, ModuleFacts
 from .resolution import Resolver
@@ -55,6 +56,16 @@ class CallFlowFacts:
             request = lse.of(call, arguments)
             if request is not None:
                 flow.lse_requests.append(request)
+        for function in forwarders(self.resolver, [call for call, _ in attention]):
+            masks.visit_defs_mentioning(function.name)  # callers the relevance filter skipped
+            for call, forwarded in forwarded_arguments(self.resolver, function):
+                options = forwarded.get("kernel_options")
+                found = keys.of(options.node) if options is not None else None
+                if found is not None:
+                    flow.kernel_options.append(found)
+                request = lse.of(call, forwarded, via=function.name)
+                if request is not None:
+                    flow.lse_requests.append(request)
         for bound in self._partial_kernel_options():
             found = keys.of(bound)
             if found is not None:

@@ -70,6 +70,7 @@ class LseRequest(NamedTuple):
     aux_request: str | None  # how `AuxRequest` can be spelled at the call (None: it cannot, safely)
     import_at: tuple[int, int] | None  # where to insert `AuxRequest, ` into an import (None: no import needed)
     no_fix_reason: str | None
+    via: str | None = None  # the module's function that forwards it to flex_attention (`fused(**kwargs)`)
 
 
 class HeadsFromKv(NamedTuple):

@@ -140,7 +140,10 @@ class DeprecatedReturnLse(Rule):
     name = "deprecated-return-lse"
     fix = "safe"
     summary = "`flex_attention(..., return_lse=...)` is deprecated; use `return_aux=AuxRequest(lse=True)`."
-    what_it_does = "Finds `flex_attention` calls given `return_lse`, by keyword or by position."
+    what_it_does = (
+        "Finds `flex_attention` calls given `return_lse`, by keyword or by position, also through a "
+        "module-level function that forwards its `**kwargs` to `flex_attention`."
+    )
     why_bad = (
         'Measured on torch 2.13.0 CPU: `return_lse=True` emits a FutureWarning ("return_lse is deprecated '
         'and will be removed in v2.10. Please use return_aux=AuxRequest(lse=True) instead."); once it is '
@@ -217,9 +220,10 @@ def attend(q, k, v):
                     "`AuxRequest(lse=True)` in `return_aux`."
                 )
             else:
+                through = f" (through `{request.via}`'s `**kwargs`)" if request.via else ""
                 message = (
-                    "`return_lse` is deprecated: torch 2.13 warns (FutureWarning) and will remove it, after "
-                    "which this call fails. Pass `return_aux=AuxRequest(lse=True)` and read `.lse` from the "
+                    f"`return_lse` is deprecated{through}: torch 2.13 warns (FutureWarning) and will remove it, "
+                    "after which this call fails. Pass `return_aux=AuxRequest(lse=True)` and read `.lse` from the "
                     f"second result ({advice})."
                 )
             yield self.finding_at(path, span, message, fix)
