@@ -376,10 +376,12 @@ class AttentionCall:
 
 
 class ModuleFacts:
-    __slots__ = ("attention_calls", "uses")
+    __slots__ = ("attention_calls", "call_flow", "uses")
     _shown = ("uses", "attention_calls")
     __repr__ = record_repr
 
     def __init__(self) -> None:
         self.uses: list[MaskUse] = []
         self.attention_calls: list[AttentionCall] = []
+        # Where BlockMasks go, kernel options, return_lse, ... (flow_model.CallFlow); set by module_facts.
+        self.call_flow: Any = None

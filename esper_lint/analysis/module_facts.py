@@ -8,7 +8,8 @@ runs in C, and names are resolved in the same single walk (scopes.py). Spans are
 The parts, each asking only the ones before it:
 scopes.py (the walk) -> resolution.py (names, places) -> callees.py (which API a call reaches) ->
 hoist_sites.py (what a move touches) -> mask_functions.py (what a mask argument is) ->
-call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module.
+call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module, then
+call_flow.py (where BlockMasks go, the options calls get: flow_model.CallFlow).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import ast
 
 from ..core.apis import FLEX_ATTENTION, PARTIAL, ApiTable, MaskApi
 from ..core.span import Span
+from .call_flow import CallFlowFacts
 from .call_sites import CallSiteFacts
 from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
@@ -77,6 +79,7 @@ class ModuleAnalyzer:
         self.stable_callee = call_sites.stable_callee
         self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
+        self.call_flow = CallFlowFacts(resolver, callees, call_sites, apis)
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -102,6 +105,7 @@ class ModuleAnalyzer:
                 if use is not None:
                     facts.uses.append(use)
         facts.uses.sort(key=lambda u: (u.arg_span, u.api))
+        facts.call_flow = self.call_flow.collect(facts)
         return facts
 
     def pass_through_helpers(self, facts: ModuleFacts) -> dict[str, PassThrough]:
