@@ -196,19 +196,23 @@ class BlockMaskArguments:
         matches = list(_COMPILATION.finditer(text))
         if not matches:
             return False
+        lines = self.positions.lines
+        starts = list(itertools.accumulate((len(line) for line in lines), initial=0))
+        numbers = [bisect.bisect_right(starts, match.start()) for match in matches]  # each match's line
         excluded: list[tuple[tuple[int, int], tuple[int, int]]] = []
         for call in self.resolver.scopes.calls:
+            # Only a call whose lines hold a match can exclude it (most calls hold none: skip their checks).
+            first = bisect.bisect_left(numbers, call.lineno)
+            if first == len(numbers) or numbers[first] > (call.end_lineno or call.lineno):
+                continue
             if self._compiles_flex_attention(call):
                 excluded.append((self.positions.start(call), self.positions.end(call)))
             for keyword in call.keywords:
                 value = keyword.value
                 if keyword.arg == "_compile" and isinstance(value, ast.Constant) and value.value is False:
                     excluded.append((self.positions.start(keyword), self.positions.end(keyword)))
-        lines = self.positions.lines
-        starts = list(itertools.accumulate((len(line) for line in lines), initial=0))
         source = SourceLines(text, self.resolver.tree)
-        for match in matches:
-            number = bisect.bisect_right(starts, match.start())
+        for match, number in zip(matches, numbers, strict=True):
             column = match.start() - starts[number - 1]
             if any(start <= (number, column) < end for start, end in excluded):
                 continue

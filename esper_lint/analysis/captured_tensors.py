@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .mask_bodies import FuncNode, local_names, names_torch_module, torch_imported, walk_body
 from .name_bindings import Binding, resolve_free_name
+
+if TYPE_CHECKING:
+    from .hoist_safety import ModuleSummary
 
 _LITERAL_CONSTRUCTORS = frozenset({"tensor", "as_tensor"})
 _FILLED_CONSTRUCTORS = frozenset({"ones", "zeros", "empty"})
@@ -40,9 +43,13 @@ class OneElementCapture(NamedTuple):
 
 
 def one_element_captures(
-    module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None
+    module: ast.Module | None,
+    node: FuncNode,
+    outer: Sequence[FuncNode] | None = None,
+    summary: ModuleSummary | None = None,
 ) -> list[OneElementCapture]:
-    """The first elementwise read, in the body, of each captured one-element tensor."""
+    """The first elementwise read, in the body, of each captured one-element tensor. `summary`: the
+    analysis' module summary, for `names_torch_module`."""
     if module is None:
         return []
     own = local_names(node)
@@ -51,11 +58,11 @@ def one_element_captures(
     for n in walk_body(node):
         if not isinstance(n, ast.Name) or not isinstance(n.ctx, ast.Load) or n.id in own or n.id in found:
             continue
-        if not _elementwise(n, parents, module, node, outer):
+        if not _elementwise(n, parents, module, node, outer, summary):
             continue
         binding = resolve_free_name(module, node, n.id, outer)
         value = binding.only_value if binding is not None else None
-        if binding is None or value is None or not _one_element(value, module, binding):
+        if binding is None or value is None or not _one_element(value, module, binding, summary):
             continue
         found[n.id] = OneElementCapture(n, binding, value, _number_display(value))
     return list(found.values())
@@ -70,7 +77,12 @@ def _parents(node: FuncNode) -> dict[int, ast.AST]:
 
 
 def _elementwise(
-    name: ast.Name, parents: dict[int, ast.AST], module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None
+    name: ast.Name,
+    parents: dict[int, ast.AST],
+    module: ast.Module,
+    node: FuncNode,
+    outer: Sequence[FuncNode] | None,
+    summary: ModuleSummary | None,
 ) -> bool:
     parent = parents.get(id(name))
     if isinstance(parent, (ast.BinOp, ast.Compare)):
@@ -78,24 +90,26 @@ def _elementwise(
     if isinstance(parent, ast.UnaryOp):
         return isinstance(parent.op, (ast.USub, ast.UAdd, ast.Invert))
     if isinstance(parent, ast.Call) and name in parent.args:
-        return _torch_function(parent.func, module, node, outer) in _ELEMENTWISE_TORCH
+        return _torch_function(parent.func, module, node, outer, summary) in _ELEMENTWISE_TORCH
     return False
 
 
-def _torch_function(func: ast.expr, module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None) -> str | None:
+def _torch_function(
+    func: ast.expr, module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None, summary: ModuleSummary | None
+) -> str | None:
     """`where` for `torch.where(...)`, where the name `torch` is the torch module."""
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "torch":
-        return func.attr if names_torch_module(module, node, outer) else None
+        return func.attr if names_torch_module(module, node, outer, summary) else None
     return None
 
 
-def _one_element(value: ast.expr, module: ast.Module, binding: Binding) -> bool:
+def _one_element(value: ast.expr, module: ast.Module, binding: Binding, summary: ModuleSummary | None) -> bool:
     if isinstance(value, ast.Subscript):
         return _one_element_slice(value.slice)
     if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute):
         return False
     func = value.func
-    if not (isinstance(func.value, ast.Name) and func.value.id == "torch" and _torch_there(module, binding)):
+    if not (isinstance(func.value, ast.Name) and func.value.id == "torch" and _torch_there(module, binding, summary)):
         return False
     args = value.args
     if func.attr in _LITERAL_CONSTRUCTORS:
@@ -107,12 +121,12 @@ def _one_element(value: ast.expr, module: ast.Module, binding: Binding) -> bool:
     return False
 
 
-def _torch_there(module: ast.Module, binding: Binding) -> bool:
+def _torch_there(module: ast.Module, binding: Binding, summary: ModuleSummary | None) -> bool:
     """The name `torch` is the torch module where the capture is bound."""
     scope = binding.scope
     if isinstance(scope, ast.Module):
         return torch_imported(module)
-    return names_torch_module(module, scope, binding.outer)
+    return names_torch_module(module, scope, binding.outer, summary)
 
 
 def _one_element_display(expr: ast.expr) -> ast.List | ast.Tuple | None:

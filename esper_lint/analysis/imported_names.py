@@ -134,10 +134,13 @@ def imported_callable_spellings(
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 words |= _called_attributes(text, alias.asname or alias.name, alias.name, project)
-    callables = [local for local, qualified in names.items() if any(project.lookup(q, False) for q in qualified)]
-    if callables:  # rare: only the code the filter would skip needs them
+    if names:  # only the code the filter would skip needs them: a name it does not spell asks nothing
         skipped = _skipped_text(tree, relevant)
-        words.update(local for local in callables if _has_word(skipped, local))
+        words.update(
+            local
+            for local, qualified in names.items()
+            if _has_word(skipped, local) and any(project.lookup(q, False) for q in qualified)
+        )
     return frozenset(words)
 
 

@@ -25,7 +25,7 @@ import ast
 import functools
 import weakref
 from collections.abc import Callable, Container, Iterator, Sequence
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from ..core.span import first_line
 from . import edit_safety, name_stability
@@ -33,6 +33,9 @@ from .bound_names import bindings_of, bound_names
 from .edit_safety import NO_FIX, EditSafety
 from .model import MASK_MOD, SCORE_MOD
 from .syntax import child_nodes
+
+if TYPE_CHECKING:
+    from .hoist_safety import ModuleSummary
 
 _Node = TypeVar("_Node", bound=ast.AST)
 _T = TypeVar("_T")
@@ -265,18 +268,25 @@ def torch_imported(module: ast.Module) -> bool:
     )
 
 
-def names_torch_module(module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None) -> bool:
+def names_torch_module(
+    module: ast.Module | None,
+    node: FuncNode,
+    outer: Sequence[FuncNode] | None = None,
+    summary: ModuleSummary | None = None,
+) -> bool:
     """Inside `node`, the name `torch` is certainly the torch module: bound once at module level, by a plain
     `import torch` before the top-level statement holding `node`, and stable there (name_stability.py: no
     `global torch`, star import, `del`, attribute assignment or dynamic namespace access anywhere), and no
-    binding of `torch` in `node` or the functions around it (`outer`, when known: see `functions_around`)."""
+    binding of `torch` in `node` or the functions around it (`outer`, when known: see `functions_around`).
+    `summary`: the analysis' module summary (`MaskFunction.module_summary`); without it the dynamic-access
+    check walks the whole module."""
     if module is None:
         return False
     around = functions_around(module, node, outer)
     if around is None or any("torch" in local_names(fn) for fn in (*around, node)):
         return False
     top = name_stability.top_index(module, node)
-    return torch_imported(module) and name_stability.stable_import(module, "torch", "torch", top)
+    return torch_imported(module) and name_stability.stable_import(module, "torch", "torch", top, summary)
 
 
 class Derivation:
@@ -416,6 +426,7 @@ def control_flow(
     module: ast.Module | None = None,
     traced_by_dynamo: bool | Callable[[], bool] = True,
     outer: Sequence[FuncNode] | None = None,
+    summary: ModuleSummary | None = None,
 ) -> list[ControlFlow]:
     """Where the body turns a derived tensor into a Python bool or number; empty when unknown.
 
@@ -441,7 +452,7 @@ def control_flow(
         elif isinstance(n, ast.Assert) and is_derived(n.test):
             found.append(ControlFlow(n.test, "`assert`"))
         elif isinstance(n, ast.IfExp) and is_derived(n.test):
-            torch_ok = functools.partial(names_torch_module, module, node, outer)  # asked last: it reads the module
+            torch_ok = functools.partial(names_torch_module, module, node, outer, summary)  # asked last
             found.append(ControlFlow(n, "`x if c else y`", edit_safety.where_fix(n, body, builtins_here, torch_ok)))
         elif isinstance(n, ast.BoolOp) and any(is_derived(v) for v in n.values[:-1]):
             # Python calls bool() on every operand but the last: only those must be tensors to fail.

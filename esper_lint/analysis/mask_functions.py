@@ -74,6 +74,7 @@ class MaskFunctions:
             module_ast=self.tree,
             positions=self.positions,
             outer_functions=self.outer_functions(node),
+            module_summary=self.module_summary(),
             binding_node=bound,
         )
         self._functions[id(node)] = fn

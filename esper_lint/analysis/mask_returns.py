@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .mask_bodies import (
     Derivation,
@@ -32,6 +32,9 @@ from .model import SCORE_MOD
 from .name_bindings import imported_name
 from .operator_precedence import boolean_locals, is_boolean
 
+if TYPE_CHECKING:
+    from .hoist_safety import ModuleSummary
+
 _CAST_METHODS = frozenset({"int", "float", "long", "double", "half", "bfloat16", "short", "byte", "char"})
 _BOOL_DTYPES = frozenset({"bool"})
 
@@ -43,6 +46,7 @@ class _Context(NamedTuple):
     module: ast.Module | None
     node: FuncNode
     outer: Sequence[FuncNode] | None
+    summary: ModuleSummary | None  # the analysis' module summary, for `names_torch_module`
 
 
 class NonBoolReturn(NamedTuple):
@@ -52,11 +56,14 @@ class NonBoolReturn(NamedTuple):
 
 
 def non_bool_returns(
-    node: FuncNode, module: ast.Module | None = None, outer: Sequence[FuncNode] | None = None
+    node: FuncNode,
+    module: ast.Module | None = None,
+    outer: Sequence[FuncNode] | None = None,
+    summary: ModuleSummary | None = None,
 ) -> list[NonBoolReturn]:
     """The returned expressions of a mask_mod that are certainly not boolean tensors (see the docstring)."""
     booleans = boolean_locals(node)
-    where = _Context(module, node, outer)
+    where = _Context(module, node, outer, summary)
     found: list[NonBoolReturn] = []
     for value in returned_values(node):
         item = _cast(value, where, booleans) or _numeric_where(value, where, booleans)
@@ -177,7 +184,10 @@ class ScoreMasking(NamedTuple):
 
 
 def score_masking(
-    node: FuncNode, module: ast.Module | None = None, outer: Sequence[FuncNode] | None = None
+    node: FuncNode,
+    module: ast.Module | None = None,
+    outer: Sequence[FuncNode] | None = None,
+    summary: ModuleSummary | None = None,
 ) -> list[ScoreMasking]:
     """The returns of a score_mod that keep the score under a condition on the indices and give -inf (or a
     large negative number) elsewhere; the condition never reads the score."""
@@ -185,7 +195,7 @@ def score_masking(
     if params is None:
         return []
     from_score = _derived_from(node, params[0])
-    where = _Context(module, node, outer)
+    where = _Context(module, node, outer, summary)
     found: list[ScoreMasking] = []
     for value in returned_values(node):
         item = _masking(value, where, from_score)

@@ -123,6 +123,7 @@ class MaskFunction:
         "kind",
         "known_reads",
         "module_ast",
+        "module_summary",
         "name",
         "outer_functions",
         "positions",
@@ -146,6 +147,7 @@ class MaskFunction:
         module_ast: Any = None,
         positions: Any = None,
         outer_functions: tuple[Any, ...] | None = None,
+        module_summary: Any = None,
     ) -> None:
         self.kind = kind
         self.name = name  # the def's name, or the variable holding the lambda, or "<lambda>"
@@ -168,6 +170,10 @@ class MaskFunction:
         # character columns, `.lines`), so body rules can report and edit inside `ast_node`.
         self.module_ast = module_ast
         self.positions = positions
+        # The analysis' hoist_safety.ModuleSummary of `module_ast` (what the module does with its namespace),
+        # so body rules asking whether a name is stable (name_stability.py) share its facts, computed on
+        # first use, and its text checks that spare most modules a walk of the whole tree.
+        self.module_summary = module_summary
         # The defs / lambdas around `ast_node`, outermost first (from the analysis' parent table), so body
         # rules need not search `module_ast` for them; None when not known (mask_bodies then searches).
         self.outer_functions = outer_functions

@@ -25,65 +25,103 @@ from __future__ import annotations
 
 import ast
 import weakref
-from typing import NamedTuple
 
 from .bound_names import bindings_of
 from .hoist_safety import ModuleSummary
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)  # what a statement's blocks hold
 
 
-class _Facts(NamedTuple):
-    binders: dict[str, list[tuple[int, ast.AST]]]  # name -> (top-level index, binding node), in source order
-    declared_global: frozenset[str]
-    attributes_set: frozenset[str]  # names whose own attributes the module assigns or deletes
-    chains_set: frozenset[str]  # names under which the module assigns or deletes an attribute at any depth
-    star_imports: tuple[int, ...]  # the top-level statements holding a `from ... import *`
-    imports: dict[int, ast.Import | ast.ImportFrom]  # id(alias) -> the statement that imports it
+class _ModuleScope:
+    """What module level binds, from the top-level statements' own nodes (no function or class body)."""
+
+    __slots__ = ("binders", "imports")
+
+    def __init__(self, tree: ast.Module) -> None:
+        binders: dict[str, list[tuple[int, ast.AST]]] = {}  # name -> (top-level index, binding node), in order
+        imports: dict[int, ast.Import | ast.ImportFrom] = {}  # id(alias) -> the statement that imports it
+        for index, stmt in enumerate(tree.body):
+            for node in _module_scope(stmt):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    imports.update((id(alias), node) for alias in node.names)
+                for name, binder in bindings_of(node):
+                    if name != "*":
+                        binders.setdefault(name, []).append((index, binder))
+        self.binders = binders
+        self.imports = imports
 
 
-_facts: weakref.WeakKeyDictionary[ast.Module, _Facts] = weakref.WeakKeyDictionary()
+def _star_import_statements(tree: ast.Module) -> tuple[int, ...]:
+    """The top-level statements holding a `from ... import *`. Python allows one only at module level (in any
+    block there, never in a def or class), so only the statements of those blocks are looked at."""
+    found: list[int] = []
+    for index, top in enumerate(tree.body):
+        stack: list[ast.AST] = [top]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+                found.append(index)
+                break
+            if not isinstance(node, _SCOPES):
+                stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS))
+    return tuple(found)
 
 
-def _module_facts(tree: ast.Module) -> _Facts:
-    found = _facts.get(tree)
+class _Rebinding:
+    """What may rebind a module-level name or its attributes from anywhere in the module: a walk of the
+    whole tree, so made only for a name that module level binds exactly once (see `stable_binding`)."""
+
+    __slots__ = ("attributes_set", "chains_set", "declared_global")
+
+    def __init__(self, tree: ast.Module) -> None:
+        declared: set[str] = set()
+        attributes: set[str] = set()  # names whose own attributes the module assigns or deletes
+        chains: set[str] = set()  # names under which the module assigns or deletes an attribute at any depth
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Global):
+                declared.update(node.names)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                if isinstance(node.value, ast.Name):  # `torch.compile = ...`; not `torch._dynamo.config.x = ...`
+                    attributes.add(node.value.id)
+                base: ast.expr = node
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if isinstance(base, ast.Name):
+                    chains.add(base.id)
+            elif isinstance(node, ast.Call) and _sets_attribute(node):
+                assert isinstance(node.args[0], ast.Name)
+                attributes.add(node.args[0].id)
+        self.declared_global = frozenset(declared)
+        self.attributes_set = frozenset(attributes)
+        self.chains_set = frozenset(chains | attributes)
+
+
+# Each computed once per tree, on first use: most questions are settled by the cheaper ones.
+_scopes: weakref.WeakKeyDictionary[ast.Module, _ModuleScope] = weakref.WeakKeyDictionary()
+_rebindings: weakref.WeakKeyDictionary[ast.Module, _Rebinding] = weakref.WeakKeyDictionary()
+_star_imports: weakref.WeakKeyDictionary[ast.Module, tuple[int, ...]] = weakref.WeakKeyDictionary()
+
+
+def _star_import_facts(tree: ast.Module) -> tuple[int, ...]:
+    found = _star_imports.get(tree)
     if found is None:
-        found = _facts[tree] = _collect(tree)
+        found = _star_imports[tree] = _star_import_statements(tree)
     return found
 
 
-def _collect(tree: ast.Module) -> _Facts:
-    binders: dict[str, list[tuple[int, ast.AST]]] = {}
-    star: list[int] = []
-    imports: dict[int, ast.Import | ast.ImportFrom] = {}
-    for index, stmt in enumerate(tree.body):
-        for node in _module_scope(stmt):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                imports.update((id(alias), node) for alias in node.names)
-            for name, binder in bindings_of(node):
-                if name == "*":
-                    star.append(index)
-                else:
-                    binders.setdefault(name, []).append((index, binder))
-    declared: set[str] = set()
-    attributes: set[str] = set()
-    chains: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Global):
-            declared.update(node.names)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            if isinstance(node.value, ast.Name):  # `torch.compile = ...`; not `torch._dynamo.config.x = ...`
-                attributes.add(node.value.id)
-            base: ast.expr = node
-            while isinstance(base, ast.Attribute):
-                base = base.value
-            if isinstance(base, ast.Name):
-                chains.add(base.id)
-        elif isinstance(node, ast.Call) and _sets_attribute(node):
-            assert isinstance(node.args[0], ast.Name)
-            attributes.add(node.args[0].id)
-    chains_set = frozenset(chains | attributes)
-    return _Facts(binders, frozenset(declared), frozenset(attributes), chains_set, tuple(star), imports)
+def _module_scope_facts(tree: ast.Module) -> _ModuleScope:
+    found = _scopes.get(tree)
+    if found is None:
+        found = _scopes[tree] = _ModuleScope(tree)
+    return found
+
+
+def _rebinding_facts(tree: ast.Module) -> _Rebinding:
+    found = _rebindings.get(tree)
+    if found is None:
+        found = _rebindings[tree] = _Rebinding(tree)
+    return found
 
 
 def _sets_attribute(call: ast.Call) -> bool:
@@ -125,14 +163,17 @@ def stable_binding(
     under `if`/`try`, or later). For a name the original code reads too, at the same point (the callee a fix
     keeps), an unbound name raises the same NameError before and after the fix; a name the fix adds (`torch`
     in `torch.compile(...)`) must have been bound."""
-    facts = _module_facts(tree)
-    binders = facts.binders.get(name, [])
+    scope = _module_scope_facts(tree)
+    binders = scope.binders.get(name, [])
     if len(binders) != 1:
         return None
     index, binder = binders[0]
     if ran and (index >= read_top or not _directly_in_body(tree.body[index], binder)):
         return None
-    if facts.star_imports or name in facts.declared_global or name in facts.attributes_set:
+    if _star_import_facts(tree):
+        return None
+    rebinding = _rebinding_facts(tree)
+    if name in rebinding.declared_global or name in rebinding.attributes_set:
         return None
     if (summary or ModuleSummary(tree, None)).reasons:
         return None  # globals(), exec, eval, frames, sys.modules[__name__]: the namespace is reached unseen
@@ -166,7 +207,7 @@ def stable_import(
     binder = stable_binding(tree, name, read_top, summary, ran)
     if not isinstance(binder, ast.alias):
         return False
-    stmt = _module_facts(tree).imports[id(binder)]
+    stmt = _module_scope_facts(tree).imports[id(binder)]
     if isinstance(stmt, ast.Import):
         return binder.name == qualified and (binder.asname or binder.name) == name
     return stmt.level == 0 and f"{stmt.module}.{binder.name}" == qualified
@@ -185,9 +226,9 @@ def stable_attribute(
     (`fa.create_block_mask = shim`). `ran`: see `stable_binding`."""
     base = chain[0]
     binder = stable_binding(tree, base, read_top, summary, ran)
-    if not isinstance(binder, ast.alias) or base in _module_facts(tree).chains_set:
+    if not isinstance(binder, ast.alias) or base in _rebinding_facts(tree).chains_set:
         return False
-    stmt = _module_facts(tree).imports[id(binder)]
+    stmt = _module_scope_facts(tree).imports[id(binder)]
     if isinstance(stmt, ast.Import):
         module = binder.name if binder.asname else binder.name.split(".")[0]
     elif stmt.level:
@@ -200,7 +241,7 @@ def stable_attribute(
 def star_import_after(tree: ast.Module, top: int) -> bool:
     """A `from ... import *` at module level, in a top-level statement after `top`: it may bind any name,
     one a hoist puts before `top` included."""
-    return any(index > top for index in _module_facts(tree).star_imports)
+    return any(index > top for index in _star_import_facts(tree))
 
 
 def top_index(tree: ast.Module, node: ast.AST) -> int:

@@ -227,7 +227,7 @@ def attend(q, k, v):
         reported: set[int] = set()  # one finding per captured binding: its fix removes it for every reader
         for fn, _ in functions.values():
             node = fn.ast_node
-            for item in captured.one_element_captures(fn.module_ast, node, fn.outer_functions):
+            for item in captured.one_element_captures(fn.module_ast, node, fn.outer_functions, fn.module_summary):
                 statement = id(item.value)
                 if statement in reported:
                     continue

@@ -433,7 +433,7 @@ create_block_mask(causal, None, None, 128, 128)
                 if id(node) in seen:
                     continue
                 seen.add(id(node))
-                for item in returns.non_bool_returns(node, fn.module_ast, fn.outer_functions):
+                for item in returns.non_bool_returns(node, fn.module_ast, fn.outer_functions, fn.module_summary):
                     fix = _non_bool_fix(fn, item, facts.uses)
                     advice = (
                         f"Return the condition itself: `{ast.unparse(item.condition)}`"
@@ -554,7 +554,7 @@ def attend(q, k, v):
         if not use.arguments or (block_mask is not None and block_mask.constant is not None):
             return  # a BlockMask (or something unknown) already skips blocks
         for fn, node in body_functions(use):
-            for item in returns.score_masking(node, fn.module_ast, fn.outer_functions):
+            for item in returns.score_masking(node, fn.module_ast, fn.outer_functions, fn.module_summary):
                 yield self.body_finding(path, fn, item.node, _masking_message(fn, node, item))
 
 

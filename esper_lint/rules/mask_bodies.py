@@ -252,7 +252,9 @@ create_block_mask(capped, None, None, 1024, 1024)
         for fn, node in body_functions(use):
             traced = functools.partial(maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
             source = SourceText(fn.positions.start, fn.positions.end, fn.positions.text_between)
-            for item in bodies.control_flow(node, use.role, fn.module_ast, traced, fn.outer_functions):
+            for item in bodies.control_flow(
+                node, use.role, fn.module_ast, traced, fn.outer_functions, fn.module_summary
+            ):
                 if isinstance(item.node, ast.Compare) and grouping_mistake(item.node, source, boolean_locals(node)):
                     continue  # `kv >= 30 & kv < 606`: a chain only by mistake, which ESP017 reports
                 if item.fixable and contains_mistake(item.node, source, boolean_locals(node)):
