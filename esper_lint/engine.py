@@ -14,12 +14,13 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config
 from .core.decoding import NOT_CHECKED, SourceError, check_decodable
 from .core.findings import FileError, FileResult, Finding
 from .core.noqa import file_noqa, file_suppressed, noqa_at, suppressed
+from .core.records import NamedTuple
 from .rules import ALL_RULES, Rule
 
 if TYPE_CHECKING:

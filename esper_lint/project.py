@@ -276,7 +276,9 @@ class ProjectIndex:
                 data: bytes | None = fh.read()
         except OSError:
             data = None
-        state = _File(version, data, data is not None and self._spells(data))
+        noted = self._noted.get(file)  # the run searched a file it checks already: not again
+        spells = noted if noted is not None and data is not None else data is not None and self._spells(data)
+        state = _File(version, data, spells)
         self._files[file] = _File(version, None, state.spells)
         return state
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..core.apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
 from .imported_names import ProjectNames
@@ -86,7 +86,8 @@ class Callees:
             found = [ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
             found += [ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
             if not found and self.project is not None:
-                found = [r for q in self.imported_qualified_names(expr) for r in self.imported_callable(q)[0]]
+                imported = self.imported_qualified_names(expr, qualified)
+                found = [r for q in imported for r in self.imported_callable(q)[0]]
             if found:
                 return found
             if isinstance(expr, ast.Name):
@@ -149,17 +150,28 @@ class Callees:
         return []
 
     # ----------------------------------------------------------------- names from other project modules
-    def imported_qualified_names(self, expr: ast.expr) -> set[str]:
+    def imported_qualified_names(self, expr: ast.expr, qualified: Iterable[str] | None = None) -> set[str]:
         """The qualified names of `causal` / `m.causal` when it is bound by imports only (else none), less
-        the names of torch's and functools' own functions (no project defines those)."""
-        names: set[str] = set()
+        the names of torch's and functools' own functions (no project defines those). `qualified`: those
+        of `expr`, when the caller has them (every unresolved callee asks: not resolved twice)."""
+        names: Iterable[str] = ()
         if isinstance(expr, ast.Attribute):
-            names = self.imported_names(expr)
+            names = self.imported_names(expr) if qualified is None else self._under_import(expr, qualified)
         elif isinstance(expr, ast.Name):
             bindings = self.bindings(expr)
             if bindings and all(b.kind == "import" for b in bindings):
-                names = self.qualified_names(expr)
+                names = self.qualified_names(expr) if qualified is None else qualified
         return {q for q in names if self.project_may_define(q)}
+
+    def _under_import(self, expr: ast.Attribute, qualified: Iterable[str]) -> Iterable[str]:
+        """`qualified` when the name under `expr` (`m` of `m.causal`) is bound by an import (as
+        `Resolver.imported_names`), else none."""
+        base: ast.expr = expr
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if not isinstance(base, ast.Name) or not any(b.kind == "import" for b in self.bindings(base)):
+            return ()
+        return qualified
 
     def project_may_define(self, qualified: str) -> bool:
         return self.apis.get(qualified) is None and qualified not in _KNOWN_ELSEWHERE

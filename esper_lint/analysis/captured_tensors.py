@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from ..core.records import NamedTuple
 from .mask_bodies import FuncNode, local_names, names_torch_module, torch_imported, walk_body
 from .name_bindings import Binding, resolve_free_name
 

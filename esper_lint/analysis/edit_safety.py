@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Container, Sequence
-from typing import NamedTuple
 
 from ..core.fixes import SAFE, UNSAFE
+from ..core.records import NamedTuple
 
 NO_FIX = ""  # beside core.fixes' SAFE and UNSAFE: no rewrite is offered
 

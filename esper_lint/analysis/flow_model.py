@@ -8,8 +8,8 @@ Collected by `call_flow.CallFlowFacts` after the mask uses and attention calls o
 from __future__ import annotations
 
 import ast
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
 from ..core.span import Span
 from .model import MaskFunction, MaskUse
 

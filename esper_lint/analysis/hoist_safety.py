@@ -27,8 +27,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
 from .bound_names import bound_names, own_scope_nodes, scope_names
 from .model import FunctionKind, MaskUse
 from .syntax import defaults

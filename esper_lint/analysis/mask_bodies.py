@@ -25,8 +25,9 @@ import ast
 import functools
 import weakref
 from collections.abc import Callable, Container, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from ..core.records import NamedTuple
 from ..core.span import first_line
 from . import edit_safety, name_stability
 from .bound_names import bindings_of, bound_names

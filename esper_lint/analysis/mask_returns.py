@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from ..core.records import NamedTuple
 from .mask_bodies import (
     Derivation,
     FuncNode,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ast
 import enum
-from typing import Any, NamedTuple
+from typing import Any
 
-from ..core.records import record_repr
+from ..core.records import NamedTuple, record_repr
 from ..core.span import Span
 
 

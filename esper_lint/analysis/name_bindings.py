@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
+from . import name_stability
 from .mask_bodies import (
     FuncNode,
     body_facts,
@@ -155,8 +156,7 @@ def _module_names(module: ast.Module) -> _ModuleNames:
                 add(bound, None, None)
                 known = n.level == 0 and n.module is not None and alias.name != "*"
                 imports[bound] = f"{n.module}.{alias.name}" if known else None
-    declared = {name for n in ast.walk(module) if isinstance(n, ast.Global) for name in n.names}
-    return _ModuleNames(assignments, frozenset(declared), imports)
+    return _ModuleNames(assignments, name_stability.declared_global(module), imports)
 
 
 def _module_binding(module: ast.Module, name: str) -> Binding | None:

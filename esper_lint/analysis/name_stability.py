@@ -69,19 +69,16 @@ def _star_import_statements(tree: ast.Module) -> tuple[int, ...]:
 
 
 class _Rebinding:
-    """What may rebind a module-level name or its attributes from anywhere in the module: a walk of the
-    whole tree, so made only for a name that module level binds exactly once (see `stable_binding`)."""
+    """Which module-level names the module changes attributes of, from anywhere in it: a walk of the whole
+    tree, so made only for a name that module level binds exactly once (see `stable_binding`)."""
 
-    __slots__ = ("attributes_set", "chains_set", "declared_global")
+    __slots__ = ("attributes_set", "chains_set")
 
     def __init__(self, tree: ast.Module) -> None:
-        declared: set[str] = set()
         attributes: set[str] = set()  # names whose own attributes the module assigns or deletes
         chains: set[str] = set()  # names under which the module assigns or deletes an attribute at any depth
         for node in ast.walk(tree):
-            if isinstance(node, ast.Global):
-                declared.update(node.names)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
                 if isinstance(node.value, ast.Name):  # `torch.compile = ...`; not `torch._dynamo.config.x = ...`
                     attributes.add(node.value.id)
                 base: ast.expr = node
@@ -92,12 +89,26 @@ class _Rebinding:
             elif isinstance(node, ast.Call) and _sets_attribute(node):
                 assert isinstance(node.args[0], ast.Name)
                 attributes.add(node.args[0].id)
-        self.declared_global = frozenset(declared)
         self.attributes_set = frozenset(attributes)
         self.chains_set = frozenset(chains | attributes)
 
 
+def _global_declarations(tree: ast.Module) -> frozenset[str]:
+    """The names a `global` statement anywhere in the module declares. A statement sits only in another's
+    blocks (no expression holds one, a lambda's body is an expression), so only statements are walked."""
+    declared: set[str] = set()
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Global):
+            declared.update(node.names)
+        else:
+            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS))
+    return frozenset(declared)
+
+
 # Each computed once per tree, on first use: most questions are settled by the cheaper ones.
+_declared: weakref.WeakKeyDictionary[ast.Module, frozenset[str]] = weakref.WeakKeyDictionary()
 _scopes: weakref.WeakKeyDictionary[ast.Module, _ModuleScope] = weakref.WeakKeyDictionary()
 _rebindings: weakref.WeakKeyDictionary[ast.Module, _Rebinding] = weakref.WeakKeyDictionary()
 _star_imports: weakref.WeakKeyDictionary[ast.Module, tuple[int, ...]] = weakref.WeakKeyDictionary()
@@ -107,6 +118,14 @@ def _star_import_facts(tree: ast.Module) -> tuple[int, ...]:
     found = _star_imports.get(tree)
     if found is None:
         found = _star_imports[tree] = _star_import_statements(tree)
+    return found
+
+
+def declared_global(tree: ast.Module) -> frozenset[str]:
+    """The names some function (or module level) declares `global`: they may be rebound from anywhere."""
+    found = _declared.get(tree)
+    if found is None:
+        found = _declared[tree] = _global_declarations(tree)
     return found
 
 
@@ -172,8 +191,7 @@ def stable_binding(
         return None
     if _star_import_facts(tree):
         return None
-    rebinding = _rebinding_facts(tree)
-    if name in rebinding.declared_global or name in rebinding.attributes_set:
+    if name in declared_global(tree) or name in _rebinding_facts(tree).attributes_set:
         return None
     if (summary or ModuleSummary(tree, None)).reasons:
         return None  # globals(), exec, eval, frames, sys.modules[__name__]: the namespace is reached unseen

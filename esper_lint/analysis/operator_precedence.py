@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
 from .mask_bodies import Derivation, FuncNode, body_facts, derived_names, free_builtins, stored_names, walk_body
 
 BIT_OPERATORS = (ast.BitAnd, ast.BitOr, ast.BitXor)

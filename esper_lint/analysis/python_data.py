@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Container, Sequence
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
 from .mask_bodies import (
     Derivation,
     FuncNode,

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Container, Sequence
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
 from .mask_bodies import FuncNode, free_builtins, local_names, once_per_node, walk_body
 from .name_bindings import imported_name, resolve_free_name
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+
+from .records import NamedTuple
 
 FLEX_MODULE = "torch.nn.attention.flex_attention"
 

@@ -8,8 +8,7 @@ only with `--unsafe-fixes`. Rules build these values; `esper_lint/fix/edits.py` 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from .records import NamedTuple
 from .span import Span
 
 SAFE = "safe"

@@ -8,10 +8,11 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..core.decoding import declared_encoding
 from ..core.findings import FileError, FileResult, Finding
+from ..core.records import NamedTuple
 from .hoist_targets import FIXABLE_CODES, RewriteError, hoistable
 
 if TYPE_CHECKING:

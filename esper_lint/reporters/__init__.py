@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
+from ..core.records import NamedTuple
 from ..runner import Mode, RunResult
 
 
