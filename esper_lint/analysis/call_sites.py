@@ -167,7 +167,6 @@ class CallSiteFacts:
         self.scopes = resolver.scopes
         self.parent = resolver.parent
         self.ancestors = resolver.ancestors
-        self.is_descendant = resolver.is_descendant
         self.enclosing_function = resolver.enclosing_function
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
@@ -299,29 +298,6 @@ class CallSiteFacts:
         else:
             return False
         return any(r.api.qualified_name == FLEX_ATTENTION for r in self.resolve_callable(call.func, set()))
-
-    def only_attended(self, call: ast.Call) -> bool:
-        if self.is_block_mask_slot(call):
-            return True
-        assign = self.parent(call)
-        function = self.enclosing_function(call)
-        if (
-            not isinstance(assign, ast.Assign)
-            or len(assign.targets) != 1
-            or not isinstance(assign.targets[0], ast.Name)
-            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
-        ):
-            return False
-        target = assign.targets[0]
-        # Every Name the walk visited is indexed by identifier: only those inside `function` can read it.
-        reads = [
-            n
-            for n in self.scopes.names.get(target.id, ())
-            if isinstance(n.ctx, ast.Load)
-            and any(b.node is target for b in self.bindings(n))
-            and self.is_descendant(n, function)
-        ]
-        return all(self.is_block_mask_slot(n) for n in reads)
 
     def may_be_compiled(self, call: ast.Call) -> bool | None:
         """True: called through `torch.compile`; None: something in the module compiles; False: nothing does."""

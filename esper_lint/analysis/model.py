@@ -231,6 +231,28 @@ class CallArgument(NamedTuple):
 NOT_CONSTANT = object()
 
 
+class VisibleCount(NamedTuple):
+    """More than one batch (head) visible in the code (visible_sizes.py): what shows it, how many, where."""
+
+    what: str  # the expression as written: `lengths`, `q`
+    size: int  # its size in the position that counts (where the mask indexes it by `b`, or the batch of `q`)
+    line: int  # where it is bound (a capture) or passed (a query)
+    query: bool  # the query of a `flex_attention` call the BlockMask reaches; False: a tensor the mask indexes
+
+
+class BlockMaskReach(NamedTuple):
+    """Where the BlockMask a constructor call builds goes, and what the code does with it there
+    (block_mask_reach.py)."""
+
+    layout_used: frozenset[int]  # dimensions (0: batch, 1: head) whose layout the code visibly uses
+    out_of_sight: str | None  # the first place it goes that the analysis cannot see into, in words
+    indexed: bool  # the BlockMask, or one of its block tensors, is subscripted somewhere
+    # It visibly meets attention: a `flex_attention` call, or `block_mask=`/`attention_mask=` of another call.
+    attended: bool
+    # Per dimension: what visibly shows more than one batch (head) where it is used, or None.
+    larger: tuple[VisibleCount | None, VisibleCount | None]
+
+
 class MaskUse:
     """One mask-function argument at one call of a FlexAttention mask API."""
 
@@ -249,7 +271,7 @@ class MaskUse:
         "functions_known",
         "mask_is_capture_free",
         "per_forward",
-        "result_only_attended",
+        "reach",
         "role",
         "torch_in_scope",
         "via_helper",
@@ -275,7 +297,6 @@ class MaskUse:
         callee_span: Span | None = None,
         torch_in_scope: bool = False,
         call_node: Any = None,
-        result_only_attended: bool = False,
         callee_stable: bool = False,
     ) -> None:
         self.api = api  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
@@ -311,10 +332,10 @@ class MaskUse:
         # the arguments are then constants read there, reported at this call.
         self.via_helper_defined_in: str | None = None
         self.call_node = call_node  # the stdlib `ast.Call`
-        # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
-        # directly, or through a local variable read nowhere else. False when it is stored on an object,
-        # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
-        self.result_only_attended = result_only_attended
+        # Where the BlockMask this call builds goes and whether its batch/head layout is used there (ESP009),
+        # which `flex_attention` queries it meets (ESP007); set by call_flow.py for a constructor call given
+        # `B` or `H` other than `None`, None otherwise.
+        self.reach: BlockMaskReach | None = None
 
     @property
     def direct_functions(self) -> list[MaskFunction]:

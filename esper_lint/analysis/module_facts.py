@@ -77,7 +77,6 @@ class ModuleAnalyzer:
         self.bind_arguments = call_sites.bind_arguments
         self.torch_in_scope = call_sites.torch_in_scope
         self.stable_callee = call_sites.stable_callee
-        self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
         self.call_flow = CallFlowFacts(resolver, callees, call_sites, apis)
 
@@ -196,7 +195,6 @@ class ModuleAnalyzer:
             callee_span=self.positions.span(call.func),
             torch_in_scope=compile_flag and self.torch_in_scope(call),
             call_node=call,
-            result_only_attended=api.builds_block_mask and self.only_attended(call),
             callee_stable=compile_flag and self.stable_callee(call, api.qualified_name),
         )
 
