@@ -23,7 +23,9 @@ import ast
 from collections.abc import Iterator
 
 from ..core.apis import FLEX_ATTENTION, FLEX_ATTENTION_PARAMETERS, TRANSPARENT_WRAPPERS
+from ..core.span import first_line
 from .block_mask_flow import BlockMaskFlow
+from .call_sites import ParameterRead, parameter_read
 from .callees import Callees
 from .model import BlockMaskReach, MaskUse, VisibleCount
 from .resolution import Resolver
@@ -106,9 +108,28 @@ class BlockMaskReaches:
         self.callees = callees
         self.flow = flow
         self.sizes = VisibleSizes(resolver)
-        self._attribute_loads: dict[str, list[ast.Attribute]] | None = None
+        self._attribute_loads: dict[str, list[ast.Attribute]] = {}
         self._attribute_cache: dict[tuple[int, str], list[ast.expr] | None] = {}
         self._classes: dict[str, ast.ClassDef] | None = None
+        self._visited_words: set[str] = set()
+        self._generators: dict[int, bool] = {}
+
+    @staticmethod
+    def asked(use: MaskUse) -> bool:
+        """Whether the reach decides anything for this call: a size given (`B`/`H` not None nor 1) for a
+        dimension no mask function reads (ESP009), or a literal 1 for one a mask function reads (ESP007)."""
+        for parameter, index in (("B", 0), ("H", 1)):
+            arg = use.arguments.get(parameter)
+            value = arg.constant if arg is not None else None
+            if value is None:
+                continue
+            reads = [parameter_read(fn, index) for fn in use.functions]
+            if type(value) is int and value == 1:
+                if ParameterRead.DIRECT in reads:
+                    return True
+            elif use.functions_known and reads and all(r is ParameterRead.NEVER for r in reads):
+                return True
+        return False
 
     def reach(self, use: MaskUse, builders: list[MaskUse]) -> BlockMaskReach:
         walk = _Walk()
@@ -252,7 +273,7 @@ class BlockMaskReaches:
         if scope is not None and scope.kind == "module":
             if not target.id.startswith("_"):
                 walk.lost(f"the modules that import `{target.id}`")
-            self.flow.visit_defs_mentioning(target.id)
+            self._visit_mentioning(target.id)
         for load in self.scopes.names.get(target.id, ()):
             if isinstance(load.ctx, ast.Load) and any(b.node is target for b in self.bindings(load)):
                 walk.push(load, path, shifted)
@@ -280,7 +301,7 @@ class BlockMaskReaches:
     ) -> None:
         """Every `<obj>.attr` read in the module that may read the same object (a superset): all of them,
         but for an attribute of `self` in class `owner`, not `self.attr` in the methods of unrelated classes."""
-        self.flow.visit_defs_mentioning(attr)
+        self._visit_mentioning(attr)
         for load in self._loads_of(attr):
             reader = self.flow.self_attribute(load) if owner is not None else None
             if reader is None or self._related(owner, reader[0]):
@@ -308,13 +329,33 @@ class BlockMaskReaches:
                         frontier.append(classes[name])
         return found
 
+    def _visit_mentioning(self, word: str) -> None:
+        """The defs the relevance filter skipped that spell `word` (once per word: each asks the whole module)."""
+        if word not in self._visited_words:
+            self._visited_words.add(word)
+            self.flow.visit_defs_mentioning(word)
+
     def _loads_of(self, attr: str) -> list[ast.Attribute]:
-        if self._attribute_loads is None:
-            self._attribute_loads = {}
-            for node in ast.walk(self.resolver.tree):
-                if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-                    self._attribute_loads.setdefault(node.attr, []).append(node)
-        return self._attribute_loads.get(attr, [])
+        """Every `<obj>.attr` read in the module (only the top-level statements that spell `attr` are walked)."""
+        found = self._attribute_loads.get(attr)
+        if found is None:
+            found = self._attribute_loads[attr] = []
+            lines = self.resolver.positions.lines
+            statements = list(self.resolver.tree.body)
+            while statements:
+                stmt = statements.pop()
+                if not any(attr in line for line in lines[first_line(stmt) - 1 : stmt.end_lineno]):
+                    continue
+                if isinstance(stmt, ast.ClassDef):  # its statements one by one: a class can be long
+                    statements.extend(stmt.body)
+                    roots: list[ast.AST] = [*stmt.decorator_list, *stmt.bases, *stmt.keywords]
+                else:
+                    roots = [stmt]
+                for root in roots:
+                    for node in ast.walk(root):
+                        if isinstance(node, ast.Attribute) and node.attr == attr and isinstance(node.ctx, ast.Load):
+                            found.append(node)
+        return found
 
     def _iterated(self, walk: _Walk, target: ast.AST, path: Path, shifted: bool) -> None:
         if not path:
@@ -332,7 +373,7 @@ class BlockMaskReaches:
             return
         cls = self.parent(function)
         name = function.name
-        if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(function)):
+        if self._generator(function):
             walk.lost(f"what iterates `{name}`")
             return
         if isinstance(cls, ast.ClassDef):
@@ -342,7 +383,7 @@ class BlockMaskReaches:
             if not name.startswith("_"):
                 walk.lost(f"the callers of `{cls.name}.{name}` in other modules")
             is_property = any(self._is_property(d) for d in function.decorator_list)
-            self.flow.visit_defs_mentioning(name)
+            self._visit_mentioning(name)
             for load in self._loads_of(name):
                 call = self.parent(load)
                 if is_property:
@@ -355,7 +396,7 @@ class BlockMaskReaches:
         if self.parent(function) is self.resolver.tree:
             if not name.startswith("_"):
                 walk.lost(f"the callers of `{name}` in other modules")
-            self.flow.visit_defs_mentioning(name)
+            self._visit_mentioning(name)
         if any(not self._transparent(d) for d in function.decorator_list):
             walk.lost(f"the decorator of `{name}`")
         for read in self.scopes.names.get(name, ()):
@@ -366,6 +407,11 @@ class BlockMaskReaches:
                 walk.push(call, path, shifted)
             elif not self._decorating(read):
                 walk.lost(f"`{name}` used as a value", read)
+
+    def _generator(self, function: _Def) -> bool:
+        if id(function) not in self._generators:
+            self._generators[id(function)] = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(function))
+        return self._generators[id(function)]
 
     def _decorating(self, load: ast.Name) -> bool:
         parent = self.parent(load)
@@ -447,7 +493,9 @@ class BlockMaskReaches:
         if any(r.api.qualified_name == FLEX_ATTENTION for r in self.callees.resolve_callable(func, set())):
             return True
         owner = self.flow.self_attribute(func)
-        values = self._attribute_values(*owner) if owner is not None else None
+        if owner is None or _method(*owner) is not None:
+            return False  # not an attribute of `self`, or a method of the class
+        values = self._attribute_values(*owner)
         return bool(values) and all(
             any(r.api.qualified_name == FLEX_ATTENTION for r in self.callees.resolve_callable(v, set()))
             for v in values or ()

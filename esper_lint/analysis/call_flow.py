@@ -41,8 +41,8 @@ class CallFlowFacts:
         ]
         masks = BlockMaskFlow(self.resolver, self.callees, self.call_sites, builders)
         reaches = BlockMaskReaches(self.resolver, self.callees, masks)
-        for use in builders:  # where a BlockMask given B or H goes (ESP007, ESP009)
-            if any(p in use.arguments and use.arguments[p].constant is not None for p in ("B", "H")):
+        for use in builders:  # where a BlockMask goes: asked only where ESP007 or ESP009 would need it
+            if reaches.asked(use):
                 use.reach = reaches.reach(use, builders)
         flow.adjusted = masks.adjusted()  # looks further only when the text spells `_adjust`
         if not builders and not attention and "kernel_options" not in self.resolver.text:
