@@ -13,16 +13,18 @@ from ..core.apis import (
     BLOCK_MASK_CONSTRUCTORS,
     FLEX_ATTENTION,
     FLEX_ATTENTION_PARAMETERS,
+    FLEX_MODULE,
     TRANSPARENT_WRAPPERS,
     ApiTable,
     MaskApi,
 )
 from ..core.span import Span
 from .callees import Callees
+from .constants import bound_literal
 from .model import AttentionCall, CallArgument, MaskFunction
 from .positions import Positions
 from .resolution import Resolver
-from .syntax import CONDITIONAL, Argument, FuncNode, call_arguments
+from .syntax import CONDITIONAL, FUNCTIONS, Argument, FuncNode, call_arguments
 
 
 def _only_separator(text: str) -> bool:
@@ -126,7 +128,7 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
     """
     if fn.ast_node is None:
         return ParameterRead.UNKNOWN
-    kind, passes = _parameter_uses(fn.ast_node, index)
+    kind, passes = _parameter_uses(fn.called_as, index)
     if kind is not ParameterRead.PASSED:
         return kind
     outcomes: set[ParameterRead] = set()
@@ -142,6 +144,10 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
 
 
 _FLEX_FALLBACK = MaskApi(FLEX_ATTENTION, 3, "score_mod", role="score_mod")
+# The APIs that call the mask under `torch.vmap` (create_block_mask calls create_mask): uncompiled, Python
+# runs the body on batched tensors; compiled, dynamo traces it (and rewrites builtins such as min/max).
+VMAP_APIS = frozenset(f"{FLEX_MODULE}.{n}" for n in ("create_block_mask", "create_mask", "create_nested_block_mask"))
+_COMPILERS = frozenset({"torch.compile", "torch._dynamo.optimize"})
 
 
 class CallSiteFacts:
@@ -155,6 +161,7 @@ class CallSiteFacts:
         resolve_mask_expr: Callable[[ast.expr, set[int]], tuple[list[MaskFunction], bool]],
     ) -> None:
         self.apis = apis
+        self.resolver = resolver
         self.text = resolver.text
         self.positions = resolver.positions
         self.scopes = resolver.scopes
@@ -166,6 +173,9 @@ class CallSiteFacts:
         self.qualified_names = resolver.qualified_names
         self.resolve_callable = callees.resolve_callable
         self.resolve_mask_expr = resolve_mask_expr
+        self._compiled_defs: set[int] | None = None  # defs passed by name to `torch.compile`, found once
+        self._compiled: dict[int, bool] = {}  # id(def) -> compiled_function's answer
+        self._beside_compile: frozenset[str] = frozenset()  # names skipped code spells with `compile`
 
     def attention_call(self, call: ast.Call) -> AttentionCall:
         args = self.bind_arguments(call, self.apis.get(FLEX_ATTENTION) or _FLEX_FALLBACK)
@@ -216,14 +226,19 @@ class CallSiteFacts:
             if isinstance(node, ast.keyword):
                 assert node.arg is not None
                 removal = removal_span(self.positions, items, i)
+                literal = self.literal_of(node.value)
                 bound[node.arg] = CallArgument(
-                    node.arg, self.positions.span(node.value), self.positions.span(node), removal, node.value
+                    node.arg, self.positions.span(node.value), self.positions.span(node), removal, node.value, literal
                 )
             elif not star_seen and positional < len(api.parameters):
                 name = api.parameters[positional]
-                bound[name] = CallArgument(name, self.positions.span(node), None, None, node)
+                bound[name] = CallArgument(name, self.positions.span(node), None, None, node, self.literal_of(node))
                 positional += 1
         return bound
+
+    def literal_of(self, value: ast.AST) -> ast.Constant | None:
+        """The literal a name passed as an argument always holds (`heads = 1` ... `H=heads`)."""
+        return bound_literal(value, self.resolver) if isinstance(value, ast.Name) else None
 
     def torch_in_scope(self, call: ast.Call) -> bool:
         """`torch` at this call is the torch module: every binding it may have is an import of it."""
@@ -271,16 +286,22 @@ class CallSiteFacts:
             return False
         return any(r.api.qualified_name == FLEX_ATTENTION for r in self.resolve_callable(call.func, set()))
 
-    def only_attended(self, call: ast.Call) -> bool:
+    def only_attended(self, call: ast.Call, depth: int = 0) -> bool:
+        """The call's result (a BlockMask) goes nowhere but `flex_attention`'s block_mask slot: directly,
+        through a local variable read only there, or returned by a private helper of this module (a nested
+        def or a `_name`) every call of which does the same."""
         if self.is_block_mask_slot(call):
             return True
-        assign = self.parent(call)
         function = self.enclosing_function(call)
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        assign = self.parent(call)
+        if isinstance(assign, ast.Return):
+            return self.helper_only_attended(function, depth)
         if (
             not isinstance(assign, ast.Assign)
             or len(assign.targets) != 1
             or not isinstance(assign.targets[0], ast.Name)
-            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
         ):
             return False
         target = assign.targets[0]
@@ -292,7 +313,26 @@ class CallSiteFacts:
             and any(b.node is target for b in self.bindings(n))
             and self.is_descendant(n, function)
         ]
-        return all(self.is_block_mask_slot(n) for n in reads)
+        returned = [n for n in reads if isinstance(self.parent(n), ast.Return)]
+        if returned and not self.helper_only_attended(function, depth):
+            return False
+        return all(self.is_block_mask_slot(n) or isinstance(self.parent(n), ast.Return) for n in reads)
+
+    def helper_only_attended(self, helper: ast.FunctionDef | ast.AsyncFunctionDef, depth: int) -> bool:
+        """Every call of a private helper of this module passes its result only to `flex_attention`."""
+        private = helper.name.startswith("_") or self.enclosing_function(helper) is not None
+        if not private or depth >= 3 or helper.decorator_list or self.resolver.unseen_mentions(helper.name):
+            return False  # other modules may call a public helper; a skipped def could call it unseen
+        uses = [
+            n
+            for n in self.scopes.names.get(helper.name, ())
+            if isinstance(n.ctx, ast.Load) and any(b.node is helper for b in self.bindings(n))
+        ]
+        calls = [self.parent(n) for n in uses]
+        return bool(calls) and all(
+            isinstance(c, ast.Call) and c.func is n and self.only_attended(c, depth + 1)
+            for n, c in zip(uses, calls, strict=True)
+        )
 
     def may_be_compiled(self, call: ast.Call) -> bool | None:
         """True: called through `torch.compile`; None: something in the module compiles; False: nothing does."""
@@ -300,6 +340,80 @@ class CallSiteFacts:
             if wrapper == "torch.compile":
                 return True
         return None if mentions_compilation(self.text) else False
+
+    def runs_under_plain_vmap(self, call: ast.Call, api: str, arguments: dict[str, CallArgument]) -> bool:
+        """The call runs its mask under plain `vmap`: a vmap API reached without `torch.compile` around it
+        (nor a name that may hold a compiled one), no `_compile` other than a literal False, and not inside a
+        function this module compiles (decorated, or passed to `torch.compile` by name)."""
+        if api not in VMAP_APIS:
+            return False
+        flag = arguments.get("_compile")
+        if flag is not None and flag.constant is not False:
+            return False
+        if any(w in _COMPILERS for w in self.wrappers_of(call.func, set())):
+            return False
+        return not any(self.compiled_function(f) for f in self.ancestors(call) if isinstance(f, FUNCTIONS))
+
+    def callee_may_be_compiled(self, call: ast.Call) -> bool:
+        """Some binding the callee may read holds `torch.compile(...)` of it (`cbm = torch.compile(cbm)`)."""
+        return any(w in _COMPILERS for w in self.wrappers_of(call.func, set()))
+
+    def compiled_alias(self, call: ast.Call, api: str) -> ast.Assign | None:
+        """`create_block_mask = torch.compile(create_block_mask, dynamic=False)` when the callee is certainly
+        that compiled function at the call: the name's last binding in its scope, a statement of that scope's
+        own body (it always runs), made before the call can run (the call comes after it, or sits in a def
+        that comes after it), only imports of the API before it, and no `global`/`nonlocal`/`del` of it."""
+        func = call.func
+        if not isinstance(func, ast.Name):
+            return None
+        visible = self.bindings(func)
+        if not visible:
+            return None
+        scope = visible[0].scope
+        every = scope.bindings.get(func.id, [])
+        last = every[-1] if every else None
+        if last is None or last.kind != "store" or any(b.scope is not scope for b in visible):
+            return None
+        if func.id in scope.deleted or any(func.id in s.overwrites for s in self.scopes.made):
+            return None
+        assign = self.parent(last.node) if last.node is not None else None
+        value = last.value
+        if not isinstance(assign, ast.Assign) or len(assign.targets) != 1 or not isinstance(value, ast.Call):
+            return None
+        if not (self.qualified_names(value.func) & _COMPILERS) or len(value.args) != 1:
+            return None
+        inner = value.args[0]
+        if not isinstance(inner, (ast.Name, ast.Attribute)) or api not in self.qualified_names(inner):
+            return None
+        if not all(b.kind == "import" and api in b.qualified_names(b.name) for b in every[:-1]):
+            return None
+        body = getattr(scope.node, "body", None) if scope.node is not None else self.resolver.tree.body
+        if not isinstance(body, list) or not any(stmt is assign for stmt in body):
+            return None  # under an `if`, a `try`, a loop: it may not have run
+        index = {id(stmt): i for i, stmt in enumerate(body)}
+        statement = next((a for a in (call, *self.ancestors(call)) if id(a) in index), None)
+        return assign if statement is not None and index[id(statement)] > index[id(assign)] else None
+
+    def compiled_function(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A def this module compiles: decorated with `torch.compile`, or passed to it by name (also in code the
+        walk skipped, judged on its text: a skipped def that spells the name and `compile`)."""
+        known = self._compiled.get(id(func))
+        if known is not None:
+            return known
+        compiled = False
+        for decorator in func.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if self.qualified_names(target) & _COMPILERS:
+                compiled = True
+        if self._compiled_defs is None:
+            self._compiled_defs = set()
+            for call in self.scopes.calls:
+                if call.args and isinstance(call.args[0], ast.Name) and self.qualified_names(call.func) & _COMPILERS:
+                    self._compiled_defs.update(id(b.node) for b in self.bindings(call.args[0]) if b.kind == "def")
+            self._beside_compile = self.resolver.unseen_words_beside("compile")
+        compiled = compiled or id(func) in self._compiled_defs or func.name in self._beside_compile
+        self._compiled[id(func)] = compiled
+        return compiled
 
     def wrappers_of(self, expr: ast.expr, seen: set[int]) -> Iterator[str]:
         if id(expr) in seen:

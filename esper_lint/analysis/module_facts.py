@@ -20,11 +20,13 @@ from .call_sites import CallSiteFacts
 from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
 from .mask_functions import MaskFunctions
+from .mask_shapes import FLEX_IMPORT, imports_flex_attention, names_an_index
 from .model import HoistForm, MaskUse, ModuleFacts
 from .positions import Positions
 from .relevance import RelevanceFilter
 from .resolution import Resolver
 from .scopes import ScopeBuilder
+from .signature_uses import name_routes, signature_uses
 from .syntax import Argument, call_arguments
 
 
@@ -41,7 +43,12 @@ class ModuleAnalyzer:
         self.scopes = ScopeBuilder()
         self.helpers = helpers or {}
         self.spellings = apis.spellings() | frozenset(self.helpers)
-        self.scopes.relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        # In a module that may use FlexAttention, a definition that spells a key/value index parameter may hold
+        # a mask known by its parameters alone (mask_shapes.py): it is walked in full too.
+        self.may_import_flex = "flex_attention" in text and FLEX_IMPORT.search(text) is not None
+        also = names_an_index if self.may_import_flex else None
+        self.relevance = RelevanceFilter(tree, self.positions.lines, self.spellings, also)
+        self.scopes.relevant = self.relevance
         self.scopes.visit(tree, self.scopes.module, None, None)
         resolver = Resolver(tree, text, self.positions, self.scopes)
         callees = Callees(resolver, apis, self.helpers)
@@ -55,11 +62,15 @@ class ModuleAnalyzer:
         self.resolve_callable = callees.resolve_callable
         self.mask_argument = callees.mask_argument
         self.resolve_mask_expr = functions.resolve_mask_expr
+        self.functions = functions
+        self.resolver = resolver
         self.attention_call = call_sites.attention_call
         self.bind_arguments = call_sites.bind_arguments
         self.torch_in_scope = call_sites.torch_in_scope
         self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
+        self.runs_under_plain_vmap = call_sites.runs_under_plain_vmap
+        self.call_sites = call_sites
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -85,7 +96,23 @@ class ModuleAnalyzer:
                 if use is not None:
                     facts.uses.append(use)
         facts.uses.sort(key=lambda u: (u.arg_span, u.api))
+        name_routes(facts.uses)
+        if self.may_import_flex and self.imports_flex(facts):
+            facts.signature_uses = signature_uses(self.resolver, self.functions, facts)
         return facts
+
+    def imports_flex(self, facts: ModuleFacts) -> bool:
+        """The module uses FlexAttention: an import of it or of something in it, or a call we resolved."""
+        if facts.uses or facts.attention_calls:
+            return True
+        imports = [
+            (name, b.qualified_names(name))
+            for scope in self.scopes.made
+            for name, bindings in scope.bindings.items()
+            for b in bindings
+            if b.kind == "import"
+        ]
+        return imports_flex_attention(imports)
 
     def pass_through_helpers(self, facts: ModuleFacts) -> dict[str, PassThrough]:
         """Module-level functions whose parameter goes, unchanged, to an API as its mask function."""
@@ -137,24 +164,28 @@ class ModuleAnalyzer:
             inner = resolved.helper.inner
             use.via_helper = resolved.helper.name
             use.arguments = dict(inner.arguments)
+            use.plain_vmap = inner.plain_vmap
             use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
         use.callee_is_api = resolved.direct and resolved.helper is None
         return use
 
     def build_use(self, call: ast.Call, arg: Argument, api: MaskApi, bind: bool) -> MaskUse:
+        self.functions.start_routes()
         functions, all_known = self.resolve_mask_expr(arg.value, set())
+        routes = self.functions.take_routes()
         caller = self.enclosing_function(call)
         # Functions returned by factory calls are new: ESP005 keeps judging what it judged before them.
         capture_free = (
             all_known
-            and all(f.factory is None for f in functions)
+            and all(f.factory is None and not f.binds_values for f in functions)
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self.runs_every_forward(call, caller)
         for f in functions:
             if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
                 f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
-        return MaskUse(
+        arguments = self.bind_arguments(call, api) if bind else {}
+        use = MaskUse(
             api=api.qualified_name,
             arg_span=self.positions.span(arg.value),
             call_span=self.positions.span(call),
@@ -165,12 +196,19 @@ class ModuleAnalyzer:
             arg_node=arg.value,
             role=api.role,
             functions_known=all_known,
-            arguments=self.bind_arguments(call, api) if bind else {},
+            arguments=arguments,
             callee_span=self.positions.span(call.func),
             torch_in_scope=self.torch_in_scope(call),
             call_node=call,
             result_only_attended=api.builds_block_mask and self.only_attended(call),
         )
+        use.routes = {id(f): routes[id(f)] for f in functions if id(f) in routes}
+        use.plain_vmap = bind and self.runs_under_plain_vmap(call, api.qualified_name, arguments)
+        if "_compile" in arguments:
+            use.callee_compiled = self.call_sites.callee_may_be_compiled(call)
+            alias = self.call_sites.compiled_alias(call, api.qualified_name)
+            use.compiled_alias_line = alias.lineno if alias is not None else None
+        return use
 
 
 def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:

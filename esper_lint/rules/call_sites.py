@@ -33,6 +33,12 @@ def _reads(fn: MaskFunction, index: int) -> ParameterRead:
     return parameter_read(fn, index)
 
 
+def _sized_by_call(use: MaskUse) -> list[MaskFunction]:
+    """The functions whose B/H the call sizes: not bound methods, which torch 2.13's `create_block_mask`
+    refuses outright (`_get_mod_type` counts their `self`: "requires a mask_mod function")."""
+    return [fn for fn in use.functions if not fn.bound_method]
+
+
 def _broadcast(arg: CallArgument) -> bool:
     """`None` or `1`: the BlockMask is computed once and broadcast over that dimension."""
     value = arg.constant
@@ -158,7 +164,7 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             arg = use.arguments.get(parameter)
             if arg is None or not _broadcast(arg):
                 continue
-            readers = [fn for fn in use.functions if _reads(fn, index) is ParameterRead.DIRECT]
+            readers = [fn for fn in _sized_by_call(use) if _reads(fn, index) is ParameterRead.DIRECT]
             if not readers:
                 continue
             value = "None" if arg.constant is None else "1"
@@ -166,7 +172,7 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             yield self.finding_at(
                 path,
                 arg.span,
-                f"Mask function {where(readers[0])} reads `{dim}` but `{parameter}={value}` computes the "
+                f"Mask function {where(readers[0], use)} reads `{dim}` but `{parameter}={value}` computes the "
                 f"BlockMask for {dim} = 0 only and broadcasts it: compiled flex_attention then gives wrong "
                 f"output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
             )
@@ -271,6 +277,8 @@ def attend(q, k, v):
             arg = use.arguments.get(parameter)
             if arg is None or not _sized(arg):
                 continue
+            if any(fn.bound_method for fn in use.functions):
+                continue  # torch refuses a bound method here (see _sized_by_call): nothing to size
             if not all(_reads(fn, index) is ParameterRead.NEVER for fn in use.functions):
                 continue
             fix = None if use.via_helper else replace(arg.span, "None", UNSAFE, f"pass `{parameter}=None`")
@@ -316,7 +324,12 @@ def build(mask_mod, n):
         "Safe: `--fix` rewrites the call to `torch.compile(create_block_mask)(...)` without `_compile`, which "
         "is what torch 2.13 runs for `_compile=True`. Offered only for the literal `True`, when `torch` names "
         "the torch module at the call, the callee is `create_block_mask` itself, and no comment sits next to "
-        "the keyword."
+        "the keyword. When the callee is a name certainly bound to `torch.compile(create_block_mask, ...)` "
+        "(`create_block_mask = torch.compile(create_block_mask, dynamic=False)` at module level), the fix "
+        "deletes `_compile=True` instead: the compiled function then builds the same BlockMask with its own "
+        "options, where compiling it again would unwrap it and silently drop them (measured on torch 2.13: "
+        "`torch.compile` of a compiled function compiles the original with default options). Where the "
+        "callee only may be compiled, no fix is offered."
     )
     VALID = (
         "import torch\n"
@@ -329,6 +342,13 @@ def build(mask_mod, n):
         + """
 def build(mask_mod, n):
     return create_block_mask(mask_mod, None, None, n, n, _compile=False)
+""",
+        _HEADER
+        + """
+COMPILE = False  # bound once to a literal: the same call as `_compile=False`
+
+def build(mask_mod, n):
+    return create_block_mask(mask_mod, None, None, n, n, _compile=COMPILE)
 """,
     )
     INVALID = (
@@ -343,11 +363,32 @@ def build(mask_mod, n):
 def build(mask_mod, n, compile_it):
     return create_block_mask(mask_mod, None, None, n, n, device="cpu", _compile=compile_it)
 """,
+        "import torch\n"
+        + _HEADER
+        + """
+create_block_mask = torch.compile(create_block_mask, dynamic=False)  # the fix deletes `_compile=True`
+
+def build(mask_mod, n):
+    return create_block_mask(mask_mod, None, None, n, n, _compile=True)
+""",
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         arg = use.arguments.get("_compile")
         if arg is None or arg.keyword_span is None or arg.constant in (False, None):
+            return
+        if use.compiled_alias_line is not None:
+            fix = self._delete_fix(use, arg)
+            advice = "fixable with `esper-lint --fix`" if fix else "delete it by hand"
+            yield self.finding_at(
+                path,
+                arg.keyword_span,
+                "`_compile` is deprecated: torch 2.13 warns (DeprecationWarning) and will remove it, after which "
+                f"this call fails. The callee is already `torch.compile(...)` (line {use.compiled_alias_line}), so "
+                f"delete `_compile` ({advice}); compiling it again would unwrap it and silently drop the options "
+                "it was compiled with (`dynamic=False`, the backend).",
+                fix,
+            )
             return
         fix = self._fix(use, arg)
         advice = "fixable with `esper-lint --fix`" if fix else "change it by hand"
@@ -360,6 +401,14 @@ def build(mask_mod, n, compile_it):
         )
 
     @staticmethod
+    def _delete_fix(use: MaskUse, arg: CallArgument) -> Fix | None:
+        """Through a name that is certainly `torch.compile(create_block_mask, ...)`, `_compile=True` only adds a
+        nested compile that dynamo traces through: the same BlockMask without it."""
+        if arg.constant is not True or arg.removal_span is None or use.api != _CREATE_BLOCK_MASK or use.via_helper:
+            return None
+        return Fix((Edit(arg.removal_span, ""),), description="delete `_compile=True` (the callee is compiled)")
+
+    @staticmethod
     def _fix(use: MaskUse, arg: CallArgument) -> Fix | None:
         callee = use.callee_span
         if (
@@ -368,6 +417,7 @@ def build(mask_mod, n, compile_it):
             or callee is None
             or not use.torch_in_scope
             or not use.callee_is_api
+            or use.callee_compiled  # compiling a compiled function again unwraps it, dropping its options
             or use.api != _CREATE_BLOCK_MASK
         ):
             return None
