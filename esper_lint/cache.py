@@ -7,6 +7,11 @@ that can change findings (rule selection, per-file ignores, mask APIs) starts a 
 JSON, not pickle: a cache directory that arrives with a cloned tree must never be able to run code.
 Writes go to a temporary file and are renamed into place, so concurrent runs never read a torn file
 (the last writer wins; a lost entry is only recomputed).
+
+A file's findings may rest on facts of other project modules it imports (esper_lint/project.py): its
+entry then keeps the questions asked and a fingerprint of each answer, and is reused only while every
+answer is the same. The cache also keeps what each module offers its importers (`modules`), by the
+module's content, so that a one-file run does not parse the modules it imports again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +65,7 @@ class ResultCache:
         key = f"{__version__}-{code_fingerprint()}-py{sys.version_info[0]}{sys.version_info[1]}-{config.fingerprint()}"
         self.file = self.directory / f"results-{key}.json"
         self._entries: dict[str, list[Any]] | None = None
+        self._modules: dict[str, list[Any]] = {}
         self._dirty = False
 
     def _load(self) -> dict[str, list[Any]]:
@@ -67,7 +74,9 @@ class ResultCache:
                 with open(self.file, encoding="utf-8") as fh:
                     data = json.load(fh)
                 entries = data.get("entries") if isinstance(data, dict) else None
+                modules = data.get("modules") if isinstance(data, dict) else None
                 self._entries = entries if isinstance(entries, dict) else {}
+                self._modules = modules if isinstance(modules, dict) else {}
             except (OSError, ValueError):  # missing, unreadable or corrupt: start afresh
                 self._entries = {}
         return self._entries
@@ -76,9 +85,16 @@ class ResultCache:
     def _key(path: str) -> str:
         return os.path.abspath(path)
 
-    def get(self, path: str, source_digest: str) -> FileResult | None:
+    def get(
+        self, path: str, source_digest: str, still_hold: Callable[[dict[str, str]], bool] | None = None
+    ) -> FileResult | None:
+        """The cached result for these bytes; with facts of other modules, only if `still_hold` says each
+        answer it rested on is still the same (without `still_hold`, such a result is not reused)."""
         entry = self._load().get(self._key(path))
         if not entry or entry[0] != source_digest:
+            return None
+        used = entry[3] if len(entry) > 3 else None
+        if used and (not isinstance(used, dict) or still_hold is None or not still_hold(used)):
             return None
         try:
             findings = [Finding.from_dict({**f, "path": path}) for f in entry[1]]
@@ -87,7 +103,9 @@ class ResultCache:
             return None
         return FileResult(path, findings=findings, errors=errors)
 
-    def put(self, path: str, source_digest: str, result: FileResult) -> None:
+    def put(self, path: str, source_digest: str, result: FileResult, used: dict[str, str] | None = None) -> None:
+        """Keep `result` for these bytes; `used`: the questions about other modules it rested on, with a
+        fingerprint of each answer (project.py)."""
         if any(e.kind in _UNCACHEABLE_KINDS for e in result.errors):
             return
         entries = self._load()
@@ -98,6 +116,24 @@ class ResultCache:
             [f.to_dict() for f in result.findings],
             [e.to_dict() for e in result.errors],
         ]
+        if used:
+            entries[key].append(used)
+        self._dirty = True
+
+    def get_module(self, path: str, source_digest: str) -> tuple[bool, dict[str, Any] | None]:
+        """(True, what the module offers its importers) if kept for these bytes; (False, None) if not."""
+        self._load()
+        entry = self._modules.get(self._key(path))
+        if not entry or len(entry) != 2 or entry[0] != source_digest:
+            return False, None
+        exports = entry[1]
+        return (True, exports) if exports is None or isinstance(exports, dict) else (False, None)
+
+    def put_module(self, path: str, source_digest: str, exports: dict[str, Any] | None) -> None:
+        self._load()
+        key = self._key(path)
+        self._modules.pop(key, None)
+        self._modules[key] = [source_digest, exports]
         self._dirty = True
 
     def save(self) -> None:
@@ -106,9 +142,10 @@ class ResultCache:
         if not self._dirty or self._entries is None:
             return
         entries = self._entries
-        if len(entries) > MAX_ENTRIES:
-            for key in list(entries)[: len(entries) - MAX_ENTRIES]:
-                del entries[key]
+        for table in (entries, self._modules):
+            if len(table) > MAX_ENTRIES:
+                for key in list(table)[: len(table) - MAX_ENTRIES]:
+                    del table[key]
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _mark_cache_dir(self.directory)
@@ -118,7 +155,8 @@ class ResultCache:
                 fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
                 try:
                     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                        json.dump({"version": __version__, "entries": entries}, fh, separators=(",", ":"))
+                        data = {"version": __version__, "entries": entries, "modules": self._modules}
+                        json.dump(data, fh, separators=(",", ":"))
                     os.replace(tmp, self.file)
                 except BaseException:
                     with contextlib.suppress(OSError):

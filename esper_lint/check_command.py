@@ -149,7 +149,7 @@ def _attach_fixes(result: RunResult, config: Config) -> None:
         except OSError:
             continue
         if is_notebook(file_result.path):
-            continue  # a notebook's fix is a JSON splice (notebook.py): SARIF carries none for it
+            continue  # a notebook's fix is a JSON splice (notebook/splice.py): SARIF carries none for it
         fixes = fixes_by_finding(source, file_result.path, config)
         file_result.original_source = source
         for finding in file_result.findings:
@@ -193,8 +193,9 @@ def _add_noqa(paths: list[str], config: Config, opts: dict[str, Any]) -> int:
     from .fix.writer import WriteRefused, write_atomic
     from .notebook import NotebookError
     from .notebook import add_noqa as notebook_add_noqa
-    from .runner import read_source, run
+    from .runner import read_source, run, with_project
 
+    config = with_project(config, paths)  # the same project facts for the run and the lines found here
     result = run(paths, config, use_cache=not opts["no_cache"])
     for warning in result.warnings:
         echo_warning(warning)
@@ -249,9 +250,12 @@ def _existing_parent(path: Path) -> Path:
 
 def _check_stdin(config: Config, mode: Mode, opts: dict[str, Any]) -> int:
     from .files import force_excluded
-    from .runner import Mode, RunResult, lint_or_fix_source
+    from .runner import Mode, RunResult, lint_or_fix_source, with_project
 
     filename = opts["stdin_filename"] or "<stdin>"
+    # Imports are resolved from --stdin-filename's folder (the project's other files as on disk); without
+    # it, absolute imports only, from the project root above the current folder.
+    config = with_project(config, [filename])
     source = sys.stdin.buffer.read()
     if opts["stdin_filename"] and force_excluded(filename, config):
         # Excluded: pass the source through unchanged so editors keep working.

@@ -44,6 +44,7 @@ def main() -> None:
     esper-lint --add-noqa src/      add `# noqa: CODE` where findings are (adopt now, fix later)
     esper-lint rule ESP001          a rule's documentation
     esper-lint verify FILE --factory NAME   runtime harness (needs the [harness] extra)
+    esper-lint sanitize -- python train.py  run a program with FlexAttention's run-time checks
     esper-lint server               language server for editors (needs the [server] extra)
 
     Checking is the default command: `esper-lint check --help` lists its options (--select, --ignore,
@@ -303,6 +304,30 @@ def verify(
     except KeyboardInterrupt:
         _error("interrupted")
         sys.exit(130)
+    sys.exit(code)
+
+
+@main.command("sanitize", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--strict", is_flag=True, help="Exit 1 when anything is found; refuse calls that would crash.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the findings as JSON here.")
+@click.argument("program", nargs=-1, type=click.UNPROCESSED)
+def sanitize(strict: bool, report_file: str | None, program: tuple[str, ...]) -> None:
+    """Run a program with FlexAttention's run-time checks (needs torch; see docs/sanitize.md).
+
+    \b
+    esper-lint sanitize -- python train.py ARGS
+    esper-lint sanitize --strict --report found.json -- -m package.module ARGS
+
+    Findings go to stderr as they happen. Exit status: the program's; with --strict, 1 when the program
+    exited 0 but something was found; 2 when the program could not be started.
+    """
+    from .sanitizer.command import UsageError, run
+
+    try:
+        code = run(list(program), strict, report_file)
+    except UsageError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_ERROR)
     sys.exit(code)
 
 

@@ -11,11 +11,14 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.apis import ApiTable, MaskApi
 from .core.records import record_eq, record_repr
 from .rules import DEFAULT_SELECT, RULES_BY_CODE
+
+if TYPE_CHECKING:
+    from .analysis.imported_names import ProjectSource
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".bzr",
@@ -74,6 +77,7 @@ class Config:
 
     __slots__ = (
         "_api_table",
+        "_project",
         "cache_dir",
         "exclude",
         "extend_exclude",
@@ -126,6 +130,7 @@ class Config:
     warnings: tuple[str, ...]
     origins: tuple[tuple[str, str], ...]
     _api_table: ApiTable | None
+    _project: ProjectSource | None
 
     def __init__(
         self,
@@ -163,6 +168,7 @@ class Config:
             # Where each setting (by its TOML key) came from, for --show-settings; absent keys are defaults.
             ("origins", origins),
             ("_api_table", None),
+            ("_project", None),
         )
         for name, value in values:
             object.__setattr__(self, name, value)
@@ -183,7 +189,21 @@ class Config:
         if unknown:
             raise TypeError(f"Config has no setting {sorted(unknown)[0]!r}")
         values.update(changes)
-        return Config(**values)
+        config = Config(**values)
+        object.__setattr__(config, "_project", self._project)
+        return config
+
+    @property
+    def project(self) -> ProjectSource | None:
+        """The run's index of the project's modules (esper_lint/project.py): not a setting, so neither
+        compared nor fingerprinted; the engine asks it about names a file imports from the project."""
+        return self._project
+
+    def with_project(self, project: ProjectSource | None) -> Config:
+        """A copy whose files are checked with `project`'s facts about the modules they import."""
+        config = self.replace()
+        object.__setattr__(config, "_project", project)
+        return config
 
     @property
     def apis(self) -> ApiTable:

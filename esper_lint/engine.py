@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .config import Config
 from .core.decoding import NOT_CHECKED, SourceError, check_decodable
@@ -35,9 +35,10 @@ def might_match(source: bytes, config: Config) -> bool:
     component (`from ...flex_attention import create_block_mask as cbm` still spells it), so a file
     without any of those names cannot produce a finding. This holds for configured APIs too. It is
     not sound for names the analysis cannot see either: `getattr(fa, "create_" + "block_mask")`,
-    `from ... import *`, or a name first bound in another module (`from helpers import cbm`), none of
-    which the analysis resolves anyway. Byte search also matches a UTF-8 file only; a file in another
-    encoding that spells the name still contains its ASCII bytes, as Python identifiers here are ASCII.
+    `from ... import *`. An alias or helper imported from another project module (`from helpers import
+    cbm`) is resolved (project.py) only in a file that spells an API's name somewhere: a known limit.
+    Byte search also matches a UTF-8 file only; a file in another encoding that spells the name still
+    contains its ASCII bytes, as Python identifiers here are ASCII.
     """
     return any(name in source for name in config.apis.spelling_bytes)
 
@@ -77,7 +78,7 @@ def analyze_bytes(source: bytes, path: str, config: Config) -> Analysis:
     analysis, so a finding's `fixable` and the fix itself rest on the same facts.
     """
     text = check_decodable(source, path)
-    with _collector_paused():
+    with collector_paused():
         tree = _cpython_parse(text, path)
         try:
             findings = analyze_fast(tree, text, path, config)
@@ -95,7 +96,7 @@ def offer_unsafe_fixes(findings: list[Finding], config: Config) -> None:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a tree is built and analysed.
 
     `ast.parse` allocates one object per node and the analysis keeps them all alive: the collector's
@@ -118,7 +119,8 @@ def analyze_fast(tree: ast.Module, text: str, path: str, config: Config) -> list
     rules = _rules_for(path, config)
     if not rules:
         return []
-    return _apply_rules(analyze_source(tree, text, config.apis), rules, path, text, tree)
+    project = config.project.names_for(path) if config.project is not None else None
+    return _apply_rules(analyze_source(tree, text, config.apis, project), rules, path, text, tree)
 
 
 # The fixer's LibCST visitors recurse per nesting level: they run on a thread with this stack and a
@@ -213,6 +215,19 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+def module_exports(source: bytes, path: str, config: Config) -> dict[str, Any] | None:
+    """What a module offers the other modules of its project (analysis/module_exports.py), from its bytes
+    alone; None when it cannot be read as Python (an importer then knows nothing of its names)."""
+    from .analysis.module_exports import module_exports as exports
+
+    try:
+        text = check_decodable(source, path)
+        with collector_paused():
+            return exports(_cpython_parse(text, path), text, config.apis)
+    except (SourceError, RecursionError):
+        return None
+
+
 def lint_source(source: bytes, path: str, config: Config) -> FileResult:
     """Lint one file's bytes. Never raises for bad input: problems become FileErrors."""
     result = FileResult(path)
@@ -224,7 +239,7 @@ def lint_source(source: bytes, path: str, config: Config) -> FileResult:
             result.errors.append(exc.error)
         return result
     try:
-        with _collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
+        with collector_paused():  # until the tree is gone too: a pass over it on the way out finds nothing
             result.findings = analyze_bytes(source, path, config).findings
     except SourceError as exc:
         result.errors.append(exc.error)

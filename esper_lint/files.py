@@ -24,11 +24,11 @@ from .core.findings import FileError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 NOTEBOOK_SUFFIX = ".ipynb"
-WALKED_SUFFIXES = (*PYTHON_SUFFIXES, NOTEBOOK_SUFFIX)  # Jupyter notebooks too, as ruff (esper_lint/notebook.py)
+WALKED_SUFFIXES = (*PYTHON_SUFFIXES, NOTEBOOK_SUFFIX)  # Jupyter notebooks too, as ruff (esper_lint/notebook/)
 
 
 def is_notebook(path: str) -> bool:
-    """Here, not in notebook.py: telling a notebook by its name must not import the notebook machinery."""
+    """Here, not in notebook/: telling a notebook by its name must not import the notebook machinery."""
     return path.endswith(NOTEBOOK_SUFFIX)
 
 

@@ -36,6 +36,15 @@ def _config_for(directory: str) -> Any:
         raise RuntimeError(f"esper-lint: {exc}. Fix the [tool.esper-lint] table and run flake8 again.") from None
 
 
+@lru_cache(maxsize=16)
+def _project_for(config: Any, root: Path) -> Any:
+    """One index of the project's modules per configuration and root, for the whole flake8 run: a file
+    is checked with the facts of the modules it imports, read from disk, as `esper-lint FILE` does."""
+    from .project import ProjectIndex
+
+    return ProjectIndex(config, [], root=root)
+
+
 def _source_bytes(lines: Sequence[str]) -> bytes:
     """flake8 hands over decoded lines: encode them back with the file's own declared encoding."""
     text = "".join(lines)
@@ -76,6 +85,9 @@ class EsperLintChecker:
         config = _config_for(os.path.dirname(os.path.abspath(path)))
         if self.extra_codes - config.select:
             config = config.replace(select=config.select | self.extra_codes)
+        from .project import project_root
+
+        config = config.with_project(_project_for(config, project_root(config, [path])))
         result = lint_source(_source_bytes(self.lines), self.filename, config)
         for error in result.errors:
             # flake8 itself reports files it cannot parse (E999); anything else must not pass silently.

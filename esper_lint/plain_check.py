@@ -33,7 +33,7 @@ _FLAGS = {
 _MULTIPLE = {"--select": "select", "--extend-select": "extend_select", "--ignore": "ignore"}
 _OUTPUT_FORMATS = ("text", "json", "github", "sarif", "junit")
 # Words that make click do something other than `check PATHS` when they come first.
-_NOT_A_PLAIN_START = frozenset({"check", "rule", "server", "verify", "--help", "-h", "--version"})
+_NOT_A_PLAIN_START = frozenset({"check", "rule", "sanitize", "server", "verify", "--help", "-h", "--version"})
 
 
 def _defaults() -> dict[str, Any]:

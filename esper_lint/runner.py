@@ -6,12 +6,14 @@ none of this changes the results, which come back in path order exactly as a ser
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
+from typing import Any
 
 from .config import Config
 from .core.findings import FileError, FileResult, Finding
@@ -19,6 +21,7 @@ from .core.interrupts import raise_if_interrupted
 from .core.records import record_eq, record_repr
 from .engine import lint_source, might_match
 from .files import discover, is_notebook
+from .project import ProjectIndex
 
 
 class Mode(Enum):
@@ -99,7 +102,7 @@ def lint_or_fix_source(source: bytes, path: str, config: Config, mode: Mode) -> 
 
 
 def lint_any(source: bytes, path: str, config: Config) -> FileResult:
-    """Lint a Python file, or a Jupyter notebook's code cells (`notebook.py`)."""
+    """Lint a Python file, or a Jupyter notebook's code cells (the `notebook` source adapter)."""
     if is_notebook(path):
         from .notebook import lint_notebook
 
@@ -149,6 +152,7 @@ def process_file(path: str, config: Config, mode: Mode) -> FileResult:
 
 
 def run(paths: Sequence[str], config: Config, mode: Mode = Mode.CHECK, use_cache: bool = True) -> RunResult:
+    config = with_project(config, paths)  # the project's root comes from the paths as given
     discovery = discover(paths, config)
     result = RunResult(errors=discovery.errors, warnings=discovery.warnings)
     result.files = run_files(discovery.files, config, mode, use_cache=use_cache)
@@ -164,11 +168,17 @@ def run_files(
     cached files are done after a digest; only the rest is analysed, in worker processes when there is
     enough of it. Workers re-read their file instead of receiving its bytes, so memory stays flat.
     Fixing (`--fix`/`--diff`) writes files and runs serially without the cache.
+
+    Every file is checked with the facts of the project modules it imports (`project.py`), from one
+    index per run: `config.project` if the caller gave one, else one made here for `files`.
     """
     if mode is not Mode.CHECK:
+        config = with_project(config, files)
         fixed = []
         for path in files:
             raise_if_interrupted()
+            if isinstance(config.project, ProjectIndex):
+                config.project.refresh()  # files written so far may be modules the next one imports
             fixed.append(process_file(path, config, mode))
         return fixed
     cache = None
@@ -176,6 +186,12 @@ def run_files(
         from .cache import ResultCache, digest
 
         cache = ResultCache(config)
+    config = with_project(config, files)
+    project = config.project
+    if isinstance(project, ProjectIndex) and cache is not None:
+        project.cache = cache
+    project_index = project if isinstance(project, ProjectIndex) else None
+    still_hold = project_index.still_hold if project_index is not None else None
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, str]] = []
     pending_bytes = 0
@@ -186,11 +202,14 @@ def run_files(
         except OSError as exc:
             results[index] = FileResult(path, errors=[io_error(path, exc)])
             continue
-        if not might_match(source, config):
+        matched = might_match(source, config)
+        if project_index is not None:
+            project_index.note(path, matched)
+        if not matched:
             results[index] = lint_any(source, path, config)  # no parse: only the decode (or JSON) check
             continue
         if cache is not None:
-            cached = cache.get(path, digest(source))
+            cached = cache.get(path, digest(source), still_hold and functools.partial(still_hold, path))
             if cached is not None:
                 results[index] = cached
                 continue
@@ -202,11 +221,17 @@ def run_files(
         outcomes = _check_parallel(pending, config, workers, with_digest)
     else:
         outcomes = _check_serial(pending, config, with_digest)
-    for (index, _), (result, source_digest) in zip(pending, outcomes, strict=True):
+    for (index, _), (result, source_digest, used, computed) in zip(pending, outcomes, strict=True):
         results[index] = result
         if cache is not None and source_digest is not None:
-            cache.put(result.path, source_digest, result)
+            cache.put(result.path, source_digest, result, used)
+        if cache is not None:
+            for module, (module_digest, exports) in computed.items():
+                cache.put_module(module, module_digest, exports)
     if cache is not None:
+        if isinstance(project, ProjectIndex):  # modules read while validating cached results
+            for module, (module_digest, exports) in project.take_computed().items():
+                cache.put_module(module, module_digest, exports)
         cache.save()
     return [r for r in results if r is not None]
 
@@ -231,12 +256,36 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-_Outcome = tuple[FileResult, "str | None"]
+# A file's result; the digest of the bytes checked (for the cache; None without `with_digest`); the
+# questions about other project modules it rested on, with their answers' fingerprints; and what the
+# modules read to answer them offer (computed in this process, for the cache: path -> (digest, exports)).
+_Outcome = tuple[FileResult, "str | None", "dict[str, str]", "dict[str, tuple[str, Any]]"]
+
+
+def with_project(config: Config, paths: Sequence[str]) -> Config:
+    """`config` with an index of the project's modules (`project.py`) for `paths`, unless it has one."""
+    if config.project is not None:
+        return config
+    return config.with_project(ProjectIndex(config, paths))
 
 
 def check_file(path: str, config: Config, with_digest: bool = True) -> _Outcome:
-    """Check one file within `config.timeout`: its result and the digest of the bytes checked (for the
-    cache; None without `with_digest`)."""
+    """Check one file within `config.timeout` (see `_Outcome`)."""
+    project = config.project if isinstance(config.project, ProjectIndex) else None
+    result, source = _check_file(path, config)
+    used = project.used_by(path) if project is not None and with_digest else {}
+    if project is not None and not with_digest:
+        project.forget(path)  # no cache: the answers' fingerprints are not needed
+    computed = project.take_computed() if project is not None else {}
+    if not with_digest or source is None:
+        return result, None, used, computed
+    from .cache import digest
+
+    return result, digest(source), used, computed
+
+
+def _check_file(path: str, config: Config) -> tuple[FileResult, bytes | None]:
+    """The file's result, and its bytes when the result is theirs (not a read error, timeout or bug)."""
     try:
         source = read_source(path)
     except OSError as exc:
@@ -256,11 +305,7 @@ def check_file(path: str, config: Config, with_digest: bool = True) -> _Outcome:
         return FileResult(path, errors=[error]), None
     for finding in result.findings:
         finding.target = None  # fixer-only, and not worth sending between processes
-    if not with_digest:
-        return result, None
-    from .cache import digest
-
-    return result, digest(source)
+    return result, source
 
 
 def timeout_error(path: str, seconds: float) -> FileError:
@@ -364,7 +409,7 @@ def _check_parallel(
                 try:
                     outcome = results.next(timeout=backstop)
                 except multiprocessing.TimeoutError:
-                    yield FileResult(path, errors=[timeout_error(path, config.timeout)]), None
+                    yield FileResult(path, errors=[timeout_error(path, config.timeout)]), None, {}, {}
                     remaining = remaining[k + 1 :]  # a fresh pool for the rest
                     break
                 yield outcome

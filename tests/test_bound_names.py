@@ -22,8 +22,8 @@ BODIES = {
     "imports": "import o\nimport p.q\nimport r.s as t\nfrom u import v, w as y",
     "definitions": "def z(): pass\nclass Aa: pass\nlam = lambda bb: bb",
     "except": "try: pass\nexcept Exception as cc: pass",
-    "match": "match x:\n    case [dd, *ee]: pass\n    case {'k': ff, **gg}: pass\n    case Point(x=hh) | Point(y=hh): pass\n"
-    "    case ii as jj: pass",
+    "match": "match x:\n    case [dd, *ee]: pass\n    case {'k': ff, **gg}: pass\n"
+    "    case Point(x=hh) | Point(y=hh): pass\n    case ii as jj: pass",
     "comprehensions bind nothing here": "[kk for kk in x]\n{ll: 1 for ll in x}\n(mm for mm in x)",
     "walrus in a comprehension binds here": "[nn := v for v in x]",
 }

@@ -1,16 +1,18 @@
 """A fresh clone stands alone (no test reads a file beside it), and docs/ci.md's snippets hold when read as
 GitHub Actions and pre-commit read them: the SARIF upload has the permissions it needs and runs even when a
-file could not be checked, actions are pinned to current major versions, and every `rev:` names something
-that exists (the repository has no release tags yet)."""
+file could not be checked, actions are pinned to current major versions, and every `rev:` and install names
+the release tag of the version in the package (`v` + `esper_lint.__version__`), which the release commit is
+tagged with. No test reads the tags themselves: CI's clean checkout may not carry them."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from esper_lint import __version__
 
 REPO = Path(__file__).resolve().parents[1]
 CI_DOC = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
@@ -53,16 +55,17 @@ def test_actions_are_pinned_to_current_major_versions() -> None:
         assert version == CURRENT_MAJORS[action], uses
 
 
-def test_every_rev_names_something_that_exists() -> None:
-    """A tag the repository has, or the COMMIT_SHA placeholder the text tells readers to fill in."""
-    tags = subprocess.run(["git", "tag"], cwd=REPO, capture_output=True, text=True).stdout.split()
+def test_every_rev_names_the_release_tag_of_this_version() -> None:
+    """The tag a release is made with: `v` + the package's version (docs/ci.md says so)."""
+    tag = f"v{__version__}"
     revs = [repo["rev"] for b in yaml_blocks() if isinstance(b, dict) for repo in b.get("repos", [])]
     assert revs, "the pre-commit snippet is missing"
-    for rev in revs:
-        assert rev in tags or rev == "COMMIT_SHA", rev
+    assert revs == [tag] * len(revs)
     installs = re.findall(r"git\+ESPER_LINT_REPO@([\w.-]+)", CI_DOC)
-    assert installs and all(ref in tags or ref == "COMMIT_SHA" for ref in installs), installs
-    assert "pin a full\ncommit SHA" in CI_DOC
+    assert installs and set(installs) == {tag}, installs
+    assert f"release tag `{tag}`" in CI_DOC
+    changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(__version__)}\]", changelog, re.M), "the release has its CHANGELOG section"
 
 
 def test_tests_need_nothing_outside_the_clone() -> None:

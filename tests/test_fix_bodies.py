@@ -1,7 +1,9 @@
 """The ESP008 / ESP011 fixes keep what the function computes: run before and after on real tensors.
 
 The original is called element by element with 0-d tensors (where Python's `and`/`if`/`+=` still work),
-the fixed version the same way and under FlexAttention, where only the fixed one runs.
+the fixed version the same way and under FlexAttention, where only the fixed one runs. The fixes of `not`,
+`x if c else y` and `score += x` are unsafe (docs/fix.md: a direct call with Python numbers or a caller's
+tensor sees a difference), so those are applied here as `--unsafe-fixes` applies them.
 """
 
 from __future__ import annotations
@@ -38,14 +40,19 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _fix(body: str, code: str) -> tuple[str, str]:
+def _fix(body: str, code: str, unsafe: bool = False) -> tuple[str, str]:
+    """The source and its fixed text; `unsafe`: with `--unsafe-fixes` (the fix of `not`, `torch.where` and
+    `score += x` changes what a direct call with numbers or a caller's tensor sees: docs/fix.md)."""
     source = HEADER + textwrap.dedent(body)
     config = Config(root=Path.cwd())
     outcome = apply_edit_fixes(source.encode(), "module.py", config)
+    if unsafe:
+        assert not outcome.fixed  # offered only behind --unsafe-fixes
+        outcome = apply_edit_fixes(source.encode(), "module.py", config, unsafe=True)
     assert [f.code for f in outcome.fixed] == [code]
     fixed = outcome.source.decode()
     assert code not in [f.code for f in outcome.findings]
-    again = apply_edit_fixes(outcome.source, "module.py", config)
+    again = apply_edit_fixes(outcome.source, "module.py", config, unsafe)
     assert again.source == outcome.source and not again.fixed  # idempotent
     return source, fixed
 
@@ -62,9 +69,16 @@ def _elementwise(fn: Any, *leading: Any) -> Any:
 
 
 MASK_CASES = {
+    "and-or": """
+        def window(b, h, q_idx, kv_idx):
+            return q_idx >= kv_idx and (q_idx - kv_idx < 8 or q_idx // 4 == kv_idx // 4)
+
+        def build(n):
+            return create_block_mask(window, None, None, n, n, device="cpu")
+    """,
     "and-or-not": """
         def window(b, h, q_idx, kv_idx):
-            return q_idx >= kv_idx and (q_idx - kv_idx < 8 or not kv_idx > 3)
+            return q_idx >= kv_idx and (q_idx - kv_idx < 8 or not kv_idx > q_idx)
 
         def build(n):
             return create_block_mask(window, None, None, n, n, device="cpu")
@@ -86,8 +100,10 @@ MASK_CASES = {
 }
 
 
+SAFE_CASES = {"and-or"}  # the others are unsafe fixes: applied with --unsafe-fixes
 FIXED_LINES = {
-    "and-or-not": "return (q_idx >= kv_idx) & ((q_idx - kv_idx < 8) | (kv_idx <= 3))",
+    "and-or": "return (q_idx >= kv_idx) & ((q_idx - kv_idx < 8) | (q_idx // 4 == kv_idx // 4))",
+    "and-or-not": "return (q_idx >= kv_idx) & ((q_idx - kv_idx < 8) | (kv_idx <= q_idx))",
     "if-else": "return torch.where(q_idx - kv_idx < 8, True, False)",
     "if-else-comparisons": "return torch.where(q_idx < 16, q_idx >= kv_idx, q_idx - kv_idx < 4)",
 }
@@ -95,13 +111,13 @@ FIXED_LINES = {
 
 @pytest.mark.parametrize("case", sorted(MASK_CASES))
 def test_esp008_fixed_mask_mod_computes_the_same_mask_and_builds(case: str) -> None:
-    source, fixed = _fix(MASK_CASES[case], "ESP008")
+    source, fixed = _fix(MASK_CASES[case], "ESP008", unsafe=case not in SAFE_CASES)
     assert FIXED_LINES[case] in fixed
     before, after = _load(source)["window"], _load(fixed)["window"]
     zero = torch.tensor(0)
     expected = _elementwise(before, zero, zero)
     assert torch.equal(_elementwise(after, zero, zero), expected)
-    if case == "and-or-not":  # and called with Python numbers, as a test's reference loop might
+    if case == "and-or":  # and called with Python numbers, as a test's reference loop might
         assert all(after(0, 0, q, kv) == before(0, 0, q, kv) for q in range(S) for kv in range(S))
     with pytest.raises(RuntimeError, match="data-dependent control flow"):
         _load(source)["build"](S)
@@ -120,6 +136,7 @@ def test_esp008_fixed_score_mod_computes_the_same_scores_and_runs() -> None:
             return flex_attention(q, k, v, score_mod=causal_bias)
         """,
         "ESP008",
+        unsafe=True,
     )
     assert 'torch.where(q_idx >= kv_idx, score + 1.0, -float("inf"))' in fixed
     before, after = _load(source)["causal_bias"], _load(fixed)["causal_bias"]
@@ -144,7 +161,7 @@ def test_esp008_no_fix_where_torch_is_not_the_torch_module() -> None:
             return flex_attention(q, k, v, score_mod=causal_bias)
     """
     source = HEADER.replace("import torch\n", "import torch as th\n") + textwrap.dedent(body)
-    outcome = apply_edit_fixes(source.encode(), "module.py", Config(root=Path.cwd()))
+    outcome = apply_edit_fixes(source.encode(), "module.py", Config(root=Path.cwd()), unsafe=True)
     assert not outcome.fixed and "ESP008" in [f.code for f in outcome.findings]
 
 
@@ -159,6 +176,7 @@ def test_esp011_fixed_score_mod_computes_the_same_scores_and_compiles() -> None:
             return flex_attention(q, k, v, score_mod=relative_bias)
         """,
         "ESP011",
+        unsafe=True,
     )
     assert "score = score + (q_idx - kv_idx)" in fixed
     before, after = _load(source)["relative_bias"], _load(fixed)["relative_bias"]

@@ -41,7 +41,9 @@ def test_the_fix_deletes_the_flag_on_a_module_level_compiled_alias() -> None:
     result = _fix(source)
     assert result.new_source is not None
     fixed = result.new_source.decode()
-    assert "create_block_mask(mask_mod, None, None, n, n)\n" in fixed and "torch.compile(create_block_mask)(" not in fixed
+    assert (
+        "create_block_mask(mask_mod, None, None, n, n)\n" in fixed and "torch.compile(create_block_mask)(" not in fixed
+    )
     [finding] = [f for f in lint_snippet(HEADER + textwrap.dedent(source)) if f.code == "ESP010"]
     assert finding.fixable
     assert "already `torch.compile(...)` (line 4)" in finding.message and "drop the options" in finding.message

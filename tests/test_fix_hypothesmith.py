@@ -13,8 +13,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
+import libcst as cst
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -105,3 +107,84 @@ def test_fix_declines_or_keeps_behaviour_around_generated_code(
         assume(False)  # the generated code loops: nothing to compare
     after = run(result.new_source, folder / "after")
     assert after == before, fixed
+
+
+# ----------------------------------------------------------------------------- text-edit fixes (issue 23)
+# A generated expression (hypothesmith, from LibCST's expression nodes) as an operand of the control flow
+# ESP008 rewrites, or as what ESP011's `+=` adds:
+# the analysis must give each its reason (or a fix that keeps the behaviour), never an internal error. The
+# mask is called with Python ints by the stand-in `create_mask` and by a direct call, before and after.
+SPLICES = {
+    "and": "    return q >= kv and ({e})\n",
+    "operand": "    return q >= kv and q - kv < ({e})\n",
+    "or": "    return q - kv < 2 or ({e}) == kv\n",
+    "not": "    return not ({e}) < q\n",
+    "where": "    return ({e}) if q >= kv else kv < q\n",
+    "score": "    score += ({e})\n    return score\n",
+}
+EDIT_TEMPLATE = """from torch.nn.attention.flex_attention import create_mask, flex_attention
+
+A = 1
+
+
+def fn({params}):
+{body}
+
+def build(n):
+    return create_mask(fn, None, None, n, n)
+
+
+def attend(q, k, v):
+    return flex_attention(q, k, v, score_mod=fn)
+
+
+try:
+    print(build(3))
+except Exception as exc:
+    print(type(exc).__name__)
+for args in ({calls}):
+    try:
+        print(fn(*args))
+    except Exception as exc:
+        print(type(exc).__name__)
+"""
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+    phases=(Phase.explicit, Phase.generate),
+)
+@given(generated=hypothesmith.from_node(cst.BaseExpression), splice=st.sampled_from(sorted(SPLICES)))
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")  # hypothesmith's generated code calls literals
+def test_edit_fixes_decline_or_keep_behaviour_around_generated_expressions(
+    generated: str, splice: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarning: generated code calls literals
+        _check_edit_fixes(generated.strip(), splice, tmp_path_factory)
+
+
+def _check_edit_fixes(expression: str, splice: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    score = splice == "score"
+    source = EDIT_TEMPLATE.format(
+        params="score, b, h, q, kv" if score else "b, h, q, kv",
+        body=SPLICES[splice].replace("{e}", expression),
+        calls="(0.5, 0, 0, 1, 2), (1.5, 0, 0, 2, 1)" if score else "(0, 0, 1, 2), (0, 0, 2, 1), (0, 0, 0, 0)",
+    )
+    assume(compiles(source) and "\n" not in expression)
+    data = source.encode()
+    for config in (CONFIG, CONFIG.replace(unsafe_fixes=True)):
+        assert not fix_source(data, "prog.py", config).errors, source  # never an internal error
+    result = fix_source(data, "prog.py", CONFIG)  # safe fixes keep the behaviour on Python ints
+    if result.new_source is None:
+        return
+    folder = tmp_path_factory.mktemp("edit")
+    try:
+        before = run(data, folder / "before")
+    except subprocess.TimeoutExpired:
+        assume(False)
+    assert run(result.new_source, folder / "after") == before, result.new_source.decode()

@@ -477,3 +477,16 @@ def test_a_loop_over_a_captured_tensor_is_no_control_flow_but_range_of_a_paramet
     ]
     assert "`for` over `range()` of a tensor" in message and "calling .item()" in message
     assert "a loop over a fixed Python bound" in message
+
+
+def test_prints_in_a_score_mod_are_meant_in_flex_attentions_debug_mode() -> None:
+    source = """
+        def bias(score, b, h, q_idx, kv_idx):
+            print(q_idx)
+            return score + (q_idx - kv_idx)
+        def attend(q, k, v):
+            return flex_attention(q, k, v, score_mod=bias)
+        """
+    assert (3, "ESP022") in _codes(source)
+    import_fa = "import torch.nn.attention.flex_attention as fa\nfa._FLEX_ATTENTION_DISABLE_COMPILE_DEBUG = True\n"
+    assert (3, "ESP022") not in _codes(textwrap.dedent(source) + import_fa)

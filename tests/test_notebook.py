@@ -1,5 +1,5 @@
 """Jupyter notebooks: code cells linted as one module, positions per cell, magics ignored, fixes spliced
-into the notebook's JSON with every other byte kept (esper_lint/notebook.py)."""
+into the notebook's JSON with every other byte kept (esper_lint/notebook/)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import nbformat
 import pytest
 from conftest import RunCli
 
+from esper_lint import engine
 from esper_lint.config import Config
-from esper_lint.notebook import _mask_magics, lint_notebook, load
+from esper_lint.fix import file_fixer
+from esper_lint.fix.file_fixer import fix_source
+from esper_lint.notebook import fix_notebook, lint_notebook, load
+from esper_lint.notebook.magics import mask_magics
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "notebooks" / "nested_mask.ipynb"
 IMPORTS = "from torch.nn.attention.flex_attention import create_block_mask\n"
@@ -86,9 +90,9 @@ def test_magics_and_shell_escapes_are_ignored_and_keep_line_numbers(tmp_path: Pa
 
 def test_what_is_not_a_magic_stays_python() -> None:
     cell = 'x = (1\n     % 2)\ns = """\n%d items\n"""\ny = 1  # really?\n'
-    python, magics = _mask_magics(cell, iter(range(1, 100)))
+    python, magics = mask_magics(cell, iter(range(1, 100)))
     assert (python, magics) == (cell, {})
-    python, magics = _mask_magics("if x:\n    !ls \\\n  -l\n", iter(range(1, 100)))
+    python, magics = mask_magics("if x:\n    !ls \\\n  -l\n", iter(range(1, 100)))
     assert python == "if x:\n    pass  # esper-lint: magic 1\n  # esper-lint: magic 2\n"
     assert magics == {1: "    !ls \\\n", 2: "  -l\n"}
 
@@ -439,3 +443,51 @@ def test_a_syntax_error_in_one_cell_leaves_the_other_cells_checked(run_cli: RunC
     fixed = run_cli("--no-cache", "--fix", "nb.ipynb")
     assert nb.read_bytes() == before and fixed.exit_code == 2
     assert "nb.ipynb:cell 4:5:30: ESP001" in fixed.stdout
+
+
+def test_each_fix_round_analyses_its_module_once_as_a_file_fix_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notebook is a source, not a second pipeline: its module goes through the fixer as a file does, each
+    round analyses its module once (none when the previous round verified that very module) and the fixer
+    verifies what it made once, as for a file; no text is analysed twice. (The notebook's own pipeline linted
+    each text again after fixing it: 9 analyses for the second notebook here, where 5 are needed.)"""
+    analysed: list[str] = []
+    rounds: list[tuple[str, str | None]] = []  # each round's module, and the module it fixed it into
+    analyze_fast, fix_round = engine.analyze_fast, file_fixer.fix_round
+
+    def counted(tree: Any, text: str, path: str, config: Config) -> Any:
+        analysed.append(text)
+        return analyze_fast(tree, text, path, config)
+
+    def recorded(source: bytes, path: str, config: Config, analysis: Any = None) -> file_fixer.FixRound:
+        outcome = fix_round(source, path, config, analysis)
+        new = outcome.result.new_source
+        rounds.append((source.decode(), None if new is None else new.decode()))
+        return outcome
+
+    monkeypatch.setattr(engine, "analyze_fast", counted)
+    monkeypatch.setattr(file_fixer, "fix_round", recorded)
+    config = Config(root=tmp_path)
+    build2 = NESTED.replace("def build(", "def build2(")  # cell 3 waits a round for its own `causal`
+    for source in (FIXTURE.read_bytes(), json.dumps(notebook(IMPORTS, NESTED, build2)).encode()):
+        loaded = load(source, "nb.ipynb")
+        assert loaded is not None
+        analysed.clear()
+        assert lint_notebook(source, "nb.ipynb", config).findings
+        assert analysed == [loaded.python]
+        analysed.clear()
+        fix_source(loaded.python.encode(), "nb.py", config)
+        as_a_file = list(analysed)
+        analysed.clear()
+        assert fix_notebook(source, "nb.ipynb", config).new_source is not None
+        expected: list[str] = []
+        for module, fixed in rounds:
+            if not expected or expected[-1] != module:
+                expected.append(module)
+            if fixed is not None:
+                expected.append(fixed)
+        assert len(rounds) >= 2 and analysed == expected
+        assert analysed[: len(as_a_file)] == as_a_file  # the first round is the file's fix
+        assert len(set(analysed)) == len(analysed)
+        rounds.clear()

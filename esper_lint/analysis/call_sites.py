@@ -19,6 +19,7 @@ from ..core.apis import (
     MaskApi,
 )
 from ..core.span import Span
+from . import name_stability
 from .callees import Callees
 from .constants import bound_literal
 from .model import AttentionCall, CallArgument, MaskFunction
@@ -126,9 +127,12 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
     DIRECT: some function reads it in an expression. NEVER: provably no function reads it. PASSED: it
     reaches a function we cannot see (or too deep), so it may or may not be read.
     """
-    if fn.ast_node is None:
-        return ParameterRead.UNKNOWN
-    kind, passes = _parameter_uses(fn.called_as, index)
+    if fn.replaced_by_decorator:
+        return ParameterRead.UNKNOWN  # a decorator's wrapper may read it (or call with other arguments)
+    if fn.ast_node is None:  # defined in another module: as that module's analysis found (imported_names.py)
+        known = fn.known_reads
+        return ParameterRead(known[index]) if index < len(known) else ParameterRead.UNKNOWN
+    kind, passes = _parameter_uses(fn.called_as, index)  # a bound method or partial: from torch's first argument
     if kind is not ParameterRead.PASSED:
         return kind
     outcomes: set[ParameterRead] = set()
@@ -162,8 +166,11 @@ class CallSiteFacts:
     ) -> None:
         self.apis = apis
         self.resolver = resolver
+        self.tree = resolver.tree
         self.text = resolver.text
         self.positions = resolver.positions
+        self.top_index = resolver.top_index
+        self.module_summary = resolver.module_summary
         self.scopes = resolver.scopes
         self.parent = resolver.parent
         self.ancestors = resolver.ancestors
@@ -172,6 +179,7 @@ class CallSiteFacts:
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
         self.resolve_callable = callees.resolve_callable
+        self.imported_wrappers = callees.imported_wrappers
         self.resolve_mask_expr = resolve_mask_expr
         self._compiled_defs: set[int] | None = None  # defs passed by name to `torch.compile`, found once
         self._compiled: dict[int, bool] = {}  # id(def) -> compiled_function's answer
@@ -186,6 +194,7 @@ class CallSiteFacts:
         positional = [a.node for a in items if not a.star and not isinstance(a.node, ast.keyword)]
         to_keyword = (
             is_block_mask
+            and self.stable_callee(call, FLEX_ATTENTION)
             and score_mod is not None
             and score_mod.keyword_span is None
             and block_mask is None
@@ -241,16 +250,35 @@ class CallSiteFacts:
         return bound_literal(value, self.resolver) if isinstance(value, ast.Name) else None
 
     def torch_in_scope(self, call: ast.Call) -> bool:
-        """`torch` at this call is the torch module: every binding it may have is an import of it."""
+        """`torch` at this call is certainly the torch module: it reads module level, where `import torch`
+        binds it once, before the call's top-level statement, and nothing rebinds it (name_stability.py)."""
         scope = self.scopes.scope_of.get(id(call))
         if scope is None:
             return False
         found = scope.resolve("torch")
-        if not found or not all(b.kind == "import" and b.qualified_names("torch") == {"torch"} for b in found):
+        if len(found) != 1 or found[0].scope is not self.scopes.module:
             return False
-        if found[0].scope is scope:  # bound in the call's own scope: an import must run before the call
-            return any(b.position < (call.lineno, call.col_offset) for b in found)
-        return True
+        return name_stability.stable_import(self.tree, "torch", "torch", self.top_index(call), self.module_summary())
+
+    def stable_callee(self, call: ast.Call, qualified: str) -> bool:
+        """The callee is a name that is certainly `qualified` where it is called: it reads module level, where
+        one import binds it, before the call's top-level statement, and nothing rebinds it (name_stability.py).
+        A fix that relies on what the call does (ESP010, ESP013) needs this; findings do not."""
+        chain: list[str] = []
+        base: ast.expr = call.func
+        while isinstance(base, ast.Attribute):  # `fa.create_block_mask`
+            chain.insert(0, base.attr)
+            base = base.value
+        if not isinstance(base, ast.Name):
+            return False
+        found = self.bindings(base)
+        if len(found) != 1 or found[0].scope is not self.scopes.module:
+            return False
+        top, summary = self.top_index(call), self.module_summary()
+        # The fix keeps the callee where it is read: unbound, it raises the same NameError before and after.
+        if chain:
+            return name_stability.stable_attribute(self.tree, [base.id, *chain], qualified, top, summary, ran=False)
+        return name_stability.stable_import(self.tree, base.id, qualified, top, summary, ran=False)
 
     def is_block_mask(self, expr: ast.expr, seen: set[int]) -> bool:
         """A value built by `create_block_mask` & co. in this module (a call, or a name bound only to one)."""
@@ -258,9 +286,10 @@ class CallSiteFacts:
             return False
         seen.add(id(expr))
         if isinstance(expr, ast.Call):
-            if self.qualified_names(expr.func) & BLOCK_MASK_CONSTRUCTORS:
+            ambiguous = isinstance(expr.func, ast.Name) and len(self.bindings(expr.func)) > 1
+            if not ambiguous and self.qualified_names(expr.func) & BLOCK_MASK_CONSTRUCTORS:
                 return True
-            resolved = self.resolve_callable(expr.func, set())
+            resolved = self.resolve_callable(expr.func, set())  # several bindings: each must be one
             return any(r.api.qualified_name in BLOCK_MASK_CONSTRUCTORS for r in resolved)
         if isinstance(expr, ast.Name):
             bindings = self.bindings(expr)
@@ -427,6 +456,9 @@ class CallSiteFacts:
             for binding in self.bindings(expr):
                 if binding.kind == "store" and binding.value is not None:
                     yield from self.wrappers_of(binding.value, seen)
+            yield from self.imported_wrappers(expr)  # `compiled_create_block_mask` from a project module
+        elif isinstance(expr, ast.Attribute):
+            yield from self.imported_wrappers(expr)
 
     def runs_every_forward(self, call: ast.Call, caller: FuncNode | None) -> bool:
         if not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)) or caller.name != "forward":

@@ -7,11 +7,16 @@ import ast
 from collections.abc import Sequence
 
 from ..core.apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
+from .imported_names import ProjectNames
 from .model import MaskUse
 from .resolution import Resolver
+from .scopes import Binding
 from .syntax import Argument, call_arguments, may_return_callable
 
 _WRAPPING = TRANSPARENT_WRAPPERS | {PARTIAL}
+
+# What the analysis knows without asking the project: combinators, wrappers, `partial`.
+_KNOWN_ELSEWHERE = MASK_COMBINATORS | TRANSPARENT_WRAPPERS | {PARTIAL}
 
 
 class ResolvedApi:
@@ -32,38 +37,59 @@ class ResolvedApi:
         self.direct = direct  # the callee itself names the API (no wrapper, alias variable or partial)
 
 
+def _resolution_key(resolved: ResolvedApi) -> tuple[str, int, bool, str]:
+    helper = resolved.helper.name if resolved.helper is not None else ""
+    return resolved.api.qualified_name, resolved.offset, resolved.mask_bound, helper
+
+
 class PassThrough:
     """A module-level function that passes one of its parameters on as an API's mask function:
     `def make(mask_mod, n): return create_block_mask(mask_mod, None, None, n, n)`. Calls of it are
     checked as calls of the API, with the arguments of the call inside it."""
 
-    __slots__ = ("api", "inner", "name")
+    __slots__ = ("api", "constants", "defined_in", "inner", "name")
 
-    def __init__(self, name: str, api: MaskApi, inner: MaskUse) -> None:
+    def __init__(self, name: str, api: MaskApi, inner: MaskUse | None) -> None:
         self.name = name
         self.api = api
-        self.inner = inner
+        self.inner = inner  # None for a helper another module of the project defines:
+        self.defined_in: str | None = None  # ... then where (`mypkg/attn.py:30`)
+        # ... and the arguments of its API call that are constants there (`B=None`), by parameter name.
+        self.constants: dict[str, object] = {}
 
 
 class Callees:
     """Resolves callees against the API table (and the module's pass-through helpers)."""
 
-    def __init__(self, resolver: Resolver, apis: ApiTable, helpers: dict[str, PassThrough]) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        apis: ApiTable,
+        helpers: dict[str, PassThrough],
+        project: ProjectNames | None = None,
+    ) -> None:
         self.apis = apis
         self.helpers = helpers
+        self.project = project
         self.parent = resolver.parent
         self.scopes = resolver.scopes
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
+        self.imported_names = resolver.imported_names
+        self._imported: dict[str, tuple[list[ResolvedApi], bool]] = {}  # qualified name -> APIs, compiled
 
     def resolve_callable(self, expr: ast.expr, seen: set[int]) -> list[ResolvedApi]:
         if id(expr) in seen:
             return []
         seen.add(id(expr))
+        if isinstance(expr, ast.Name) and len(bindings := self.bindings(expr)) > 1:
+            return self.resolve_bindings(bindings, seen)
         if isinstance(expr, (ast.Name, ast.Attribute)):
             qualified = sorted(self.qualified_names(expr))
             found = [ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
             found += [ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
+            if not found and self.project is not None:
+                found = [r for q in self.imported_qualified_names(expr) for r in self.imported_callable(q)[0]]
             if found:
                 return found
             if isinstance(expr, ast.Name):
@@ -77,6 +103,27 @@ class Callees:
         if isinstance(expr, ast.Call):
             return self.resolve_wrapper_call(expr, seen)
         return []
+
+    def resolve_bindings(self, bindings: list[Binding], seen: set[int]) -> list[ResolvedApi]:
+        """A name with several bindings is an API only when each binding that could be called is that same
+        API (`flex_attention = torch.compile(flex_attention)`; a `= None` fallback cannot be called): one
+        that may be another function (a shim `def flex_attention`, a wrapper) makes it unknown, as Python
+        would call whichever ran last."""
+        answers: list[list[ResolvedApi]] = []
+        for binding in bindings:
+            value = binding.value if binding.kind == "store" else None
+            if isinstance(value, ast.Constant) and value.value is None:
+                continue
+            qualified = sorted(binding.qualified_names(binding.name))
+            found = [ResolvedApi(api, direct=True) for q in qualified if (api := self.apis.get(q))]
+            found += [ResolvedApi(h.api, helper=h) for q in qualified if (h := self.helpers.get(q))]
+            if not found and isinstance(value, ast.Call):
+                found = self.resolve_wrapper_call(value, set(seen))  # each binding resolved on its own
+            elif not found and isinstance(value, (ast.Name, ast.Attribute)):
+                found = self.resolve_callable(value, set(seen))  # `cbm2 = cbm`
+            answers.append(found)
+        keys = {tuple(sorted(_resolution_key(r) for r in found)) for found in answers}
+        return answers[0] if len(keys) == 1 and answers else []
 
     def resolve_wrapper_call(self, call: ast.Call, seen: set[int]) -> list[ResolvedApi]:
         names = self.qualified_names(call.func)
@@ -136,6 +183,56 @@ class Callees:
         if not isinstance(base, ast.Name) or not all(b.scope.kind == "module" for b in self.bindings(base)):
             return None  # a local of the helper: not a name the text of the return need spell
         return last.value
+
+    # ----------------------------------------------------------------- names from other project modules
+    def imported_qualified_names(self, expr: ast.expr) -> set[str]:
+        """The qualified names of `causal` / `m.causal` when it is bound by imports only (else none), less
+        the names of torch's and functools' own functions (no project defines those)."""
+        names: set[str] = set()
+        if isinstance(expr, ast.Attribute):
+            names = self.imported_names(expr)
+        elif isinstance(expr, ast.Name):
+            bindings = self.bindings(expr)
+            if bindings and all(b.kind == "import" for b in bindings):
+                names = self.qualified_names(expr)
+        return {q for q in names if self.project_may_define(q)}
+
+    def project_may_define(self, qualified: str) -> bool:
+        return self.apis.get(qualified) is None and qualified not in _KNOWN_ELSEWHERE
+
+    def imported_callable(self, qualified: str) -> tuple[list[ResolvedApi], bool]:
+        """The mask APIs a name imported from another project module reaches (an alias of an API, or a
+        pass-through helper), and whether it is compiled (`torch.compile(create_block_mask)`)."""
+        known = self._imported.get(qualified)
+        if known is not None:
+            return known
+        found: list[ResolvedApi] = []
+        imported = self.project.lookup(qualified, functions=False) if self.project is not None else None
+        entry = imported.entry if imported is not None else {}
+        if imported is not None and imported.kind == "alias":
+            for name, offset, mask_bound in entry.get("apis", ()):
+                api = self.apis.get(str(name))
+                if api is not None:
+                    found.append(ResolvedApi(api, int(offset), bool(mask_bound)))
+        elif imported is not None and imported.kind == "helper":
+            base = self.apis.get(str(entry.get("api")))
+            position = entry.get("position")
+            if base is not None and isinstance(position, int):
+                keyword = str(entry.get("keyword", ""))
+                api = MaskApi(base.qualified_name, position, keyword, base.builds_block_mask, base.role)
+                helper = PassThrough(imported.name, api, None)
+                helper.defined_in = imported.where()
+                helper.constants = {str(k): v for k, v in entry.get("constants", ())}
+                found.append(ResolvedApi(api, helper=helper))
+        result = self._imported[qualified] = (found, bool(found) and bool(entry.get("compiled")))
+        return result
+
+    def imported_wrappers(self, expr: ast.expr) -> set[str]:
+        """`torch.compile` when `expr` names a compiled API alias or helper of another project module."""
+        if self.project is None:
+            return set()
+        compiled = any(self.imported_callable(q)[1] for q in self.imported_qualified_names(expr))
+        return {"torch.compile"} if compiled else set()
 
     # ----------------------------------------------------------------- mask arguments
     @staticmethod

@@ -43,8 +43,11 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _SCOPES = (*_FUNCTIONS, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # Builtins that read or write the calling frame's namespace, or run code in it.
 _DYNAMIC_LOCALS = frozenset({"locals", "vars", "dir"})  # and `eval`/`exec`: checked module-wide
-_FRAME_ATTRIBUTES = frozenset({"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack"})
+_FRAME_ATTRIBUTES = frozenset(
+    {"_getframe", "currentframe", "f_locals", "f_back", "f_globals", "stack", "tb_frame", "settrace", "setprofile"}
+)
 _FRAME_MODULES = frozenset({"sys", "inspect"})
+_FRAME_FUNCTIONS = frozenset({"_getframe", "currentframe", "stack", "trace", "getouterframes", "getinnerframes"})
 _IMMUTABLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
 
 
@@ -73,6 +76,8 @@ def hoist_reasons(
         reasons += dynamic_access_reasons(enclosing, module)
     else:  # no word that dynamic access needs is in the text (or the function's): the walk would find nothing
         reasons += module.reasons
+    if not any("inspects frames" in r for r in reasons):
+        reasons += module.frame_reasons  # a helper elsewhere can read the enclosing function's frame
     name = _bound_name(fn, parents)
     if resolved_uses is not None:
         uses = [u for u in resolved_uses if not isinstance(u.ctx, ast.Store)]
@@ -117,6 +122,13 @@ def _frozen_value(expr: ast.expr, constants: frozenset[str]) -> bool:
     if isinstance(expr, ast.Name):
         return expr.id in constants
     return False
+
+
+def _frame_imports(node: ast.ImportFrom) -> list[ast.alias]:
+    """`from sys import _getframe`, `from inspect import currentframe, stack`: frames by a name of their own."""
+    if node.module not in _FRAME_MODULES or node.level:
+        return []
+    return [a for a in node.names if a.name in _FRAME_FUNCTIONS]
 
 
 def _reads_frames(node: ast.Attribute) -> bool:
@@ -237,6 +249,23 @@ class ModuleSummary:
         """False: no word `dynamic_access_reasons` looks for occurs in the module's text."""
         return _spells(self._texts, _FRAME_WORDS)
 
+    @cached_property
+    def frame_reasons(self) -> tuple[str, ...]:
+        """Frames read anywhere in the module: a helper can read its caller's locals
+        (`sys._getframe(1).f_locals`), where the nested function's name is until it is hoisted."""
+        if not _spells(self._texts, _FRAME_ONLY_WORDS):
+            return ()
+        found = sorted(
+            {n.attr for n in ast.walk(self._tree) if isinstance(n, ast.Attribute) and _reads_frames(n)}
+            | {a.name for n in ast.walk(self._tree) if isinstance(n, ast.ImportFrom) for a in _frame_imports(n)}
+        )
+        if not found:
+            return ()
+        return (
+            f"a function of the module inspects frames (`.{found[0]}`), and a frame sees its caller's locals, "
+            "where the nested function's name would no longer be",
+        )
+
 
 class _ModuleFacts(NamedTuple):
     constants: frozenset[str]
@@ -253,8 +282,15 @@ _NAMESPACE_WORDS: _Words = (("global", True), ("del", True), ("globals", False),
 _MODULE_BUILTIN_WORDS: _Words = tuple((w, False) for w in ("globals", "eval", "exec", "locals", "vars", "dir"))
 # The names `dynamic_access_reasons` looks for.
 _FRAME_WORDS: _Words = tuple((w, True) for w in sorted(_DYNAMIC_LOCALS | _FRAME_ATTRIBUTES))
-# ... and those that reach the namespace indirectly (a builtin as a value, or taken from `builtins`).
-_INDIRECT_WORDS: _Words = (*_MODULE_BUILTIN_WORDS, ("builtins", False))
+_FRAME_ONLY_WORDS: _Words = tuple((w, True) for w in sorted(_FRAME_ATTRIBUTES | _FRAME_FUNCTIONS))
+# ... and those that reach the namespace indirectly (a builtin as a value, taken from `builtins` or
+# `__builtins__`, or a function's `__globals__`).
+_INDIRECT_WORDS: _Words = (
+    *_MODULE_BUILTIN_WORDS,
+    ("builtins", False),
+    ("__builtins__", False),
+    ("__globals__", True),
+)
 
 
 @functools.cache
@@ -353,7 +389,9 @@ def _module_facts(tree: ast.Module, walk: bool) -> _ModuleFacts:
 # `importlib.import_module(__name__)`, `__import__(__name__)`.
 @functools.cache
 def _own_module() -> re.Pattern[str]:
-    return re.compile(r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*__name__\b")
+    return re.compile(
+        r"(?:modules\s*\[|modules\s*\.\s*get\s*\(|import_module\s*\(|__import__\s*\()\s*(?:__name__\b|['\"]__main__['\"])"
+    )
 
 
 _NAMESPACE_BUILTINS = frozenset({"globals", "eval", "exec", "locals", "vars", "dir"})
@@ -367,11 +405,37 @@ def _indirect_access_reasons(tree: ast.Module, shadowed: frozenset[str]) -> list
     module level (`shadowed`), binds it. Conservative: it may decline a safe fix, never allow another."""
     reasons: list[str] = []
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    # `import builtins as b`: `b.eval` is `builtins.eval`.
+    builtins_names = {"builtins"} | {
+        alias.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name == "builtins" and alias.asname
+    }
     # (node, names bound by the scopes around it, the same for a function defined there: a class body's
     # names are not visible in its methods)
     stack: list[tuple[ast.AST, frozenset[str], frozenset[str]]] = [(s, shadowed, shadowed) for s in tree.body]
+    # `builtins.print`: an attribute that is no namespace builtin reads nothing unseen; any other use of the
+    # module (`getattr(builtins, name)`, `builtins.__dict__`, `vars(builtins)`) may reach `eval`.
+    # (`builtins.eval` itself has its own reason below.) By spelling, in any scope: conservative.
+    harmless = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and (node.attr in _NAMESPACE_BUILTINS or not node.attr.startswith("__"))
+    }
     while stack:
         node, hidden, for_functions = stack.pop()
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in builtins_names
+            and id(node) not in harmless
+        ):
+            reasons.append(
+                f"the module uses the `{node.id}` module as a value, which could reach `eval` or `globals` and the "
+                "new module-level name unseen"
+            )
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in _NAMESPACE_BUILTINS:
             if node.id not in hidden and id(node) not in called:
                 reasons.append(
@@ -389,10 +453,24 @@ def _indirect_access_reasons(tree: ast.Module, shadowed: frozenset[str]) -> list
             isinstance(node, ast.Attribute)
             and node.attr in _NAMESPACE_BUILTINS
             and isinstance(node.value, ast.Name)
-            and node.value.id == "builtins"
+            and node.value.id in builtins_names
         ):
-            what = f"the module uses `builtins.{node.attr}`"
+            what = f"the module uses `{node.value.id}.{node.attr}`"
             reasons.append(f"{what}, which could reach the new module-level name unseen")
+        elif isinstance(node, ast.Name) and node.id == "__builtins__":
+            reasons.append(
+                "the module uses `__builtins__`, whose `eval`, `exec` and `globals` could reach the new "
+                "module-level name unseen"
+            )
+        elif isinstance(node, ast.Attribute) and node.attr == "__globals__":
+            reasons.append(
+                "the module reads a function's `__globals__`, the module namespace, which would hold the new name"
+            )
+        elif _imports_builtins(node):
+            reasons.append(
+                "the module imports `builtins` by a string, whose `eval`, `exec` and `globals` could reach the "
+                "new module-level name unseen"
+            )
         elif _names_own_module(node):
             reasons.append(
                 "the module reaches its own module object by `__name__` (as `sys.modules[__name__]`), whose "
@@ -427,6 +505,18 @@ def _scoped_children(
     return [(c, hidden, for_functions) for c in ast.iter_child_nodes(node)]
 
 
+def _imports_builtins(node: ast.AST) -> bool:
+    """`__import__("builtins")`, `importlib.import_module("builtins")` (by spelling, conservatively)."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    first = node.args[0]
+    if not (isinstance(first, ast.Constant) and first.value in ("builtins", "__builtin__")):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in ("__import__", "import_module")
+
+
 def _names_own_module(node: ast.AST) -> bool:
     """`sys.modules[__name__]`, `sys.modules.get(__name__)`, `importlib.import_module(__name__)`,
     `__import__(__name__)` (whatever the objects are called: by spelling, conservatively)."""
@@ -444,6 +534,9 @@ def _names_own_module(node: ast.AST) -> bool:
 
 
 def _is_module_name(expr: ast.AST) -> bool:
+    """`__name__`, or the name a script runs under (`sys.modules["__main__"]`)."""
+    if isinstance(expr, ast.Constant):
+        return expr.value == "__main__"
     return isinstance(expr, ast.Name) and expr.id == "__name__"
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from ..core.span import first_line
+from . import name_stability
 from .model import HoistForm, HoistSite, MaskFunction, class_attribute_reason
 from .resolution import Resolver
 from .scopes import Scope
@@ -101,6 +102,18 @@ class HoistSites:
             reasons.append(
                 f"its decorators, defaults or annotations read {listed}, which module level does not bind "
                 "(once and for all) before the enclosing top-level statement"
+            )
+        from_class = self.class_scope_names(node)
+        if from_class:
+            listed = ", ".join(f"`{n}`" for n in from_class)
+            reasons.append(
+                f"its decorators, defaults or annotations read {listed}, which the class body around it binds; "
+                "at module level they would read another variable"
+            )
+        if name_stability.star_import_after(self.tree, top):
+            reasons.append(
+                "a `from ... import *` after the enclosing top-level statement could bind the new module-level "
+                "name, and later calls would read what it imports"
             )
         mangled = self.mangled_name(node, variable)
         if mangled:
@@ -200,13 +213,24 @@ class HoistSites:
                 current = current.parent
         return {name: frozenset(scopes) for name, scopes in found.items()}
 
+    def class_scope_names(self, node: FuncNode) -> list[str]:
+        """Names its decorators, defaults or annotations read from the class body they run in (`w=W` in a
+        lambda evaluated in `class Config: W = 100`): hoisted, they would read module level instead."""
+        found: list[str] = []
+        for name in names_in(definition_time_roots(node, self.future_annotations)):
+            scope = self.scopes.scope_of.get(id(name))
+            owner = self.owner(scope, name.id) if scope is not None else None
+            if owner is not None and owner.kind == "class" and name.id not in found:
+                found.append(name.id)
+        return found
+
     def late_module_names(self, node: FuncNode, top: int) -> list[str]:
         """Module names read when the def/lambda runs that module level does not bind, finally, before `top`."""
         late: list[str] = []
         for name in names_in(definition_time_roots(node, self.future_annotations)):
             scope = self.scopes.scope_of.get(id(name))
             if scope is None or self.owner(scope, name.id) is not None or name.id in late:
-                continue  # a local of an enclosing function: definition_time_refs says so
+                continue  # a local of an enclosing function or class: definition_time_refs / class_scope_names
             bindings = self.scopes.module.bindings.get(name.id)
             if bindings:
                 if all(b.node is not None and self.top_index(b.node) < top for b in bindings):

@@ -28,7 +28,9 @@ from collections.abc import Callable, Container, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 from ..core.span import first_line
+from . import edit_safety, name_stability
 from .bound_names import bindings_of, bound_names
+from .edit_safety import NO_FIX, EditSafety
 from .loop_iterables import parameter_loop, scalar_names
 from .model import MASK_MOD, SCORE_MOD
 from .syntax import child_nodes
@@ -37,7 +39,7 @@ _Node = TypeVar("_Node", bound=ast.AST)
 _T = TypeVar("_T")
 
 
-def _once_per_node(compute: Callable[[_Node], _T]) -> Callable[[_Node], _T]:
+def once_per_node(compute: Callable[[_Node], _T]) -> Callable[[_Node], _T]:
     """Compute a fact of a tree or function once per node (rules ask again for each mask function): kept
     while the node lives. The result is shared, so it must not be changed (sets are frozen)."""
     results: weakref.WeakKeyDictionary[_Node, _T] = weakref.WeakKeyDictionary()
@@ -137,21 +139,23 @@ def _roles_of(kind: type[ast.AST]) -> tuple[bool, bool, bool, bool]:
 
 
 class _Body(NamedTuple):
-    """What the checks read from a function's own body, collected in one walk (see `_body_facts`)."""
+    """What the checks read from a function's own body, collected in one walk (see `body_facts`)."""
 
     nodes: tuple[ast.AST, ...]  # what `walk_body` yields
     local_names: frozenset[str]  # names bound in the function's scope, parameters included
+    rebound: frozenset[str]  # names the body itself binds or deletes (parameters rebound there included)
     bindings: tuple[tuple[ast.expr, ast.AST | None], ...]  # `_targets` of every node, in order
     control_flow_candidates: tuple[ast.AST, ...]  # the nodes `control_flow` examines, in order
 
 
-@_once_per_node
-def _body_facts(node: FuncNode) -> _Body:
+@once_per_node
+def body_facts(node: FuncNode) -> _Body:
     """One walk of the body (iterative: deeply nested generated code cannot exhaust the stack), shared by
     every question about it: each rule asks again for each use of the function."""
     args = node.args
-    found = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
-    found.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    parameters = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    parameters.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    found: set[str] = set()
     nodes: list[ast.AST] = []
     bindings: list[tuple[ast.expr, ast.AST | None]] = []
     candidates: list[ast.AST] = []
@@ -175,7 +179,7 @@ def _body_facts(node: FuncNode) -> _Body:
         children = child_nodes(current)
         children.reverse()
         stack.extend(children)
-    return _Body(tuple(nodes), frozenset(found), tuple(bindings), tuple(candidates))
+    return _Body(tuple(nodes), frozenset(found | parameters), frozenset(found), tuple(bindings), tuple(candidates))
 
 
 def _add_local_names(n: ast.AST, found: set[str]) -> None:
@@ -186,15 +190,15 @@ def _add_local_names(n: ast.AST, found: set[str]) -> None:
 def walk_body(node: FuncNode) -> tuple[ast.AST, ...]:
     """Every node of the function's own body, not entering nested functions, lambdas or classes, each before
     its children; leaf markers (`Load`, `Add`, `Lt`, ...) left out."""
-    return _body_facts(node).nodes
+    return body_facts(node).nodes
 
 
 def local_names(node: FuncNode) -> frozenset[str]:
     """Names bound in the function's own scope (parameters included)."""
-    return _body_facts(node).local_names
+    return body_facts(node).local_names
 
 
-def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
+def module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
     """The module's own statements and expressions (in `if`/`try`/loops too), not function or class bodies."""
     stack: list[ast.AST] = list(module.body)
     while stack:
@@ -205,10 +209,10 @@ def _module_level_nodes(module: ast.Module) -> Iterator[ast.AST]:
         stack.extend(child_nodes(current))
 
 
-@_once_per_node
+@once_per_node
 def _module_bindings(module: ast.Module) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
-    for n in _module_level_nodes(module):
+    for n in module_level_nodes(module):
         for name, binder in bindings_of(n):
             found.setdefault(name, []).append(binder)
     return found
@@ -244,13 +248,13 @@ def _may_hold_line(node: ast.AST, line: int) -> bool:
     return bool(first <= line <= last)
 
 
-def _around(module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None) -> Sequence[FuncNode] | None:
+def functions_around(module: ast.Module, node: FuncNode, outer: Sequence[FuncNode] | None) -> Sequence[FuncNode] | None:
     """The functions around `node`, outermost first: `outer` when the caller knows them (the analysis gives
     them as `MaskFunction.outer_functions`), else searched for in `module`; None when `node` is not there."""
     return enclosing_functions(module, node) if outer is None else outer
 
 
-def _torch_imported(module: ast.Module) -> bool:
+def torch_imported(module: ast.Module) -> bool:
     """`torch` is bound once at module level, by a plain top-level `import torch`."""
     bindings = _module_bindings(module).get("torch", [])
     return (
@@ -263,18 +267,20 @@ def _torch_imported(module: ast.Module) -> bool:
 
 
 def names_torch_module(module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None) -> bool:
-    """Inside `node`, the name `torch` is the torch module: a plain module-level `import torch`, its only
-    binding in the module, and no binding of `torch` in `node` or the functions around it (`outer`, when
-    known: see `_around`)."""
+    """Inside `node`, the name `torch` is certainly the torch module: bound once at module level, by a plain
+    `import torch` before the top-level statement holding `node`, and stable there (name_stability.py: no
+    `global torch`, star import, `del`, attribute assignment or dynamic namespace access anywhere), and no
+    binding of `torch` in `node` or the functions around it (`outer`, when known: see `functions_around`)."""
     if module is None:
         return False
-    around = _around(module, node, outer)
+    around = functions_around(module, node, outer)
     if around is None or any("torch" in local_names(fn) for fn in (*around, node)):
         return False
-    return _torch_imported(module)
+    top = name_stability.top_index(module, node)
+    return torch_imported(module) and name_stability.stable_import(module, "torch", "torch", top)
 
 
-class _Derivation:
+class Derivation:
     """Whether an expression may hold a tensor computed from the parameters."""
 
     def __init__(self, derived: set[str], free_builtins: Container[str]) -> None:
@@ -325,7 +331,7 @@ def _targets(stmt: ast.AST) -> list[tuple[ast.expr, ast.AST | None]]:
     return []
 
 
-def _stored_names(target: ast.expr) -> Iterator[str]:
+def stored_names(target: ast.expr) -> Iterator[str]:
     for n in ast.walk(target):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             yield n.id
@@ -340,7 +346,7 @@ class FreeBuiltins:
     def __init__(self, node: FuncNode, module: ast.Module | None, outer: Sequence[FuncNode] | None) -> None:
         self._node = node
         self._module = module
-        self._outer = outer  # the functions around `node` when known (see `_around`)
+        self._outer = outer  # the functions around `node` when known (see `functions_around`)
         self._placed = outer is not None or module is None
 
     def __contains__(self, name: object) -> bool:
@@ -377,14 +383,14 @@ def derived_names(node: FuncNode, role: str) -> set[str] | None:
     if params is None:
         return None
     derived = set(params)
-    is_derived = _Derivation(derived, free_builtins(node))
-    bindings = _body_facts(node).bindings
+    is_derived = Derivation(derived, free_builtins(node))
+    bindings = body_facts(node).bindings
     changed = True
     while changed:  # a fixpoint: `d = q - kv; e = d * 2` makes both derived, in any order
         changed = False
         for target, value in bindings:
             if is_derived(value) or (isinstance(target, ast.Subscript) and is_derived(target.slice)):
-                for name in _stored_names(target):
+                for name in stored_names(target):
                     if name not in derived:
                         derived.add(name)
                         changed = True
@@ -396,7 +402,13 @@ class ControlFlow(NamedTuple):
 
     node: ast.AST
     what: str  # "`if` test", "`x if c else y`", "`and`", "`or`", "`not`", "`.item()`", "`int()`", ...
-    fixable: bool = False  # a mechanical rewrite exists (see esper_lint.rules.mask_bodies)
+    # Whether the rules' mechanical rewrite is safe, unsafe or not offered, and why (analysis/edit_safety.py).
+    safety: EditSafety = EditSafety(NO_FIX)
+
+    @property
+    def fixable(self) -> bool:
+        """A rewrite is offered (safe, or unsafe behind `--unsafe-fixes`)."""
+        return self.safety.offered
 
 
 def control_flow(
@@ -409,7 +421,7 @@ def control_flow(
     """Where the body turns a derived tensor into a Python bool or number; empty when unknown.
 
     `module` (the tree around `node`) lets builtins shadowed at module level or in the functions around
-    `node` (`outer`, when the caller knows them: see `_around`) be told apart. Builtin
+    `node` (`outer`, when the caller knows them: see `functions_around`) be told apart. Builtin
     `min`/`max` count only when the function is certainly *not* traced by dynamo (`traced_by_dynamo`
     False): dynamo rewrites them to `torch.minimum`/`torch.maximum` (a score_mod, a compiled
     `create_block_mask`), while plain `vmap` (an uncompiled `create_block_mask`/`create_mask`) fails.
@@ -418,31 +430,27 @@ def control_flow(
     if derived is None:
         return []
     builtins_here = free_builtins(node, module, outer)
-    is_derived = _Derivation(derived, builtins_here)
+    is_derived = Derivation(derived, builtins_here)
     params = positional_parameters(node, role) or []
-    index_names = set(params[1:] if role == SCORE_MOD else params)
+    indices = params[1:] if role == SCORE_MOD else params
+    body = edit_safety.Body(params, indices, body_facts(node).rebound)
     scalars: set[str] | None = None  # names holding 0-d values, found when a loop asks
     found: list[ControlFlow] = []
-    for n in _body_facts(node).control_flow_candidates:
+    for n in body_facts(node).control_flow_candidates:
         if isinstance(n, (ast.If, ast.While)) and is_derived(n.test):
             word = "if" if isinstance(n, ast.If) else "while"
             found.append(ControlFlow(n.test, f"`{word}` test"))
         elif isinstance(n, ast.Assert) and is_derived(n.test):
             found.append(ControlFlow(n.test, "`assert`"))
         elif isinstance(n, ast.IfExp) and is_derived(n.test):
-            fixable = (
-                _tensor_logic(n.test, index_names)
-                and _is_plain(n.body, builtins_here)
-                and _is_plain(n.orelse, builtins_here)
-            )
-            found.append(ControlFlow(n, "`x if c else y`", fixable=fixable))
+            torch_ok = functools.partial(names_torch_module, module, node, outer)  # asked last: it reads the module
+            found.append(ControlFlow(n, "`x if c else y`", edit_safety.where_fix(n, body, builtins_here, torch_ok)))
         elif isinstance(n, ast.BoolOp) and any(is_derived(v) for v in n.values[:-1]):
             # Python calls bool() on every operand but the last: only those must be tensors to fail.
             word = "and" if isinstance(n.op, ast.And) else "or"
-            fixable = all(is_derived(v) and _tensor_logic(v, index_names) for v in n.values)
-            found.append(ControlFlow(n, f"`{word}`", fixable=fixable))
+            found.append(ControlFlow(n, f"`{word}`", edit_safety.logic_fix(n, body)))
         elif isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not) and is_derived(n.operand):
-            found.append(ControlFlow(n, "`not`", fixable=_invertible(n.operand, index_names)))
+            found.append(ControlFlow(n, "`not`", edit_safety.logic_fix(n, body)))
         elif isinstance(n, ast.Compare) and len(n.ops) > 1 and is_derived(n):
             found.append(ControlFlow(n, "a chained comparison (`a < b < c` is `a < b and b < c`)"))
         elif isinstance(n, ast.Call):
@@ -472,19 +480,14 @@ def _told(answer: bool | Callable[[], bool]) -> bool:
 
 
 def _outermost_fixable(found: list[ControlFlow]) -> list[ControlFlow]:
-    """A fix rewrites a whole expression: an unfixable item inside blocks it, and the items inside a
-    fixable one are rewritten with it, so they are not reported on their own."""
+    """A fix rewrites a whole expression: the items inside a fixable one are rewritten with it, so they
+    are not reported on their own. (Nothing inside can block it: edit_safety offers a rewrite only when
+    every part of the expression is one it renders, the `and`/`or`/`not` items inside included.)"""
     if not found:
         return found
     # What is below each fixable item (only those are asked about), walked once per item, not once per pair.
     below = {id(item.node): _nodes_below(item.node) for item in found if item.fixable}
-    settled = [
-        ControlFlow(
-            item.node, item.what, item.fixable and all(o.fixable for o in found if id(o.node) in below[id(item.node)])
-        )
-        for item in found
-    ]
-    return [item for item in settled if not any(o.fixable and id(item.node) in below[id(o.node)] for o in settled)]
+    return [item for item in found if not any(o.fixable and id(item.node) in below[id(o.node)] for o in found)]
 
 
 def _nodes_below(node: ast.AST) -> set[int]:
@@ -492,82 +495,6 @@ def _nodes_below(node: ast.AST) -> set[int]:
     inside = {id(n) for n in ast.walk(node)}
     inside.discard(id(node))
     return inside
-
-
-_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-INVERSE_COMPARISON: dict[type[ast.cmpop], str] = {
-    ast.Eq: "!=",
-    ast.NotEq: "==",
-    ast.Lt: ">=",
-    ast.LtE: ">",
-    ast.Gt: "<=",
-    ast.GtE: "<",
-}
-
-
-def _is_comparison(expr: ast.expr) -> bool:
-    """A single `==`/`!=`/`<`/`<=`/`>`/`>=`: a bool tensor on tensors, a bool on Python numbers."""
-    return isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in INVERSE_COMPARISON
-
-
-def _invertible(expr: ast.expr, index_names: set[str]) -> bool:
-    """`not (a OP b)` is exactly `a INVERSE b` for `==`/`!=` always, and for orderings when no NaN can occur:
-    the operands read only index parameters (integer tensors) and integer constants."""
-    if not _is_comparison(expr):
-        return False
-    assert isinstance(expr, ast.Compare)
-    if not isinstance(expr.ops[0], _ORDERING):
-        return True
-    for n in ast.walk(expr):
-        if isinstance(n, ast.Name) and n.id not in index_names:
-            return False
-        if isinstance(n, ast.Constant) and type(n.value) is not int:
-            return False
-        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
-            return False
-    return True
-
-
-def _tensor_logic(expr: ast.expr, index_names: set[str]) -> bool:
-    """Comparisons combined with `and`/`or`/`not` that `&`/`|` and inverted comparisons express exactly,
-    for tensors (what FlexAttention passes) and Python numbers alike (`~` is not used: on a Python bool it
-    is bitwise, `~True == -2`)."""
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
-        return _invertible(expr.operand, index_names)
-    if isinstance(expr, ast.BoolOp):
-        return all(_tensor_logic(v, index_names) for v in expr.values)
-    return _is_comparison(expr)
-
-
-def _is_plain(expr: ast.expr, builtins_here: Container[str]) -> bool:
-    """An expression that cannot fail when evaluated for every element (both branches of a `torch.where`):
-    names, attributes of names, constants, `float("inf")` (the builtin), and `+`/`-`/`*`/`&`/`|` and single
-    comparisons on them; no indexing, no other call."""
-    if isinstance(expr, (ast.Name, ast.Constant)):
-        return True
-    if isinstance(expr, ast.Attribute):
-        return isinstance(expr.value, ast.Name)
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
-        return _is_plain(expr.operand, builtins_here)
-    if isinstance(expr, ast.Compare):
-        return _is_comparison(expr) and all(_is_plain(e, builtins_here) for e in (expr.left, *expr.comparators))
-    if isinstance(expr, ast.BinOp):
-        return (
-            isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.BitAnd, ast.BitOr))
-            and _is_plain(expr.left, builtins_here)
-            and _is_plain(expr.right, builtins_here)
-        )
-    if isinstance(expr, ast.Call):
-        return (
-            isinstance(expr.func, ast.Name)
-            and expr.func.id == "float"
-            and "float" in builtins_here
-            and len(expr.args) == 1
-            and not expr.keywords
-            and isinstance(expr.args[0], ast.Constant)
-            and isinstance(expr.args[0].value, str)
-        )
-    return False
 
 
 def score_name(node: FuncNode) -> str | None:
@@ -590,7 +517,7 @@ def score_mutations(node: FuncNode) -> list[ast.AST]:
     body = list(walk_body(node))
     for n in body:
         for target, _ in _targets(n):
-            if not isinstance(n, ast.AugAssign) and name in set(_stored_names(target)):
+            if not isinstance(n, ast.AugAssign) and name in set(stored_names(target)):
                 return []
     found: list[ast.AST] = []
     for n in body:
@@ -610,6 +537,25 @@ def score_mutations(node: FuncNode) -> list[ast.AST]:
             ):
                 found.append(n)
     return found
+
+
+def score_update_safety(node: FuncNode, mutations: list[ast.AST]) -> list[EditSafety]:
+    """For each of `score_mutations(node)`, whether `score += x` may become `score = score + (x)`
+    (edit_safety.score_update_fix). All or none: one rewritten alone rebinds `score`, and the other
+    updates would then change a new tensor."""
+    name = score_name(node)
+    params = positional_parameters(node, SCORE_MOD) or []
+    body = edit_safety.Body(params, params[1:], body_facts(node).rebound)
+    found = [
+        edit_safety.score_update_fix(node, m, name, body)
+        if isinstance(m, ast.AugAssign) and name is not None
+        else EditSafety(NO_FIX)
+        for m in mutations
+    ]
+    if all(s.offered for s in found):
+        return found
+    blocked = EditSafety(NO_FIX, "the function also updates `score` in place in a way that has no automatic fix")
+    return [s if not s.offered else blocked for s in found]
 
 
 def _is_name(expr: ast.AST, name: str) -> bool:
@@ -731,7 +677,7 @@ def _binds_python_number(fn: FuncNode, name: str, module: ast.Module, outer: Seq
     values: list[ast.expr] = []
     for n in walk_body(fn):
         for target, value in _targets(n):
-            if name in set(_stored_names(target)):
+            if name in set(stored_names(target)):
                 if not isinstance(target, ast.Name) or not isinstance(n, (ast.Assign, ast.AnnAssign)):
                     return False
                 if not isinstance(value, ast.expr):
@@ -744,11 +690,11 @@ def captured_python_numbers(
     module: ast.Module | None, node: FuncNode, outer: Sequence[FuncNode] | None = None
 ) -> list[ast.Name]:
     """The first read, in the body, of each name captured from an enclosing function (`outer`, when known:
-    see `_around`) that binds it to a Python number computed per call (see `_binds_python_number`). Empty
+    see `functions_around`) that binds it to a Python number computed per call (see `_binds_python_number`). Empty
     when anything is unclear."""
     if module is None:
         return []
-    around = _around(module, node, outer)
+    around = functions_around(module, node, outer)
     if not around:
         return []
     own = local_names(node)
@@ -764,10 +710,10 @@ def captured_python_numbers(
 
 def compiles_with_static_shapes(module: ast.Module | None) -> bool:
     """The module calls `torch.compile(..., dynamic=False)` (a call or a decorator), `torch` being the module."""
-    return module is not None and _torch_imported(module) and _calls_compile_with_static_shapes(module)
+    return module is not None and torch_imported(module) and _calls_compile_with_static_shapes(module)
 
 
-@_once_per_node
+@once_per_node
 def _calls_compile_with_static_shapes(module: ast.Module) -> bool:
     for n in ast.walk(module):
         if (

@@ -4,13 +4,14 @@ captures, what it calls, whether and how it could be moved to module level)."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..core.apis import MASK_COMBINATORS, PARTIAL
 from ..core.span import first_line
 from .callees import Callees
-from .hoist_safety import ModuleSummary, hoist_reasons, module_summary
+from .hoist_safety import hoist_reasons
 from .hoist_sites import HoistSites
+from .imported_names import imported_functions
 from .mask_flow import BoundDefinition, Found, MaskFlow
 from .model import CLASS_CELL_REASON, Capture, CaptureKind, FunctionKind, MaskFunction, class_attribute_reason
 from .resolution import Resolver
@@ -24,6 +25,7 @@ from .syntax import (
     names_in,
     own_returns,
     reads_class_cell,
+    returns_its_argument,
 )
 
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
@@ -54,10 +56,15 @@ class MaskFunctions:
         self.self_assignment = resolver.self_assignment
         self.body_nodes = resolver.body_nodes
         self.is_mask_argument = callees.is_mask_argument
+        self.project = callees.project
+        self.imported_qualified_names = callees.imported_qualified_names
+        self.project_may_define = callees.project_may_define
+        # (qualified name, called) -> the functions another project module gives it (imported_names.py)
+        self._imported: dict[tuple[str, bool], tuple[list[MaskFunction], bool] | None] = {}
         self.hoist_site = hoist_sites.hoist_site
         self.flow = MaskFlow(resolver)
         self._functions: dict[tuple[int, int, frozenset[str]], MaskFunction] = {}
-        self._module_summary: ModuleSummary | None = None  # hoist_safety's module-wide facts, once
+        self.module_summary = resolver.module_summary
         # While a use is resolved (`start_routes`): id(function) -> how it was reached, and the functions
         # reached by name (no route).
         self._routes: dict[int, str] | None = None
@@ -87,7 +94,10 @@ class MaskFunctions:
         bound: ast.AST | None = None,
         bound_positional: int = 0,
         bound_keywords: frozenset[str] = frozenset(),
+        body_only: bool = False,
     ) -> MaskFunction:
+        """The facts of one def/lambda (cached). `body_only`: for a function known by its parameters alone,
+        which only the body rules see: what it calls and captures, not what a hoist would touch."""
         key = (id(node), bound_positional, bound_keywords)
         cached = self._functions.get(key)
         if cached is not None:
@@ -108,6 +118,8 @@ class MaskFunctions:
             bound_keywords=bound_keywords,
         )
         self._functions[key] = fn
+        if not isinstance(node, ast.Lambda) and node.decorator_list:
+            fn.replaced_by_decorator = not all(self.leaves_in_place(d, node) for d in node.decorator_list)
         fn_scope = self.scopes.function_scope.get(id(node))
         if fn_scope is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # A def the relevance filter skipped: visit its body now, to resolve what it calls.
@@ -123,6 +135,8 @@ class MaskFunctions:
             return fn
         fn.captures = self.captures(node, fn_scope)
         fn.default_refs = self.enclosing_locals_read(defaults(node))
+        if body_only:
+            return fn
         fn.definition_time_refs = self.enclosing_locals_read(definition_time_roots(node, self.future_annotations))
         if fn.captures or fn.default_refs:
             return fn  # never hoisted, so why it could not be is never read (rules/mask_functions.py)
@@ -140,13 +154,11 @@ class MaskFunctions:
         # The uses the hoist would rename, resolved by Python's scoping above (a class body that binds the
         # name reads another variable); without a hoist site the safety checks find the uses themselves.
         uses = fn.site.reference_nodes if fn.site is not None and fn.site.variable is not None else None
-        if self._module_summary is None:
-            self._module_summary = module_summary(self.tree, self.positions.text)
         safety = hoist_reasons(
             node,
             enclosing,
             self.parent,
-            self._module_summary,
+            self.module_summary(),
             self.is_mask_argument,
             self.future_annotations,
             uses,
@@ -154,6 +166,19 @@ class MaskFunctions:
         )
         fn.unfixable_reasons.extend(r for r in safety if r not in fn.unfixable_reasons)
         return fn
+
+    def leaves_in_place(self, decorator: ast.expr, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """The decorator is a function of this module that returns its argument unchanged."""
+        if not isinstance(decorator, ast.Name):
+            return False
+        found = self.bindings(decorator)
+        skipped = self.scopes.skipped_in.get(id(node))  # a def the relevance filter skipped: never walked
+        if not found and skipped is not None:
+            found = skipped.resolve(decorator.id)
+        target = found[0].node if len(found) == 1 and found[0].kind == "def" else None
+        if not isinstance(target, ast.FunctionDef) or target.decorator_list:
+            return False
+        return returns_its_argument(target)
 
     def source_lines(self, node: FuncNode) -> str:
         """The whole lines `node` spans, from its first decorator: every identifier in it is spelled there."""
@@ -173,6 +198,11 @@ class MaskFunctions:
                     functions.append(self.mask_function(target, call.func.id))
                 elif binding.kind == "def" and isinstance(target, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     functions.append(self.mask_function(target, target.name))
+                elif binding.kind == "import" and (found := self.imported_mask(binding.qualified_names(call.func.id))):
+                    if not found[1]:
+                        functions = []
+                        break
+                    functions.extend(found[0])  # a function of another project module
                 else:
                     functions = []
                     break
@@ -211,8 +241,9 @@ class MaskFunctions:
             found = self.flow.subscript_values(expr)
             return self.resolve_found(found, seen, route) if found is not None else ([], False)
         if isinstance(expr, ast.Attribute):
-            if self.imported_names(expr):
-                return [], True
+            imported_names = self.imported_names(expr)
+            if imported_names:
+                return self.imported_mask(imported_names) or ([], True)
             found = self.flow.self_attribute(expr, self.is_self_param)
             if found is None:
                 return [], False
@@ -231,6 +262,10 @@ class MaskFunctions:
                 functions.append(self._reached(self.mask_function(node, node.name, node), route))
                 continue
             if binding.kind == "import":
+                from_project = self.imported_mask(binding.qualified_names(expr.id))
+                if from_project is not None:  # defined in another project module
+                    functions.extend(from_project[0])
+                    known = known and from_project[1]
                 continue
             value = binding.value if binding.kind == "store" else None
             if isinstance(value, ast.Lambda):
@@ -304,6 +339,9 @@ class MaskFunctions:
         functions: list[MaskFunction] = []
         for fn in inner:
             node = fn.ast_node
+            if node is None:  # defined in another module: its parameters are not known here
+                known = False
+                continue
             bound = fn.bound_positional + positional
             params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
             if keywords & set(params[bound : bound + _MASK_ARITY]) or len(params) - bound < _MASK_ARITY:
@@ -318,6 +356,9 @@ class MaskFunctions:
         self, call: ast.Call, seen: set[int], route: str | None = None
     ) -> tuple[list[MaskFunction], bool]:
         """What a same-module factory returns: `def padding_factory(n): def padding(...): ...; return padding`."""
+        imported = self.imported_mask(self.imported_qualified_names(call.func), called=True)
+        if imported is not None:  # a factory another project module defines
+            return imported
         if not isinstance(call.func, ast.Name):
             return [], False
         bindings = self.bindings(call.func)
@@ -343,6 +384,21 @@ class MaskFunctions:
                     fn.factory = factory.name
                 functions.append(fn)
         return functions, known and bool(functions)
+
+    def imported_mask(self, qualified: Iterable[str], called: bool = False) -> tuple[list[MaskFunction], bool] | None:
+        """The functions a name imported from another project module stands for as a mask (`called`: what
+        calling it returns), and whether they are all it may be; None when the project does not know."""
+        if self.project is None:
+            return None
+        for name in sorted(q for q in qualified if self.project_may_define(q)):
+            key = (name, called)
+            if key not in self._imported:
+                found = self.project.lookup(name, functions=True)
+                self._imported[key] = imported_functions(found, called) if found is not None else None
+            result = self._imported[key]
+            if result is not None:
+                return list(result[0]), result[1]
+        return None
 
     # ----------------------------------------------------------------- captures
     def captures(self, node: FuncNode, fn_scope: Scope) -> list[Capture]:

@@ -123,14 +123,17 @@ class MaskFunction:
         "callees",
         "captures",
         "default_refs",
+        "defined_in",
         "definition_time_refs",
         "enclosing",
         "factory",
         "kind",
+        "known_reads",
         "module_ast",
         "name",
         "outer_functions",
         "positions",
+        "replaced_by_decorator",
         "route",
         "site",
         "span",
@@ -185,6 +188,15 @@ class MaskFunction:
         self.callees: dict[int, list[MaskFunction]] = {}
         # Set for nested functions (enclosing is not None): what a hoist would rewrite.
         self.site: HoistSite | None = None
+        # A decorator may put another object in its place (a wrapper that calls it with other arguments, or
+        # not at all): what the API receives is then unknown. False when undecorated, or when every decorator
+        # is a function of this module that returns its argument unchanged.
+        self.replaced_by_decorator = False
+        # A function defined in another module of the project (analysis/imported_names.py): where
+        # (`mypkg/masks.py:12`), and how its first parameters are read (`ParameterRead` values, in order),
+        # as that module's analysis found; it has no `ast_node` here.
+        self.defined_in: str | None = None
+        self.known_reads: tuple[str, ...] = ()
         # Leading positional parameters bound before torch's arguments: `self` of a bound method
         # (`self.mmu_mask`), the positional arguments of `functools.partial(f, window)`.
         self.bound_positional = bound_positional
@@ -296,6 +308,7 @@ class MaskUse:
         "callee_compiled",
         "callee_is_api",
         "callee_span",
+        "callee_stable",
         "caller",
         "compiled_alias_line",
         "functions",
@@ -308,6 +321,7 @@ class MaskUse:
         "routes",
         "torch_in_scope",
         "via_helper",
+        "via_helper_defined_in",
     )
     _shown = ("api", "arg_span", "call_span", "functions", "caller", "role", "via_helper")
     __repr__ = record_repr
@@ -330,6 +344,7 @@ class MaskUse:
         torch_in_scope: bool = False,
         call_node: Any = None,
         result_only_attended: bool = False,
+        callee_stable: bool = False,
     ) -> None:
         self.api = api  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
         self.arg_span = arg_span  # the mask argument expression: findings are reported here (noqa goes on this line)
@@ -351,11 +366,18 @@ class MaskUse:
         self.arguments: dict[str, CallArgument] = arguments if arguments is not None else {}
         self.callee_span = callee_span  # the called expression, e.g. `create_block_mask` / `fa.create_block_mask`
         self.callee_is_api = False  # the callee names the API itself (not a wrapper, alias variable or partial)
-        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`).
+        # ... and that name is certainly the API wherever the call runs: imported once, never rebound
+        # (analysis/name_stability.py). Computed, like `torch_in_scope`, only for a call with `_compile=`.
+        self.callee_stable = callee_stable
+        # The name `torch` resolves to the torch module at the call (a fix may then write `torch.compile`);
+        # computed only for a call with `_compile=` (ESP010), False otherwise.
         self.torch_in_scope = torch_in_scope
         # The call reaches the API through a same-module helper that passes its parameter on
         # (`make(causal, n)`): the helper's name; the arguments above are then those of the call inside it.
         self.via_helper: str | None = None
+        # ... and where that helper is, when another module of the project defines it (`mypkg/attn.py:30`):
+        # the arguments are then constants read there, reported at this call.
+        self.via_helper_defined_in: str | None = None
         self.call_node = call_node  # the stdlib `ast.Call`
         # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
         # directly, or through a local variable read nowhere else. False when it is stored on an object,

@@ -16,12 +16,14 @@ from __future__ import annotations
 import ast
 
 from ..core.apis import FLEX_ATTENTION, PARTIAL, ApiTable, MaskApi
+from ..core.span import Span
 from .call_sites import CallSiteFacts
 from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
+from .imported_names import ProjectNames, imported_callable_spellings
 from .mask_functions import MaskFunctions
 from .mask_shapes import FLEX_IMPORT, imports_flex_attention, names_an_index
-from .model import HoistForm, MaskUse, ModuleFacts
+from .model import CallArgument, HoistForm, MaskUse, ModuleFacts
 from .positions import Positions
 from .relevance import RelevanceFilter
 from .resolution import Resolver
@@ -34,7 +36,12 @@ class ModuleAnalyzer:
     """The mask uses and attention calls of one module."""
 
     def __init__(
-        self, tree: ast.Module, text: str, apis: ApiTable, helpers: dict[str, PassThrough] | None = None
+        self,
+        tree: ast.Module,
+        text: str,
+        apis: ApiTable,
+        helpers: dict[str, PassThrough] | None = None,
+        project: ProjectNames | None = None,
     ) -> None:
         self.tree = tree
         self.text = text
@@ -47,13 +54,21 @@ class ModuleAnalyzer:
         # a mask known by its parameters alone (mask_shapes.py): it is walked in full too.
         self.may_import_flex = "flex_attention" in text and FLEX_IMPORT.search(text) is not None
         also = names_an_index if self.may_import_flex else None
-        self.relevance = RelevanceFilter(tree, self.positions.lines, self.spellings, also)
-        self.scopes.relevant = self.relevance
+        relevant = RelevanceFilter(tree, self.positions.lines, self.spellings, also)
+        if project is not None:  # names imported from project modules that reach an API (imported_names.py)
+            imported = imported_callable_spellings(tree, text, project, apis, relevant)
+            if imported - self.spellings:
+                self.spellings |= imported
+                relevant = RelevanceFilter(tree, self.positions.lines, self.spellings, also)
+        self.scopes.relevant = relevant
         self.scopes.visit(tree, self.scopes.module, None, None)
         resolver = Resolver(tree, text, self.positions, self.scopes)
-        callees = Callees(resolver, apis, self.helpers)
+        callees = Callees(resolver, apis, self.helpers, project)
         functions = MaskFunctions(resolver, callees, HoistSites(resolver))
         call_sites = CallSiteFacts(resolver, callees, apis, functions.resolve_mask_expr)
+        self.callees = callees
+        self.functions = functions
+        self.call_sites = call_sites
         self.parent = resolver.parent
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
@@ -62,15 +77,14 @@ class ModuleAnalyzer:
         self.resolve_callable = callees.resolve_callable
         self.mask_argument = callees.mask_argument
         self.resolve_mask_expr = functions.resolve_mask_expr
-        self.functions = functions
         self.resolver = resolver
         self.attention_call = call_sites.attention_call
         self.bind_arguments = call_sites.bind_arguments
         self.torch_in_scope = call_sites.torch_in_scope
+        self.stable_callee = call_sites.stable_callee
         self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
         self.runs_under_plain_vmap = call_sites.runs_under_plain_vmap
-        self.call_sites = call_sites
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -161,10 +175,15 @@ class ModuleAnalyzer:
             return None
         use = self.build_use(call, arg, resolved.api, bind=resolved.offset == 0 and not resolved.mask_bound)
         if resolved.helper is not None:
-            inner = resolved.helper.inner
-            use.via_helper = resolved.helper.name
-            use.arguments = dict(inner.arguments)
-            use.plain_vmap = inner.plain_vmap
+            helper = resolved.helper
+            use.via_helper = helper.name
+            if helper.inner is not None:
+                use.arguments = dict(helper.inner.arguments)
+                use.plain_vmap = helper.inner.plain_vmap
+            else:  # another project module's helper: its constant arguments, reported at this call
+                use.via_helper_defined_in = helper.defined_in
+                use.arguments = constant_arguments(helper.constants, self.positions.span(call.func))
+                use.plain_vmap = False  # how it calls the API is not known here
             use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
         use.callee_is_api = resolved.direct and resolved.helper is None
         return use
@@ -181,6 +200,8 @@ class ModuleAnalyzer:
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self.runs_every_forward(call, caller)
+        # Only ESP010's fix reads whether `torch` and the callee are stable: asked only where it applies.
+        compile_flag = any(k.arg == "_compile" for k in call.keywords)
         for f in functions:
             if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
                 f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
@@ -198,9 +219,10 @@ class ModuleAnalyzer:
             functions_known=all_known,
             arguments=arguments,
             callee_span=self.positions.span(call.func),
-            torch_in_scope=self.torch_in_scope(call),
+            torch_in_scope=compile_flag and self.torch_in_scope(call),
             call_node=call,
             result_only_attended=api.builds_block_mask and self.only_attended(call),
+            callee_stable=compile_flag and self.stable_callee(call, api.qualified_name),
         )
         use.routes = {id(f): routes[id(f)] for f in functions if id(f) in routes}
         use.plain_vmap = bind and self.runs_under_plain_vmap(call, api.qualified_name, arguments)
@@ -211,9 +233,19 @@ class ModuleAnalyzer:
         return use
 
 
-def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
-    """Facts for a module parsed with `ast.parse(text)`."""
-    analyzer = ModuleAnalyzer(tree, text, apis)
+def constant_arguments(constants: dict[str, object], span: Span) -> dict[str, CallArgument]:
+    """A helper's constant API arguments (`B=None`) as arguments of the call that reaches it, at `span`."""
+    return {
+        name: CallArgument(name, span, None, None, ast.Constant(value))
+        for name, value in constants.items()
+        if value is None or isinstance(value, int)  # None, a size or a flag: what the cache can hold
+    }
+
+
+def analyze_source(tree: ast.Module, text: str, apis: ApiTable, project: ProjectNames | None = None) -> ModuleFacts:
+    """Facts for a module parsed with `ast.parse(text)`; `project` answers about names imported from the
+    other modules of the project (None: nothing is known of them)."""
+    analyzer = ModuleAnalyzer(tree, text, apis, project=project)
     facts = analyzer.analyze()
     helpers = analyzer.pass_through_helpers(facts)
     analyzer.scopes.release()
@@ -221,7 +253,7 @@ def analyze_source(tree: ast.Module, text: str, apis: ApiTable) -> ModuleFacts:
         return facts
     # Calls of a pass-through helper are uses of its API: analyse again with the helpers known (and the
     # defs that call them visited in full).
-    again = ModuleAnalyzer(tree, text, apis, helpers)
+    again = ModuleAnalyzer(tree, text, apis, helpers, project)
     facts = again.analyze()
     again.scopes.release()
     return facts

@@ -36,7 +36,6 @@ class RelevanceFilter:
     ) -> None:
         self.lines = lines
         self.also = also  # more text that makes a definition worth a full visit (mask_shapes.names_an_index)
-        self._skipped_texts: dict[int, str] = {}  # id(skipped definition) -> its source lines
         words = set(spellings) | {"global", "partial"}
         aliases: list[tuple[str, str]] = []  # (bound name, text it depends on)
         # Module-level imports only: an alias imported inside a def binds a local of a def that spells
@@ -87,21 +86,25 @@ class RelevanceFilter:
             found |= new
         self.extra = found  # words this file adds: aliases, variables and helpers reaching an API
         self._extra_pattern: re.Pattern[str] | None = None
+        self._decided: dict[int, bool] = {}  # id(statement) -> relevant (the project's names ask first)
+        self.skipped: dict[int, str] = {}  # id(statement) -> its text, for those it skips (and `mentioning`)
 
     def segment(self, node: ast.stmt) -> str:
         end = node.end_lineno or node.lineno
         return "".join(self.lines[first_line(node) - 1 : end])
 
     def __call__(self, node: ast.stmt) -> bool:
-        text = self.segment(node)
-        relevant = (
-            self.pattern.search(text) is not None
-            or (bool(self.extra) and self._spells_extra(text))
-            or (self.also is not None and self.also(text))
-        )
-        if not relevant:
-            self._skipped_texts[id(node)] = text  # for `mentioning`, without joining the lines again
-        return relevant
+        decided = self._decided.get(id(node))
+        if decided is None:
+            text = self.segment(node)
+            decided = self._decided[id(node)] = (
+                self.pattern.search(text) is not None
+                or (bool(self.extra) and self._spells_extra(text))
+                or (self.also is not None and self.also(text))
+            )
+            if not decided:
+                self.skipped[id(node)] = text
+        return decided
 
     def _spells_extra(self, text: str) -> bool:
         if not any(w in text for w in self.extra):
@@ -114,9 +117,9 @@ class RelevanceFilter:
         """Every identifier spelled in the definitions among `nodes` that spell `word` (as a substring)."""
         found: set[str] = set()
         for node in nodes:
-            text = self._skipped_texts.get(id(node))
+            text = self.skipped.get(id(node))
             if text is None:
-                text = self._skipped_texts[id(node)] = self.segment(node)
+                text = self.skipped[id(node)] = self.segment(node)
             if word in text:
                 found.update(_IDENTIFIER.findall(text))
         return frozenset(found)
@@ -127,9 +130,9 @@ class RelevanceFilter:
         found = []
         patterns: list[re.Pattern[str]] | None = None  # compiled only when some text holds every word
         for node in nodes:
-            text = self._skipped_texts.get(id(node))
+            text = self.skipped.get(id(node))
             if text is None:
-                text = self._skipped_texts[id(node)] = self.segment(node)
+                text = self.skipped[id(node)] = self.segment(node)
             if not all(w in text for w in words):
                 continue
             if patterns is None:

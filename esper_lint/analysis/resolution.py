@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from .hoist_safety import ModuleSummary, module_summary
 from .positions import Positions
 from .relevance import RelevanceFilter
 from .scopes import Access, Binding, ScopeBuilder, dotted_names, full_name
@@ -23,6 +24,13 @@ class Resolver:
         self.future_annotations = has_future_annotations(tree)
         self._body_walks: dict[int, list[ast.AST]] = {}  # id(def / lambda) -> body_nodes, the tree lives as long
         self._top_indices: dict[int, int] | None = None
+        self._module_summary: ModuleSummary | None = None
+
+    def module_summary(self) -> ModuleSummary:
+        """hoist_safety's module-wide facts (what the module does with its namespace), computed once."""
+        if self._module_summary is None:
+            self._module_summary = module_summary(self.tree, self.positions.text)
+        return self._module_summary
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.scopes.parents.get(id(node))

@@ -52,7 +52,7 @@ def signature_uses(resolver: Resolver, functions: MaskFunctions, facts: ModuleFa
         if id(node) in plain_python:
             continue
         name, binding = _name_of(node, resolver)
-        fn = functions.mask_function(node, name, binding, bound)
+        fn = functions.mask_function(node, name, binding, bound, body_only=True)
         fn.route = f"recognised as a {role} by its parameters"
         use = MaskUse(SIGNATURE_ONLY, fn.span, fn.span, [fn], fn.enclosing, role=role, functions_known=True)
         use.by_signature = True

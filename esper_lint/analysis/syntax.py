@@ -70,6 +70,31 @@ def own_returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Re
             stack.extend(ast.iter_child_nodes(node))
 
 
+def returns_its_argument(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """`def register(fn): REGISTRY.append(fn); return fn`: a decorator that leaves the function in place.
+    Every `return` of its own returns its first parameter, which it never rebinds, and it is no generator."""
+    positional = [*func.args.posonlyargs, *func.args.args]
+    if isinstance(func, ast.AsyncFunctionDef) or not positional:
+        return False
+    name = positional[0].arg
+    stack: list[ast.AST] = list(func.body)
+    returns = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal)):
+            return False
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            return False
+        if isinstance(node, ast.Return):
+            if not (isinstance(node.value, ast.Name) and node.value.id == name):
+                return False
+            returns += 1
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+    last = func.body[-1]
+    return returns > 0 and isinstance(last, ast.Return)
+
+
 # Fields that only hold leaf markers (`Load`, `Add`, `Not`, `Lt`, ...): no question here is about them, and
 # they are a third of a body's nodes.
 _MARKER_FIELDS = frozenset({"ctx", "op", "ops"})

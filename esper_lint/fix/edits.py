@@ -91,8 +91,11 @@ def apply_to_text(text: str, edits: Sequence[Edit]) -> str:
     return out
 
 
-def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = False) -> EditOutcome:
-    """Apply the text-edit fixes of every finding (the unsafe ones too when `unsafe`), verified.
+def apply_edit_fixes(
+    source: bytes, path: str, config: Config, unsafe: bool = False, analysis: Analysis | None = None
+) -> EditOutcome:
+    """Apply the text-edit fixes of every finding (the unsafe ones too when `unsafe`), verified; `analysis`
+    is the caller's analysis of `source`, if it has one.
 
     Raises EditFailed when the result would not compile or would change other findings.
     """
@@ -101,7 +104,8 @@ def apply_edit_fixes(source: bytes, path: str, config: Config, unsafe: bool = Fa
 
     encoding = declared_encoding(source)
     outcome = EditOutcome(source)
-    analysis: Analysis | None = None  # of `outcome.source`: the verification's, after a round that edited
+    outcome.original = analysis
+    # `analysis` is always of `outcome.source`: after a round that edited, the verification's.
     for _ in range(_MAX_ROUNDS):
         if analysis is None:
             try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..core.decoding import declared_encoding
 from ..core.findings import FileError, FileResult, Finding
@@ -16,6 +17,7 @@ from .hoist_targets import FIXABLE_CODES, RewriteError, hoistable
 if TYPE_CHECKING:
     from ..config import Config
     from ..core.span import Span
+    from ..engine import Analysis
 
 
 def fix_source(source: bytes, path: str, config: Config, written: bool = True) -> FileResult:
@@ -23,15 +25,33 @@ def fix_source(source: bytes, path: str, config: Config, written: bool = True) -
 
     The findings that remain are positioned in the fixed text when it is `written`, else (`--diff`) in
     `source`, the file on disk."""
-    from ..engine import _collector_paused
+    from ..engine import collector_paused
 
     # As for one analysis (engine.py), for the whole fix: it keeps the file's tree alive while LibCST and
     # the verifying analysis allocate, and the collector's passes over it find nothing (~10 % of --diff).
-    with _collector_paused():
-        return _fix_source(source, path, config, written)
+    with collector_paused():
+        return _fix_source(source, path, config, written).result
 
 
-def _fix_source(source: bytes, path: str, config: Config, written: bool) -> FileResult:
+class FixRound(NamedTuple):
+    """One `fix_source` with the analyses it made, for a caller that fixes in rounds (a notebook's cells,
+    notebook/adapter.py) and so never has to analyse a text twice."""
+
+    result: FileResult
+    analysis: Analysis | None  # of the bytes as given; None when the prefilter skipped them or they failed
+    fixed: Analysis | None  # of `result.new_source`: the verification's; None when nothing changed
+
+
+def fix_round(source: bytes, path: str, config: Config, analysis: Analysis | None = None) -> FixRound:
+    """`fix_source(source, ...)` starting from `analysis`, the caller's analysis of these very bytes if it
+    has one, with the analyses it rests on."""
+    from ..engine import collector_paused
+
+    with collector_paused():
+        return _fix_source(source, path, config, True, analysis)
+
+
+def _fix_source(source: bytes, path: str, config: Config, written: bool, given: Analysis | None = None) -> FixRound:
     from ..analysis.module_names import ModuleLevelNames
     from ..core.decoding import SourceError
     from ..engine import analyze_bytes, lint_source, might_match, run_deep
@@ -40,17 +60,20 @@ def _fix_source(source: bytes, path: str, config: Config, written: bool) -> File
     if not might_match(source, config):
         result = lint_source(source, path, config)
         result.original_source = source
-        return result
+        return FixRound(result, None, None)
     result = FileResult(path, original_source=source)
     try:
-        edited = apply_edit_fixes(source, path, config, config.unsafe_fixes)  # text-edit fixes first (edits.py)
+        edited = apply_edit_fixes(source, path, config, config.unsafe_fixes, given)  # text-edit fixes first
         analysis = edited.analysis or analyze_bytes(edited.source, path, config)  # exactly what checking runs
     except EditFailed as exc:
-        return _failed(result, lint_source(source, path, config).findings, str(exc))
+        findings = given.findings if given is not None else lint_source(source, path, config).findings
+        return FixRound(_failed(result, findings, str(exc)), given, None)
     except SourceError as exc:
         result.errors.append(exc.error)
-        return result
+        return FixRound(result, None, None)
+    original = edited.original or analysis
     findings = analysis.findings
+    verified: Analysis | None = None
     try:
         if not any(hoistable(f) for f in findings):
             new_source, fixed, remaining = edited.source, [], findings
@@ -62,21 +85,26 @@ def _fix_source(source: bytes, path: str, config: Config, written: bool) -> File
             new_text = run_deep(lambda: apply_hoists(analysis.text, analysis.tree, hoists, taken))
             new_source = new_text.encode(declared_encoding(source))
             fixed = [f for h in hoists for f in h.findings]
-            remaining = _verify(new_source, path, config, findings, fixed)
+            verified = _verify(new_source, path, config, findings, fixed)
+            remaining = verified.findings
     except _FixFailed as exc:
-        return _failed(result, findings, f"the fix would produce code that {exc}")
+        return FixRound(_failed(result, findings, f"the fix would produce code that {exc}"), original, None)
     except RewriteError as exc:
-        return _failed(result, findings, f"the rewrite did not match the analysis: {exc}")
+        return FixRound(_failed(result, findings, f"the rewrite did not match the analysis: {exc}"), original, None)
     except Exception as exc:  # a bug in the fixer must not stop the run or damage the file
-        return _failed(result, findings, f"{type(exc).__name__}: {exc}")
+        return FixRound(_failed(result, findings, f"{type(exc).__name__}: {exc}"), original, None)
     result.new_source = new_source if new_source != source else None
     result.fixed = len(fixed) + len(edited.fixed) if result.new_source is not None else 0
     if not written and result.new_source is not None:  # the same findings (verified), as in the original text
         final_text = new_text if fixed else analysis.text
         on_disk = analysis if edited.source == source else edited.original or analyze_bytes(source, path, config)
-        remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text)
+        gone = edited.fixed if on_disk is edited.original else []  # the first round's are `on_disk`'s own
+        remaining = remaining_on_disk(remaining, final_text, on_disk.findings, on_disk.text, gone)
     result.findings = remaining
-    return result
+    if result.new_source is None:
+        return FixRound(result, original, None)
+    # Without a hoist the new bytes are the last edit round's, which `analysis` is of.
+    return FixRound(result, original, verified if verified is not None else analysis)
 
 
 def fixes_by_finding(source: bytes, path: str, config: Config) -> dict[tuple[str, Span], bytes]:
@@ -142,9 +170,9 @@ class _FixFailed(Exception):
     """The rewritten module failed a check: the file is left as it was."""
 
 
-def _verify(new_source: bytes, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> list[Finding]:
+def _verify(new_source: bytes, path: str, config: Config, before: list[Finding], fixed: list[Finding]) -> Analysis:
     """Re-lint and compile the fixed bytes (compiled from the tree the analysis parsed: one parse, and the
-    compiler's own checks after it); the findings that remain."""
+    compiler's own checks after it); their analysis (the findings that remain)."""
     from ..core.decoding import SourceError
     from ..engine import analyze_bytes
 
@@ -166,19 +194,24 @@ def _verify(new_source: bytes, path: str, config: Config, before: list[Finding],
         still = sorted(f.code for f in after if f.code in FIXABLE_CODES and f.fixable)
         detail = f"still has fixable {', '.join(still)}" if still else "changes other findings"
         raise _FixFailed(f"{detail} when linted again")
-    return after
+    return analysis
 
 
-def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str) -> list[Finding]:
+def remaining_on_disk(
+    remaining: list[Finding], new_text: str, on_disk: list[Finding], old_text: str, fixed: Sequence[Finding] = ()
+) -> list[Finding]:
     """The findings of the original text that are still there after the fix: each remaining finding matched,
     through the lines the fix left unchanged, to the original's finding of its code at the same place (the
-    fixes move lines: spans alone cannot tell; a finding on a changed line takes one of its code)."""
+    fixes move lines: spans alone cannot tell). A finding on a changed line takes one of its code there, the
+    one with its message first (two findings of one code can share a rewritten line, one of them fixed).
+    `fixed`: findings of `on_disk` known fixed, never taken."""
     if not remaining:
         return []  # the usual case: every finding was fixed, no line needs placing
     new_to_old = unchanged_lines(
         io.StringIO(old_text, newline="").readlines(), io.StringIO(new_text, newline="").readlines()
     )
-    pool = list(on_disk)
+    gone = {id(f) for f in fixed}
+    pool = [f for f in on_disk if id(f) not in gone]
     kept: list[Finding] = []
     unplaced: list[Finding] = []
     for finding in remaining:
@@ -192,7 +225,8 @@ def remaining_on_disk(remaining: list[Finding], new_text: str, on_disk: list[Fin
         pool.remove(match)
         kept.append(match)
     for finding in unplaced:
-        match = next((f for f in pool if f.code == finding.code), None)
+        same_code = [f for f in pool if f.code == finding.code]
+        match = next((f for f in same_code if f.message == finding.message), same_code[0] if same_code else None)
         if match is not None:
             pool.remove(match)
             kept.append(match)

@@ -278,6 +278,10 @@ class _Segment:
         code = result.code
         if not code.startswith(self.prefix):
             raise RewriteError("the rewritten segment lost its prefix")
+        # LibCST drops the newline that ends a module when it is a bare `\r`: the segment keeps its own.
+        ending = _ending(self.lines[-1])
+        if ending and not code.endswith(ending):
+            code += ending
         return code[len(self.prefix) :]
 
 

@@ -1,4 +1,5 @@
-"""pytest plugin (entry point `pytest11`): the `esper_verify` fixture and the `esper_cuda` marker.
+"""pytest plugin (entry point `pytest11`): the `esper_verify` fixture, the `esper_cuda` marker, and
+`--esper-sanitize[=strict]` (FlexAttention's run-time checks around the test session; esper_lint/sanitizer).
 
     def test_fix_is_safe(esper_verify):
         report = esper_verify("src/model/attention.py", factory="make_block", kwargs={"dim": 64})
@@ -38,7 +39,7 @@ if HARNESS_AVAILABLE:
     _REPORTS = pytest.StashKey[list["VerifyReport"]]()
     _CUDA = pytest.StashKey[str | None]()  # None: CUDA usable; otherwise why not
 
-    def pytest_configure(config: pytest.Config) -> None:
+    def _add_markers(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers", f"{CUDA_MARKER}: esper_verify runs on CUDA (skipped with the reason where there is none)"
         )
@@ -76,6 +77,56 @@ if HARNESS_AVAILABLE:
         if result.when == "call" and result.failed:
             for report in item.stash.get(_REPORTS, []):
                 result.sections.append((f"esper-lint verify {report.file}", report.table()))
+
+
+# --------------------------------------------------------------------------- --esper-sanitize
+# Only the option is defined here; the sanitizer (and torch) load only when it is given.
+SANITIZE = "--esper-sanitize"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("esper-lint")
+    group.addoption(
+        SANITIZE,
+        nargs="?",
+        const="report",
+        default=None,
+        metavar="strict",  # checked in pytest_load_initial_conftests: argparse's choices would refuse a path
+        help="Check every FlexAttention call at run time and report per test; =strict fails those tests.",
+    )
+    group.addoption(f"{SANITIZE}-report", metavar="FILE", default=None, help="Write the sanitizer's findings as JSON.")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    # A bare `--esper-sanitize` would take the next argument (a test path) as its value.
+    rewritten: list[str] = []
+    for arg in args:
+        if rewritten[-1:] == [SANITIZE] and arg in ("report", "strict"):
+            rewritten[-1] = f"{SANITIZE}={arg}"
+        else:
+            rewritten.append(arg)
+    args[:] = [f"{SANITIZE}=report" if arg == SANITIZE else arg for arg in rewritten]
+    mode = next((a.partition("=")[2] for a in reversed(args) if a.startswith(f"{SANITIZE}=")), None)
+    if mode is not None:  # before conftest files import torch
+        if mode not in ("report", "strict"):
+            raise pytest.UsageError(f"{SANITIZE}={mode}: use {SANITIZE} or {SANITIZE}=strict")
+        from ..sanitizer.pytest_support import start
+
+        early_config.stash[_SANITIZE_SESSION] = start(mode == "strict")
+
+
+_SANITIZE_SESSION = pytest.StashKey[Any]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if HARNESS_AVAILABLE:
+        _add_markers(config)
+    session = config.stash.get(_SANITIZE_SESSION, None)
+    if session is not None:
+        from ..sanitizer.pytest_support import SanitizePlugin
+
+        config.pluginmanager.register(SanitizePlugin(session, config.getoption(f"{SANITIZE}-report")), "esper-sanitize")
 
 
 def _why_no_cuda() -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .base import Rule
 from .block_mask_caching import BlockMaskPerForward
+from .body_state import OneElementCapture, SideEffectInMod
+from .body_values import MaskingInScoreMod, MaskOperatorPrecedence, MaskReturnsNonBool, PythonDataInMask
 from .call_sites import (
     BlockMaskAsScoreMod,
     DeprecatedCompileFlag,
@@ -43,6 +45,12 @@ ALL_RULES: tuple[type[Rule], ...] = (
     MaskArgsSwapped,
     CapturedScalarRecompiles,
     FlexAttentionEager,
+    MaskOperatorPrecedence,
+    PythonDataInMask,
+    SideEffectInMod,
+    OneElementCapture,
+    MaskReturnsNonBool,
+    MaskingInScoreMod,
 )
 RULES_BY_CODE: dict[str, type[Rule]] = {r.code: r for r in ALL_RULES}
 DEFAULT_SELECT: frozenset[str] = frozenset(r.code for r in ALL_RULES if r.default_enabled)

@@ -55,7 +55,12 @@ class Rule:
         """A finding at the use's argument; at the lambda itself when the argument holds it among others
         (`(lambda ...) if c else (lambda ...)`: one finding each, each with its own place and fix)."""
         span = use.arg_span
-        if target is not None and target.kind is FunctionKind.LAMBDA and _within(target.span, span):
+        if (
+            target is not None
+            and target.kind is FunctionKind.LAMBDA
+            and target.defined_in is None  # a span in another file
+            and _within(target.span, span)
+        ):
             span = target.span
         return Finding(path, span, self.code, self.name, message, fixable, target)
 
@@ -101,7 +106,18 @@ def where(fn: MaskFunction, use: MaskUse | None = None) -> str:
     inside = f" in `{fn.enclosing}`" if fn.enclosing else ""
     route = use.routes.get(id(fn)) if use is not None else None
     route = route or fn.route
-    return f"{label} (line {fn.span.line}{inside}{', ' + route if route else ''})"
+    then = f", {route}" if route else ""
+    if fn.defined_in is not None:  # another module of the project
+        return f"{label} (defined in {fn.defined_in}{inside}{then})"
+    return f"{label} (line {fn.span.line}{inside}{then})"
+
+
+def passed_by(use: MaskUse) -> str:
+    """` (passed by `make_block_mask`, defined in mypkg/attn.py:30)` for an argument another module's
+    helper passes: where the value a message quotes is written."""
+    if use.via_helper is None or use.via_helper_defined_in is None:
+        return ""
+    return f" (passed by `{use.via_helper}`, defined in {use.via_helper_defined_in})"
 
 
 def names(items: list[str]) -> str:

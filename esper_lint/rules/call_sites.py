@@ -9,7 +9,7 @@ from ..analysis.model import NOT_CONSTANT, CallArgument, MaskFunction, MaskUse, 
 from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_MODULE
 from ..core.findings import Finding
 from ..core.fixes import UNSAFE, Edit, Fix, insert_at, replace
-from .base import Rule, where
+from .base import Rule, passed_by, where
 
 _HEADER = "from torch.nn.attention.flex_attention import create_block_mask\n"
 _ATTEND_HEADER = """from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -172,9 +172,9 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             yield self.finding_at(
                 path,
                 arg.span,
-                f"Mask function {where(readers[0], use)} reads `{dim}` but `{parameter}={value}` computes the "
-                f"BlockMask for {dim} = 0 only and broadcasts it: compiled flex_attention then gives wrong "
-                f"output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
+                f"Mask function {where(readers[0], use)} reads `{dim}` but `{parameter}={value}`{passed_by(use)} "
+                f"computes the BlockMask for {dim} = 0 only and broadcasts it: compiled flex_attention then gives "
+                f"wrong output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
             )
 
 
@@ -187,7 +187,9 @@ class UnusedBatchHeadDims(Rule):
         "Finds `create_block_mask` called with `B` (or `H`) set to a size (an int above 1 or any expression) "
         "when every mask function it receives is known and provably never reads its first parameter `b` "
         "(or second, `h`): not directly, and not through a function it passes `b` to (those must be "
-        "functions of the same module that provably do not read it either). Only when the "
+        "functions of the same module that provably do not read it either). A decorated function is not "
+        "known (its wrapper may read `b`), unless the decorator is a function of the module that returns "
+        "its argument unchanged. Only when the "
         "BlockMask goes nowhere but `flex_attention(..., block_mask=...)` (directly or through a local "
         "variable): a BlockMask stored, returned, indexed or passed elsewhere may need its dimensions."
     )
@@ -287,8 +289,8 @@ def attend(q, k, v):
                 path,
                 arg.span,
                 f"No mask function here reads `{dim}`, so the mask is the same for every {what}, yet "
-                f"`{parameter}` makes create_block_mask build and keep it once per {what} (memory and time "
-                f"grow with B*H). Pass `{parameter}=None` to broadcast it (unsafe fix: `--unsafe-fixes`).",
+                f"`{parameter}`{passed_by(use)} makes create_block_mask build and keep it once per {what} (memory "
+                f"and time grow with B*H). Pass `{parameter}=None` to broadcast it (unsafe fix: `--unsafe-fixes`).",
                 fix,
             )
 
@@ -322,14 +324,18 @@ def build(mask_mod, n):
     )
     fix_safety = (
         "Safe: `--fix` rewrites the call to `torch.compile(create_block_mask)(...)` without `_compile`, which "
-        "is what torch 2.13 runs for `_compile=True`. Offered only for the literal `True`, when `torch` names "
-        "the torch module at the call, the callee is `create_block_mask` itself, and no comment sits next to "
-        "the keyword. When the callee is a name certainly bound to `torch.compile(create_block_mask, ...)` "
-        "(`create_block_mask = torch.compile(create_block_mask, dynamic=False)` at module level), the fix "
-        "deletes `_compile=True` instead: the compiled function then builds the same BlockMask with its own "
-        "options, where compiling it again would unwrap it and silently drop them (measured on torch 2.13: "
-        "`torch.compile` of a compiled function compiles the original with default options). Where the "
-        "callee only may be compiled, no fix is offered."
+        "is what torch 2.13 runs for `_compile=True` (less the DeprecationWarning). Offered only for the "
+        "literal `True`, when the callee is a name imported once from torch, `torch` is imported once with "
+        "`import torch` before the call, and nothing in the module rebinds either (another `def` or "
+        "assignment, `del`, `global`, a star import, `torch.compile = ...`, `globals()`: "
+        "docs/fix.md), and no comment sits next to the keyword. When the callee is a name certainly bound to "
+        "`torch.compile(create_block_mask, ...)` when the call runs (`create_block_mask = "
+        "torch.compile(create_block_mask, dynamic=False)` at module level: its last binding, run before the "
+        "call, after imports of the API only, and nothing else rebinds it), the fix deletes `_compile=True` "
+        "instead: the compiled function then builds the same BlockMask with its own options, where compiling "
+        "it again would unwrap it and silently drop them (measured on torch 2.13: `torch.compile` of a compiled "
+        "function compiles the original with default options). Where the callee only may be compiled, no "
+        "fix is offered."
     )
     VALID = (
         "import torch\n"
@@ -417,6 +423,7 @@ def build(mask_mod, n):
             or callee is None
             or not use.torch_in_scope
             or not use.callee_is_api
+            or not use.callee_stable
             or use.callee_compiled  # compiling a compiled function again unwraps it, dropping its options
             or use.api != _CREATE_BLOCK_MASK
         ):
@@ -463,8 +470,10 @@ def attend(q, k, v, mask_mod):
     )
     fix_safety = (
         "Safe for a BlockMask passed positionally: `--fix` inserts `block_mask=` when it is the last "
-        "positional argument and no `block_mask=` is given (the call fails today, so no working program "
-        "changes). No fix for a function passed as `block_mask=`: build the BlockMask with `create_block_mask`."
+        "positional argument, no `block_mask=` is given, and `flex_attention` is a name imported once from "
+        "torch that nothing in the module rebinds (the call fails today, so only the failure changes). A "
+        "`flex_attention` that may be another function (a shim defined later) is not reported at all. No "
+        "fix for a function passed as `block_mask=`: build the BlockMask with `create_block_mask`."
     )
     VALID = (
         "from torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"

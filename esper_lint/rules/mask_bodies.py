@@ -12,20 +12,24 @@ from collections.abc import Iterator
 
 from ..analysis import loop_iterables as loops
 from ..analysis import mask_bodies as bodies
+from ..analysis.edit_safety import INVERSE_COMPARISON, NO_FIX, EditSafety
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse
+from ..analysis.operator_precedence import SourceText, boolean_locals, contains_mistake, grouping_mistake
 from ..core.findings import Finding
 from ..core.fixes import Edit, Fix
 from ..core.span import Span
 from .base import Rule, where
 
-_IMPORTS = "import torch\nfrom torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"
-_TORCH = "torch 2.13.0, CPU"
+IMPORTS = "import torch\nfrom torch.nn.attention.flex_attention import create_block_mask, flex_attention\n"
+TORCH = "torch 2.13.0, CPU"
 
 
 _BOTH = frozenset({MASK_MOD, SCORE_MOD})
+# A rewrite of code that groups `&`/`|` with a comparison would keep the wrong grouping ESP017 reports.
+_GROUPING_MISTAKE = EditSafety(NO_FIX, "it groups `&`/`|` with a comparison by mistake (ESP017): fix that first")
 
 
-def _body_functions(use: MaskUse) -> Iterator[tuple[MaskFunction, bodies.FuncNode]]:
+def body_functions(use: MaskUse) -> Iterator[tuple[MaskFunction, bodies.FuncNode]]:
     """The functions of a use whose body can be read (the backend gave its `ast` node and positions)."""
     for fn in use.functions:
         node = fn.called_as  # a bound method or a partial: parameters from torch's first argument
@@ -52,11 +56,13 @@ def _segment(fn: MaskFunction, node: ast.AST) -> str:
 
 def _render_tensor_logic(fn: MaskFunction, expr: ast.expr, nested: bool) -> str:
     """`and`/`or` of comparisons written with `&`/`|`, each comparison in parentheses; `not (a < b)` as
-    the inverted comparison (mask_bodies._tensor_logic says when that is exact)."""
+    the inverted comparison (analysis/edit_safety.py says when each is offered)."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         compare = expr.operand
+        if isinstance(compare, ast.UnaryOp) and isinstance(compare.op, ast.Not):
+            return _render_tensor_logic(fn, compare.operand, nested)  # `not not x` is x's truth
         assert isinstance(compare, ast.Compare)
-        inverse = bodies.INVERSE_COMPARISON[type(compare.ops[0])]
+        inverse = INVERSE_COMPARISON[type(compare.ops[0])]
         text = f"{_operand(fn, compare.left)} {inverse} {_operand(fn, compare.comparators[0])}"
         return f"({text})" if nested else text
     if isinstance(expr, ast.BoolOp):
@@ -74,26 +80,44 @@ def _operand(fn: MaskFunction, expr: ast.expr) -> str:
     return text if isinstance(expr, _BINDS_TIGHTER_THAN_COMPARISON) else f"({text})"
 
 
-def _control_flow_fix(fn: MaskFunction, node: bodies.FuncNode, item: bodies.ControlFlow) -> Fix | None:
+def _control_flow_fix(fn: MaskFunction, item: bodies.ControlFlow) -> Fix | None:
+    """The rewrite of `item` the analysis offers (safe or unsafe), or None."""
     target = item.node
-    if "#" in _segment(fn, target):
+    if not item.fixable or "#" in _segment(fn, target):
         return None  # a comment inside the expression would be lost
+    applicability = item.safety.applicability
     if isinstance(target, ast.IfExp):
-        if not bodies.names_torch_module(fn.module_ast, node, fn.outer_functions):
-            return None
         condition = _render_tensor_logic(fn, target.test, nested=False)
-        text = f"torch.where({condition}, {_segment(fn, target.body)}, {_segment(fn, target.orelse)})"
-        return Fix((Edit(fn.positions.span(target), text),), description="use `torch.where`")
+        branches = [
+            _render_tensor_logic(fn, b, nested=False) if _is_logic(b) else _segment(fn, b)
+            for b in (target.body, target.orelse)
+        ]
+        text = f"torch.where({condition}, {branches[0]}, {branches[1]})"
+        return Fix((Edit(fn.positions.span(target), text),), applicability, "use `torch.where`")
     if isinstance(target, (ast.BoolOp, ast.UnaryOp)):
         text = _render_tensor_logic(fn, target, nested=False)
-        return Fix((Edit(fn.positions.span(target), text),), description="use `&`, `|` and inverted comparisons")
+        description = "use `&`, `|` and inverted comparisons"
+        return Fix((Edit(fn.positions.span(target), text),), applicability, description)
     return None
+
+
+def _is_logic(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.BoolOp) or (isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not))
+
+
+def fix_advice(fix: Fix | None, reason: str) -> str:
+    """How a message ends: what `--fix` does about it, and why not more."""
+    if fix is not None and fix.safe:
+        return " (fixable with `esper-lint --fix`)."
+    if fix is not None:
+        return f" (unsafe fix, applied only with `--unsafe-fixes`: {reason})."
+    return f"; no automatic fix because {reason}." if reason else "."
 
 
 class MaskPythonControlFlow(BodyRule):
     code = "ESP008"
     name = "mask-python-control-flow"
-    fix = "safe"
+    fix = "safe"  # for `and`/`or`; `not` and `x if c else y` are unsafe
     roles = _BOTH
     summary = "Python `if`/`and`/`or`/`not`/`.item()` on a mask or score tensor fails when torch runs the function."
     what_it_does = (
@@ -112,13 +136,13 @@ class MaskPythonControlFlow(BodyRule):
         "FlexAttention never calls the function with Python numbers: `create_block_mask` and `create_mask` "
         "run it under `vmap`, and `flex_attention` traces a score_mod with dynamo. A Python branch needs "
         "one concrete value, so the call fails, and only when the code runs. Measured on "
-        f"{_TORCH}: `create_block_mask` raises `RuntimeError: vmap: It looks like you're attempting to use "
+        f"{TORCH}: `create_block_mask` raises `RuntimeError: vmap: It looks like you're attempting to use "
         "a Tensor in some data-dependent control flow` (`.item()`: `vmap: It looks like you're calling "
         ".item() on a Tensor`), and `flex_attention` with such a score_mod raises "
         "`torch._dynamo.exc.Unsupported: Data-dependent branching`, eager and compiled."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def sliding_window(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx and q_idx - kv_idx < 256
@@ -127,7 +151,7 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def sliding_window(b, h, q_idx, kv_idx):
     return (q_idx >= kv_idx) & (q_idx - kv_idx < 256)
@@ -136,18 +160,22 @@ block_mask = create_block_mask(sliding_window, None, None, 4096, 4096)
 """
     )
     fix_safety = (
-        "Safe for two forms. `and`/`or` whose operands are all comparisons of such values become `&`/`|` "
-        "with each comparison in parentheses, and `not (a < b)` becomes `a >= b`: the same values on the "
-        "0-d tensors torch passes and on Python numbers. `not` is inverted only where that is exact "
-        "(`==`/`!=`, or orderings of index parameters and integers, where no NaN can occur); `~` is never "
-        "written, as on a Python bool it is bitwise (`~True == -2`). `a if c else b`, where `c` is such a "
-        "comparison and `a`/`b` are names, constants or arithmetic on them (nothing that could fail when "
-        "both are computed), becomes `torch.where(c, a, b)`, only where the name `torch` is the torch module; "
-        "it then needs tensors, which is what FlexAttention passes. Anything else (an `if` statement, "
-        "`.item()`, `min()`...) is left to you: the message says which tensor operation to use."
+        "Safe only for `and`/`or` whose operands are all comparisons (`==`, `!=`, `<`, `<=`, `>`, `>=`) of the "
+        "function's parameters (never rebound in its body), integer literals, and `+`, `-`, `*` of them (`//`, "
+        "`%` by a non-zero literal), each comparison reading the same parameters: `&`/`|` then evaluate the same "
+        "things, which cannot raise, bind or do anything else, and give the same value and type for Python "
+        'numbers, 0-d tensors and any mix of them (docs/fix.md, "What safe means"). Otherwise the '
+        "message says why there is no fix: an operand that may raise or has an effect where `and` skipped it "
+        "(`q % kv`), a walrus, a method or a name the analysis cannot type, comparisons of different "
+        "parameters. Unsafe (`--unsafe-fixes`): `not (a < b)` -> `a >= b` (a Python bool becomes a tensor, and "
+        "offered only where the inversion is exact for integers), and `a if c else b` -> `torch.where(c, a, "
+        "b)` where both branches are plain and `torch` is certainly the torch module (a direct call with "
+        "Python numbers then raises `TypeError`, and a number becomes a tensor). `~` is never written: on a "
+        "Python bool it is bitwise (`~True == -2`). An `if` statement, `.item()`, `min()`... are left to you: "
+        "the message says which tensor operation to use."
     )
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 WINDOW = 256
 
@@ -158,7 +186,7 @@ def sliding_window(b, h, q_idx, kv_idx):
 
 create_block_mask(sliding_window, None, None, 4096, 4096)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def build(n, causal: bool):
     def mask(b, h, q_idx, kv_idx):
@@ -166,7 +194,7 @@ def build(n, causal: bool):
         return keep & (q_idx >= kv_idx) if causal else keep
     return create_block_mask(mask, None, None, n, n)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def bias(score, b, h, q_idx, kv_idx):
     return torch.where(q_idx >= kv_idx, score + (q_idx - kv_idx), -float("inf"))
@@ -174,12 +202,12 @@ def bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=bias)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):  # dynamo traces a score_mod and turns builtin min into torch.minimum
     return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: min(s, q - kv))
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def capped(b, h, q_idx, kv_idx):
     return max(q_idx - kv_idx, 0) < 128
@@ -188,7 +216,7 @@ torch.compile(create_block_mask)(capped, None, None, 1024, 1024)  # compiled: dy
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     if q_idx >= kv_idx:
@@ -197,7 +225,7 @@ def causal(b, h, q_idx, kv_idx):
 
 create_block_mask(causal, None, None, 128, 128)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def build(lengths, n):
     def padding(b, h, q_idx, kv_idx):
@@ -205,7 +233,7 @@ def build(lengths, n):
         return kv_idx < valid.item()
     return create_block_mask(padding, None, None, n, n)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def soft_cap(score, b, h, q_idx, kv_idx):
     return score if q_idx >= kv_idx else -float("inf")
@@ -213,12 +241,12 @@ def soft_cap(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=soft_cap)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=lambda s, b, h, q, kv: s + int(q - kv))
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def capped(b, h, q_idx, kv_idx):
     return max(q_idx - kv_idx, 0) < 128  # plain vmap: Python's max compares tensors
@@ -228,20 +256,31 @@ create_block_mask(capped, None, None, 1024, 1024)
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
-            traced = functools.partial(_maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
+        for fn, node in body_functions(use):
+            traced = functools.partial(maybe_traced_by_dynamo, use, fn)  # read from the source only when asked
+            source = SourceText(fn.positions.start, fn.positions.end, fn.positions.text_between)
             for item in bodies.control_flow(node, use.role, fn.module_ast, traced, fn.outer_functions):
-                fix = _control_flow_fix(fn, node, item) if item.fixable else None
+                if isinstance(item.node, ast.Compare) and grouping_mistake(item.node, source, boolean_locals(node)):
+                    continue  # `kv >= 30 & kv < 606`: a chain only by mistake, which ESP017 reports
+                if item.fixable and contains_mistake(item.node, source, boolean_locals(node)):
+                    item = item._replace(
+                        safety=EditSafety(
+                            NO_FIX, "it groups `&`/`|` with a comparison by mistake (ESP017): fix that first"
+                        )
+                    )  # a fix would keep the wrong grouping
+                fix = _control_flow_fix(fn, item)
+                reason = item.safety.reason
+                if item.fixable and fix is None:
+                    reason = "a comment inside the expression would be lost"
                 message = (
                     f"{item.what} on a tensor computed from the parameters of {where(fn)}: "
                     f"{_fails(use.role, item.what)} "
-                    f"Use {_advice(item.what)} instead"
-                    + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
+                    f"Use {_advice(item.what)} instead" + fix_advice(fix, reason)
                 )
                 yield self.body_finding(path, fn, item.node, message, fix)
 
 
-def _maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
+def maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
     """Whether dynamo may trace the function (then builtin `min`/`max` work), decided by the call that
     receives it: a score_mod always is; a mask_mod is not when that call is an uncompiled
     `create_block_mask`/`create_mask` (`MaskUse.plain_vmap`), whatever else the module compiles."""
@@ -281,7 +320,7 @@ def _fails(role: str, what: str) -> str:
 class ScoreModInPlace(BodyRule):
     code = "ESP011"
     name = "score-mod-in-place"
-    fix = "safe"
+    fix = "unsafe"
     roles = frozenset({SCORE_MOD})
     summary = "A score_mod that updates `score` in place works eagerly and fails under `torch.compile`."
     what_it_does = (
@@ -292,11 +331,11 @@ class ScoreModInPlace(BodyRule):
     why_bad = (
         "The eager path happens to accept the mutation, so unit tests pass; compiling `flex_attention` "
         "(the supported, fast path) fails. Measured on "
-        f"{_TORCH}: eager output is produced, `torch.compile(flex_attention)` raises "
+        f"{TORCH}: eager output is produced, `torch.compile(flex_attention)` raises "
         "`BackendCompilerFailed ... UnsupportedAliasMutationException: Mutations detected in score_mod`."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     score += q_idx - kv_idx
@@ -307,7 +346,7 @@ def attend(q, k, v):
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     return score + (q_idx - kv_idx)
@@ -317,13 +356,17 @@ def attend(q, k, v):
 """
     )
     fix_safety = (
-        "Safe for `score += x` (also `-=`, `*=`, `/=`) when `x` reads only the function's parameters and "
-        "constants: it becomes `score = score + (x)`, the same values and dtype as a new tensor (index "
-        "tensors and Python numbers never widen a floating score; a captured tensor might, so then no fix). "
-        "In-place methods and item assignment have no automatic fix."
+        "Unsafe (applied only with `--fix --unsafe-fixes`): `score += x` (also `-=`, `*=`, `/=`) becomes "
+        "`score = score + (x)`. Under `flex_attention` that computes the same scores, but a tensor passed in "
+        "directly is no longer updated in place (its caller, or a view of it, keeps the old values), and an "
+        "integer tensor score gets a floating result where `/=` raised. Offered only when `x` reads just "
+        "parameters the body never rebinds and numbers (a float64 tensor would widen the result), nothing "
+        "reads `score` before the update (an alias would no longer see it), it is not in a loop, and every "
+        "in-place update of `score` in the function can be rewritten. In-place methods and item assignment "
+        "have no automatic fix."
     )
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     score = score * 2  # a new tensor: updating it later does not touch the input
@@ -333,7 +376,7 @@ def relative_bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=relative_bias)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):  # a mask_mod has no score to update
     b += 0
@@ -343,7 +386,7 @@ create_block_mask(causal, None, None, 128, 128)
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def relative_bias(score, b, h, q_idx, kv_idx):
     score += q_idx - kv_idx
@@ -352,7 +395,7 @@ def relative_bias(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=relative_bias)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v, bias):
     def add_bias(score, b, h, q_idx, kv_idx):
@@ -363,15 +406,28 @@ def attend(q, k, v, bias):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
-            for stmt in bodies.score_mutations(node):
-                fix = _augmented_assignment_fix(fn, node, stmt)
+        for fn, node in body_functions(use):
+            mutations = bodies.score_mutations(node)
+            safety = bodies.score_update_safety(node, mutations)
+            source = SourceText(fn.positions.start, fn.positions.end, fn.positions.text_between)
+            # `score += q >= kv & 1`: rewriting it would keep a grouping ESP017 reports.
+            safety = [
+                EditSafety(NO_FIX, "it groups `&`/`|` with a comparison by mistake (ESP017): fix that first")
+                if s.offered and isinstance(stmt, ast.AugAssign) and contains_mistake(stmt.value, source)
+                else s
+                for stmt, s in zip(mutations, safety, strict=True)
+            ]
+            fixes = [_augmented_assignment_fix(fn, stmt, s) for stmt, s in zip(mutations, safety, strict=True)]
+            # One rewritten alone rebinds `score`, and the others would stop being in-place updates: all or none.
+            if any(s.offered and f is None for s, f in zip(safety, fixes, strict=True)):
+                fixes = [None] * len(fixes)
+                safety = [EditSafety(NO_FIX, "another update of `score` here cannot be rewritten")] * len(safety)
+            for stmt, item, fix in zip(mutations, safety, fixes, strict=True):
                 what = _describe_mutation(stmt)
                 message = (
                     f"score_mod {where(fn)} updates its `score` in place ({what}): eager runs, but compiled "
                     "`flex_attention` fails (`Mutations detected in score_mod`). Compute a new tensor: "
-                    "`score = score + bias` / `return score + bias`"
-                    + (" (fixable with `esper-lint --fix`)." if fix is not None else ".")
+                    "`score = score + bias` / `return score + bias`" + fix_advice(fix, item.reason)
                 )
                 yield self.body_finding(path, fn, stmt, message, fix)
 
@@ -391,23 +447,13 @@ _OPERATORS: dict[type[ast.operator], str] = {
     ast.LShift: "<<",
     ast.RShift: ">>",
 }
-# Rewritten out of place: arithmetic whose result dtype is the score's for the operands allowed below.
-_REWRITTEN = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 _ATOMS = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Call)
 
 
-def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast.AST) -> Fix | None:
-    """`score += x` -> `score = score + (x)`, when `x` reads only the index parameters and constants.
-
-    In place, the result keeps the score's dtype; out of place, torch promotes. Index tensors (int32)
-    and Python numbers never widen a floating score, so for those the new tensor has the same values and
-    dtype. A captured tensor might (a float64 bias), so then no fix is offered.
-    """
-    if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, _REWRITTEN)):
-        return None
-    params = bodies.positional_parameters(node, SCORE_MOD) or []
-    names = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Name)]
-    if any(n.id not in params for n in names) or any(isinstance(n, bodies.SCOPE_NODES) for n in ast.walk(stmt.value)):
+def _augmented_assignment_fix(fn: MaskFunction, stmt: ast.AST, safety: EditSafety) -> Fix | None:
+    """`score += x` -> `score = score + (x)`, when the analysis offers it (analysis/edit_safety.py: always
+    unsafe) and the text allows it: target, operator and value on one line, no comment between."""
+    if not safety.offered or not isinstance(stmt, ast.AugAssign) or not isinstance(stmt.target, ast.Name):
         return None
     positions = fn.positions
     (line, target_end), (value_line, value_start) = positions.end(stmt.target), positions.start(stmt.value)
@@ -426,7 +472,7 @@ def _augmented_assignment_fix(fn: MaskFunction, node: bodies.FuncNode, stmt: ast
     if not isinstance(stmt.value, _ATOMS) and not already_parenthesised:
         edits.insert(1, Edit(Span(value.line, value.column, value.line, value.column), "("))
         edits.append(Edit(Span(value.end_line, value.end_column, value.end_line, value.end_column), ")"))
-    return Fix(tuple(edits), description=f"`{name} = {name} {operator} ...`")
+    return Fix(tuple(edits), safety.applicability, f"`{name} = {name} {operator} ...`")
 
 
 def _describe_mutation(stmt: ast.AST) -> str:
@@ -449,12 +495,12 @@ class ScoreModReturnsMask(BodyRule):
     why_bad = (
         "`flex_attention` uses whatever the score_mod returns as the attention score: a boolean becomes "
         "0/1 and the real q·k scores are thrown away. Nothing raises in eager mode. Measured on "
-        f"{_TORCH}: `score_mod=causal` runs eagerly and its output differs from "
+        f"{TORCH}: `score_mod=causal` runs eagerly and its output differs from "
         "`scaled_dot_product_attention` under the intended causal mask (max error about 2.9 at B=2, H=2, "
         "S=256, D=16); compiled, it fails in code generation."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
@@ -467,7 +513,7 @@ def attend(q, k, v):
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
@@ -477,9 +523,12 @@ def attend(q, k, v):
     return flex_attention(q, k, v, block_mask=block_mask)
 """
     )
-    fix_safety = "No automatic fix: use the function as a mask_mod, or `torch.where(c, score, -float('inf'))`."
+    fix_safety = (
+        "No automatic fix: use the function as a mask_mod (`block_mask=create_block_mask(...)`); "
+        "`torch.where(c, score, -float('inf'))` also gives the right output, but computes every block (ESP026)."
+    )
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal_score(score, b, h, q_idx, kv_idx):
     return torch.where(q_idx >= kv_idx, score, -float("inf"))
@@ -487,7 +536,7 @@ def causal_score(score, b, h, q_idx, kv_idx):
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=causal_score)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):  # a mask_mod returns a boolean: fine
     return q_idx >= kv_idx
@@ -496,12 +545,12 @@ create_block_mask(causal, None, None, 128, 128)
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=lambda score, b, h, q, kv: q >= kv)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def alibi(score, b, h, q_idx, kv_idx):
     return -(q_idx - kv_idx).abs() * 0.5
@@ -512,14 +561,13 @@ def attend(q, k, v):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             for misuse in bodies.score_mod_misuse(node):
                 if misuse.returns_boolean:
                     message = (
                         f"score_mod {where(fn)} returns a boolean: `flex_attention` uses it as the score (0/1), "
-                        "silently wrong attention in eager, a failure when compiled. Pass a mask as "
-                        "`block_mask=create_block_mask(mask_mod, ...)`, or return "
-                        "`torch.where(c, score, -float('inf'))`."
+                        "silently wrong attention in eager, a failure when compiled. Use the function as a "
+                        "mask_mod: `block_mask=create_block_mask(mask_mod, ...)`."
                     )
                 else:
                     message = (
@@ -541,11 +589,11 @@ class MaskArgsSwapped(BodyRule):
     why_bad = (
         "FlexAttention passes its arguments by position: `mask_mod(b, h, q_idx, kv_idx)`. A function that "
         "names them the other way round reads the query index as the key index, so the mask is "
-        f"transposed without any error: on {_TORCH}, `kv_idx <= q_idx` written with swapped names gives "
+        f"transposed without any error: on {TORCH}, `kv_idx <= q_idx` written with swapped names gives "
         "the anti-causal mask (`create_mask` equals the transpose of the intended one)."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, kv_idx, q_idx):
     return kv_idx <= q_idx
@@ -554,7 +602,7 @@ create_block_mask(causal, None, None, 128, 128)
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return kv_idx <= q_idx
@@ -564,14 +612,14 @@ create_block_mask(causal, None, None, 128, 128)
     )
     fix_safety = "No automatic fix: whether the names or the body are wrong needs a person."
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
 
 create_block_mask(causal, None, None, 128, 128)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def mask(b, h, m, n):  # names that say nothing about the order
     return m >= n
@@ -580,14 +628,14 @@ create_block_mask(mask, None, None, 128, 128)
 """,
     )
     INVALID = (
-        _IMPORTS
+        IMPORTS
         + """
 def causal(b, h, kv_idx, q_idx):
     return kv_idx <= q_idx
 
 create_block_mask(causal, None, None, 128, 128)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v):
     return flex_attention(q, k, v, score_mod=lambda score, b, h, k_idx, q_idx: score + (q_idx - k_idx))
@@ -595,7 +643,7 @@ def attend(q, k, v):
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             swapped = bodies.swapped_index_names(node, use.role)
             if swapped is None:
                 continue
@@ -625,11 +673,11 @@ class CapturedScalarRecompiles(BodyRule):
     why_bad = (
         "Dynamo specialises on captured Python numbers: every new value is a guard failure and a new "
         "compile, and past `torch._dynamo.config.recompile_limit` (8) the function silently runs eagerly. "
-        f"Measured on {_TORCH}: 12 calls with 12 offsets gave 8 compiles and then eager execution; the same "
+        f"Measured on {TORCH}: 12 calls with 12 offsets gave 8 compiles and then eager execution; the same "
         "values as 0-d tensors compiled once."
     )
     example = (
-        _IMPORTS
+        IMPORTS
         + """
 @torch.compile(dynamic=False)
 def attend(q, k, v, lengths):
@@ -642,7 +690,7 @@ def attend(q, k, v, lengths):
 """
     )
     use_instead = (
-        _IMPORTS
+        IMPORTS
         + """
 @torch.compile(dynamic=False)
 def attend(q, k, v, lengths):
@@ -656,7 +704,7 @@ def attend(q, k, v, lengths):
     )
     fix_safety = "No automatic fix: keep the value a tensor (`torch.tensor(x)`), or compile with dynamic shapes."
     VALID = (
-        _IMPORTS
+        IMPORTS
         + """
 @torch.compile(dynamic=False)
 def attend(q, k, v):
@@ -667,7 +715,7 @@ def attend(q, k, v):
 
     return flex_attention(q, k, v, score_mod=local)
 """,
-        _IMPORTS
+        IMPORTS
         + """
 def attend(q, k, v, offset: int):  # nothing here compiles with dynamic=False
     def shifted(score, b, h, q_idx, kv_idx):
@@ -678,7 +726,7 @@ def attend(q, k, v, offset: int):  # nothing here compiles with dynamic=False
     )
     INVALID = (
         example,
-        _IMPORTS
+        IMPORTS
         + """
 def build(n, offset: int):
     def mask(b, h, q_idx, kv_idx):
@@ -690,7 +738,7 @@ compiled = torch.compile(build, dynamic=False)
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        for fn, node in _body_functions(use):
+        for fn, node in body_functions(use):
             if not bodies.compiles_with_static_shapes(fn.module_ast):
                 continue
             for read in bodies.captured_python_numbers(fn.module_ast, node, fn.outer_functions):

@@ -21,6 +21,7 @@ from ..config import Config, ConfigError, load_config
 from ..core.findings import FileError, FileResult, Finding
 from ..core.noqa import noqa_pattern
 from ..engine import lint_source
+from ..project import ProjectIndex, project_root
 from .text import Buffer, BufferEncodingError, split_lines
 
 StatStamp = tuple[tuple[str, int, int] | None, ...]
@@ -33,9 +34,21 @@ class ConfigCache:
 
     def __init__(self) -> None:
         self._by_folder: dict[Path, tuple[StatStamp, Config | ConfigError]] = {}
+        self._projects: dict[tuple[Config, Path], ProjectIndex] = {}
 
     def for_file(self, path: Path) -> Config:
-        """The configuration for `path` (raises ConfigError, in one line, for a broken pyproject.toml)."""
+        """The configuration for `path` (raises ConfigError, in one line, for a broken pyproject.toml),
+        with the index of its project's modules: as the CLI, a buffer is checked against the other
+        modules as saved on disk (re-read when they change; open buffers of them are not used)."""
+        config = self._config_for(path)
+        root = project_root(config, [str(path)])
+        project = self._projects.get((config, root))
+        if project is None:
+            project = self._projects[(config, root)] = ProjectIndex(config, [str(path)])
+        project.refresh()
+        return config.with_project(project)
+
+    def _config_for(self, path: Path) -> Config:
         folder = path.parent
         stamp = _stamp(folder)
         cached = self._by_folder.get(folder)
@@ -52,6 +65,7 @@ class ConfigCache:
 
     def clear(self) -> None:
         self._by_folder.clear()
+        self._projects.clear()
 
 
 def _stamp(folder: Path) -> StatStamp:
