@@ -458,7 +458,7 @@ class AttentionCall:
 
 
 class ModuleFacts:
-    __slots__ = ("attention_calls", "signature_uses", "uses")
+    __slots__ = ("attention_calls", "call_flow", "signature_uses", "uses")
     _shown = ("uses", "attention_calls", "signature_uses")
     __repr__ = record_repr
 
@@ -468,3 +468,5 @@ class ModuleFacts:
         # Mask and score functions no call passes, known by their parameters (`MaskUse.by_signature`): only
         # for the rules about the function's body, never for those whose claim needs the call.
         self.signature_uses: list[MaskUse] = []
+        # Where BlockMasks go, kernel options, return_lse, ... (flow_model.CallFlow); set by module_facts.
+        self.call_flow: Any = None

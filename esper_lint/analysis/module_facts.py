@@ -8,7 +8,8 @@ runs in C, and names are resolved in the same single walk (scopes.py). Spans are
 The parts, each asking only the ones before it:
 scopes.py (the walk) -> resolution.py (names, places) -> callees.py (which API a call reaches) ->
 hoist_sites.py (what a move touches) -> mask_functions.py (what a mask argument is) ->
-call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module.
+call_sites.py (facts of one call) -> here: `MaskUse`s and `AttentionCall`s of the module, then
+call_flow.py (where BlockMasks go, the options calls get: flow_model.CallFlow).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import ast
 
 from ..core.apis import FLEX_ATTENTION, PARTIAL, ApiTable, MaskApi
 from ..core.span import Span
+from .call_flow import CallFlowFacts
 from .call_sites import CallSiteFacts
 from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
@@ -85,6 +87,7 @@ class ModuleAnalyzer:
         self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
         self.runs_under_plain_vmap = call_sites.runs_under_plain_vmap
+        self.call_flow = CallFlowFacts(resolver, callees, call_sites, apis)
 
     def analyze(self) -> ModuleFacts:
         facts = ModuleFacts()
@@ -113,6 +116,7 @@ class ModuleAnalyzer:
         name_routes(facts.uses)
         if self.may_import_flex and self.imports_flex(facts):
             facts.signature_uses = signature_uses(self.resolver, self.functions, facts)
+        facts.call_flow = self.call_flow.collect(facts)
         return facts
 
     def imports_flex(self, facts: ModuleFacts) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from .attention_options import DeprecatedReturnLse, UnknownKernelOption
 from .base import Rule
 from .block_mask_caching import BlockMaskPerForward
+from .block_mask_sizes import CreateBlockMaskEager, MaskHeadsFromKv
+from .block_mask_use import BlockMaskAdjust, BlockMaskFixedBatch, BlockMaskFixedLength, SlicedBlockMask
 from .body_state import OneElementCapture, SideEffectInMod
 from .body_values import MaskingInScoreMod, MaskOperatorPrecedence, MaskReturnsNonBool, PythonDataInMask
 from .call_sites import (
@@ -46,11 +49,19 @@ ALL_RULES: tuple[type[Rule], ...] = (
     CapturedScalarRecompiles,
     FlexAttentionEager,
     MaskOperatorPrecedence,
+    BlockMaskAdjust,
+    MaskHeadsFromKv,
+    SlicedBlockMask,
     PythonDataInMask,
     SideEffectInMod,
+    UnknownKernelOption,
     OneElementCapture,
     MaskReturnsNonBool,
     MaskingInScoreMod,
+    DeprecatedReturnLse,
+    BlockMaskFixedBatch,
+    BlockMaskFixedLength,
+    CreateBlockMaskEager,
 )
 RULES_BY_CODE: dict[str, type[Rule]] = {r.code: r for r in ALL_RULES}
 DEFAULT_SELECT: frozenset[str] = frozenset(r.code for r in ALL_RULES if r.default_enabled)
