@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+# Module-scoped fixtures run each entry point once over every case: one worker runs them all, or each
+# worker that gets a test of this module would run them again.
+pytestmark = pytest.mark.xdist_group("sanitize")
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "fixtures" / "sanitize"
 # case -> the rule its mistake proves (fixtures/sanitize/cases.py's CASES, without importing torch here)
@@ -152,7 +155,7 @@ def test_cli_strict_refuses_the_call_that_would_crash_and_exits_1(tmp_path: Path
         "torch.compile(flex_attention)(q, q, q, block_mask=block_mask)\n"
     )
     report = tmp_path / "out" / "found.json"
-    done = _run([*ESPER, "sanitize", "--strict", "--report", str(report), "--", "python", program.name], tmp_path)
+    done = _run([*ESPER, "sanitize", "--strict", "--report", str(report), "--", sys.executable, program.name], tmp_path)
     assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
     assert "SanitizerError" in done.stderr and "refused the flex_attention call" in done.stderr
     assert [f["code"] for f in json.loads(report.read_text())] == ["ESP028"]
@@ -160,7 +163,7 @@ def test_cli_strict_refuses_the_call_that_would_crash_and_exits_1(tmp_path: Path
 
 def test_cli_exit_status_is_the_programs(tmp_path: Path) -> None:
     (tmp_path / "exits.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
-    done = _run([*ESPER, "sanitize", "--", "python", "exits.py", "a", "--flag"], tmp_path)
+    done = _run([*ESPER, "sanitize", "--", sys.executable, "exits.py", "a", "--flag"], tmp_path)
     assert done.returncode == 3
     assert done.stdout == "['a', '--flag']\n"
     assert "no FlexAttention mistakes found" in done.stderr

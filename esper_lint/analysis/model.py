@@ -9,6 +9,7 @@ Rules turn these facts into findings; the fixer (`esper_lint/fix/hoist.py`) rewr
 from __future__ import annotations
 
 import ast
+import copy
 import enum
 from typing import Any, NamedTuple
 
@@ -32,6 +33,8 @@ class Capture(NamedTuple):
 # `score_mod(score, b, h, q_idx, kv_idx)`. Rules say which roles they check (`Rule.roles`).
 MASK_MOD = "mask_mod"
 SCORE_MOD = "score_mod"
+# `MaskUse.api` of a use without a call: a function known by its parameters alone (signature_uses.py).
+SIGNATURE_ONLY = "<signature>"
 
 
 # Reasons a capture-free function cannot be hoisted, worded once for the analysis and the fixer.
@@ -113,6 +116,10 @@ class MaskFunction:
     __slots__ = (
         "ast_node",
         "binding_node",
+        "bound_keywords",
+        "bound_method",
+        "bound_positional",
+        "called_view",
         "callees",
         "captures",
         "default_refs",
@@ -127,6 +134,7 @@ class MaskFunction:
         "outer_functions",
         "positions",
         "replaced_by_decorator",
+        "route",
         "site",
         "span",
         "unfixable_reasons",
@@ -146,6 +154,8 @@ class MaskFunction:
         module_ast: Any = None,
         positions: Any = None,
         outer_functions: tuple[Any, ...] | None = None,
+        bound_positional: int = 0,
+        bound_keywords: frozenset[str] = frozenset(),
     ) -> None:
         self.kind = kind
         self.name = name  # the def's name, or the variable holding the lambda, or "<lambda>"
@@ -187,10 +197,40 @@ class MaskFunction:
         # as that module's analysis found; it has no `ast_node` here.
         self.defined_in: str | None = None
         self.known_reads: tuple[str, ...] = ()
+        # Leading positional parameters bound before torch's arguments: `self` of a bound method
+        # (`self.mmu_mask`), the positional arguments of `functools.partial(f, window)`.
+        self.bound_positional = bound_positional
+        self.bound_keywords = bound_keywords  # parameters `functools.partial` binds by keyword
+        # Reached as a bound method (`self.mmu_mask`): torch 2.13's `_get_mod_type` counts its `self`, so
+        # `create_block_mask`/`create_mask` refuse it (AssertionError / TypeError) while `flex_attention`
+        # and `BlockMask.from_kv_blocks` call it as intended. Rules about those calls' sizes skip it.
+        self.bound_method = False
+        self.called_view: Any = None  # `called_as`, made once
+        # How the analysis reached the function when no call passes it by name (mask_flow.py words it:
+        # "via `and_masks(*masks)` at line 97", "recognised as a mask_mod by its parameters"); None when
+        # some call passes it directly. Messages add it to the function's name (`rules.base.where`).
+        self.route: str | None = None
+
+    @property
+    def called_as(self) -> Any:
+        """The function as torch calls it: `ast_node`, or, when leading parameters are bound (a bound
+        method, a partial), a copy of it whose parameters start at torch's first argument. Body facts are
+        computed on this node; its body is the original's (the same nodes, the same positions)."""
+        if self.bound_positional == 0 or self.ast_node is None:
+            return self.ast_node
+        if self.called_view is None:
+            self.called_view = without_leading_parameters(self.ast_node, self.bound_positional)
+        return self.called_view
 
     @property
     def nested(self) -> bool:
         return self.enclosing is not None
+
+    @property
+    def binds_values(self) -> bool:
+        """A bound method or a partial: the object torch receives carries values (`self`, the partial's
+        arguments) beyond the function, as a closure carries its captures."""
+        return self.bound_positional > 0 or bool(self.bound_keywords)
 
     def captures_of(self, kind: CaptureKind) -> list[Capture]:
         return [c for c in self.captures if c.kind is kind]
@@ -209,6 +249,23 @@ class MaskFunction:
         return reasons
 
 
+def without_leading_parameters(node: Any, count: int) -> Any:
+    """A shallow copy of a def/lambda whose first `count` positional parameters are gone (what a bound
+    method or a partial presents to its caller); everything else is shared with `node`."""
+    args = copy.copy(node.args)
+    posonly = list(args.posonlyargs)
+    regular = list(args.args)
+    dropped = min(count, len(posonly))
+    posonly = posonly[dropped:]
+    regular = regular[count - dropped :]
+    args.posonlyargs, args.args = posonly, regular
+    remaining = len(posonly) + len(regular)
+    args.defaults = list(args.defaults)[-remaining:] if remaining else []
+    view = copy.copy(node)
+    view.args = args
+    return view
+
+
 class CallArgument(NamedTuple):
     """One argument of an API call, bound to the API's parameter it fills."""
 
@@ -219,12 +276,18 @@ class CallArgument(NamedTuple):
     # whitespace sit in between (then no fix removes it).
     removal_span: Span | None = None
     node: Any = None  # the stdlib `ast` expression
+    # The literal a name passed here always holds (`heads = 1` ... `H=heads`): its one binding in reach
+    # assigns that literal (analysis/constants.py). None for a literal written here or anything else.
+    bound_literal: Any = None
 
     @property
     def constant(self) -> object:
-        """The literal value (`None`, `1`, `True`), or NOT_CONSTANT."""
+        """The literal value (`None`, `1`, `True`), written here or bound once to the name passed; else
+        NOT_CONSTANT."""
         if isinstance(self.node, ast.Constant):
             return self.node.value
+        if isinstance(self.bound_literal, ast.Constant):
+            return self.bound_literal.value
         return NOT_CONSTANT
 
 
@@ -261,18 +324,23 @@ class MaskUse:
         "arg_node",
         "arg_span",
         "arguments",
+        "by_signature",
         "call_node",
         "call_span",
+        "callee_compiled",
         "callee_is_api",
         "callee_span",
         "callee_stable",
         "caller",
+        "compiled_alias_line",
         "functions",
         "functions_known",
         "mask_is_capture_free",
         "per_forward",
+        "plain_vmap",
         "reach",
         "role",
+        "routes",
         "torch_in_scope",
         "via_helper",
         "via_helper_defined_in",
@@ -333,9 +401,23 @@ class MaskUse:
         self.via_helper_defined_in: str | None = None
         self.call_node = call_node  # the stdlib `ast.Call`
         # Where the BlockMask this call builds goes and whether its batch/head layout is used there (ESP009),
-        # which `flex_attention` queries it meets (ESP007); set by call_flow.py for a constructor call given
-        # `B` or `H` other than `None`, None otherwise.
+        # which `flex_attention` queries it meets (ESP007); set by call_flow.py where those rules need it
+        # (block_mask_reach.BlockMaskReaches.asked), None otherwise.
         self.reach: BlockMaskReach | None = None
+        # The call runs the mask under plain `vmap`: an uncompiled `create_block_mask`/`create_mask` reached
+        # by its own name, no `_compile`, not inside a compiled function (call_sites.runs_under_plain_vmap).
+        # Then builtin `min`/`max` on tensors fail; dynamo would have rewritten them (ESP008).
+        self.plain_vmap = False
+        # id(MaskFunction) -> how this use's argument reaches it when not by name ("via the `for` loop at
+        # line 12"); functions passed by name, through variables and combinators, are not listed.
+        self.routes: dict[int, str] = {}
+        # No call is known: a function recognised by its parameters alone (mask_shapes.py). Only the body
+        # rules (`Rule.needs_call` False) see such uses; `ModuleFacts.signature_uses` holds them.
+        self.by_signature = False
+        # The callee may hold `torch.compile(...)` of the API (`cbm = torch.compile(create_block_mask)`), and
+        # the line of that assignment when the callee is certainly it at the call (call_sites.compiled_alias).
+        self.callee_compiled = False
+        self.compiled_alias_line: int | None = None
 
     @property
     def direct_functions(self) -> list[MaskFunction]:
@@ -397,12 +479,15 @@ class AttentionCall:
 
 
 class ModuleFacts:
-    __slots__ = ("attention_calls", "call_flow", "uses")
-    _shown = ("uses", "attention_calls")
+    __slots__ = ("attention_calls", "call_flow", "signature_uses", "uses")
+    _shown = ("uses", "attention_calls", "signature_uses")
     __repr__ = record_repr
 
     def __init__(self) -> None:
         self.uses: list[MaskUse] = []
         self.attention_calls: list[AttentionCall] = []
+        # Mask and score functions no call passes, known by their parameters (`MaskUse.by_signature`): only
+        # for the rules about the function's body, never for those whose claim needs the call.
+        self.signature_uses: list[MaskUse] = []
         # Where BlockMasks go, kernel options, return_lse, ... (flow_model.CallFlow); set by module_facts.
         self.call_flow: Any = None

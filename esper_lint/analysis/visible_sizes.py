@@ -117,10 +117,10 @@ class VisibleSizes:
     def indexed_capture(self, fn: MaskFunction, index: int) -> VisibleCount | None:
         """A tensor the mask function captures and indexes by its parameter `index` (`lengths[b]`,
         `docs[b, q_idx]`), whose size in that position is visibly above 1."""
-        node = fn.ast_node
-        if node is None:
+        node, called = fn.ast_node, fn.called_as  # parameters as torch passes them (after a bound `self`)
+        if node is None or called is None:
             return None
-        positional = [*node.args.posonlyargs, *node.args.args]
+        positional = [*called.args.posonlyargs, *called.args.args]
         if index >= len(positional):
             return None
         parameter = positional[index].arg

@@ -33,6 +33,12 @@ def _reads(fn: MaskFunction, index: int) -> ParameterRead:
     return parameter_read(fn, index)
 
 
+def _sized_by_call(use: MaskUse) -> list[MaskFunction]:
+    """The functions whose B/H the call sizes: not bound methods, which torch 2.13's `create_block_mask`
+    refuses outright (`_get_mod_type` counts their `self`: "requires a mask_mod function")."""
+    return [fn for fn in use.functions if not fn.bound_method]
+
+
 def _broadcast(arg: CallArgument) -> bool:
     """`None` or `1`: the BlockMask is computed once and broadcast over that dimension."""
     value = arg.constant
@@ -194,7 +200,7 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             arg = use.arguments.get(parameter)
             if arg is None or not _broadcast(arg):
                 continue
-            readers = [fn for fn in use.functions if _reads(fn, index) is ParameterRead.DIRECT]
+            readers = [fn for fn in _sized_by_call(use) if _reads(fn, index) is ParameterRead.DIRECT]
             if not readers:
                 continue
             value = "None" if arg.constant is None else "1"
@@ -214,7 +220,7 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             yield self.finding_at(
                 path,
                 arg.span,
-                f"Mask function {where(readers[0])} reads `{dim}` but `{parameter}={value}`{passed_by(use)} "
+                f"Mask function {where(readers[0], use)} reads `{dim}` but `{parameter}={value}`{passed_by(use)} "
                 f"computes the BlockMask for {dim} = 0 only and broadcasts it{seen}: compiled flex_attention then "
                 f"gives wrong output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
             )
@@ -371,6 +377,8 @@ def attend(q, k, v):  # reported, and the message names flash_flex, which the ch
             arg = use.arguments.get(parameter)
             if arg is None or not _sized(arg):
                 continue
+            if any(fn.bound_method for fn in use.functions):
+                continue  # torch refuses a bound method here (see _sized_by_call): nothing to size
             if not all(_reads(fn, index) is ParameterRead.NEVER for fn in use.functions):
                 continue
             if index in reach.layout_used:
@@ -430,7 +438,14 @@ def build(mask_mod, n):
         "literal `True`, when the callee is a name imported once from torch, `torch` is imported once with "
         "`import torch` before the call, and nothing in the module rebinds either (another `def` or "
         "assignment, `del`, `global`, a star import, `torch.compile = ...`, `globals()`: "
-        "docs/fix.md), and no comment sits next to the keyword."
+        "docs/fix.md), and no comment sits next to the keyword. When the callee is a name certainly bound to "
+        "`torch.compile(create_block_mask, ...)` when the call runs (`create_block_mask = "
+        "torch.compile(create_block_mask, dynamic=False)` at module level: its last binding, run before the "
+        "call, after imports of the API only, and nothing else rebinds it), the fix deletes `_compile=True` "
+        "instead: the compiled function then builds the same BlockMask with its own options, where compiling "
+        "it again would unwrap it and silently drop them (measured on torch 2.13: `torch.compile` of a compiled "
+        "function compiles the original with default options). Where the callee only may be compiled, no "
+        "fix is offered."
     )
     VALID = (
         "import torch\n"
@@ -443,6 +458,13 @@ def build(mask_mod, n):
         + """
 def build(mask_mod, n):
     return create_block_mask(mask_mod, None, None, n, n, _compile=False)
+""",
+        _HEADER
+        + """
+COMPILE = False  # bound once to a literal: the same call as `_compile=False`
+
+def build(mask_mod, n):
+    return create_block_mask(mask_mod, None, None, n, n, _compile=COMPILE)
 """,
     )
     INVALID = (
@@ -457,11 +479,32 @@ def build(mask_mod, n):
 def build(mask_mod, n, compile_it):
     return create_block_mask(mask_mod, None, None, n, n, device="cpu", _compile=compile_it)
 """,
+        "import torch\n"
+        + _HEADER
+        + """
+create_block_mask = torch.compile(create_block_mask, dynamic=False)  # the fix deletes `_compile=True`
+
+def build(mask_mod, n):
+    return create_block_mask(mask_mod, None, None, n, n, _compile=True)
+""",
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         arg = use.arguments.get("_compile")
         if arg is None or arg.keyword_span is None or arg.constant in (False, None):
+            return
+        if use.compiled_alias_line is not None:
+            fix = self._delete_fix(use, arg)
+            advice = "fixable with `esper-lint --fix`" if fix else "delete it by hand"
+            yield self.finding_at(
+                path,
+                arg.keyword_span,
+                "`_compile` is deprecated: torch 2.13 warns (DeprecationWarning) and will remove it, after which "
+                f"this call fails. The callee is already `torch.compile(...)` (line {use.compiled_alias_line}), so "
+                f"delete `_compile` ({advice}); compiling it again would unwrap it and silently drop the options "
+                "it was compiled with (`dynamic=False`, the backend).",
+                fix,
+            )
             return
         fix = self._fix(use, arg)
         advice = "fixable with `esper-lint --fix`" if fix else "change it by hand"
@@ -474,6 +517,14 @@ def build(mask_mod, n, compile_it):
         )
 
     @staticmethod
+    def _delete_fix(use: MaskUse, arg: CallArgument) -> Fix | None:
+        """Through a name that is certainly `torch.compile(create_block_mask, ...)`, `_compile=True` only adds a
+        nested compile that dynamo traces through: the same BlockMask without it."""
+        if arg.constant is not True or arg.removal_span is None or use.api != _CREATE_BLOCK_MASK or use.via_helper:
+            return None
+        return Fix((Edit(arg.removal_span, ""),), description="delete `_compile=True` (the callee is compiled)")
+
+    @staticmethod
     def _fix(use: MaskUse, arg: CallArgument) -> Fix | None:
         callee = use.callee_span
         if (
@@ -483,6 +534,7 @@ def build(mask_mod, n, compile_it):
             or not use.torch_in_scope
             or not use.callee_is_api
             or not use.callee_stable
+            or use.callee_compiled  # compiling a compiled function again unwraps it, dropping its options
             or use.api != _CREATE_BLOCK_MASK
         ):
             return None
