@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..core.apis import FLEX_ATTENTION, FLEX_ATTENTION_PARAMETERS, TRANSPARENT_WRAPPERS
+from ..core.apis import BLOCK_MASK_TENSORS, FLEX_ATTENTION, FLEX_ATTENTION_PARAMETERS, TRANSPARENT_WRAPPERS
 from ..core.span import first_line
 from .block_mask_flow import BlockMaskFlow
 from .call_sites import ParameterRead, parameter_read
@@ -32,18 +32,7 @@ from .resolution import Resolver
 from .syntax import FUNCTIONS
 from .visible_sizes import VisibleSizes
 
-BLOCK_TENSORS = frozenset(
-    {
-        "kv_num_blocks",
-        "kv_indices",
-        "full_kv_num_blocks",
-        "full_kv_indices",
-        "q_num_blocks",
-        "q_indices",
-        "full_q_num_blocks",
-        "full_q_indices",
-    }
-)
+BLOCK_TENSORS = frozenset(BLOCK_MASK_TENSORS)
 _SAME_LAYOUT_METHODS = frozenset({"to", "_adjust"})  # a new BlockMask with the receiver's B and H
 _LAYOUT_METHODS = frozenset({"to_dense", "as_tuple", "to_string", "numel"})
 _NEUTRAL_ATTRIBUTES = frozenset({"mask_mod", "BLOCK_SIZE", "seq_lengths", "sparsity"})
