@@ -189,6 +189,10 @@ def _apply_rules(
         for rule in rules:
             if use.role in rule.roles:
                 findings.extend(rule.check(path, use))
+    for use in facts.signature_uses:  # functions known by their parameters alone: no call to judge
+        for rule in rules:
+            if not rule.needs_call and use.role in rule.roles:
+                findings.extend(rule.check(path, use))
     for rule in rules:
         findings.extend(rule.check_module(path, facts))
     noqa = noqa_at(text, {f.span.line for f in findings}, tree) if findings else {}

@@ -93,3 +93,13 @@ def test_the_layers_contract_covers_every_module() -> None:
 def test_every_module_is_one_concern_by_size() -> None:
     sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {path: n for path, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_the_architecture_page_names_every_module_of_the_analysis_and_every_package() -> None:
+    # docs/architecture.md is the map a newcomer reads first: a module it does not name is one they cannot find.
+    # A name counts as named in code spelling, with or without its folder (`analysis/module_facts.py`).
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    analysis = {f"{p.name}`" for p in (PACKAGE / "analysis").glob("*.py") if p.stem != "__init__"}
+    top = {f"{p.name}`" for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    packages = {f"{p.parent.name}/`" for p in PACKAGE.glob("*/__init__.py")}
+    assert sorted(name for name in analysis | top | packages if name not in page) == []

@@ -20,8 +20,7 @@ from esper_lint.harness import HarnessError, VerifyOptions, VerifyReport, driver
 from esper_lint.harness.report import render_text  # noqa: E402
 from esper_lint.harness.source import Sources  # noqa: E402
 
-# `seed_cli` (module scope) runs the README's verify once: one worker, or each worker would run it again.
-pytestmark = [pytest.mark.torch, pytest.mark.xdist_group("harness-runs")]
+pytestmark = pytest.mark.torch
 
 BLUEPRINTS = Path(__file__).resolve().parent.parent / "fixtures" / "blueprints"
 SMALL_CACHE = 2

@@ -144,7 +144,7 @@ def test_aliased_imports_and_module_attributes(tmp_path: Path) -> None:
         from .masks import padding as pad
 
         def build(n):
-            one = create_block_mask(m.padding, 1, None, n, n)
+            one = create_block_mask(m.padding, None, None, n, n)
             two = create_block_mask(masks.padding, None, None, n, n)
             three = create_block_mask(pad, None, None, n, n)
             return one, two, three
@@ -271,8 +271,8 @@ def test_circular_imports_between_two_project_modules(tmp_path: Path) -> None:
     )
     (tmp_path / "pkg/__init__.py").write_text("from .a import window\nfrom .b import causal\nfrom .c import loop\n")
     findings = check(tmp_path)
-    # a's and b's masks never read b; the two module-level BlockMasks are kept, so ESP009 stays silent
-    # (they are not only attended); the cycles end, and `loop` stays unknown.
+    # a's and b's masks never read b; the two module-level BlockMasks are read nowhere in their modules (others
+    # may import them), so ESP009 stays silent; the cycles end, and `loop` stays unknown.
     assert codes(findings) == []
     uses = _uses_of(tmp_path / "pkg/a.py", load_config(None, tmp_path))
     assert [(f.name, f.defined_in) for u in uses for f in u.functions] == [("causal", "pkg/b.py:5")]
@@ -413,7 +413,7 @@ def test_serial_and_parallel_runs_agree(tmp_path: Path, monkeypatch: pytest.Monk
 
         def two(q, k, v, ids):
             out = flex_attention(q, k, v, block_mask=create_block_mask(causal, 4, None, 8, 8))
-            return out, create_block_mask(per_document(ids, 1, 2, 3), 1, None, 8, 8), make_block_mask(padding, 8)
+            return out, create_block_mask(per_document(ids, 1, 2, 3), None, None, 8, 8), make_block_mask(padding, 8)
         """
     )
     package(tmp_path, model)

@@ -71,6 +71,21 @@ def test_esp007_broadcast_dim_gives_wrong_compiled_output_but_right_eager_output
     )
 
 
+def test_esp007_a_literal_1_builds_the_same_block_mask_as_none() -> None:
+    """`B=1, H=1` is the broadcast `B=None, H=None` is (ESP007's claim holds for both); for a real batch (head) of
+    one it is simply the size, which is why a literal 1 is reported only where more are in sight."""
+    one = create_block_mask(padding, 1, 1, S, S, device="cpu")
+    none = create_block_mask(padding, None, None, S, S, device="cpu")
+    same = [
+        torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+        for a, b in zip(one.as_tuple(), none.as_tuple(), strict=True)
+        if not callable(a)
+    ]
+    assert one.shape == none.shape and all(same), (
+        f"ESP007 rationale no longer holds on torch {torch.__version__}: B=1 and B=None build different BlockMasks"
+    )
+
+
 def test_esp009_sizes_make_the_block_mask_b_times_h_larger() -> None:
     sized = create_block_mask(causal, B, H, S, S, device="cpu", BLOCK_SIZE=32)
     broadcast = create_block_mask(causal, None, None, S, S, device="cpu", BLOCK_SIZE=32)

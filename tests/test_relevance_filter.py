@@ -137,4 +137,6 @@ def test_the_filter_skips_methods_of_top_level_classes() -> None:
     cls = next(s for s in tree.body if isinstance(s, ast.ClassDef))
     methods = {m.name: m for m in cls.body if isinstance(m, ast.FunctionDef)}
     visited = {name for name, m in methods.items() if id(m) in analyzer.scopes.function_scope}
-    assert visited == {"forward"}
+    # `static_mask` spells a key/value index parameter in a module that imports FlexAttention: it may be a
+    # mask known by its parameters (mask_shapes.py), so it is visited too; `helper` and `__init__` are not.
+    assert visited == {"forward", "static_mask"}

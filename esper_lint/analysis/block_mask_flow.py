@@ -127,7 +127,7 @@ class BlockMaskFlow:
         if key in self._attributes:
             return self._attributes[key]
         self._attributes[key] = None  # while computing: a write that reads the attribute itself proves nothing
-        values = self._attribute_values(cls, attr)
+        values = self.attribute_values(cls, attr)
         found: list[ast.Call] | None = [] if values else None
         for value in values or ():
             more = self.origins(value)
@@ -138,7 +138,7 @@ class BlockMaskFlow:
         self._attributes[key] = found
         return found
 
-    def _attribute_values(self, cls: ast.ClassDef, attr: str) -> list[ast.expr] | None:
+    def attribute_values(self, cls: ast.ClassDef, attr: str) -> list[ast.expr] | None:
         """Every value the class's own code assigns to `self.attr` (or to `attr` in the class body); None
         when it is written any other way (`+=`, unpacking, `del`)."""
         values: list[ast.expr] = []
@@ -169,7 +169,7 @@ class BlockMaskFlow:
             if not isinstance(stmt, (*FUNCTIONS, ast.ClassDef)) or not self._spells(stmt, word):
                 continue
             if isinstance(stmt, ast.ClassDef) and id(stmt) in self.scopes.skipped_in:
-                self._visit_class(stmt)
+                self.visit_class(stmt)
             for node in stmt.body if isinstance(stmt, ast.ClassDef) else [stmt]:
                 if isinstance(node, FUNCTIONS) and self._spells(node, word):
                     self.visit(node)
@@ -177,9 +177,9 @@ class BlockMaskFlow:
     def _spells(self, node: ast.stmt, word: str) -> bool:
         return any(word in line for line in self.positions.lines[first_line(node) - 1 : node.end_lineno])
 
-    def _visit_class(self, cls: ast.ClassDef) -> None:
+    def visit_class(self, cls: ast.ClassDef) -> None:
         """The body of a class the relevance filter skipped whole (its name is bound already)."""
-        if id(cls) in self._visited_classes:
+        if id(cls) not in self.scopes.skipped_in or id(cls) in self._visited_classes:
             return
         self._visited_classes.add(id(cls))
         inner = self.scopes.new_scope("class", cls.name, self.scopes.skipped_in[id(cls)], cls)

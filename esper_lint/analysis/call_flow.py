@@ -9,6 +9,7 @@ from ..core.apis import BLOCK_MASK_CONSTRUCTORS, FLEX_ATTENTION, FLEX_ATTENTION_
 from .attention_results import LseRequests
 from .block_mask_arguments import BlockMaskArguments
 from .block_mask_flow import BlockMaskFlow
+from .block_mask_reach import BlockMaskReaches
 from .call_sites import CallSiteFacts
 from .callees import Callees
 from .flow_model import CallFlow
@@ -39,6 +40,10 @@ class CallFlowFacts:
             if c.call_node is not None
         ]
         masks = BlockMaskFlow(self.resolver, self.callees, self.call_sites, builders)
+        reaches = BlockMaskReaches(self.resolver, self.callees, masks)
+        for use in builders:  # where a BlockMask goes: asked only where ESP007 or ESP009 would need it
+            if reaches.asked(use):
+                use.reach = reaches.reach(use, builders)
         flow.adjusted = masks.adjusted()  # looks further only when the text spells `_adjust`
         if not builders and not attention and "kernel_options" not in self.resolver.text:
             return flow

@@ -13,6 +13,7 @@ from ..core.apis import (
     BLOCK_MASK_CONSTRUCTORS,
     FLEX_ATTENTION,
     FLEX_ATTENTION_PARAMETERS,
+    FLEX_MODULE,
     TRANSPARENT_WRAPPERS,
     ApiTable,
     MaskApi,
@@ -20,10 +21,11 @@ from ..core.apis import (
 from ..core.span import Span
 from . import name_stability
 from .callees import Callees
+from .constants import bound_literal
 from .model import AttentionCall, CallArgument, MaskFunction
 from .positions import Positions
 from .resolution import Resolver
-from .syntax import CONDITIONAL, Argument, FuncNode, call_arguments
+from .syntax import CONDITIONAL, FUNCTIONS, Argument, FuncNode, call_arguments
 
 
 def _only_separator(text: str) -> bool:
@@ -130,7 +132,7 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
     if fn.ast_node is None:  # defined in another module: as that module's analysis found (imported_names.py)
         known = fn.known_reads
         return ParameterRead(known[index]) if index < len(known) else ParameterRead.UNKNOWN
-    kind, passes = _parameter_uses(fn.ast_node, index)
+    kind, passes = _parameter_uses(fn.called_as, index)  # a bound method or partial: from torch's first argument
     if kind is not ParameterRead.PASSED:
         return kind
     outcomes: set[ParameterRead] = set()
@@ -146,6 +148,10 @@ def parameter_read(fn: MaskFunction, index: int, _depth: int = 0) -> ParameterRe
 
 
 _FLEX_FALLBACK = MaskApi(FLEX_ATTENTION, 3, "score_mod", role="score_mod")
+# The APIs that call the mask under `torch.vmap` (create_block_mask calls create_mask): uncompiled, Python
+# runs the body on batched tensors; compiled, dynamo traces it (and rewrites builtins such as min/max).
+VMAP_APIS = frozenset(f"{FLEX_MODULE}.{n}" for n in ("create_block_mask", "create_mask", "create_nested_block_mask"))
+_COMPILERS = frozenset({"torch.compile", "torch._dynamo.optimize"})
 
 
 class CallSiteFacts:
@@ -159,6 +165,7 @@ class CallSiteFacts:
         resolve_mask_expr: Callable[[ast.expr, set[int]], tuple[list[MaskFunction], bool]],
     ) -> None:
         self.apis = apis
+        self.resolver = resolver
         self.tree = resolver.tree
         self.text = resolver.text
         self.positions = resolver.positions
@@ -167,13 +174,15 @@ class CallSiteFacts:
         self.scopes = resolver.scopes
         self.parent = resolver.parent
         self.ancestors = resolver.ancestors
-        self.is_descendant = resolver.is_descendant
         self.enclosing_function = resolver.enclosing_function
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
         self.resolve_callable = callees.resolve_callable
         self.imported_wrappers = callees.imported_wrappers
         self.resolve_mask_expr = resolve_mask_expr
+        self._compiled_defs: set[int] | None = None  # defs passed by name to `torch.compile`, found once
+        self._compiled: dict[int, bool] = {}  # id(def) -> compiled_function's answer
+        self._beside_compile: frozenset[str] = frozenset()  # names skipped code spells with `compile`
 
     def attention_call(self, call: ast.Call) -> AttentionCall:
         args = self.bind_arguments(call, self.apis.get(FLEX_ATTENTION) or _FLEX_FALLBACK)
@@ -225,14 +234,19 @@ class CallSiteFacts:
             if isinstance(node, ast.keyword):
                 assert node.arg is not None
                 removal = removal_span(self.positions, items, i)
+                literal = self.literal_of(node.value)
                 bound[node.arg] = CallArgument(
-                    node.arg, self.positions.span(node.value), self.positions.span(node), removal, node.value
+                    node.arg, self.positions.span(node.value), self.positions.span(node), removal, node.value, literal
                 )
             elif not star_seen and positional < len(api.parameters):
                 name = api.parameters[positional]
-                bound[name] = CallArgument(name, self.positions.span(node), None, None, node)
+                bound[name] = CallArgument(name, self.positions.span(node), None, None, node, self.literal_of(node))
                 positional += 1
         return bound
+
+    def literal_of(self, value: ast.AST) -> ast.Constant | None:
+        """The literal a name passed as an argument always holds (`heads = 1` ... `H=heads`)."""
+        return bound_literal(value, self.resolver) if isinstance(value, ast.Name) else None
 
     def torch_in_scope(self, call: ast.Call) -> bool:
         """`torch` at this call is certainly the torch module: it reads module level, where `import torch`
@@ -300,35 +314,86 @@ class CallSiteFacts:
             return False
         return any(r.api.qualified_name == FLEX_ATTENTION for r in self.resolve_callable(call.func, set()))
 
-    def only_attended(self, call: ast.Call) -> bool:
-        if self.is_block_mask_slot(call):
-            return True
-        assign = self.parent(call)
-        function = self.enclosing_function(call)
-        if (
-            not isinstance(assign, ast.Assign)
-            or len(assign.targets) != 1
-            or not isinstance(assign.targets[0], ast.Name)
-            or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
-        ):
-            return False
-        target = assign.targets[0]
-        # Every Name the walk visited is indexed by identifier: only those inside `function` can read it.
-        reads = [
-            n
-            for n in self.scopes.names.get(target.id, ())
-            if isinstance(n.ctx, ast.Load)
-            and any(b.node is target for b in self.bindings(n))
-            and self.is_descendant(n, function)
-        ]
-        return all(self.is_block_mask_slot(n) for n in reads)
-
     def may_be_compiled(self, call: ast.Call) -> bool | None:
         """True: called through `torch.compile`; None: something in the module compiles; False: nothing does."""
         for wrapper in self.wrappers_of(call.func, set()):
             if wrapper == "torch.compile":
                 return True
         return None if mentions_compilation(self.text) else False
+
+    def runs_under_plain_vmap(self, call: ast.Call, api: str, arguments: dict[str, CallArgument]) -> bool:
+        """The call runs its mask under plain `vmap`: a vmap API reached without `torch.compile` around it
+        (nor a name that may hold a compiled one), no `_compile` other than a literal False, and not inside a
+        function this module compiles (decorated, or passed to `torch.compile` by name)."""
+        if api not in VMAP_APIS:
+            return False
+        flag = arguments.get("_compile")
+        if flag is not None and flag.constant is not False:
+            return False
+        if any(w in _COMPILERS for w in self.wrappers_of(call.func, set())):
+            return False
+        return not any(self.compiled_function(f) for f in self.ancestors(call) if isinstance(f, FUNCTIONS))
+
+    def callee_may_be_compiled(self, call: ast.Call) -> bool:
+        """Some binding the callee may read holds `torch.compile(...)` of it (`cbm = torch.compile(cbm)`)."""
+        return any(w in _COMPILERS for w in self.wrappers_of(call.func, set()))
+
+    def compiled_alias(self, call: ast.Call, api: str) -> ast.Assign | None:
+        """`create_block_mask = torch.compile(create_block_mask, dynamic=False)` when the callee is certainly
+        that compiled function at the call: the name's last binding in its scope, a statement of that scope's
+        own body (it always runs), made before the call can run (the call comes after it, or sits in a def
+        that comes after it), only imports of the API before it, and no `global`/`nonlocal`/`del` of it."""
+        func = call.func
+        if not isinstance(func, ast.Name):
+            return None
+        visible = self.bindings(func)
+        if not visible:
+            return None
+        scope = visible[0].scope
+        every = scope.bindings.get(func.id, [])
+        last = every[-1] if every else None
+        if last is None or last.kind != "store" or any(b.scope is not scope for b in visible):
+            return None
+        if func.id in scope.deleted or any(func.id in s.overwrites for s in self.scopes.made):
+            return None
+        assign = self.parent(last.node) if last.node is not None else None
+        value = last.value
+        if not isinstance(assign, ast.Assign) or len(assign.targets) != 1 or not isinstance(value, ast.Call):
+            return None
+        if not (self.qualified_names(value.func) & _COMPILERS) or len(value.args) != 1:
+            return None
+        inner = value.args[0]
+        if not isinstance(inner, (ast.Name, ast.Attribute)) or api not in self.qualified_names(inner):
+            return None
+        if not all(b.kind == "import" and api in b.qualified_names(b.name) for b in every[:-1]):
+            return None
+        body = getattr(scope.node, "body", None) if scope.node is not None else self.resolver.tree.body
+        if not isinstance(body, list) or not any(stmt is assign for stmt in body):
+            return None  # under an `if`, a `try`, a loop: it may not have run
+        index = {id(stmt): i for i, stmt in enumerate(body)}
+        statement = next((a for a in (call, *self.ancestors(call)) if id(a) in index), None)
+        return assign if statement is not None and index[id(statement)] > index[id(assign)] else None
+
+    def compiled_function(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A def this module compiles: decorated with `torch.compile`, or passed to it by name (also in code the
+        walk skipped, judged on its text: a skipped def that spells the name and `compile`)."""
+        known = self._compiled.get(id(func))
+        if known is not None:
+            return known
+        compiled = False
+        for decorator in func.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if self.qualified_names(target) & _COMPILERS:
+                compiled = True
+        if self._compiled_defs is None:
+            self._compiled_defs = set()
+            for call in self.scopes.calls:
+                if call.args and isinstance(call.args[0], ast.Name) and self.qualified_names(call.func) & _COMPILERS:
+                    self._compiled_defs.update(id(b.node) for b in self.bindings(call.args[0]) if b.kind == "def")
+            self._beside_compile = self.resolver.unseen_words_beside("compile")
+        compiled = compiled or id(func) in self._compiled_defs or func.name in self._beside_compile
+        self._compiled[id(func)] = compiled
+        return compiled
 
     def wrappers_of(self, expr: ast.expr, seen: set[int]) -> Iterator[str]:
         if id(expr) in seen:

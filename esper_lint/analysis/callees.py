@@ -11,7 +11,9 @@ from .imported_names import ProjectNames
 from .model import MaskUse
 from .resolution import Resolver
 from .scopes import Binding
-from .syntax import Argument, call_arguments
+from .syntax import Argument, call_arguments, may_return_callable
+
+_WRAPPING = TRANSPARENT_WRAPPERS | {PARTIAL}
 
 # What the analysis knows without asking the project: combinators, wrappers, `partial`.
 _KNOWN_ELSEWHERE = MASK_COMBINATORS | TRANSPARENT_WRAPPERS | {PARTIAL}
@@ -70,6 +72,7 @@ class Callees:
         self.helpers = helpers
         self.project = project
         self.parent = resolver.parent
+        self.scopes = resolver.scopes
         self.bindings = resolver.bindings
         self.qualified_names = resolver.qualified_names
         self.imported_names = resolver.imported_names
@@ -126,6 +129,9 @@ class Callees:
     def resolve_wrapper_call(self, call: ast.Call, seen: set[int]) -> list[ResolvedApi]:
         names = self.qualified_names(call.func)
         args = call_arguments(call)
+        returned = self.helper_result(call)
+        if returned is not None:  # `def compiled(): return torch.compile(flex_attention)` ... `compiled()(q, k, v)`
+            return self.resolve_callable(returned, seen)
         if not args or args[0].keyword is not None or args[0].star:
             return []
         inner = args[0].value
@@ -148,6 +154,36 @@ class Callees:
                 result.append(ResolvedApi(r.api, offset, mask_bound))
             return result
         return []
+
+    def helper_result(self, call: ast.Call) -> ast.expr | None:
+        """What a call of a def of this module gives, when that def ends in `return <wrappers of a module-level
+        name>` (`return torch.compile(flex_attention, dynamic=False)`), its name is bound only to it and nothing
+        but transparent wrappers decorate it (`@functools.cache`). Only such a return: its text then spells
+        a name the relevance filter knows, so the callers are visited whether or not the filter is on."""
+        if not isinstance(call.func, ast.Name):
+            return None
+        bindings = self.bindings(call.func)
+        if len(bindings) != 1 or bindings[0].kind != "def" or not isinstance(bindings[0].node, ast.FunctionDef):
+            return None
+        node = bindings[0].node
+        last = node.body[-1]
+        if not isinstance(last, ast.Return) or last.value is None or id(node) not in self.scopes.function_scope:
+            return None
+        if not may_return_callable(last.value):  # the relevance filter reads helpers by the same test
+            return None
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if not self.qualified_names(target) & TRANSPARENT_WRAPPERS:
+                return None
+        inner: ast.expr = last.value
+        while isinstance(inner, ast.Call) and inner.args and self.qualified_names(inner.func) & _WRAPPING:
+            inner = inner.args[0]
+        base = inner
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if not isinstance(base, ast.Name) or not all(b.scope.kind == "module" for b in self.bindings(base)):
+            return None  # a local of the helper: not a name the text of the return need spell
+        return last.value
 
     # ----------------------------------------------------------------- names from other project modules
     def imported_qualified_names(self, expr: ast.expr, qualified: Iterable[str] | None = None) -> set[str]:

@@ -32,6 +32,7 @@ from ..core.span import first_line
 from . import edit_safety, name_stability
 from .bound_names import bindings_of, bound_names
 from .edit_safety import NO_FIX, EditSafety
+from .loop_iterables import parameter_loop, scalar_names
 from .model import MASK_MOD, SCORE_MOD
 from .syntax import child_nodes
 
@@ -445,6 +446,7 @@ def control_flow(
     params = positional_parameters(node, role) or []
     indices = params[1:] if role == SCORE_MOD else params
     body = edit_safety.Body(params, indices, body_facts(node).rebound)
+    scalars: set[str] | None = None  # names holding 0-d values, found when a loop asks
     found: list[ControlFlow] = []
     for n in body_facts(node).control_flow_candidates:
         if isinstance(n, (ast.If, ast.While)) and is_derived(n.test):
@@ -477,7 +479,11 @@ def control_flow(
             ):
                 found.append(ControlFlow(n, f"`{func.id}()`"))
         elif isinstance(n, (ast.For, ast.AsyncFor)) and is_derived(n.iter):
-            found.append(ControlFlow(n.iter, "`for` over a tensor"))
+            if scalars is None:
+                scalars = scalar_names(params, walk_body(node))
+            what = parameter_loop(n.iter, scalars, is_derived, builtins_here)
+            if what is not None:
+                found.append(ControlFlow(n.iter, what))
     return _outermost_fixable(found)
 
 

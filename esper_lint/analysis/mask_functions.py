@@ -6,12 +6,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Sequence
 
-from ..core.apis import MASK_COMBINATORS
+from ..core.apis import MASK_COMBINATORS, PARTIAL
 from ..core.span import first_line
 from .callees import Callees
 from .hoist_safety import hoist_reasons
 from .hoist_sites import HoistSites
 from .imported_names import imported_functions
+from .mask_flow import BoundDefinition, Found, MaskFlow
 from .model import CLASS_CELL_REASON, Capture, CaptureKind, FunctionKind, MaskFunction, class_attribute_reason
 from .resolution import Resolver
 from .scopes import Binding, Scope
@@ -28,6 +29,11 @@ from .syntax import (
 )
 
 _KIND_PRIORITY = {CaptureKind.LOOP: 0, CaptureKind.SELF: 1, CaptureKind.LOCAL: 2}
+_MASK_ARITY = 4  # torch passes a mask_mod 4 positional arguments (a score_mod 5)
+
+
+def _positional_count(node: FuncNode) -> int:
+    return len(node.args.posonlyargs) + len(node.args.args)
 
 
 class MaskFunctions:
@@ -56,11 +62,44 @@ class MaskFunctions:
         # (qualified name, called) -> the functions another project module gives it (imported_names.py)
         self._imported: dict[tuple[str, bool], tuple[list[MaskFunction], bool] | None] = {}
         self.hoist_site = hoist_sites.hoist_site
-        self._functions: dict[int, MaskFunction] = {}
+        self.flow = MaskFlow(resolver)
+        self._functions: dict[tuple[int, int, frozenset[str]], MaskFunction] = {}
         self.module_summary = resolver.module_summary
+        # While a use is resolved (`start_routes`): id(function) -> how it was reached, and the functions
+        # reached by name (no route).
+        self._routes: dict[int, str] | None = None
+        self._direct: set[int] = set()
 
-    def mask_function(self, node: FuncNode, name: str, bound: ast.AST | None = None) -> MaskFunction:
-        cached = self._functions.get(id(node))
+    def start_routes(self) -> None:
+        self._routes, self._direct = {}, set()
+
+    def take_routes(self) -> dict[int, str]:
+        """The routes of the functions the resolutions since `start_routes` reached only through a route."""
+        routes = {k: v for k, v in (self._routes or {}).items() if k not in self._direct}
+        self._routes = None
+        return routes
+
+    def _reached(self, fn: MaskFunction, route: str | None) -> MaskFunction:
+        if self._routes is not None:
+            if route is None:
+                self._direct.add(id(fn))
+            else:
+                self._routes.setdefault(id(fn), route)
+        return fn
+
+    def mask_function(
+        self,
+        node: FuncNode,
+        name: str,
+        bound: ast.AST | None = None,
+        bound_positional: int = 0,
+        bound_keywords: frozenset[str] = frozenset(),
+        body_only: bool = False,
+    ) -> MaskFunction:
+        """The facts of one def/lambda (cached). `body_only`: for a function known by its parameters alone,
+        which only the body rules see: what it calls and captures, not what a hoist would touch."""
+        key = (id(node), bound_positional, bound_keywords)
+        cached = self._functions.get(key)
         if cached is not None:
             return cached
         enclosing = self.enclosing_function(node)
@@ -76,8 +115,10 @@ class MaskFunctions:
             outer_functions=self.outer_functions(node),
             module_summary=self.module_summary(),
             binding_node=bound,
+            bound_positional=bound_positional,
+            bound_keywords=bound_keywords,
         )
-        self._functions[id(node)] = fn
+        self._functions[key] = fn
         if not isinstance(node, ast.Lambda) and node.decorator_list:
             fn.replaced_by_decorator = not all(self.leaves_in_place(d, node) for d in node.decorator_list)
         fn_scope = self.scopes.function_scope.get(id(node))
@@ -95,6 +136,8 @@ class MaskFunctions:
             return fn
         fn.captures = self.captures(node, fn_scope)
         fn.default_refs = self.enclosing_locals_read(defaults(node))
+        if body_only:
+            return fn
         fn.definition_time_refs = self.enclosing_locals_read(definition_time_roots(node, self.future_annotations))
         if fn.captures or fn.default_refs:
             return fn  # never hoisted, so why it could not be is never read (rules/mask_functions.py)
@@ -169,37 +212,47 @@ class MaskFunctions:
         return callees
 
     # ----------------------------------------------------------------- what an expression may be
-    def resolve_mask_expr(self, expr: ast.expr, seen: set[int]) -> tuple[list[MaskFunction], bool]:
+    def resolve_mask_expr(
+        self, expr: ast.expr, seen: set[int], route: str | None = None
+    ) -> tuple[list[MaskFunction], bool]:
+        """The defs/lambdas `expr` may evaluate to, and whether that list is complete. `route` says how the
+        value got here when not by name (mask_flow.py); the first route to a function is kept for it."""
         if id(expr) in seen:
             return [], False
         seen.add(id(expr))
         if isinstance(expr, ast.Lambda):
-            return [self.mask_function(expr, "<lambda>")], True
+            return [self._reached(self.mask_function(expr, "<lambda>"), route)], True
         if isinstance(expr, ast.NamedExpr):  # `create_mask(fn := lambda ..., ...)`
-            return self.resolve_mask_expr(expr.value, seen)
-        if isinstance(expr, ast.Call) and self.qualified_names(expr.func) & MASK_COMBINATORS:
-            functions: list[MaskFunction] = []
-            known = True
-            for a in call_arguments(expr):
-                if a.star or a.keyword is not None:
-                    known = False
-                    continue
-                fs, k = self.resolve_mask_expr(a.value, seen)
-                functions.extend(fs)
-                known = known and k
-            return functions, known
+            return self.resolve_mask_expr(expr.value, seen, route)
         if isinstance(expr, ast.Call):
-            return self.factory_results(expr, seen)
+            names = self.qualified_names(expr.func)
+            if names & MASK_COMBINATORS:
+                return self.combined(expr, seen, route)
+            if PARTIAL in names:
+                return self.partial_target(expr, seen, route)
+            found = self.flow.subscript_values(expr)
+            if found is not None:
+                return self.resolve_found(found, seen, route)
+            return self.factory_results(expr, seen, route)
         if isinstance(expr, ast.IfExp):  # `m1 if flag else m2`: either may be passed
-            body, body_known = self.resolve_mask_expr(expr.body, seen)
-            orelse, orelse_known = self.resolve_mask_expr(expr.orelse, seen)
+            body, body_known = self.resolve_mask_expr(expr.body, seen, route)
+            orelse, orelse_known = self.resolve_mask_expr(expr.orelse, seen, route)
             return body + orelse, body_known and orelse_known
+        if isinstance(expr, ast.Subscript):
+            found = self.flow.subscript_values(expr)
+            return self.resolve_found(found, seen, route) if found is not None else ([], False)
         if isinstance(expr, ast.Attribute):
-            imported = self.imported_names(expr)
-            return self.imported_mask(imported) or ([], bool(imported))
+            imported_names = self.imported_names(expr)
+            if imported_names:
+                return self.imported_mask(imported_names) or ([], True)
+            found = self.flow.self_attribute(expr, self.is_self_param)
+            if found is None:
+                return [], False
+            # Complete only when assigned just above: a subclass or another module may replace an attribute.
+            return self.resolve_found(found, seen, route)
         if not isinstance(expr, ast.Name):
             return [], False
-        functions = []
+        functions: list[MaskFunction] = []
         known = True
         bindings = [b for b in self.bindings(expr) if self.self_assignment(b) is None]
         if not bindings:
@@ -207,19 +260,23 @@ class MaskFunctions:
         for binding in bindings:
             node = binding.node
             if binding.kind == "def" and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.append(self.mask_function(node, node.name, node))
+                functions.append(self._reached(self.mask_function(node, node.name, node), route))
                 continue
             if binding.kind == "import":
-                found = self.imported_mask(binding.qualified_names(expr.id))
-                if found is not None:  # defined in another project module
-                    functions.extend(found[0])
-                    known = known and found[1]
+                from_project = self.imported_mask(binding.qualified_names(expr.id))
+                if from_project is not None:  # defined in another project module
+                    functions.extend(from_project[0])
+                    known = known and from_project[1]
                 continue
             value = binding.value if binding.kind == "store" else None
             if isinstance(value, ast.Lambda):
-                functions.append(self.mask_function(value, expr.id, binding.node))
-            elif isinstance(value, (ast.Call, ast.Name, ast.IfExp, ast.Attribute)):
-                fs, k = self.resolve_mask_expr(value, seen)
+                functions.append(self._reached(self.mask_function(value, expr.id, binding.node), route))
+            elif isinstance(value, (ast.Call, ast.Name, ast.IfExp, ast.Attribute, ast.Subscript)):
+                fs, k = self.resolve_mask_expr(value, seen, route)
+                functions.extend(fs)
+                known = known and k
+            elif value is None and (loop := self.flow.loop_values(binding)) is not None:
+                fs, k = self.resolve_found(loop, seen, route)
                 functions.extend(fs)
                 known = known and k
             else:
@@ -231,7 +288,74 @@ class MaskFunctions:
                     f.unfixable_reasons.append(reason)
         return functions, known
 
-    def factory_results(self, call: ast.Call, seen: set[int]) -> tuple[list[MaskFunction], bool]:
+    def resolve_found(self, found: Found, seen: set[int], route: str | None) -> tuple[list[MaskFunction], bool]:
+        """Resolve each value mask_flow found, with the route it gave (the outer route wins: it is nearer the call)."""
+        values, known = found
+        functions: list[MaskFunction] = []
+        for value, how in values:
+            step = route or how
+            if isinstance(value, BoundDefinition):
+                if _positional_count(value.node) - value.bound < _MASK_ARITY:
+                    known = False  # `self.m` with `def m(b, h, q, kv)`: torch's arguments do not fit
+                    continue
+                fn = self.mask_function(value.node, value.node.name, value.node, value.bound)
+                fn.bound_method = value.bound > 0
+                functions.append(self._reached(fn, step or value.route))
+                continue
+            fs, k = self.resolve_mask_expr(value, seen, step)
+            functions.extend(fs)
+            known = known and k
+        return functions, known
+
+    def combined(self, call: ast.Call, seen: set[int], route: str | None) -> tuple[list[MaskFunction], bool]:
+        """`and_masks(a, b)`, `or_masks(*masks)`: every mask combined."""
+        functions: list[MaskFunction] = []
+        known = True
+        for a in call_arguments(call):
+            if a.keyword is not None:
+                known = False
+                continue
+            if a.star:
+                starred = a.node if isinstance(a.node, ast.Starred) else None
+                found = self.flow.starred(starred, call) if starred is not None else None
+                if found is None:
+                    known = False
+                    continue
+                fs, k = self.resolve_found(found, seen, route)
+            else:
+                fs, k = self.resolve_mask_expr(a.value, seen, route)
+            functions.extend(fs)
+            known = known and k
+        return functions, known
+
+    def partial_target(self, call: ast.Call, seen: set[int], route: str | None) -> tuple[list[MaskFunction], bool]:
+        """`functools.partial(f, window, causal=True)`: `f` with its first positional parameters bound."""
+        args = call_arguments(call)
+        if not args or args[0].keyword is not None or args[0].star or any(a.star for a in args[1:]):
+            return [], False
+        positional = sum(1 for a in args[1:] if a.keyword is None)
+        keywords = frozenset(a.keyword for a in args[1:] if a.keyword is not None)
+        step = route or f"via `functools.partial` at line {call.lineno}"
+        inner, known = self.resolve_mask_expr(args[0].value, seen, step)
+        functions: list[MaskFunction] = []
+        for fn in inner:
+            node = fn.ast_node
+            if node is None:  # defined in another module: its parameters are not known here
+                known = False
+                continue
+            bound = fn.bound_positional + positional
+            params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+            if keywords & set(params[bound : bound + _MASK_ARITY]) or len(params) - bound < _MASK_ARITY:
+                known = False  # a keyword binds a parameter torch passes by position: not a mask we can read
+                continue
+            variant = self.mask_function(node, fn.name, fn.binding_node, bound, fn.bound_keywords | keywords)
+            variant.factory = fn.factory
+            functions.append(self._reached(variant, step))
+        return functions, known
+
+    def factory_results(
+        self, call: ast.Call, seen: set[int], route: str | None = None
+    ) -> tuple[list[MaskFunction], bool]:
         """What a same-module factory returns: `def padding_factory(n): def padding(...): ...; return padding`."""
         imported = self.imported_mask(self.imported_qualified_names(call.func), called=True)
         if imported is not None:  # a factory another project module defines
@@ -251,9 +375,10 @@ class MaskFunctions:
             return [], False
         functions: list[MaskFunction] = []
         known = True
+        step = route or f"returned by `{factory.name}()` at line {call.lineno}"
         for ret in returns:
             assert ret.value is not None
-            found, k = self.resolve_mask_expr(ret.value, seen)
+            found, k = self.resolve_mask_expr(ret.value, seen, step)
             known = known and k
             for fn in found:
                 if fn.enclosing is not None and fn.factory is None and self.qualname(factory) == fn.enclosing:

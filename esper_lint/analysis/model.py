@@ -9,6 +9,7 @@ Rules turn these facts into findings; the fixer (`esper_lint/fix/hoist.py`) rewr
 from __future__ import annotations
 
 import ast
+import copy
 import enum
 from typing import Any
 
@@ -32,6 +33,8 @@ class Capture(NamedTuple):
 # `score_mod(score, b, h, q_idx, kv_idx)`. Rules say which roles they check (`Rule.roles`).
 MASK_MOD = "mask_mod"
 SCORE_MOD = "score_mod"
+# `MaskUse.api` of a use without a call: a function known by its parameters alone (signature_uses.py).
+SIGNATURE_ONLY = "<signature>"
 
 
 # Reasons a capture-free function cannot be hoisted, worded once for the analysis and the fixer.
@@ -113,6 +116,10 @@ class MaskFunction:
     __slots__ = (
         "ast_node",
         "binding_node",
+        "bound_keywords",
+        "bound_method",
+        "bound_positional",
+        "called_view",
         "callees",
         "captures",
         "default_refs",
@@ -128,6 +135,7 @@ class MaskFunction:
         "outer_functions",
         "positions",
         "replaced_by_decorator",
+        "route",
         "site",
         "span",
         "unfixable_reasons",
@@ -148,6 +156,8 @@ class MaskFunction:
         positions: Any = None,
         outer_functions: tuple[Any, ...] | None = None,
         module_summary: Any = None,
+        bound_positional: int = 0,
+        bound_keywords: frozenset[str] = frozenset(),
     ) -> None:
         self.kind = kind
         self.name = name  # the def's name, or the variable holding the lambda, or "<lambda>"
@@ -193,10 +203,40 @@ class MaskFunction:
         # as that module's analysis found; it has no `ast_node` here.
         self.defined_in: str | None = None
         self.known_reads: tuple[str, ...] = ()
+        # Leading positional parameters bound before torch's arguments: `self` of a bound method
+        # (`self.mmu_mask`), the positional arguments of `functools.partial(f, window)`.
+        self.bound_positional = bound_positional
+        self.bound_keywords = bound_keywords  # parameters `functools.partial` binds by keyword
+        # Reached as a bound method (`self.mmu_mask`): torch 2.13's `_get_mod_type` counts its `self`, so
+        # `create_block_mask`/`create_mask` refuse it (AssertionError / TypeError) while `flex_attention`
+        # and `BlockMask.from_kv_blocks` call it as intended. Rules about those calls' sizes skip it.
+        self.bound_method = False
+        self.called_view: Any = None  # `called_as`, made once
+        # How the analysis reached the function when no call passes it by name (mask_flow.py words it:
+        # "via `and_masks(*masks)` at line 97", "recognised as a mask_mod by its parameters"); None when
+        # some call passes it directly. Messages add it to the function's name (`rules.base.where`).
+        self.route: str | None = None
+
+    @property
+    def called_as(self) -> Any:
+        """The function as torch calls it: `ast_node`, or, when leading parameters are bound (a bound
+        method, a partial), a copy of it whose parameters start at torch's first argument. Body facts are
+        computed on this node; its body is the original's (the same nodes, the same positions)."""
+        if self.bound_positional == 0 or self.ast_node is None:
+            return self.ast_node
+        if self.called_view is None:
+            self.called_view = without_leading_parameters(self.ast_node, self.bound_positional)
+        return self.called_view
 
     @property
     def nested(self) -> bool:
         return self.enclosing is not None
+
+    @property
+    def binds_values(self) -> bool:
+        """A bound method or a partial: the object torch receives carries values (`self`, the partial's
+        arguments) beyond the function, as a closure carries its captures."""
+        return self.bound_positional > 0 or bool(self.bound_keywords)
 
     def captures_of(self, kind: CaptureKind) -> list[Capture]:
         return [c for c in self.captures if c.kind is kind]
@@ -215,6 +255,23 @@ class MaskFunction:
         return reasons
 
 
+def without_leading_parameters(node: Any, count: int) -> Any:
+    """A shallow copy of a def/lambda whose first `count` positional parameters are gone (what a bound
+    method or a partial presents to its caller); everything else is shared with `node`."""
+    args = copy.copy(node.args)
+    posonly = list(args.posonlyargs)
+    regular = list(args.args)
+    dropped = min(count, len(posonly))
+    posonly = posonly[dropped:]
+    regular = regular[count - dropped :]
+    args.posonlyargs, args.args = posonly, regular
+    remaining = len(posonly) + len(regular)
+    args.defaults = list(args.defaults)[-remaining:] if remaining else []
+    view = copy.copy(node)
+    view.args = args
+    return view
+
+
 class CallArgument(NamedTuple):
     """One argument of an API call, bound to the API's parameter it fills."""
 
@@ -225,16 +282,44 @@ class CallArgument(NamedTuple):
     # whitespace sit in between (then no fix removes it).
     removal_span: Span | None = None
     node: Any = None  # the stdlib `ast` expression
+    # The literal a name passed here always holds (`heads = 1` ... `H=heads`): its one binding in reach
+    # assigns that literal (analysis/constants.py). None for a literal written here or anything else.
+    bound_literal: Any = None
 
     @property
     def constant(self) -> object:
-        """The literal value (`None`, `1`, `True`), or NOT_CONSTANT."""
+        """The literal value (`None`, `1`, `True`), written here or bound once to the name passed; else
+        NOT_CONSTANT."""
         if isinstance(self.node, ast.Constant):
             return self.node.value
+        if isinstance(self.bound_literal, ast.Constant):
+            return self.bound_literal.value
         return NOT_CONSTANT
 
 
 NOT_CONSTANT = object()
+
+
+class VisibleCount(NamedTuple):
+    """More than one batch (head) visible in the code (visible_sizes.py): what shows it, how many, where."""
+
+    what: str  # the expression as written: `lengths`, `q`
+    size: int  # its size in the position that counts (where the mask indexes it by `b`, or the batch of `q`)
+    line: int  # where it is bound (a capture) or passed (a query)
+    query: bool  # the query of a `flex_attention` call the BlockMask reaches; False: a tensor the mask indexes
+
+
+class BlockMaskReach(NamedTuple):
+    """Where the BlockMask a constructor call builds goes, and what the code does with it there
+    (block_mask_reach.py)."""
+
+    layout_used: frozenset[int]  # dimensions (0: batch, 1: head) whose layout the code visibly uses
+    out_of_sight: str | None  # the first place it goes that the analysis cannot see into, in words
+    indexed: bool  # the BlockMask, or one of its block tensors, is subscripted somewhere
+    # It visibly meets attention: a `flex_attention` call, or `block_mask=`/`attention_mask=` of another call.
+    attended: bool
+    # Per dimension: what visibly shows more than one batch (head) where it is used, or None.
+    larger: tuple[VisibleCount | None, VisibleCount | None]
 
 
 class MaskUse:
@@ -245,18 +330,23 @@ class MaskUse:
         "arg_node",
         "arg_span",
         "arguments",
+        "by_signature",
         "call_node",
         "call_span",
+        "callee_compiled",
         "callee_is_api",
         "callee_span",
         "callee_stable",
         "caller",
+        "compiled_alias_line",
         "functions",
         "functions_known",
         "mask_is_capture_free",
         "per_forward",
-        "result_only_attended",
+        "plain_vmap",
+        "reach",
         "role",
+        "routes",
         "torch_in_scope",
         "via_helper",
         "via_helper_defined_in",
@@ -281,7 +371,6 @@ class MaskUse:
         callee_span: Span | None = None,
         torch_in_scope: bool = False,
         call_node: Any = None,
-        result_only_attended: bool = False,
         callee_stable: bool = False,
     ) -> None:
         self.api = api  # qualified name of the API reached, e.g. torch.nn.attention.flex_attention.create_block_mask
@@ -317,10 +406,24 @@ class MaskUse:
         # the arguments are then constants read there, reported at this call.
         self.via_helper_defined_in: str | None = None
         self.call_node = call_node  # the stdlib `ast.Call`
-        # The call's result (a BlockMask) only ever reaches `flex_attention`'s block_mask slot: passed there
-        # directly, or through a local variable read nowhere else. False when it is stored on an object,
-        # returned, indexed, or passed elsewhere (then its B/H dimensions may be used on purpose: ESP009).
-        self.result_only_attended = result_only_attended
+        # Where the BlockMask this call builds goes and whether its batch/head layout is used there (ESP009),
+        # which `flex_attention` queries it meets (ESP007); set by call_flow.py where those rules need it
+        # (block_mask_reach.BlockMaskReaches.asked), None otherwise.
+        self.reach: BlockMaskReach | None = None
+        # The call runs the mask under plain `vmap`: an uncompiled `create_block_mask`/`create_mask` reached
+        # by its own name, no `_compile`, not inside a compiled function (call_sites.runs_under_plain_vmap).
+        # Then builtin `min`/`max` on tensors fail; dynamo would have rewritten them (ESP008).
+        self.plain_vmap = False
+        # id(MaskFunction) -> how this use's argument reaches it when not by name ("via the `for` loop at
+        # line 12"); functions passed by name, through variables and combinators, are not listed.
+        self.routes: dict[int, str] = {}
+        # No call is known: a function recognised by its parameters alone (mask_shapes.py). Only the body
+        # rules (`Rule.needs_call` False) see such uses; `ModuleFacts.signature_uses` holds them.
+        self.by_signature = False
+        # The callee may hold `torch.compile(...)` of the API (`cbm = torch.compile(create_block_mask)`), and
+        # the line of that assignment when the callee is certainly it at the call (call_sites.compiled_alias).
+        self.callee_compiled = False
+        self.compiled_alias_line: int | None = None
 
     @property
     def direct_functions(self) -> list[MaskFunction]:
@@ -382,12 +485,15 @@ class AttentionCall:
 
 
 class ModuleFacts:
-    __slots__ = ("attention_calls", "call_flow", "uses")
-    _shown = ("uses", "attention_calls")
+    __slots__ = ("attention_calls", "call_flow", "signature_uses", "uses")
+    _shown = ("uses", "attention_calls", "signature_uses")
     __repr__ = record_repr
 
     def __init__(self) -> None:
         self.uses: list[MaskUse] = []
         self.attention_calls: list[AttentionCall] = []
+        # Mask and score functions no call passes, known by their parameters (`MaskUse.by_signature`): only
+        # for the rules about the function's body, never for those whose claim needs the call.
+        self.signature_uses: list[MaskUse] = []
         # Where BlockMasks go, kernel options, return_lse, ... (flow_model.CallFlow); set by module_facts.
         self.call_flow: Any = None

@@ -24,11 +24,13 @@ from .callees import Callees, PassThrough, ResolvedApi
 from .hoist_sites import HoistSites
 from .imported_names import ProjectNames, imported_callable_spellings
 from .mask_functions import MaskFunctions
+from .mask_shapes import FLEX_IMPORT, imports_flex_attention, names_an_index
 from .model import CallArgument, HoistForm, MaskUse, ModuleFacts
 from .positions import Positions
 from .relevance import RelevanceFilter
 from .resolution import Resolver
 from .scopes import ScopeBuilder
+from .signature_uses import name_routes, signature_uses
 from .syntax import Argument, call_arguments
 
 
@@ -50,12 +52,16 @@ class ModuleAnalyzer:
         self.scopes = ScopeBuilder()
         self.helpers = helpers or {}
         self.spellings = apis.spellings() | frozenset(self.helpers)
-        relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+        # In a module that may use FlexAttention, a definition that spells a key/value index parameter may hold
+        # a mask known by its parameters alone (mask_shapes.py): it is walked in full too.
+        self.may_import_flex = "flex_attention" in text and FLEX_IMPORT.search(text) is not None
+        also = names_an_index if self.may_import_flex else None
+        relevant = RelevanceFilter(tree, self.positions.lines, self.spellings, also)
         if project is not None:  # names imported from project modules that reach an API (imported_names.py)
             imported = imported_callable_spellings(tree, text, project, apis, relevant)
             if imported - self.spellings:
                 self.spellings |= imported
-                relevant = RelevanceFilter(tree, self.positions.lines, self.spellings)
+                relevant = RelevanceFilter(tree, self.positions.lines, self.spellings, also)
         self.scopes.relevant = relevant
         self.scopes.visit(tree, self.scopes.module, None, None)
         resolver = Resolver(tree, text, self.positions, self.scopes)
@@ -73,12 +79,13 @@ class ModuleAnalyzer:
         self.resolve_callable = callees.resolve_callable
         self.mask_argument = callees.mask_argument
         self.resolve_mask_expr = functions.resolve_mask_expr
+        self.resolver = resolver
         self.attention_call = call_sites.attention_call
         self.bind_arguments = call_sites.bind_arguments
         self.torch_in_scope = call_sites.torch_in_scope
         self.stable_callee = call_sites.stable_callee
-        self.only_attended = call_sites.only_attended
         self.runs_every_forward = call_sites.runs_every_forward
+        self.runs_under_plain_vmap = call_sites.runs_under_plain_vmap
         self.call_flow = CallFlowFacts(resolver, callees, call_sites, apis)
 
     def analyze(self) -> ModuleFacts:
@@ -105,8 +112,24 @@ class ModuleAnalyzer:
                 if use is not None:
                     facts.uses.append(use)
         facts.uses.sort(key=lambda u: (u.arg_span, u.api))
+        name_routes(facts.uses)
+        if self.may_import_flex and self.imports_flex(facts):
+            facts.signature_uses = signature_uses(self.resolver, self.functions, facts)
         facts.call_flow = self.call_flow.collect(facts)
         return facts
+
+    def imports_flex(self, facts: ModuleFacts) -> bool:
+        """The module uses FlexAttention: an import of it or of something in it, or a call we resolved."""
+        if facts.uses or facts.attention_calls:
+            return True
+        imports = [
+            (name, b.qualified_names(name))
+            for scope in self.scopes.made
+            for name, bindings in scope.bindings.items()
+            for b in bindings
+            if b.kind == "import"
+        ]
+        return imports_flex_attention(imports)
 
     def pass_through_helpers(self, facts: ModuleFacts) -> dict[str, PassThrough]:
         """Module-level functions whose parameter goes, unchanged, to an API as its mask function."""
@@ -159,20 +182,24 @@ class ModuleAnalyzer:
             use.via_helper = helper.name
             if helper.inner is not None:
                 use.arguments = dict(helper.inner.arguments)
+                use.plain_vmap = helper.inner.plain_vmap
             else:  # another project module's helper: its constant arguments, reported at this call
                 use.via_helper_defined_in = helper.defined_in
                 use.arguments = constant_arguments(helper.constants, self.positions.span(call.func))
+                use.plain_vmap = False  # how it calls the API is not known here
             use.torch_in_scope = False  # the arguments are inside the helper: no fix rewrites them from here
         use.callee_is_api = resolved.direct and resolved.helper is None
         return use
 
     def build_use(self, call: ast.Call, arg: Argument, api: MaskApi, bind: bool) -> MaskUse:
+        self.functions.start_routes()
         functions, all_known = self.resolve_mask_expr(arg.value, set())
+        routes = self.functions.take_routes()
         caller = self.enclosing_function(call)
         # Functions returned by factory calls are new: ESP005 keeps judging what it judged before them.
         capture_free = (
             all_known
-            and all(f.factory is None for f in functions)
+            and all(f.factory is None and not f.binds_values for f in functions)
             and all(not f.captures and not f.default_refs for f in functions)
         )
         per_forward = api.builds_block_mask and self.runs_every_forward(call, caller)
@@ -181,7 +208,8 @@ class ModuleAnalyzer:
         for f in functions:
             if f.site is not None and f.site.form is HoistForm.INLINE_LAMBDA:
                 f.site.role = api.role  # names it: `..._score_mod` for a lambda passed as `score_mod`
-        return MaskUse(
+        arguments = self.bind_arguments(call, api) if bind else {}
+        use = MaskUse(
             api=api.qualified_name,
             arg_span=self.positions.span(arg.value),
             call_span=self.positions.span(call),
@@ -192,13 +220,19 @@ class ModuleAnalyzer:
             arg_node=arg.value,
             role=api.role,
             functions_known=all_known,
-            arguments=self.bind_arguments(call, api) if bind else {},
+            arguments=arguments,
             callee_span=self.positions.span(call.func),
             torch_in_scope=compile_flag and self.torch_in_scope(call),
             call_node=call,
-            result_only_attended=api.builds_block_mask and self.only_attended(call),
             callee_stable=compile_flag and self.stable_callee(call, api.qualified_name),
         )
+        use.routes = {id(f): routes[id(f)] for f in functions if id(f) in routes}
+        use.plain_vmap = bind and self.runs_under_plain_vmap(call, api.qualified_name, arguments)
+        if "_compile" in arguments:
+            use.callee_compiled = self.call_sites.callee_may_be_compiled(call)
+            alias = self.call_sites.compiled_alias(call, api.qualified_name)
+            use.compiled_alias_line = alias.lineno if alias is not None else None
+        return use
 
 
 def constant_arguments(constants: dict[str, object], span: Span) -> dict[str, CallArgument]:

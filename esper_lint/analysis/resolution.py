@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from .hoist_safety import ModuleSummary, module_summary
 from .positions import Positions
+from .relevance import RelevanceFilter
 from .scopes import Access, Binding, ScopeBuilder, dotted_names, full_name
 from .syntax import FuncNode, has_future_annotations
 
@@ -185,6 +186,23 @@ class Resolver:
                     ):
                         return True
         return False
+
+    def unseen_mentions(self, *words: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+        """Definitions the relevance filter skipped (and nothing visited since) that spell all `words`: code
+        the analysis has not seen that may use a name. Empty when nothing was skipped."""
+        relevant = self.scopes.relevant
+        if not isinstance(relevant, RelevanceFilter) or not self.scopes.skipped:
+            return []
+        unseen = [n for n in self.scopes.skipped if id(n) not in self.scopes.function_scope]
+        return relevant.mentioning(unseen, *words)
+
+    def unseen_words_beside(self, word: str) -> frozenset[str]:
+        """Identifiers spelled in the skipped definitions (nothing visited since) that spell `word`."""
+        relevant = self.scopes.relevant
+        if not isinstance(relevant, RelevanceFilter) or not self.scopes.skipped:
+            return frozenset()
+        unseen = [n for n in self.scopes.skipped if id(n) not in self.scopes.function_scope]
+        return relevant.words_beside(unseen, word)
 
     def body_nodes(self, node: FuncNode) -> list[ast.AST]:
         """Every node of the function's body (nested functions' too), walked once per analysis."""

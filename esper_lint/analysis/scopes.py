@@ -204,6 +204,7 @@ class ScopeBuilder:
         self.string_annotations: list[ast.Constant] = []  # `x: "T"`: text a rename would not reach
         self.nonlocal_or_global: list[ast.stmt] = []
         self.skipped_in: dict[int, Scope] = {}  # id(def skipped by `relevant`) -> the scope it is bound in
+        self.skipped: list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = []  # those defs, in order
         # Decides whether a top-level def/class needs a full visit; None visits everything.
         self.relevant: Callable[[ast.stmt], bool] | None = None
 
@@ -323,6 +324,7 @@ class ScopeBuilder:
         self.parents[id(node)] = parent
         self.bind(scope, node.name, "class" if isinstance(node, ast.ClassDef) else "def", node)
         self.skipped_in[id(node)] = scope
+        self.skipped.append(node)
         scope.count += 1
 
     def skipped_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:

@@ -41,6 +41,27 @@ _DEBUGGERS = frozenset({"pdb.set_trace", "ipdb.set_trace", "pdb.post_mortem"})
 class SideEffect(NamedTuple):
     node: ast.AST  # the statement or call to report
     what: str  # "assigns the global `CALLS`", "appends to `SEEN`", "calls `print`"
+    debugging: bool = False  # print, breakpoint, a debugger or logging: no state changes
+
+
+_DEBUG_FLAG = "_FLEX_ATTENTION_DISABLE_COMPILE_DEBUG"
+
+
+def debugs_flex_attention(module: ast.Module | None, text: str) -> bool:
+    """The module turns on FlexAttention's debug mode (`fa._FLEX_ATTENTION_DISABLE_COMPILE_DEBUG = True`),
+    in which eager `flex_attention` runs a score_mod in Python, `print()` and breakpoints included (measured
+    on torch 2.13: without it, `Unsupported`). Matched by the flag's name, wherever it is set: a notebook
+    cell often receives the module as a parameter, so the object cannot be resolved, and the answer only
+    ever withholds a finding."""
+    if module is None or _DEBUG_FLAG not in text:  # the text test first: nearly every module fails it
+        return False
+    return any(
+        isinstance(n, ast.Assign)
+        and isinstance(n.value, ast.Constant)
+        and n.value.value is True
+        and any(isinstance(t, ast.Attribute) and t.attr == _DEBUG_FLAG for t in n.targets)
+        for n in ast.walk(module)
+    )
 
 
 def side_effects(
@@ -65,14 +86,19 @@ def side_effects(
         elif isinstance(n, ast.Expr) and isinstance(n.value, ast.Call):
             what = _call(n.value, foreign, builtins_here, statement=True)
             if what is not None:
-                found.append(SideEffect(n, what))
+                found.append(SideEffect(n, what, _debugging(what)))
     reported = {id(e.node.value) for e in found if isinstance(e.node, ast.Expr)}
     for n in walk_body(node):  # calls inside expressions: `x = SEEN.append(q) or q`
         if isinstance(n, ast.Call) and id(n) not in reported:
             what = _call(n, foreign, builtins_here, statement=False)
             if what is not None:
-                found.append(SideEffect(n, what))
+                found.append(SideEffect(n, what, _debugging(what)))
     return sorted(found, key=lambda e: (getattr(e.node, "lineno", 0), getattr(e.node, "col_offset", 0)))
+
+
+def _debugging(what: str) -> bool:
+    """A `_call` answer about printing, breaking into a debugger or logging (not about mutating state)."""
+    return what.startswith("logs with") or (what.startswith("calls `") and "on an object" not in what)
 
 
 def _assignment(targets: list[ast.expr], declared: set[str], foreign: _Foreign, deleting: bool) -> str | None:

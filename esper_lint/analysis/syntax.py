@@ -157,6 +157,24 @@ def reads_class_cell(node: ast.AST) -> bool:
     )
 
 
+# The last component of every wrapper that returns its first argument's callable (core.apis.TRANSPARENT_
+# WRAPPERS and `functools.partial`), as spelled.
+_WRAPPER_WORDS = frozenset({"compile", "disable", "optimize", "lru_cache", "cache", "partial"})
+
+
+def may_return_callable(value: ast.expr) -> bool:
+    """`torch.compile(flex_attention, ...)`, `partial(create_block_mask, ...)`, `create_block_mask`: a name,
+    or wrappers spelled by their own names around one. What a helper must return for a call of it to be an
+    API call (callees.helper_result), and what the relevance filter reads in a helper's final `return`."""
+    while isinstance(value, ast.Call) and value.args:
+        func = value.func
+        word = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if word not in _WRAPPER_WORDS:
+            return False
+        value = value.args[0]
+    return isinstance(value, (ast.Name, ast.Attribute))
+
+
 def module_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     """Statements that run in the module's scope: the body and the blocks of if/try/with/for/while."""
     for stmt in body:

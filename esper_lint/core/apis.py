@@ -13,6 +13,19 @@ from .records import NamedTuple
 
 FLEX_MODULE = "torch.nn.attention.flex_attention"
 
+# A BlockMask's block tensors, each with batch and head dimensions first (torch's BlockMask fields): the
+# analysis reads indexing of them as use of the batch/head layout, the harness copies them.
+BLOCK_MASK_TENSORS = (
+    "kv_num_blocks",
+    "kv_indices",
+    "full_kv_num_blocks",
+    "full_kv_indices",
+    "q_num_blocks",
+    "q_indices",
+    "full_q_num_blocks",
+    "full_q_indices",
+)
+
 
 class MaskApi(NamedTuple):
     qualified_name: str

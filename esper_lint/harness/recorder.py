@@ -15,16 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import flex_attention as fa
 
-BLOCK_MASK_FIELDS = (
-    "kv_num_blocks",
-    "kv_indices",
-    "full_kv_num_blocks",
-    "full_kv_indices",
-    "q_num_blocks",
-    "q_indices",
-    "full_q_num_blocks",
-    "full_q_indices",
-)
+from ..core.apis import BLOCK_MASK_TENSORS
+
 # Above this many elements the creation-time dense mask is not materialised (the check is skipped).
 _MAX_DENSE_ELEMENTS = 64 * 1024 * 1024
 _TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10, torch.float16: 1e-2, torch.bfloat16: 3e-2}
@@ -101,7 +93,7 @@ class Recorder:
                 "block_size": list(block_mask.BLOCK_SIZE),
                 **{
                     name: (None if getattr(block_mask, name) is None else getattr(block_mask, name).detach().cpu())
-                    for name in BLOCK_MASK_FIELDS
+                    for name in BLOCK_MASK_TENSORS
                 },
             }
         )

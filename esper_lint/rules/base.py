@@ -24,6 +24,9 @@ class Rule:
     fix: ClassVar[str] = "none"  # "safe" / "unsafe" (applied only with --unsafe-fixes) / "none"
     # The uses `check` sees, by the role of their function argument (analysis/model.py: MASK_MOD, SCORE_MOD).
     roles: ClassVar[frozenset[str]] = frozenset({MASK_MOD})
+    # False for the rules about a function's body alone: they also see functions no call passes, known by
+    # their parameters (`ModuleFacts.signature_uses`). A rule whose claim depends on the call keeps True.
+    needs_call: ClassVar[bool] = True
     # Documentation, ruff style.
     what_it_does: ClassVar[str]
     why_bad: ClassVar[str]
@@ -95,13 +98,18 @@ def _within(inner: Span, outer: Span) -> bool:
     return starts_in and ends_in and inner != outer
 
 
-def where(fn: MaskFunction) -> str:
-    """`causal` (line 12 in `Seed._mask`) — the words every message uses to name the function."""
+def where(fn: MaskFunction, use: MaskUse | None = None) -> str:
+    """`causal` (line 12 in `Seed._mask`) — the words every message uses to name the function, with how
+    the mask got to the call when not by name (`via `and_masks(*masks)` at line 97`: the use's own route
+    when given, else the function's first)."""
     label = "lambda" if fn.name == "<lambda>" else f"`{fn.name}`"
     inside = f" in `{fn.enclosing}`" if fn.enclosing else ""
+    route = use.routes.get(id(fn)) if use is not None else None
+    route = route or fn.route
+    then = f", {route}" if route else ""
     if fn.defined_in is not None:  # another module of the project
-        return f"{label} (defined in {fn.defined_in}{inside})"
-    return f"{label} (line {fn.span.line}{inside})"
+        return f"{label} (defined in {fn.defined_in}{inside}{then})"
+    return f"{label} (line {fn.span.line}{inside}{then})"
 
 
 def passed_by(use: MaskUse) -> str:

@@ -10,7 +10,7 @@ from ..analysis import captured_tensors as captured
 from ..analysis.function_references import passed_only_to
 from ..analysis.mask_bodies import walk_body
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse, ModuleFacts
-from ..analysis.side_effects import side_effects
+from ..analysis.side_effects import debugs_flex_attention, side_effects
 from ..core.apis import FLEX_ATTENTION, FLEX_MODULE
 from ..core.findings import Finding
 from ..core.fixes import UNSAFE, Edit, Fix
@@ -32,7 +32,9 @@ class SideEffectInMod(BodyRule):
         "mutating method calls on such an object (`.append()`, `.extend()`, `.clear()`, `.setdefault()`, "
         "in-place tensor methods like `.zero_()`; `.add()`/`.update()`/`.pop()` as statements); and `print()`, "
         "`breakpoint()`, `pdb.set_trace()` and `logging` calls. A list the function builds itself is its "
-        "own: appending to it is fine."
+        "own: appending to it is fine. In a module that turns on FlexAttention's debug mode "
+        "(`_FLEX_ATTENTION_DISABLE_COMPILE_DEBUG = True`), printing, breakpoints and logging in a score_mod "
+        "are not reported: eager `flex_attention` then runs it in Python."
     )
     why_bad = (
         "Torch does not call the function once per element: `create_block_mask`/`create_mask` call it once "
@@ -111,6 +113,12 @@ def attend(q, k, v):
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         for fn, node in body_functions(use):
             for effect in side_effects(node, fn.module_ast, fn.outer_functions):
+                if (
+                    use.role == SCORE_MOD
+                    and effect.debugging
+                    and debugs_flex_attention(fn.module_ast, fn.positions.text)
+                ):
+                    continue  # FlexAttention's debug mode runs a score_mod eagerly: a print there is meant
                 if use.role == SCORE_MOD:
                     consequence = (
                         "eager `flex_attention` refuses most side effects (`torch._dynamo.exc.Unsupported`), and "

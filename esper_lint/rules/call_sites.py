@@ -33,6 +33,12 @@ def _reads(fn: MaskFunction, index: int) -> ParameterRead:
     return parameter_read(fn, index)
 
 
+def _sized_by_call(use: MaskUse) -> list[MaskFunction]:
+    """The functions whose B/H the call sizes: not bound methods, which torch 2.13's `create_block_mask`
+    refuses outright (`_get_mod_type` counts their `self`: "requires a mask_mod function")."""
+    return [fn for fn in use.functions if not fn.bound_method]
+
+
 def _broadcast(arg: CallArgument) -> bool:
     """`None` or `1`: the BlockMask is computed once and broadcast over that dimension."""
     value = arg.constant
@@ -52,19 +58,25 @@ class MaskReadsBroadcastDim(Rule):
     name = "mask-reads-broadcast-dim"
     summary = "`create_block_mask(..., B=None/1, H=None/1)` with a mask function that reads `b` / `h`."
     what_it_does = (
-        "Finds `create_block_mask` called with `B` (or `H`) set to `None` or `1` while a mask function it "
-        "receives (directly, through `and_masks`/`or_masks`, or returned by a factory in the same module) "
-        "reads its first parameter `b` (or second, `h`) in an expression such as `lengths[b]`, itself or "
-        "in a function of the same module it passes `b` to. Passing `b` to a function it cannot see is "
-        "not reported."
+        "Finds `create_block_mask` called with `B` (or `H`) set to `None` while a mask function it receives "
+        "(directly, through `and_masks`/`or_masks`, or returned by a factory in the same module) reads its first "
+        "parameter `b` (or second, `h`) in an expression such as `lengths[b]`, itself or in a function of the "
+        "same module it passes `b` to. Passing `b` to a function it cannot see is not reported. A literal `1` is "
+        "the same broadcast, but also the true size of a batch of one (a test with one sequence), so it is "
+        "reported only where the code shows more than one batch (head): the mask indexes, by `b` (`h`), a tensor "
+        "it captures whose size in that position is visibly above 1 (`torch.tensor([...])`, `torch.randn(4, "
+        "...)`, a list), or the BlockMask reaches a `flex_attention` call whose query visibly has more than one "
+        "batch (head)."
     )
     why_bad = (
         "With `B=None` the BlockMask is computed for batch 0 only and broadcast to every batch (`H=None`: "
-        "head 0). Eager `flex_attention` still calls the mask function for every batch and head, so eager "
-        "tests pass; compiled `flex_attention` skips the blocks that batch 0's mask skips. Measured on "
-        f"{_TORCH}, against `scaled_dot_product_attention` with the dense mask from `create_mask`: eager "
-        "max error 7e-7; compiled max error 0.94 for a padding mask reading `b` (`kv < lengths[b]`) and 1.24 "
-        "for a per-head window reading `h` (`tests/test_rationale_calls.py`)."
+        "head 0); `B=1` builds the very same BlockMask (checked too). Eager `flex_attention` still calls the "
+        "mask function for every batch and head, so eager tests pass; compiled `flex_attention` skips the blocks "
+        "that batch 0's mask skips. "
+        f"Measured on {_TORCH}, against `scaled_dot_product_attention` with the dense mask from `create_mask`: "
+        "eager max error 7e-7; compiled max error 0.94 for a padding mask reading `b` (`kv < lengths[b]`) and "
+        "1.24 for a per-head window reading `h` (`tests/test_rationale_calls.py`). With one batch (head) there "
+        "is nothing to broadcast to: `B=1` is then right."
     )
     example = (
         _HEADER
@@ -109,6 +121,26 @@ def build(n):
         return doc_mask(b, h, q, kv)
     return create_block_mask(mask, None, None, n, n)
 """,
+        "import torch\n"
+        + _HEADER
+        + """
+TOPK = torch.tensor([[[[0, 2], [1, 3]]]])  # one batch, one head: B=1, H=1 are the true sizes
+
+def tiles(b, h, q, kv):
+    return TOPK[b, h, q // 2, 0] == kv // 2
+
+block_mask = create_block_mask(tiles, 1, 1, 4, 8)
+""",
+        _HEADER
+        + """
+def padding_factory(lengths):
+    def padding(b, h, q, kv):
+        return kv < lengths[b]
+    return padding
+
+def build(lengths, n):  # B=1: nothing here shows more than one batch
+    return create_block_mask(padding_factory(lengths), 1, None, n, n)
+""",
     )
     INVALID = (
         _HEADER
@@ -127,17 +159,27 @@ def causal(b, h, q, kv):
 def head_window(b, h, q, kv):
     return q - kv < 16 * (h + 1)
 
-mask = create_block_mask(and_masks(causal, head_window), B=4, H=1, Q_LEN=256, KV_LEN=256)
+mask = create_block_mask(and_masks(causal, head_window), B=4, H=None, Q_LEN=256, KV_LEN=256)
 """,
-        _HEADER
+        "import torch\n"
+        + _HEADER
         + """
-def padding_factory(lengths):
-    def padding(b, h, q, kv):
-        return kv < lengths[b]
-    return padding
+LENGTHS = torch.tensor([256, 64, 128, 32])
 
-def build(lengths, n):
-    return create_block_mask(padding_factory(lengths), 1, None, n, n)
+def padding(b, h, q, kv):
+    return kv < LENGTHS[b]
+
+block_mask = create_block_mask(padding, 1, None, 256, 256)  # LENGTHS holds 4 batches
+""",
+        "import torch\n"
+        + _ATTEND_HEADER
+        + """
+def attend(lengths):
+    q = torch.randn(4, 8, 256, 64)
+    def padding(b, h, qi, kv):
+        return kv < lengths[b]
+    block_mask = create_block_mask(padding, 1, None, 256, 256)
+    return flex_attention(q, q, q, block_mask=block_mask)  # a query with 4 batches
 """,
         _HEADER
         + """
@@ -158,17 +200,29 @@ block_mask = create_block_mask(causal_document, None, None, 256, 256)
             arg = use.arguments.get(parameter)
             if arg is None or not _broadcast(arg):
                 continue
-            readers = [fn for fn in use.functions if _reads(fn, index) is ParameterRead.DIRECT]
+            readers = [fn for fn in _sized_by_call(use) if _reads(fn, index) is ParameterRead.DIRECT]
             if not readers:
                 continue
             value = "None" if arg.constant is None else "1"
             size = "the batch size" if parameter == "B" else "the number of heads"
+            what = "batches" if parameter == "B" else "heads"
+            seen = ""
+            if value == "1":  # a real size of one unless the code shows more (a test with one sequence)
+                count = use.reach.larger[index] if use.reach is not None else None
+                if count is None:
+                    continue
+                seen = (
+                    f", while the query `{count.what}` it meets (line {count.line}) has {count.size} {what}"
+                    if count.query
+                    else f", while `{count.what}` (line {count.line}), indexed by `{dim}`, has {count.size} "
+                    "entries there"
+                )
             yield self.finding_at(
                 path,
                 arg.span,
-                f"Mask function {where(readers[0])} reads `{dim}` but `{parameter}={value}`{passed_by(use)} "
-                f"computes the BlockMask for {dim} = 0 only and broadcasts it: compiled flex_attention then gives "
-                f"wrong output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
+                f"Mask function {where(readers[0], use)} reads `{dim}` but `{parameter}={value}`{passed_by(use)} "
+                f"computes the BlockMask for {dim} = 0 only and broadcasts it{seen}: compiled flex_attention then "
+                f"gives wrong output (eager does not, so eager tests pass). Pass `{parameter}=<{size}>`.",
             )
 
 
@@ -183,15 +237,22 @@ class UnusedBatchHeadDims(Rule):
         "(or second, `h`): not directly, and not through a function it passes `b` to (those must be "
         "functions of the same module that provably do not read it either). A decorated function is not "
         "known (its wrapper may read `b`), unless the decorator is a function of the module that returns "
-        "its argument unchanged. Only when the "
-        "BlockMask goes nowhere but `flex_attention(..., block_mask=...)` (directly or through a local "
-        "variable): a BlockMask stored, returned, indexed or passed elsewhere may need its dimensions."
+        "its argument unchanged. The BlockMask is followed wherever it goes in the module (local names, "
+        "`self.<attr>` read in other methods, `return` to this module's callers, arguments of its functions, "
+        "tuples, lists and dicts, `isinstance` checks that rule it out), and nothing is reported when the code "
+        "visibly uses its batch (head) layout: indexes it (`bm[i]`, `bm[:, h]`) or its `kv_num_blocks`/"
+        "`kv_indices`/`full_*`/`q_*` tensors there, reads `.shape`, calls `to_dense()`/`as_tuple()`/`numel()`, "
+        "or reads its attributes by name (`getattr`). Where it also goes to code the check cannot see into "
+        "(another module's function, the callers of a public function), it is reported only when the BlockMask "
+        "visibly serves as an attention mask (it reaches `flex_attention`, or a `block_mask=`/`attention_mask=` "
+        "argument) and nothing here indexes it; the message then names that code."
     )
     why_bad = (
         "The mask is the same for every batch (head), yet the BlockMask is built and stored B*H times. "
         "Measured on torch 2.13.0 CPU, S=4096, B=8, H=16: eager `create_block_mask` took 67 s and 18.7 GB "
         "against about 5 s and 0.46 GB with `B=None, H=None`; the BlockMask's tensors are B*H times larger "
-        "(the runtime test checks the ratio at small sizes)."
+        "(the runtime test checks the ratio at small sizes). Stored on a module or returned, it keeps that "
+        "memory for as long as it lives."
     )
     example = (
         _ATTEND_HEADER
@@ -211,8 +272,8 @@ def attend(q, k, v):
     )
     fix_safety = (
         "Unsafe (applied only with `--fix --unsafe-fixes`): replaces the size with `None`. A broadcast "
-        "BlockMask is refused by `flex_attention` when the query and key/value batch sizes differ; review "
-        "the change."
+        "BlockMask is refused by `flex_attention` when the query and key/value batch sizes differ, and code "
+        "the check cannot see (named in the message) may index it per batch or head; review the change."
     )
     VALID = (
         _ATTEND_HEADER
@@ -234,8 +295,24 @@ def attend(q, k, v):  # unknown function: it may read b and h
         + """
 class Paged:
     def __init__(self, batch_size):
-        # kept and indexed per batch later: the B dimension is used on purpose
         self.block_mask = create_block_mask(causal, batch_size, None, 4096, 4096)
+
+    def blocks_of(self, batch_idx):
+        return self.block_mask.kv_num_blocks[batch_idx]  # read per batch: the B dimension is used
+""",
+        _ATTEND_HEADER
+        + """
+from pager import convert_to_physical
+
+def prefill(q, k, v, batch, n, slots):
+    block_mask = create_block_mask(causal, batch, None, n, n)
+    first = block_mask[0]  # indexed here, and given to code we cannot see: it may index it per batch
+    return flex_attention(q, k, v, block_mask=convert_to_physical(block_mask, slots)), first
+""",
+        _ATTEND_HEADER
+        + """
+def make_block_mask(batch, n):  # returned to other modules only: what they do with it is not visible
+    return create_block_mask(causal, batch, None, n, n)
 """,
     )
     INVALID = (
@@ -262,27 +339,68 @@ def causal_window(b, h, q_idx, kv_idx):  # b and h only reach functions that nev
 def attend(q, k, v):
     return flex_attention(q, k, v, block_mask=create_block_mask(causal_window, 4, 8, 256, 256))
 """,
+        "import torch\n"
+        + _ATTEND_HEADER
+        + """
+class Attention(torch.nn.Module):
+    def __init__(self, batch_size, max_len):
+        super().__init__()
+        self.block_mask = create_block_mask(causal, batch_size, None, max_len, max_len)
+
+    def forward(self, q, k, v):
+        return flex_attention(q, k, v, block_mask=self.block_mask)
+""",
+        _ATTEND_HEADER
+        + """
+def _build(batch, heads, n):
+    return create_block_mask(causal, batch, heads, n, n)
+
+def attend(q, k, v):
+    cases = [("causal", _build(q.shape[0], q.shape[1], q.shape[-2]))]
+    return [flex_attention(q, k, v, block_mask=bm) for _, bm in cases]
+""",
+        _ATTEND_HEADER
+        + """
+from kernels import flash_flex
+
+def attend(q, k, v):  # reported, and the message names flash_flex, which the check cannot see into
+    block_mask = create_block_mask(causal, q.shape[0], None, q.shape[-2], k.shape[-2])
+    return flash_flex(q, k, v, block_mask=block_mask)
+""",
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
-        if not _builds_block_mask(use) or not use.functions_known or not use.functions:
+        reach = use.reach
+        if not _builds_block_mask(use) or not use.functions_known or not use.functions or reach is None:
             return
-        if not use.result_only_attended:
-            return  # the BlockMask goes elsewhere too: its B/H dimensions may be indexed on purpose
         for parameter, index, dim in _DIMENSIONS:
             arg = use.arguments.get(parameter)
             if arg is None or not _sized(arg):
                 continue
+            if any(fn.bound_method for fn in use.functions):
+                continue  # torch refuses a bound method here (see _sized_by_call): nothing to size
             if not all(_reads(fn, index) is ParameterRead.NEVER for fn in use.functions):
+                continue
+            if index in reach.layout_used:
+                continue  # the code reads the BlockMask per batch (head): the dimension is used on purpose
+            if reach.out_of_sight is not None and (reach.indexed or not reach.attended):
+                # Given to code we cannot see, which may index it per batch too: reported only when nothing here
+                # indexes it and the code visibly uses it as an attention mask.
                 continue
             fix = None if use.via_helper else replace(arg.span, "None", UNSAFE, f"pass `{parameter}=None`")
             what = "batch" if parameter == "B" else "head"
+            unless = (
+                f", unless code it reaches that this check cannot see into ({reach.out_of_sight}) indexes it per {what}"
+                if reach.out_of_sight is not None
+                else ""
+            )
             yield self.finding_at(
                 path,
                 arg.span,
                 f"No mask function here reads `{dim}`, so the mask is the same for every {what}, yet "
                 f"`{parameter}`{passed_by(use)} makes create_block_mask build and keep it once per {what} (memory "
-                f"and time grow with B*H). Pass `{parameter}=None` to broadcast it (unsafe fix: `--unsafe-fixes`).",
+                f"and time grow with B*H). Pass `{parameter}=None` to broadcast it{unless} (unsafe fix: "
+                "`--unsafe-fixes`).",
                 fix,
             )
 
@@ -320,7 +438,14 @@ def build(mask_mod, n):
         "literal `True`, when the callee is a name imported once from torch, `torch` is imported once with "
         "`import torch` before the call, and nothing in the module rebinds either (another `def` or "
         "assignment, `del`, `global`, a star import, `torch.compile = ...`, `globals()`: "
-        "docs/fix.md), and no comment sits next to the keyword."
+        "docs/fix.md), and no comment sits next to the keyword. When the callee is a name certainly bound to "
+        "`torch.compile(create_block_mask, ...)` when the call runs (`create_block_mask = "
+        "torch.compile(create_block_mask, dynamic=False)` at module level: its last binding, run before the "
+        "call, after imports of the API only, and nothing else rebinds it), the fix deletes `_compile=True` "
+        "instead: the compiled function then builds the same BlockMask with its own options, where compiling "
+        "it again would unwrap it and silently drop them (measured on torch 2.13: `torch.compile` of a compiled "
+        "function compiles the original with default options). Where the callee only may be compiled, no "
+        "fix is offered."
     )
     VALID = (
         "import torch\n"
@@ -333,6 +458,13 @@ def build(mask_mod, n):
         + """
 def build(mask_mod, n):
     return create_block_mask(mask_mod, None, None, n, n, _compile=False)
+""",
+        _HEADER
+        + """
+COMPILE = False  # bound once to a literal: the same call as `_compile=False`
+
+def build(mask_mod, n):
+    return create_block_mask(mask_mod, None, None, n, n, _compile=COMPILE)
 """,
     )
     INVALID = (
@@ -347,11 +479,32 @@ def build(mask_mod, n):
 def build(mask_mod, n, compile_it):
     return create_block_mask(mask_mod, None, None, n, n, device="cpu", _compile=compile_it)
 """,
+        "import torch\n"
+        + _HEADER
+        + """
+create_block_mask = torch.compile(create_block_mask, dynamic=False)  # the fix deletes `_compile=True`
+
+def build(mask_mod, n):
+    return create_block_mask(mask_mod, None, None, n, n, _compile=True)
+""",
     )
 
     def check(self, path: str, use: MaskUse) -> Iterator[Finding]:
         arg = use.arguments.get("_compile")
         if arg is None or arg.keyword_span is None or arg.constant in (False, None):
+            return
+        if use.compiled_alias_line is not None:
+            fix = self._delete_fix(use, arg)
+            advice = "fixable with `esper-lint --fix`" if fix else "delete it by hand"
+            yield self.finding_at(
+                path,
+                arg.keyword_span,
+                "`_compile` is deprecated: torch 2.13 warns (DeprecationWarning) and will remove it, after which "
+                f"this call fails. The callee is already `torch.compile(...)` (line {use.compiled_alias_line}), so "
+                f"delete `_compile` ({advice}); compiling it again would unwrap it and silently drop the options "
+                "it was compiled with (`dynamic=False`, the backend).",
+                fix,
+            )
             return
         fix = self._fix(use, arg)
         advice = "fixable with `esper-lint --fix`" if fix else "change it by hand"
@@ -364,6 +517,14 @@ def build(mask_mod, n, compile_it):
         )
 
     @staticmethod
+    def _delete_fix(use: MaskUse, arg: CallArgument) -> Fix | None:
+        """Through a name that is certainly `torch.compile(create_block_mask, ...)`, `_compile=True` only adds a
+        nested compile that dynamo traces through: the same BlockMask without it."""
+        if arg.constant is not True or arg.removal_span is None or use.api != _CREATE_BLOCK_MASK or use.via_helper:
+            return None
+        return Fix((Edit(arg.removal_span, ""),), description="delete `_compile=True` (the callee is compiled)")
+
+    @staticmethod
     def _fix(use: MaskUse, arg: CallArgument) -> Fix | None:
         callee = use.callee_span
         if (
@@ -373,6 +534,7 @@ def build(mask_mod, n, compile_it):
             or not use.torch_in_scope
             or not use.callee_is_api
             or not use.callee_stable
+            or use.callee_compiled  # compiling a compiled function again unwraps it, dropping its options
             or use.api != _CREATE_BLOCK_MASK
         ):
             return None

@@ -10,8 +10,8 @@ import ast
 import functools
 from collections.abc import Iterator
 
+from ..analysis import loop_iterables as loops
 from ..analysis import mask_bodies as bodies
-from ..analysis.call_sites import mentions_compilation
 from ..analysis.edit_safety import INVERSE_COMPARISON, NO_FIX, EditSafety
 from ..analysis.model import MASK_MOD, SCORE_MOD, MaskFunction, MaskUse
 from ..analysis.operator_precedence import SourceText, boolean_locals, contains_mistake, grouping_mistake
@@ -32,13 +32,16 @@ _GROUPING_MISTAKE = EditSafety(NO_FIX, "it groups `&`/`|` with a comparison by m
 def body_functions(use: MaskUse) -> Iterator[tuple[MaskFunction, bodies.FuncNode]]:
     """The functions of a use whose body can be read (the backend gave its `ast` node and positions)."""
     for fn in use.functions:
-        node = fn.ast_node
+        node = fn.called_as  # a bound method or a partial: parameters from torch's first argument
         if fn.positions is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             yield fn, node
 
 
 class BodyRule(Rule):
-    """A rule that reports inside the mask/score function, where the code must change."""
+    """A rule that reports inside the mask/score function, where the code must change. It judges the body
+    alone, so it also sees functions no call passes, recognised by their parameters."""
+
+    needs_call = False
 
     def body_finding(self, path: str, fn: MaskFunction, node: ast.AST, message: str, fix: Fix | None = None) -> Finding:
         return self.finding_at(path, fn.positions.span(node), message, fix)
@@ -120,10 +123,14 @@ class MaskPythonControlFlow(BodyRule):
     what_it_does = (
         "Finds Python control flow on values computed from the parameters of a mask_mod or score_mod: "
         "`if`/`while`/`assert` tests, `x if c else y`, `and`/`or`/`not`, chained comparisons "
-        "(`a < b < c`), `.item()`, the builtins `int()`, `float()`, `bool()`, and `min()`/`max()` where "
-        "plain vmap runs the function (an uncompiled `create_block_mask`/`create_mask` in a module that "
-        "compiles nothing; dynamo turns them into `torch.minimum`/`torch.maximum`). "
-        "Values computed only from constants or captured Python numbers (`if WINDOW > 0:`) are fine."
+        "(`a < b < c`), `.item()`, the builtins `int()`, `float()`, `bool()`, `for` over `range()` of such a "
+        "value or over a 0-d one (`for i in q_idx:`), and `min()`/`max()` where the call that receives the "
+        "function runs it under plain vmap (an uncompiled `create_block_mask`/`create_mask`, no `_compile`, "
+        "not inside a compiled function; dynamo turns them into `torch.minimum`/`torch.maximum`). "
+        "Values computed only from constants or captured Python numbers (`if WINDOW > 0:`) are fine, and so "
+        "is a loop over a captured tensor's rows (`for start, length in segments[b]:`). Functions no call "
+        "passes are checked too when their parameters are FlexAttention's (`(b, h, q_idx, kv_idx)`, "
+        "`(score, b, h, q_idx, kv_idx)`) in a module that imports FlexAttention."
     )
     why_bad = (
         "FlexAttention never calls the function with Python numbers: `create_block_mask` and `create_mask` "
@@ -275,18 +282,11 @@ create_block_mask(capped, None, None, 1024, 1024)
                 yield self.body_finding(path, fn, item.node, message, fix)
 
 
-_VMAP_APIS = frozenset({"create_block_mask", "create_mask", "create_nested_block_mask"})
-
-
 def maybe_traced_by_dynamo(use: MaskUse, fn: MaskFunction) -> bool:
-    """Whether dynamo may trace the function (then builtin `min`/`max` work): a score_mod always is; a
-    mask_mod is not when `create_block_mask`/`create_mask` (which call it under vmap) are called by their
-    own name in a module that compiles nothing."""
-    if use.role == SCORE_MOD or not use.callee_is_api or "_compile" in use.arguments:
-        return True
-    if use.api.rsplit(".", 1)[-1] not in _VMAP_APIS:
-        return True  # `BlockMask.from_kv_blocks` stores the mask_mod: flex_attention traces it later
-    return mentions_compilation(fn.positions.text)
+    """Whether dynamo may trace the function (then builtin `min`/`max` work), decided by the call that
+    receives it: a score_mod always is; a mask_mod is not when that call is an uncompiled
+    `create_block_mask`/`create_mask` (`MaskUse.plain_vmap`), whatever else the module compiles."""
+    return use.role == SCORE_MOD or not use.plain_vmap
 
 
 def _advice(what: str) -> str:
@@ -299,12 +299,19 @@ def _advice(what: str) -> str:
         return "`torch.minimum`/`torch.maximum`"
     if what in ("`.item()`", "`int()`", "`float()`", "`bool()`"):
         return "the tensor itself (compare or index with it directly)"
+    if what in (loops.RANGE, loops.ZERO_D):
+        return (
+            "a loop over a fixed Python bound (a captured int or a captured tensor's rows), combining the steps "
+            "with `&`/`torch.where`"
+        )
     return "`torch.where(condition, a, b)` (both branches are computed)"
 
 
 def _fails(role: str, what: str) -> str:
-    if what in ("`.item()`", "`int()`", "`float()`"):
+    if what in ("`.item()`", "`int()`", "`float()`", loops.RANGE):
         return "vmap raises `RuntimeError: ... calling .item() on a Tensor` when torch calls it."
+    if what == loops.ZERO_D:
+        return "torch passes 0-d tensors, and iterating one raises `TypeError: iteration over a 0-d tensor`."
     if role == SCORE_MOD:
         return "`flex_attention` raises `Unsupported: Data-dependent branching` when it traces the score_mod."
     return (

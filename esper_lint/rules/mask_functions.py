@@ -31,7 +31,7 @@ def _hoistable_by_name(use: MaskUse, kind: FunctionKind) -> Iterator[tuple[MaskF
         first = group[0]
         blockers = list(dict.fromkeys(r for fn in group for r in fn.hoist_blockers))
         if len(group) == 1:
-            yield first, where(first), blockers
+            yield first, where(first, use), blockers
         else:
             lines = ", ".join(str(fn.span.line) for fn in group)
             yield first, f"`{first.name}` (lines {lines} in `{first.enclosing}`)", blockers
@@ -317,7 +317,7 @@ class M:
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} captures {names([c.name for c in captured])}: the BlockMask keeps "
+                f"Mask function {where(fn, use)} captures {names([c.name for c in captured])}: the BlockMask keeps "
                 "the closure, so a mask cached on the module forms a reference cycle and the module's memory "
                 "is freed only by the cyclic GC. Pass the values it needs to a module-level mask factory.",
                 target=fn,
@@ -418,7 +418,7 @@ def build(windows, n):
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} reads loop variable {vars_}: the block structure uses this "
+                f"Mask function {where(fn, use)} reads loop variable {vars_}: the block structure uses this "
                 "iteration's value, but `mask_mod` runs later with the loop's last value, so attention "
                 f"output is wrong once the BlockMask outlives the iteration. Bind it per iteration with a "
                 f"default argument ({captured[0].name}={captured[0].name}) or a factory function.",
@@ -483,7 +483,7 @@ def doc_block_mask(document_ids, n):
             yield self.finding(
                 path,
                 use,
-                f"Mask function {where(fn)} keeps local {names(captured)} alive for as long as the "
+                f"Mask function {where(fn, use)} keeps local {names(captured)} alive for as long as the "
                 "BlockMask exists. Intended for per-batch masks; make sure such masks are not cached "
                 "beyond the data they describe.",
                 target=fn,
