@@ -42,6 +42,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from esper_lint.rules import ALL_RULES
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the dev venv is 3.11+
@@ -59,8 +61,8 @@ MODE_ARGS = {"json": ["--output-format", "json"], "diff": ["--diff"], "sarif": [
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 # This repository's own programs, scanned like a corpus repository.
 SELF_TARGETS = {"self-fixtures": ["fixtures"], "self-behaviour": ["tests/behaviour"]}
-# Rules on by default (docs/rules/README.md); precision is judged for these.
-DEFAULT_OFF = {"ESP006", "ESP015", "ESP016"}
+# Precision is judged for the rules on by default: the opt-in ones, from the rule registry itself.
+DEFAULT_OFF = frozenset(rule.code for rule in ALL_RULES if not rule.default_enabled)
 
 
 class CorpusError(Exception):
