@@ -305,12 +305,14 @@ def identifier_texts(text: str) -> tuple[str, ...]:
     punctuation or spaces, which normalization neither changes nor merges with it. An identifier reads as
     an ASCII word only if each of its characters decomposes (NFKD) to ASCII: without such a character
     (`é`, `µ`, `—` do not), the text reads as written."""
-    if text.isascii() or not any(unicodedata.normalize("NFKD", c).isascii() for c in set(_NON_ASCII.findall(text))):
+    if text.isascii() or not any(unicodedata.normalize("NFKD", c).isascii() for c in set(_non_ascii().findall(text))):
         return (text,)
     return (text, unicodedata.normalize("NFKC", text))
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+@functools.cache
+def _non_ascii() -> re.Pattern[str]:
+    return re.compile(r"[^\x00-\x7f]")  # compiled on first use: most texts are ASCII
 
 
 def _spells(texts: tuple[str, ...] | None, words: _Words) -> bool:

@@ -19,6 +19,7 @@ defining file, relative to the project root. Entry kinds (`module_exports.py` wr
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from typing import Any, Protocol
 
@@ -181,7 +182,7 @@ def _called_attributes(text: str, local: str, module: str, project: ProjectNames
     start = text.find(prefix)
     while start != -1:
         end = start + len(prefix)
-        attribute = _CALL.match(text, end)
+        attribute = _call().match(text, end)
         if attribute is not None and (
             start == 0 or not (text[start - 1].isidentifier() or text[start - 1] in ".0123456789")
         ):
@@ -190,4 +191,6 @@ def _called_attributes(text: str, local: str, module: str, project: ProjectNames
     return {name for name in called if project.lookup(f"{module}.{name}", functions=False) is not None}
 
 
-_CALL = re.compile(r"(\w+)[ \t]*\(")
+@functools.cache
+def _call() -> re.Pattern[str]:
+    return re.compile(r"(\w+)[ \t]*\(")  # compiled on first use: few modules import one that spells an API

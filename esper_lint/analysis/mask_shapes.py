@@ -27,6 +27,7 @@ the signature), nor one called in the module with a literal number (used as plai
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 from ..core.apis import FLEX_MODULE
@@ -58,14 +59,21 @@ FLEX_IMPORT = re.compile(
     r"|import[ \t]+torch\.nn\.attention\.flex_attention)",
     re.MULTILINE,
 )
+
+
 # Text a definition holding a mask or score function must contain (a key/value index parameter), to decide
 # without parsing which skipped definitions are worth a full visit in a module that uses FlexAttention.
-_INDEX_WORDS = re.compile(
-    r"\b(?:token_?)?kv(?:_?token)?\b"
-    r"|\b(?:physical_?|logical_?|token_?)?(?:kv|k|key|key_?value)_?(?:idx|index|indices|i|pos|position|positions|ids?)\b",
-    re.IGNORECASE,
-)
-# Substrings one of which every spelling `_INDEX_WORDS` matches contains: found at C speed, so the regex
+@functools.cache
+def _index_words() -> re.Pattern[str]:
+    """Compiled on first use (start-up): only a text holding one of `_INDEX_HINTS` needs it."""
+    return re.compile(
+        r"\b(?:token_?)?kv(?:_?token)?\b"
+        r"|\b(?:physical_?|logical_?|token_?)?(?:kv|k|key|key_?value)_?(?:idx|index|indices|i|pos|position|positions|ids?)\b",
+        re.IGNORECASE,
+    )
+
+
+# Substrings one of which every spelling `_index_words` matches contains: found at C speed, so the regex
 # (slow on long texts) runs only where one is.
 _INDEX_HINTS = (
     "kv", "KV", "Kv", "k_i", "k_p", "kI", "kidx", "kindex", "kpos", "key_i", "key_p", "keyI", "keyi", "keyp",
@@ -75,7 +83,7 @@ _INDEX_HINTS = (
 
 def names_an_index(text: str) -> bool:
     """The text spells a key/value index parameter name (`kv_idx`, `kv`, `key_idx`, ...) as a word."""
-    return any(hint in text for hint in _INDEX_HINTS) and _INDEX_WORDS.search(text) is not None
+    return any(hint in text for hint in _INDEX_HINTS) and _index_words().search(text) is not None
 
 
 def _word(name: str) -> str:
