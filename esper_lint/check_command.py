@@ -64,18 +64,8 @@ def echo_warning(message: str) -> None:
 
 def run_check(**opts: Any) -> int:
     """`esper-lint check` with its options as keyword arguments (the defaults are click's, see cli.py)."""
-    import gc
-
-    # Importing the configuration, rules, runner and analysis (most of a one-file run's start-up) makes
-    # objects that live as long as the process: the cyclic collector's passes over them find nothing.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        from .config import ConfigError, apply_cli, load_config
-        from .runner import Mode
-    finally:
-        if collecting:
-            gc.enable()
+    from .config import ConfigError, apply_cli, load_config
+    from .runner import Mode
 
     if opts["fix"] and opts["diff"]:
         echo_error("--fix and --diff cannot be used together (--diff shows what --fix would do)")
