@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
-# Module-scoped fixtures run each entry point once over every case: one worker runs them all, or each
-# worker that gets a test of this module would run them again.
-pytestmark = pytest.mark.xdist_group("sanitize")
+# Module-scoped fixtures run each entry point once over every case: the tests reading one fixture share an
+# xdist group, or each worker that got one of them would run it again; one group per entry point, so the
+# three runs (each a torch program over every case) can go to different workers.
+CONTEXT_RUN = pytest.mark.xdist_group("sanitize-context")
+CLI_RUN = pytest.mark.xdist_group("sanitize-cli")
+PYTEST_RUN = pytest.mark.xdist_group("sanitize-pytest")
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "fixtures" / "sanitize"
 # case -> the rule its mistake proves (fixtures/sanitize/cases.py's CASES, without importing torch here)
@@ -64,6 +67,7 @@ def context_results() -> dict[str, list[dict[str, Any]]]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+@CONTEXT_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 @pytest.mark.parametrize("case", sorted(EXPECTED))
@@ -76,6 +80,7 @@ def test_context_manager_finds_each_mistake_and_nothing_once_fixed(
     assert context_results[f"{case}/fixed"] == []
 
 
+@CONTEXT_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 def test_evidence_is_in_the_message(context_results: dict[str, list[dict[str, Any]]]) -> None:
@@ -107,6 +112,7 @@ def cli_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"mistake": (done, mistakes), "fixed": (done, [f for f in found if f not in mistakes])}
 
 
+@CLI_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 def test_cli_finds_every_mistake_with_the_right_code(cli_results: dict[str, Any]) -> None:
@@ -120,6 +126,7 @@ def test_cli_finds_every_mistake_with_the_right_code(cli_results: dict[str, Any]
     assert f"esper-lint sanitize: {len(report) - 1} findings, 1 hint" in done.stderr
 
 
+@CLI_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 def test_cli_finds_nothing_in_the_corrected_program(cli_results: dict[str, Any]) -> None:
@@ -128,6 +135,7 @@ def test_cli_finds_nothing_in_the_corrected_program(cli_results: dict[str, Any])
     assert report == []
 
 
+@CLI_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 def test_json_report_has_the_linters_finding_shape(cli_results: dict[str, Any]) -> None:
@@ -220,6 +228,7 @@ def pytest_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess
     return done, outcomes, json.loads((out / "r.json").read_text())
 
 
+@PYTEST_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 @pytest.mark.parametrize("case", sorted(EXPECTED))
@@ -237,6 +246,7 @@ def test_pytest_strict_fails_the_test_with_the_mistake_and_passes_the_fixed_one(
     assert [f["tests"] for f in attributed] == [[f"test_cases.py::test_mistake[{case}]"]]
 
 
+@PYTEST_RUN
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
 def test_pytest_summary_lists_the_findings(pytest_results: tuple[subprocess.CompletedProcess[str], Any, Any]) -> None:
