@@ -98,6 +98,8 @@ class ProjectIndex:
         self._files: dict[str, _File] = {}
         self._noted: dict[str, bool] = {}  # checked files: spells an API's name (the run read them already)
         self._fresh: set[str] = set()  # files whose stat was taken since the last `refresh`
+        # The last module read, with its bytes: an importer asks about several of its names in a row.
+        self._last_read: tuple[str, _File] | None = None
         self._exports: dict[str, tuple[object, Exports | None]] = {}  # path -> (version, exports)
         # Exports computed (not read from the cache) since `take_computed`: the cache keeps them.
         self.computed: dict[str, tuple[str, Exports | None]] = {}
@@ -289,13 +291,18 @@ class ProjectIndex:
 
     def _file(self, file: str, need_bytes: bool) -> _File:
         """What the index knows of `file` as it is now (its `version`: the stat, or an open buffer's
-        hash): read again only when that changed, or for its bytes, which are not kept (memory stays flat)."""
+        hash): read again only when that changed, or for its bytes, which are kept for the last file read
+        only (memory stays flat)."""
         if file in self.overlay:
             buffer = self.overlay[file]
             return _File(("buffer", hash(buffer)), buffer, self._spells(buffer))
         known = self._files.get(file)
-        if known is not None and file in self._fresh and not need_bytes:
-            return known  # seen since the last `refresh`: a run does not stat a module twice
+        if known is not None and file in self._fresh:  # seen since the last `refresh`: not stat'ed twice
+            if not need_bytes:
+                return known
+            last = self._last_read
+            if last is not None and last[0] == file and last[1].version == known.version:
+                return last[1]
         try:
             info = os.stat(file)
             version: tuple[object, ...] | None = (info.st_mtime_ns, info.st_size, info.st_ino)
@@ -313,6 +320,7 @@ class ProjectIndex:
         spells = noted if noted is not None and data is not None else data is not None and self._spells(data)
         state = _File(version, data, spells)
         self._files[file] = _File(version, None, state.spells)
+        self._last_read = (file, state)
         return state
 
     def _spells(self, data: bytes) -> bool:
