@@ -67,8 +67,9 @@ class _Excluder:
             self._compiled = True
         return self._regex_value
 
-    def _relative(self, path: str) -> str:
-        absolute = os.path.abspath(path)
+    def _relative(self, path: str, absolute: str | None = None) -> str:
+        """`path` relative to the configuration's root (`absolute`: its `os.path.abspath`, when known)."""
+        absolute = os.path.abspath(path) if absolute is None else absolute
         if absolute.startswith(self._root + os.sep):
             return absolute[len(self._root) + 1 :].replace(os.sep, "/")
         return "." if absolute == self._root else path.replace(os.sep, "/")
@@ -77,9 +78,10 @@ class _Excluder:
         regex = self._regex
         return regex is not None and (regex.match(rel) is not None or regex.match(rel.rsplit("/", 1)[-1]) is not None)
 
-    def excluded_entry(self, path: str) -> bool:
-        """An entry met while walking: its folders were already checked on the way down."""
-        return self._matches(self._relative(path))
+    def excluded_entry(self, path: str, absolute: str) -> bool:
+        """An entry met while walking (`absolute`: its absolute path): its folders were already checked on
+        the way down."""
+        return self._matches(self._relative(path, absolute))
 
     def excluded(self, path: str) -> bool:
         """A path named explicitly (--force-exclude): it, or any folder above it, may be excluded."""
@@ -148,8 +150,8 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
     warnings: list[str] = []
     seen: set[str] = set()
 
-    def add(path: str) -> None:
-        key = os.path.realpath(path)
+    def add(path: str, real: str | None = None) -> None:
+        key = os.path.realpath(path) if real is None else real
         if key not in seen:
             seen.add(key)
             files.append(path)
@@ -172,8 +174,9 @@ def discover(paths: Sequence[str], config: Config) -> Discovery:
                 ancestors = [os.path.abspath(path)]  # the files above it ignore it all: only its own apply
             for directory in ancestors:
                 gitignore.load(directory)
-            for found in _walk(path, excluder, gitignore if config.respect_gitignore else None, ancestors, errors):
-                add(found)
+            walked = _walk(path, excluder, gitignore if config.respect_gitignore else None, ancestors, errors)
+            for found, real in walked:
+                add(found, real)
         elif stat.S_ISREG(st.st_mode):
             # Files named explicitly are checked, unless --force-exclude says otherwise (pre-commit passes
             # staged files explicitly; the configured excludes must still hold).
@@ -233,8 +236,12 @@ def _walk(
     ancestors: list[str],
     errors: list[FileError],
     tree: str | None = None,
-) -> Iterator[str]:
-    """Python files under `root`, sorted; `tree` is the real path of the folder the walk started from."""
+    absolute_root: str | None = None,
+    real_root: str | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Python files under `root`, sorted, each with its real path (what `discover` tells copies apart by);
+    `tree` is the real path of the folder the walk started from; `absolute_root` and `real_root`, those of
+    `root` when the caller knows them."""
     tree = tree if tree is not None else os.path.realpath(root)
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
@@ -242,26 +249,38 @@ def _walk(
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
         errors.append(FileError(root, f"cannot list directory ({reason}); its files were not checked", kind="io-error"))
         return
-    abs_root = os.path.abspath(root)
+    abs_root = absolute_root if absolute_root is not None else os.path.abspath(root)
+    real = real_root if real_root is not None else tree
     chain = ancestors if ancestors and ancestors[-1] == abs_root else [*ancestors, abs_root]
     if gitignore is not None:
         gitignore.load(abs_root)
+    # An entry's name holds no separator, and the walk follows no symlinked folder: an entry's absolute and
+    # real paths are those of `root` and its name (`os.path.abspath` and `os.path.realpath` of its path,
+    # without their cost for each of the thousands of entries of a large tree).
+    prefix = _folder_prefix(abs_root)
+    real_prefix = _folder_prefix(real)
     for entry in entries:
         path = os.path.join(root, entry.name) if root != "." else entry.name
+        absolute = prefix + entry.name
         try:
             is_dir = entry.is_dir(follow_symlinks=False)  # symlinked folders are not followed: no loops
         except OSError:
             continue
-        if excluder.excluded_entry(path):
+        if excluder.excluded_entry(path, absolute):
             continue
-        if gitignore is not None and gitignore.ignored(os.path.join(abs_root, entry.name), is_dir, chain):
+        if gitignore is not None and gitignore.ignored(absolute, is_dir, chain):
             continue
         if is_dir:
-            yield from _walk(path, excluder, gitignore, chain, errors, tree)
+            yield from _walk(path, excluder, gitignore, chain, errors, tree, absolute, real_prefix + entry.name)
         elif entry.name.endswith(WALKED_SUFFIXES):
             found = _python_entry(entry, path, tree, errors)
             if found is not None:
-                yield found
+                yield found, os.path.realpath(path) if entry.is_symlink() else real_prefix + entry.name
+
+
+def _folder_prefix(folder: str) -> str:
+    """What a name inside `folder` is joined to: the folder and one separator."""
+    return folder if folder.endswith(os.sep) else folder + os.sep
 
 
 def _python_entry(entry: os.DirEntry[str], path: str, tree: str, errors: list[FileError]) -> str | None:

@@ -91,24 +91,28 @@ class ProjectIndex:
         self._root_text = str(self.root)
         self._bases_src = [self._root_text, os.path.join(self._root_text, "src")]
         self._is_file: dict[str, bool] = {}
+        self._holds: dict[tuple[str, str], bool] = {}  # (base, top name) -> a folder or module of it exists
         self._found: dict[tuple[str | None, str], str | None] = {}  # (importer's folder, module) -> file
         self._answers: dict[tuple[str | None, str, bool], Imported | None] = {}  # (_where, name, functions)
         self._bases_of: dict[str, list[str]] = {}  # importer's folder -> where absolute imports start
         self._files: dict[str, _File] = {}
         self._noted: dict[str, bool] = {}  # checked files: spells an API's name (the run read them already)
         self._fresh: set[str] = set()  # files whose stat was taken since the last `refresh`
+        # The last module read, with its bytes: an importer asks about several of its names in a row.
+        self._last_read: tuple[str, _File] | None = None
         self._exports: dict[str, tuple[object, Exports | None]] = {}  # path -> (version, exports)
         # Exports computed (not read from the cache) since `take_computed`: the cache keeps them.
         self.computed: dict[str, tuple[str, Exports | None]] = {}
         self._used: dict[str, dict[str, Answer | tuple[bool, bool]]] = {}  # importing path -> question -> answer
         self._may_bind: dict[tuple[str, str, bool], tuple[object, bool]] = {}
         self._api_words = config.apis.spelling_bytes
+        self._cwd: str | None = None  # the working folder, read on first use (relative paths are from it)
 
     # ------------------------------------------------------------------ what a run asks
     def names_for(self, path: str) -> FileNames:
         """The answers for one importing file; its questions are recorded for `used_by`."""
         used = self._used.setdefault(path, {})
-        return FileNames(self, None if path in _NO_FILE else os.path.abspath(path), used)
+        return FileNames(self, None if path in _NO_FILE else self._absolute(path), used)
 
     def used_by(self, path: str) -> dict[str, str]:
         """The questions `path`'s analysis asked, with a fingerprint of each answer (and forget them)."""
@@ -119,7 +123,7 @@ class ProjectIndex:
 
     def still_hold(self, path: str, used: dict[str, str]) -> bool:
         """Does every question `path`'s cached result rested on get the same answer now?"""
-        names = FileNames(self, None if path in _NO_FILE else os.path.abspath(path), {})
+        names = FileNames(self, None if path in _NO_FILE else self._absolute(path), {})
         for question, fingerprint in used.items():
             kind, _, name = question.partition(":")
             if kind == "m":
@@ -139,12 +143,26 @@ class ProjectIndex:
     def note(self, path: str, spells_api: bool) -> None:
         """The run read `path` and searched it for the APIs' names (`engine.might_match`): no need to read
         it again to know whether it can bind an alias or helper."""
-        self._noted[os.path.abspath(path)] = spells_api
+        self._noted[self._absolute(path)] = spells_api
+
+    def _absolute(self, path: str) -> str:
+        """`os.path.abspath(path)`, without its `normpath` for a path that is already normal (as discovery
+        makes them): a run notes every file it walks, and the normalisation was most of that cost."""
+        normal = path[:1] not in ("", ".") and path[-1] != "/" and "//" not in path and "/." not in path
+        if normal and os.sep == "/":
+            if path.startswith("/"):
+                return path
+            if self._cwd is None:
+                self._cwd = os.getcwd()
+            return os.path.join(self._cwd, path)
+        return os.path.abspath(path)
 
     def refresh(self) -> None:
         """Forget which files exist (a long-running server calls this before each check); what a module
         offers is kept by its content and re-read when the file changes."""
+        self._cwd = None
         self._is_file.clear()
+        self._holds.clear()
         self._found.clear()
         self._answers.clear()
         self._bases_of.clear()
@@ -241,12 +259,29 @@ class ProjectIndex:
         return bases
 
     def _file_in(self, base: str, parts: list[str]) -> str | None:
+        if len(parts) > 1 and not self._may_hold(base, parts[0]):
+            return None
         path = os.path.join(base, *parts)
         package = os.path.join(path, "__init__.py")
         for candidate in (path + ".py", package) if parts else (package,):
             if self._exists(candidate):
                 return candidate
         return None
+
+    def _may_hold(self, base: str, top: str) -> bool:
+        """Can `base` hold a module under `top` (a folder or a `.py` file of that name)? Asked once per top
+        name: most dotted imports name packages that are not the project's (`torch.…`), and their
+        modules then cost no `stat` each."""
+        key = (base, top)
+        found = self._holds.get(key)
+        if found is None:
+            folder = os.path.join(base, top)
+            found = self._holds[key] = (
+                os.path.isdir(folder)
+                or self._exists(folder + ".py")
+                or any(path.startswith(folder + os.sep) for path in self.overlay)
+            )
+        return found
 
     def _exists(self, path: str) -> bool:
         found = self._is_file.get(path)
@@ -256,13 +291,18 @@ class ProjectIndex:
 
     def _file(self, file: str, need_bytes: bool) -> _File:
         """What the index knows of `file` as it is now (its `version`: the stat, or an open buffer's
-        hash): read again only when that changed, or for its bytes, which are not kept (memory stays flat)."""
+        hash): read again only when that changed, or for its bytes, which are kept for the last file read
+        only (memory stays flat)."""
         if file in self.overlay:
             buffer = self.overlay[file]
             return _File(("buffer", hash(buffer)), buffer, self._spells(buffer))
         known = self._files.get(file)
-        if known is not None and file in self._fresh and not need_bytes:
-            return known  # seen since the last `refresh`: a run does not stat a module twice
+        if known is not None and file in self._fresh:  # seen since the last `refresh`: not stat'ed twice
+            if not need_bytes:
+                return known
+            last = self._last_read
+            if last is not None and last[0] == file and last[1].version == known.version:
+                return last[1]
         try:
             info = os.stat(file)
             version: tuple[object, ...] | None = (info.st_mtime_ns, info.st_size, info.st_ino)
@@ -280,6 +320,7 @@ class ProjectIndex:
         spells = noted if noted is not None and data is not None else data is not None and self._spells(data)
         state = _File(version, data, spells)
         self._files[file] = _File(version, None, state.spells)
+        self._last_read = (file, state)
         return state
 
     def _spells(self, data: bytes) -> bool:
@@ -510,16 +551,25 @@ def _statement(source: bytes, start: int, indent: int) -> bytes:
     if end == -1:
         return source[start:]
     depth = _brackets(source[start:end])
-    while True:
-        following = source.find(b"\n", end + 1)
-        line = source[end + 1 : following if following != -1 else len(source)]
-        stripped = line.lstrip(b" \t")
-        if depth <= 0 and stripped and stripped[:1] != b"#" and len(line) - len(stripped) <= indent:
-            return source[start:end]
-        depth += _brackets(line)
-        if following == -1:
-            return source[start:]
-        end = following
+    # Only a line indented no deeper, neither blank nor a comment, can end it: found by a pattern, and the
+    # brackets of the lines before it counted at once (a long def body is not read line by line).
+    ending = _line_ending_statement(indent)
+    found = ending.search(source, end)
+    while found is not None:
+        depth += _brackets(source[end : found.start()])
+        if depth <= 0:
+            return source[start : found.start()]
+        end = found.start()
+        found = ending.search(source, end + 1)
+    return source[start:]
+
+
+@functools.lru_cache(maxsize=16)
+def _line_ending_statement(indent: int) -> re.Pattern[bytes]:
+    """The newline before a line indented at most `indent`, neither blank nor a comment."""
+    import re
+
+    return re.compile(rb"\n(?=[ \t]{0,%d}[^ \t\n#])" % indent)
 
 
 def _brackets(line: bytes) -> int:
