@@ -171,3 +171,100 @@ def test_parameter_read_is_unsure_about_unknown_keyword_and_recursive_calls() ->
     assert _read(recursive, 0) is ParameterRead.PASSED  # depth-limited: never proven NEVER
     rebound = "def mask(b, h, q, kv):\n    b = 0\n    return q >= kv\n" + _CALL
     assert _read(rebound, 0) is ParameterRead.UNKNOWN
+
+
+# ----------------------------------------------------------------- class attributes (class_attributes.py)
+LINGBOT = """
+import torch
+import torch.nn as nn
+
+
+class FlexAttnFunc(nn.Module):
+    compiled_create_block_mask = None
+
+    @classmethod
+    def _ensure_compiled(cls):
+        if cls.compiled_create_block_mask is None:
+            from torch.nn.attention.flex_attention import create_block_mask
+
+            cls.compiled_create_block_mask = torch.compile(create_block_mask)
+
+    @staticmethod
+    def init_mask(mask_mod, n, device):
+        FlexAttnFunc._ensure_compiled()
+        return FlexAttnFunc.compiled_create_block_mask(mask_mod, 1, 1, n, n, device=device, _compile=True)
+
+    @classmethod
+    def through_cls(cls, mask_mod, n):
+        return cls.compiled_create_block_mask(mask_mod, 1, 1, n, n, _compile=True)
+
+    def through_self(self, mask_mod, n):
+        return self.compiled_create_block_mask(mask_mod, 1, 1, n, n, _compile=True)
+"""
+
+
+def _class_attribute_uses(source: str) -> list[MaskUse]:
+    return [u for u in _facts(source).uses if u.api.endswith("create_block_mask")]
+
+
+def test_class_attribute_compiled_in_a_classmethod_is_the_compiled_api() -> None:
+    uses = _class_attribute_uses(LINGBOT)
+    assert len(uses) == 3  # `FlexAttnFunc.`, `cls.` and `self.`
+    for use in uses:
+        assert use.api == "torch.nn.attention.flex_attention.create_block_mask"
+        assert use.callee_compiled and use.compiled_alias_line is None and not use.callee_is_api
+    flags = [i for i, line in enumerate(LINGBOT.splitlines(), 1) if "_compile=True" in line]
+    findings = lint_snippet(LINGBOT)
+    assert [(f.code, f.span.line, f.fixable) for f in findings] == [("ESP010", line, False) for line in flags]
+    assert all("Call `torch.compile(create_block_mask)(...)` instead" in f.message for f in findings)
+
+
+def test_class_attribute_also_assigned_something_else_is_unknown() -> None:
+    source = LINGBOT + "\n\ndef reset(fn):\n    FlexAttnFunc.compiled_create_block_mask = fn\n"
+    assert _class_attribute_uses(source) == []
+    in_the_body = LINGBOT.replace("compiled_create_block_mask = None", "compiled_create_block_mask = len")
+    assert _class_attribute_uses(in_the_body) == []
+
+
+def test_class_attribute_written_any_other_way_is_unknown() -> None:
+    for extra in (
+        'setattr(FlexAttnFunc, "compiled_create_block_mask", print)',
+        "setattr(FlexAttnFunc, NAME, print)",
+        "del FlexAttnFunc.compiled_create_block_mask",
+        "FlexAttnFunc.compiled_create_block_mask, other = print, 1",
+        "other = object()\nother.compiled_create_block_mask = print",
+    ):
+        assert _class_attribute_uses(LINGBOT + "\n" + extra + "\n") == [], extra
+
+
+def test_class_attribute_of_a_subclass_is_unknown_through_cls_and_self_only() -> None:
+    source = LINGBOT + "\n\nclass Other(FlexAttnFunc):\n    compiled_create_block_mask = print\n"
+    [use] = _class_attribute_uses(source)  # `FlexAttnFunc.compiled_create_block_mask` is the class's own
+    assert use.caller == "FlexAttnFunc.init_mask"
+
+
+def test_class_attribute_of_a_class_from_another_module_is_unknown() -> None:
+    source = """
+        from models import FlexAttnFunc
+
+        class Local(FlexAttnFunc):
+            def build(self, mask_mod, n):
+                return FlexAttnFunc.compiled_create_block_mask(mask_mod, 1, 1, n, n, _compile=True)
+
+            def build_self(self, mask_mod, n):
+                return self.compiled_create_block_mask(mask_mod, 1, 1, n, n, _compile=True)
+        """
+    assert _class_attribute_uses(IMPORTS + textwrap.dedent(source)) == []
+
+
+def test_class_attribute_that_only_looks_like_the_api_is_unknown() -> None:
+    other_library = LINGBOT.replace("from torch.nn.attention.flex_attention import", "from mylib.masks import")
+    assert _class_attribute_uses(other_library) == []
+    not_torch = LINGBOT.replace("import torch\n", "import mylib as torch\n", 1)
+    assert _class_attribute_uses(not_torch) == []
+    shadowed = LINGBOT.replace(
+        "            cls.compiled_create_block_mask",
+        "            def create_block_mask(*args, **kwargs):\n                return None\n\n"
+        "            cls.compiled_create_block_mask",
+    )
+    assert _class_attribute_uses(shadowed) == []

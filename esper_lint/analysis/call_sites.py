@@ -179,6 +179,7 @@ class CallSiteFacts:
         self.qualified_names = resolver.qualified_names
         self.resolve_callable = callees.resolve_callable
         self.imported_wrappers = callees.imported_wrappers
+        self.attribute_values = callees.attribute_values
         self.resolve_mask_expr = resolve_mask_expr
         self._compiled_defs: set[int] | None = None  # defs passed by name to `torch.compile`, found once
         self._compiled: dict[int, bool] = {}  # id(def) -> compiled_function's answer
@@ -410,6 +411,9 @@ class CallSiteFacts:
             yield from self.imported_wrappers(expr)  # `compiled_create_block_mask` from a project module
         elif isinstance(expr, ast.Attribute):
             yield from self.imported_wrappers(expr)
+            if self.resolve_callable(expr, set()):  # a class attribute every write of which is the API
+                for value in self.attribute_values(expr) or ():
+                    yield from self.wrappers_of(value, seen)
 
     def runs_every_forward(self, call: ast.Call, caller: FuncNode | None) -> bool:
         if not isinstance(caller, (ast.FunctionDef, ast.AsyncFunctionDef)) or caller.name != "forward":

@@ -7,6 +7,7 @@ import ast
 from collections.abc import Iterable, Sequence
 
 from ..core.apis import MASK_COMBINATORS, PARTIAL, TRANSPARENT_WRAPPERS, ApiTable, MaskApi
+from .class_attributes import ClassAttributes
 from .imported_names import ProjectNames
 from .model import MaskUse
 from .resolution import Resolver
@@ -77,6 +78,7 @@ class Callees:
         self.qualified_names = resolver.qualified_names
         self.imported_names = resolver.imported_names
         self._imported: dict[str, tuple[list[ResolvedApi], bool]] = {}  # qualified name -> APIs, compiled
+        self.class_attributes = ClassAttributes(resolver)
 
     def resolve_callable(self, expr: ast.expr, seen: set[int]) -> list[ResolvedApi]:
         if id(expr) in seen:
@@ -100,6 +102,9 @@ class Callees:
                         found.extend(self.resolve_wrapper_call(value, seen))
                     elif isinstance(value, (ast.Name, ast.Attribute)):
                         found.extend(self.resolve_callable(value, seen))  # `cbm2 = cbm`
+            else:
+                values = self.attribute_values(expr)  # `Cls.compiled_cbm = torch.compile(create_block_mask)`
+                found = self.resolve_values(values, seen) if values else []
             return found
         if isinstance(expr, ast.Call):
             return self.resolve_wrapper_call(expr, seen)
@@ -125,6 +130,23 @@ class Callees:
             answers.append(found)
         keys = {tuple(sorted(_resolution_key(r) for r in found)) for found in answers}
         return answers[0] if len(keys) == 1 and answers else []
+
+    def attribute_values(self, expr: ast.Attribute) -> list[ast.expr] | None:
+        """`Cls.attr` / `cls.attr` / `self.attr`, a class attribute of this module: the values other than `None`
+        written to it (class_attributes.py); None when it is not one or a write is unknown."""
+        values = self.class_attributes.values(expr)
+        if values is None:
+            return None
+        return [v for v in values if not (isinstance(v, ast.Constant) and v.value is None)]
+
+    def resolve_values(self, values: list[ast.expr], seen: set[int]) -> list[ResolvedApi]:
+        """The API every one of `values` is (as `resolve_bindings`: one that is another function, or none,
+        makes it unknown)."""
+        answers = [self.resolve_callable(v, set(seen)) for v in values]
+        keys = {tuple(sorted(_resolution_key(r) for r in found)) for found in answers}
+        if len(keys) != 1 or not answers[0]:
+            return []
+        return [ResolvedApi(r.api, r.offset, r.mask_bound, r.helper) for r in answers[0]]  # never `direct`
 
     def resolve_wrapper_call(self, call: ast.Call, seen: set[int]) -> list[ResolvedApi]:
         names = self.qualified_names(call.func)

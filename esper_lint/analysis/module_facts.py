@@ -94,8 +94,14 @@ class ModuleAnalyzer:
         for call in list(self.scopes.calls):  # resolving a factory may visit more code, adding calls
             func = call.func
             # An attribute callee's qualified name ends with its attribute: only an API's own name
-            # (or `partial`, for partial(create_block_mask, mask)) can resolve to something we check.
-            if isinstance(func, ast.Attribute) and func.attr not in spellings and func.attr != "partial":
+            # (or `partial`, for partial(create_block_mask, mask)) can resolve to something we check, or a
+            # class attribute of this module (`Cls.compiled_cbm`: class_attributes.py).
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr not in spellings
+                and func.attr != "partial"
+                and func.attr not in self.callees.class_attributes.names()
+            ):
                 continue
             resolved_apis = self.resolve_callable(func, set())
             attention = next((r for r in resolved_apis if r.api.qualified_name == FLEX_ATTENTION), None)

@@ -37,6 +37,7 @@ class RelevanceFilter:
         self.lines = lines
         self.also = also  # more text that makes a definition worth a full visit (mask_shapes.names_an_index)
         words = set(spellings) | {"global", "partial"}
+        self.pattern = _word_pattern(words)
         aliases: list[tuple[str, str]] = []  # (bound name, text it depends on)
         # Module-level imports only: an alias imported inside a def binds a local of a def that spells
         # the API's name, and that def is visited in full anyway.
@@ -52,6 +53,12 @@ class RelevanceFilter:
                 names = [t.id for t in targets if isinstance(t, ast.Name)]
                 if names:
                     assigned.append((names, self.segment(stmt)))
+        # Class attributes of a module-level class (assigned in its body) that one of its statements sets to
+        # something spelling an API (`cls.compiled_cbm = torch.compile(create_block_mask)`): a method calling
+        # `Cls.compiled_cbm(...)` reaches it (class_attributes.py).
+        for stmt in tree.body:
+            if isinstance(stmt, ast.ClassDef):
+                assigned.extend(self._class_attribute_writes(stmt))
         # Module-level defs ending in `return <value>`: a call of one gives what that value is, maybe an API
         # (`return torch.compile(flex_attention)`: callees.helper_returning). Only the return is read.
         returning = [
@@ -65,7 +72,6 @@ class RelevanceFilter:
         # To a fixpoint; each round searches the texts not yet matched for the words the last round added.
         # The API spellings' pattern is the same for every file (compiled once, in `re`'s cache); the words a
         # file adds are few and its own: looked for as substrings first, compiled only where one occurs.
-        self.pattern = _word_pattern(words)
         found: set[str] = set()
         new: set[str] = set(words)
         first = True
@@ -88,6 +94,22 @@ class RelevanceFilter:
         self._extra_pattern: re.Pattern[str] | None = None
         self._decided: dict[int, bool] = {}  # id(statement) -> relevant (the project's names ask first)
         self.skipped: dict[int, str] = {}  # id(statement) -> its text, for those it skips (and `mentioning`)
+
+    def _class_attribute_writes(self, cls: ast.ClassDef) -> list[tuple[list[str], str]]:
+        """The statements of `cls` that assign an attribute its body assigns (`attr = None` there, `cls.attr =
+        ...`, `Cls.attr = ...`), each with that attribute; none unless the class spells an API's name."""
+        names = {t.id for s in cls.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+        names |= {s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+        if not names or not self.pattern.search(self.segment(cls)):
+            return []
+        found: list[tuple[list[str], str]] = []
+        for node in ast.walk(cls):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and t.attr in names:
+                        found.append(([t.attr], self.segment(node)))
+        return found
 
     def segment(self, node: ast.stmt) -> str:
         end = node.end_lineno or node.lineno
