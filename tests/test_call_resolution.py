@@ -268,3 +268,19 @@ def test_class_attribute_that_only_looks_like_the_api_is_unknown() -> None:
         "            cls.compiled_create_block_mask",
     )
     assert _class_attribute_uses(shadowed) == []
+
+
+def test_class_attribute_compiled_in_the_class_body_is_seen_from_a_method_that_does_not_spell_the_api() -> None:
+    source = """
+        import torch
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        class Masks:
+            compiled = torch.compile(create_block_mask)
+
+            @staticmethod
+            def build(mask_mod, n):
+                return Masks.compiled(mask_mod, 1, 1, n, n, _compile=True)
+        """
+    [use] = _class_attribute_uses(textwrap.dedent(source))
+    assert use.caller == "Masks.build" and use.callee_compiled and use.compiled_alias_line is None

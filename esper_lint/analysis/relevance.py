@@ -109,6 +109,8 @@ class RelevanceFilter:
                 for t in targets:
                     if isinstance(t, ast.Attribute) and t.attr in names:
                         found.append(([t.attr], self.segment(node)))
+                    elif isinstance(t, ast.Name) and t.id in names and any(s is node for s in cls.body):
+                        found.append(([t.id], self.segment(node)))  # `compiled = torch.compile(...)` in the body
         return found
 
     def segment(self, node: ast.stmt) -> str:
