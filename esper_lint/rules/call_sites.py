@@ -508,11 +508,18 @@ def build(mask_mod, n):
             return
         fix = self._fix(use, arg)
         advice = "fixable with `esper-lint --fix`" if fix else "change it by hand"
+        if use.callee_compiled:  # compiling it again is the wrong advice where it already is compiled
+            instead = (
+                "The callee may already be `torch.compile(...)`: then delete `_compile` by hand (compiling it again "
+                "would unwrap it and drop its options), else call `torch.compile(create_block_mask)(...)`."
+            )
+        else:
+            instead = f"Call `torch.compile(create_block_mask)(...)` instead ({advice})."
         yield self.finding_at(
             path,
             arg.keyword_span,
             "`_compile` is deprecated: torch 2.13 warns (DeprecationWarning) and will remove it, after which "
-            f"this call fails. Call `torch.compile(create_block_mask)(...)` instead ({advice}).",
+            f"this call fails. {instead}",
             fix,
         )
 
