@@ -99,18 +99,35 @@ class RelevanceFilter:
         """The statements of `cls` that assign an attribute its body assigns (`attr = None` there, `cls.attr =
         ...`, `Cls.attr = ...`), each with that attribute; none unless the class spells an API's name."""
         names = {t.id for s in cls.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
-        names |= {s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
-        if not names or not self.pattern.search(self.segment(cls)):
+        # As class_attributes.names(): `attr: T` alone binds nothing, so only an annotated assignment counts.
+        names |= {
+            s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and s.value and isinstance(s.target, ast.Name)
+        }
+        text = self.segment(cls) if names else ""
+        if not names or not self.pattern.search(text):
             return []
         found: list[tuple[list[str], str]] = []
-        for node in ast.walk(cls):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        for stmt in cls.body:  # `compiled = torch.compile(...)` in the body
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                found.extend(([t.id], self.segment(stmt)) for t in targets if isinstance(t, ast.Name) and t.id in names)
+        # `cls.attr = ...` anywhere in the class: only statements on the lines the text check finds are looked at,
+        # and only statements are walked (a class of torch's runs to thousands of expression nodes).
+        top = first_line(cls)
+        hit = {top + text.count("\n", 0, m.start()) for m in _attribute_write(names).finditer(text)}
+        stack: list[ast.AST] = list(cls.body) if hit else []
+        while stack:
+            node = stack.pop()
+            if (
+                isinstance(node, (ast.Assign, ast.AnnAssign))
+                and node.value is not None
+                and any(node.lineno <= line <= (node.end_lineno or node.lineno) for line in hit)
+            ):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t in targets:
-                    if isinstance(t, ast.Attribute) and t.attr in names:
-                        found.append(([t.attr], self.segment(node)))
-                    elif isinstance(t, ast.Name) and t.id in names and any(s is node for s in cls.body):
-                        found.append(([t.id], self.segment(node)))  # `compiled = torch.compile(...)` in the body
+                found.extend(
+                    ([t.attr], self.segment(node)) for t in targets if isinstance(t, ast.Attribute) and t.attr in names
+                )
+            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCK_NODES))
         return found
 
     def segment(self, node: ast.stmt) -> str:
@@ -177,3 +194,13 @@ def _spells(text: str, words: set[str]) -> bool:
 
 def _word_pattern(words: set[str]) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b")
+
+
+_BLOCK_NODES = (ast.stmt, ast.excepthandler, ast.match_case)  # what a statement's blocks hold
+
+
+def _attribute_write(names: frozenset[str] | set[str]) -> re.Pattern[str]:
+    """`.attr =` (or `.attr: T =`) for any of `names`: the text check that spares a walk of a class that
+    assigns none of its attributes through an object."""
+    alternatives = "|".join(sorted(map(re.escape, names)))
+    return re.compile(rf"\.\s*(?:{alternatives})\s*\)*\s*(?::[^=\n]*)?=(?!=)")  # `(cls.attr) = ...` too
