@@ -8,10 +8,7 @@ are tuples use this module's `NamedTuple`, which makes the same classes as `typi
 
 from __future__ import annotations
 
-import functools
-import sys
-import types
-from collections import _tuplegetter  # type: ignore[attr-defined]  # what namedtuple's fields are made of
+import collections
 from typing import TYPE_CHECKING, Any
 
 
@@ -48,7 +45,9 @@ else:
             with_default = [name for name in fields if name in namespace]
             if with_default and fields[-len(with_default) :] != with_default:
                 raise TypeError(f"{typename}: a field without a default follows one with a default")
-            made = _namedtuple(typename, fields, [namespace[name] for name in with_default], namespace["__module__"])
+            made = collections.namedtuple(
+                typename, fields, defaults=[namespace[name] for name in with_default], module=namespace["__module__"]
+            )
             made.__annotations__ = annotations
             for key, value in namespace.items():
                 if key not in _NAMEDTUPLE_OWN and key not in annotations:
@@ -56,77 +55,6 @@ else:
             return made
 
     _NAMEDTUPLE_OWN = frozenset({"__module__", "__annotations__", "__name__"})
-
-    def _namedtuple(typename: str, fields: list[str], defaults: list[Any], module: str) -> type:
-        """`collections.namedtuple(typename, fields, defaults=defaults, module=module)`, the same class, but
-        its `__new__` is a template compiled once per number of fields, its parameters renamed, where
-        `collections` compiles one for each class (about half the cost of making one)."""
-        names = tuple(map(sys.intern, fields))
-        count = len(names)
-        template = _new_template(count)
-        new = types.FunctionType(
-            template.__code__.replace(co_varnames=("_cls", *names)), template.__globals__, "__new__", tuple(defaults)
-        )
-        arguments = ", ".join(names) + ("," if count == 1 else "")
-        new.__doc__ = f"Create new instance of {typename}({arguments})"
-        shown = "(" + ", ".join(f"{name}=%r" for name in names) + ")"
-
-        @classmethod  # type: ignore[misc]
-        def _make(cls: type, iterable: Any) -> Any:
-            result = tuple.__new__(cls, iterable)
-            if len(result) != count:
-                raise TypeError(f"Expected {count} arguments, got {len(result)}")
-            return result
-
-        _make.__func__.__doc__ = f"Make a new {typename} object from a sequence or iterable"
-
-        def _replace(self: Any, /, **changes: Any) -> Any:
-            result = self._make(map(changes.pop, names, self))
-            if changes:
-                raise ValueError(f"Got unexpected field names: {list(changes)!r}")
-            return result
-
-        _replace.__doc__ = f"Return a new {typename} object replacing specified fields with new values"
-
-        def __repr__(self: Any) -> str:
-            "Return a nicely formatted representation string"
-            return self.__class__.__name__ + shown % self
-
-        def _asdict(self: Any) -> dict[str, Any]:
-            "Return a new dict which maps field names to their values."
-            return dict(zip(self._fields, self, strict=True))
-
-        def __getnewargs__(self: Any) -> tuple[Any, ...]:
-            "Return self as a plain tuple.  Used by copy and pickle."
-            return tuple(self)
-
-        for method in (new, _make.__func__, _replace, __repr__, _asdict, __getnewargs__):
-            method.__qualname__ = f"{typename}.{method.__name__}"
-        body: dict[str, Any] = {
-            "__doc__": f"{typename}({arguments})",
-            "__slots__": (),
-            "_fields": names,
-            "_field_defaults": dict(zip(names[count - len(defaults) :], defaults, strict=True)),
-            "__new__": new,
-            "_make": _make,
-            "_replace": _replace,
-            "__repr__": __repr__,
-            "_asdict": _asdict,
-            "__getnewargs__": __getnewargs__,
-            "__match_args__": names,
-        }
-        for index, name in enumerate(names):
-            body[name] = _tuplegetter(index, sys.intern(f"Alias for field number {index}"))
-        made = type(typename, (tuple,), body)
-        made.__module__ = module
-        return made
-
-    @functools.cache
-    def _new_template(count: int) -> types.FunctionType:
-        """`lambda _cls, _0, _1, ...: tuple.__new__(_cls, (_0, _1, ...))`, as `collections` writes it."""
-        arguments = ", ".join(f"_{index}" for index in range(count)) + ("," if count == 1 else "")
-        namespace = {"_tuple_new": tuple.__new__, "__builtins__": {}, "__name__": "namedtuple_template"}
-        return eval(f"lambda _cls, {arguments}: _tuple_new(_cls, ({arguments}))", namespace)  # type: ignore[no-any-return]
 
     class NamedTuple(metaclass=_NamedTupleMeta):
         """`typing.NamedTuple` for this package's value types: the same classes, made faster (see the
