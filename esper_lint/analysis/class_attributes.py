@@ -11,7 +11,7 @@ import ast
 
 from .resolution import Resolver
 from .scopes import Scope
-from .syntax import FUNCTIONS
+from .syntax import FUNCTIONS, assigned_targets, class_body_attributes
 
 _ATTRIBUTE_SETTERS = frozenset({"setattr", "delattr"})
 
@@ -26,15 +26,8 @@ class ClassAttributes:
     def names(self) -> frozenset[str]:
         """The attributes a module-level class assigns in its own body (`compiled = None`): the only ones asked."""
         if self._names is None:
-            found: set[str] = set()
-            for stmt in self.resolver.tree.body:
-                if isinstance(stmt, ast.ClassDef):
-                    for item in stmt.body:
-                        targets = item.targets if isinstance(item, ast.Assign) else []
-                        if isinstance(item, ast.AnnAssign) and item.value is not None:
-                            targets = [item.target]
-                        found.update(t.id for t in targets if isinstance(t, ast.Name))
-            self._names = frozenset(found)
+            classes = (stmt for stmt in self.resolver.tree.body if isinstance(stmt, ast.ClassDef))
+            self._names = frozenset(name for cls in classes for name in class_body_attributes(cls))
         return self._names
 
     def values(self, expr: ast.Attribute) -> list[ast.expr] | None:
@@ -108,24 +101,16 @@ class ClassAttributes:
                 if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and name.value != attr):
                     return None  # `setattr(Cls, "attr", fn)`, or a name computed
             elif isinstance(node, ast.ClassDef) and node is not cls and via_receiver:
-                if any(isinstance(t, ast.Name) and t.id == attr for s in node.body for t in _targets(s)):
+                if any(isinstance(t, ast.Name) and t.id == attr for s in node.body for t in assigned_targets(s)):
                     return None  # maybe a subclass: `cls`/`self` may be one of it
             elif isinstance(node, ast.Attribute) and node.attr == attr and not isinstance(node.ctx, ast.Load):
                 statement = self.resolver.parent(node)
                 if isinstance(node.ctx, ast.Del) or not isinstance(statement, (ast.Assign, ast.AnnAssign)):
                     return None
-                if statement.value is None or not any(t is node for t in _targets(statement)):
+                if statement.value is None or not any(t is node for t in assigned_targets(statement)):
                     return None
                 owner = self.owner(node.value)
                 if owner is None or owner[0] is not cls:
                     return None  # another object's attribute of that name, or code the walk did not resolve
                 values.append(statement.value)
         return values
-
-
-def _targets(statement: ast.stmt) -> list[ast.expr]:
-    if isinstance(statement, ast.Assign):
-        return statement.targets
-    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
-        return [statement.target]
-    return []

@@ -28,9 +28,9 @@ import weakref
 
 from .bound_names import bindings_of
 from .hoist_safety import ModuleSummary
+from .syntax import STATEMENT_BLOCKS
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)  # what a statement's blocks hold
 
 
 class _ModuleScope:
@@ -64,7 +64,7 @@ def _star_import_statements(tree: ast.Module) -> tuple[int, ...]:
                 found.append(index)
                 break
             if not isinstance(node, _SCOPES):
-                stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS))
+                stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, STATEMENT_BLOCKS))
     return tuple(found)
 
 
@@ -103,7 +103,7 @@ def _global_declarations(tree: ast.Module) -> frozenset[str]:
         if isinstance(node, ast.Global):
             declared.update(node.names)
         else:
-            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS))
+            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, STATEMENT_BLOCKS))
     return frozenset(declared)
 
 

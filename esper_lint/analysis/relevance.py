@@ -7,7 +7,13 @@ import re
 from collections.abc import Callable
 
 from ..core.span import first_line
-from .syntax import may_return_callable, module_level_statements
+from .syntax import (
+    STATEMENT_BLOCKS,
+    assigned_targets,
+    class_body_attributes,
+    may_return_callable,
+    module_level_statements,
+)
 
 _Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
@@ -98,19 +104,14 @@ class RelevanceFilter:
     def _class_attribute_writes(self, cls: ast.ClassDef) -> list[tuple[list[str], str]]:
         """The statements of `cls` that assign an attribute its body assigns (`attr = None` there, `cls.attr =
         ...`, `Cls.attr = ...`), each with that attribute; none unless the class spells an API's name."""
-        names = {t.id for s in cls.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
-        # As class_attributes.names(): `attr: T` alone binds nothing, so only an annotated assignment counts.
-        names |= {
-            s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and s.value and isinstance(s.target, ast.Name)
-        }
+        names = class_body_attributes(cls)
         text = self.segment(cls) if names else ""
         if not names or not self.pattern.search(text):
             return []
         found: list[tuple[list[str], str]] = []
         for stmt in cls.body:  # `compiled = torch.compile(...)` in the body
-            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                found.extend(([t.id], self.segment(stmt)) for t in targets if isinstance(t, ast.Name) and t.id in names)
+            targets = assigned_targets(stmt)
+            found.extend(([t.id], self.segment(stmt)) for t in targets if isinstance(t, ast.Name) and t.id in names)
         # `cls.attr = ...` anywhere in the class: only statements on the lines the text check finds are looked at,
         # and only statements are walked (a class of torch's runs to thousands of expression nodes).
         top = first_line(cls)
@@ -118,16 +119,16 @@ class RelevanceFilter:
         stack: list[ast.AST] = list(cls.body) if hit else []
         while stack:
             node = stack.pop()
+            targets = assigned_targets(node)
             if (
-                isinstance(node, (ast.Assign, ast.AnnAssign))
-                and node.value is not None
+                targets
+                and isinstance(node, ast.stmt)
                 and any(node.lineno <= line <= (node.end_lineno or node.lineno) for line in hit)
             ):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 found.extend(
                     ([t.attr], self.segment(node)) for t in targets if isinstance(t, ast.Attribute) and t.attr in names
                 )
-            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCK_NODES))
+            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, STATEMENT_BLOCKS))
         return found
 
     def segment(self, node: ast.stmt) -> str:
@@ -194,9 +195,6 @@ def _spells(text: str, words: set[str]) -> bool:
 
 def _word_pattern(words: set[str]) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b")
-
-
-_BLOCK_NODES = (ast.stmt, ast.excepthandler, ast.match_case)  # what a statement's blocks hold
 
 
 def _attribute_write(names: frozenset[str] | set[str]) -> re.Pattern[str]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+STATEMENT_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)  # what a statement's blocks hold
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 LOOPS = (ast.For, ast.AsyncFor, ast.While, *COMPREHENSIONS)
 # Nodes under which a statement may not run every time its function does.
@@ -196,3 +197,19 @@ def has_future_annotations(tree: ast.Module) -> bool:
         and any(a.name == "annotations" for a in s.names)
         for s in tree.body
     )
+
+
+def assigned_targets(statement: ast.AST) -> list[ast.expr]:
+    """The targets a statement assigns a value to: `a = b = v`, `a: T = v`; none for `a: T` alone (it binds
+    nothing) or any other statement."""
+    if isinstance(statement, ast.Assign):
+        return statement.targets
+    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        return [statement.target]
+    return []
+
+
+def class_body_attributes(cls: ast.ClassDef) -> set[str]:
+    """The names a class body assigns by plain or annotated assignment (`compiled = None`): its class
+    attributes that a method may later set (`cls.compiled = ...`)."""
+    return {t.id for stmt in cls.body for t in assigned_targets(stmt) if isinstance(t, ast.Name)}
