@@ -444,8 +444,10 @@ def build(mask_mod, n):
         "call, after imports of the API only, and nothing else rebinds it), the fix deletes `_compile=True` "
         "instead: the compiled function then builds the same BlockMask with its own options, where compiling "
         "it again would unwrap it and silently drop them (measured on torch 2.13: `torch.compile` of a compiled "
-        "function compiles the original with default options). Where the callee only may be compiled, no "
-        "fix is offered."
+        "function compiles the original with default options). Where the callee only may be compiled (a name "
+        "compiled on one branch only, or a class attribute every write of which is `None` or "
+        "`torch.compile(create_block_mask)`, as `cls.compiled = torch.compile(create_block_mask)` in a "
+        "classmethod), no fix is offered and the message says to delete `_compile` by hand."
     )
     VALID = (
         "import torch\n"
